@@ -1,0 +1,72 @@
+// DeltaRecord: an owned, validated delta record buffer; DeltaHandle: the cheap shared
+// handle to an immutable one.
+//
+// Ownership: a DeltaRecord owns its bytes and may be changed (SetLssOffset, SetPriorState,
+// SetDurable) only while it is owned by one party. Once wrapped in a DeltaHandle it is
+// immutable and lives until the last handle goes; page nodes (pages/page_node.h) hold
+// handles, so a record outlives every chain that shares it.
+//
+// Pointers in the bytes are LSS addresses only, never memory addresses: the in-memory
+// links of a chain live in the PageNode, not in the record.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "deltas/delta_decoder.h"
+#include "deltas/delta_fields.h"
+#include "util/status.h"
+#include "util/types.h"
+
+namespace llama {
+
+class DeltaRecord : public DeltaFields<DeltaRecord> {
+ public:
+  // Constructors of the four kinds. They fail (InvalidArgument) only when the payload
+  // is larger than a record can hold or an address argument is out of range.
+  static Result<DeltaRecord> MakeUpdate(PageId pid, std::span<const std::byte> payload,
+                                        LssAddress prior_state = {});
+  static Result<DeltaRecord> MakeFlush(PageId pid, LssAddress flushed_to,
+                                       LssAddress prior_state = {});
+  static Result<DeltaRecord> MakePartialSwap(PageId pid, LssAddress last_flushed,
+                                             std::span<const std::byte> payload = {},
+                                             LssAddress prior_state = {});
+  static Result<DeltaRecord> MakeRelocation(PageId pid, LssAddress from, LssAddress to,
+                                            LssAddress prior_state = {});
+
+  // Copies `bytes` after validating them (see DecodeDelta for the rules).
+  static Result<DeltaRecord> Decode(std::span<const std::byte> bytes);
+
+  DeltaRecord(DeltaRecord&&) noexcept = default;
+  DeltaRecord& operator=(DeltaRecord&&) noexcept = default;
+  DeltaRecord Clone() const;
+
+  std::span<const std::byte> bytes() const { return {data_.get(), size_}; }
+  DeltaView view() const;
+
+  // Header edits, for the owner before the record is shared or written.
+  void SetLssOffset(std::uint32_t offset);
+  Status SetPriorState(LssAddress prior);
+  void SetDurable(bool durable);
+  void SetConsolidationEligible(bool eligible);
+
+ private:
+  DeltaRecord(std::unique_ptr<std::byte[]> data, std::uint32_t size)
+      : data_(std::move(data)), size_(size) {}
+  static Result<DeltaRecord> Build(PageId pid, std::uint8_t bits, LssAddress prior,
+                                   LssAddress last_flushed, std::span<const std::byte> payload);
+  void SetBit(std::uint8_t bit, bool on);
+
+  std::unique_ptr<std::byte[]> data_;
+  std::uint32_t size_ = 0;
+};
+
+using DeltaHandle = std::shared_ptr<const DeltaRecord>;
+
+inline DeltaHandle Share(DeltaRecord record) {
+  return std::make_shared<const DeltaRecord>(std::move(record));
+}
+
+}  // namespace llama

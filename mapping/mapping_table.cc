@@ -1,0 +1,244 @@
+#include "mapping/mapping_table.h"
+
+#include <cassert>
+#include <new>
+#include <string>
+
+namespace llama {
+
+namespace {
+
+Error PageNotFound(PageId pid) {
+  return Error(ErrorCode::kNotFound, "page " + std::to_string(pid) + " is not allocated");
+}
+
+}  // namespace
+
+MappingTable::MappingTable(GenerationManager::Options generation_options)
+    : generations_(generation_options) {}
+
+MappingTable::~MappingTable() {
+  // Reclaim the retired first: id reclaimers touch the directory and the free list.
+  generations_.TryReclaim();
+  for (auto& top : top_) {
+    Mid* mid = top.load(std::memory_order_relaxed);
+    if (mid == nullptr) continue;
+    for (auto& leaf_ptr : mid->leaves) {
+      Leaf* leaf = leaf_ptr.load(std::memory_order_relaxed);
+      if (leaf == nullptr) continue;
+      for (auto& slot : leaf->slots) {
+        const PageRef ref(slot.load(std::memory_order_relaxed));
+        if (!PageRef::IsUnallocated(ref.raw()) && ref.in_memory()) {
+          FreeChain(const_cast<PageNode*>(ref.node()));
+        }
+      }
+      delete leaf;
+    }
+    delete mid;
+  }
+}
+
+std::atomic<std::uint64_t>* MappingTable::FindSlot(PageId pid) const {
+  const Mid* mid = top_[pid >> (kLeafBits + kMidBits)].load(std::memory_order_acquire);
+  if (mid == nullptr) return nullptr;
+  Leaf* leaf = mid->leaves[(pid >> kLeafBits) & ((1u << kMidBits) - 1)].load(
+      std::memory_order_acquire);
+  if (leaf == nullptr) return nullptr;
+  return &leaf->slots[pid & ((1u << kLeafBits) - 1)];
+}
+
+Result<std::atomic<std::uint64_t>*> MappingTable::EnsureSlot(PageId pid) {
+  auto& top = top_[pid >> (kLeafBits + kMidBits)];
+  Mid* mid = top.load(std::memory_order_acquire);
+  if (mid == nullptr) {
+    Mid* fresh = new (std::nothrow) Mid();
+    if (fresh == nullptr) {
+      return MakeError(ErrorCode::kResourceExhausted, "out of memory growing the mapping table");
+    }
+    if (top.compare_exchange_strong(mid, fresh, std::memory_order_acq_rel)) {
+      mid = fresh;
+      directory_bytes_.fetch_add(sizeof(Mid), std::memory_order_relaxed);
+    } else {
+      delete fresh;  // another thread grew this level first; `mid` now holds its pointer
+    }
+  }
+  auto& leaf_ptr = mid->leaves[(pid >> kLeafBits) & ((1u << kMidBits) - 1)];
+  Leaf* leaf = leaf_ptr.load(std::memory_order_acquire);
+  if (leaf == nullptr) {
+    Leaf* fresh = new (std::nothrow) Leaf();
+    if (fresh == nullptr) {
+      return MakeError(ErrorCode::kResourceExhausted, "out of memory growing the mapping table");
+    }
+    if (leaf_ptr.compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel)) {
+      leaf = fresh;
+      directory_bytes_.fetch_add(sizeof(Leaf), std::memory_order_relaxed);
+    } else {
+      delete fresh;
+    }
+  }
+  return &leaf->slots[pid & ((1u << kLeafBits) - 1)];
+}
+
+std::uint64_t MappingTable::high_water() const {
+  return std::min(next_id_.load(std::memory_order_relaxed), kMaxPages);
+}
+
+Result<PageId> MappingTable::Allocate() {
+  PageId pid = 0;
+  bool recycled = false;
+  if (free_count_.load(std::memory_order_acquire) > 0) {
+    std::lock_guard lock(free_mu_);
+    if (!free_ids_.empty()) {
+      pid = free_ids_.back();
+      free_ids_.pop_back();
+      free_count_.store(free_ids_.size(), std::memory_order_release);
+      recycled = true;
+    }
+  }
+  if (!recycled) {
+    std::uint64_t id = next_id_.load(std::memory_order_relaxed);
+    do {
+      if (id >= kMaxPages) {
+        return MakeError(ErrorCode::kResourceExhausted, "all 2^32 page ids are in use");
+      }
+    } while (!next_id_.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
+    pid = static_cast<PageId>(id);
+  }
+  auto slot = EnsureSlot(pid);
+  if (!slot) {
+    // Give the id back so it is not lost.
+    std::lock_guard lock(free_mu_);
+    free_ids_.push_back(pid);
+    free_count_.store(free_ids_.size(), std::memory_order_release);
+    return tl::unexpected(slot.error());
+  }
+  // The slot is free (never used, or reclaimed); only the allocator writes a free slot.
+  assert((*slot)->load() == PageRef::kFreeWord);
+  (*slot)->store(PageRef::kEmptyWord, std::memory_order_seq_cst);
+  pages_in_use_.fetch_add(1, std::memory_order_relaxed);
+  return pid;
+}
+
+Result<PageRef> MappingTable::Read(const GenerationGuard& guard, PageId pid) const {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  const std::atomic<std::uint64_t>* slot = FindSlot(pid);
+  if (slot == nullptr) return tl::unexpected(PageNotFound(pid));
+  // seq_cst pairs with the guard's slot claim (see GenerationManager::Enter).
+  const std::uint64_t raw = slot->load(std::memory_order_seq_cst);
+  if (PageRef::IsUnallocated(raw)) return tl::unexpected(PageNotFound(pid));
+  return PageRef(raw);
+}
+
+Result<UpdateOutcome> MappingTable::Install(PageId pid, PageRef expected, std::uint64_t desired) {
+  std::atomic<std::uint64_t>* slot = FindSlot(pid);
+  if (slot == nullptr) return tl::unexpected(PageNotFound(pid));
+  std::uint64_t actual = expected.raw();
+  if (slot->compare_exchange_strong(actual, desired, std::memory_order_seq_cst)) {
+    return UpdateOutcome{true, PageRef(desired)};
+  }
+  if (PageRef::IsUnallocated(actual)) return tl::unexpected(PageNotFound(pid));
+  return UpdateOutcome{false, PageRef(actual)};
+}
+
+Result<UpdateOutcome> MappingTable::UpdateD(const GenerationGuard& guard, PageId pid,
+                                            PageRef expected, DeltaHandle delta,
+                                            const PageNode* last_flushed) {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  if (delta == nullptr) return MakeError(ErrorCode::kInvalidArgument, "Update-D needs a delta");
+  if (delta->pid() != pid) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "delta for page " + std::to_string(delta->pid()) +
+                         " prepended to page " + std::to_string(pid));
+  }
+  if (PageRef::IsUnallocated(expected.raw())) {
+    return MakeError(ErrorCode::kInvalidArgument, "Update-D expected state is not a page state");
+  }
+  if (last_flushed != nullptr) {
+    if (delta->kind() != DeltaKind::kPartialSwap) {
+      return MakeError(ErrorCode::kInvalidArgument, "only a PartialSwap delta has a last-flushed edge");
+    }
+    if (!IsOnSpine(expected.node(), last_flushed)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "PartialSwap last-flushed node is not on the chain below it (DAG rule)");
+    }
+  }
+  auto* node = new PageNode(PageNode::Kind::kDelta, std::move(delta), nullptr);
+  // Borrowed until the CAS publishes the node; owned by it from then on.
+  node->LinkBelow(const_cast<PageNode*>(expected.node()), expected.address());
+  node->last_flushed_ = last_flushed;
+  auto outcome = Install(pid, expected, PageRef::InMemory(node).raw());
+  if (!outcome || !outcome->installed) {
+    node->next_ = nullptr;  // not published: it never owned `expected`
+    delete node;
+  }
+  return outcome;
+}
+
+Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId pid,
+                                            PageRef expected, OwnedChain& state) {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  if (state == nullptr) return MakeError(ErrorCode::kInvalidArgument, "Update-R needs a state");
+  if (PageRef::IsUnallocated(expected.raw())) {
+    return MakeError(ErrorCode::kInvalidArgument, "Update-R expected state is not a page state");
+  }
+  auto outcome = Install(pid, expected, PageRef::InMemory(state.get()).raw());
+  if (outcome && outcome->installed) {
+    (void)state.release();  // the slot owns it now
+    RetireState(expected);
+  }
+  return outcome;
+}
+
+Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId pid,
+                                            PageRef expected, LssAddress on_disk) {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  if (!on_disk.is_valid()) {
+    return MakeError(ErrorCode::kInvalidArgument, "Update-R to an invalid LSS address");
+  }
+  if (PageRef::IsUnallocated(expected.raw())) {
+    return MakeError(ErrorCode::kInvalidArgument, "Update-R expected state is not a page state");
+  }
+  auto outcome = Install(pid, expected, PageRef::OnDisk(on_disk).raw());
+  if (outcome && outcome->installed) RetireState(expected);
+  return outcome;
+}
+
+Status MappingTable::Free(const GenerationGuard& guard, PageId pid) {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  std::atomic<std::uint64_t>* slot = FindSlot(pid);
+  if (slot == nullptr) return tl::unexpected(PageNotFound(pid));
+  std::uint64_t current = slot->load(std::memory_order_seq_cst);
+  do {
+    if (PageRef::IsUnallocated(current)) return tl::unexpected(PageNotFound(pid));
+  } while (!slot->compare_exchange_weak(current, PageRef::kRetiredWord, std::memory_order_seq_cst));
+  RetireState(PageRef(current));
+  pages_in_use_.fetch_sub(1, std::memory_order_relaxed);
+  generations_.Retire(&MappingTable::ReclaimPageId, this, pid);
+  return OkStatus();
+}
+
+void MappingTable::RetireState(PageRef old_state) {
+  if (!old_state.in_memory()) return;
+  generations_.Retire(&MappingTable::ReclaimChain, this,
+                      reinterpret_cast<std::uintptr_t>(old_state.node()));
+}
+
+void MappingTable::ReclaimChain(void* /*context*/, std::uintptr_t head) {
+  FreeChain(reinterpret_cast<PageNode*>(head));
+}
+
+void MappingTable::ReclaimPageId(void* context, std::uintptr_t pid) {
+  auto* table = static_cast<MappingTable*>(context);
+  const auto id = static_cast<PageId>(pid);
+  table->FindSlot(id)->store(PageRef::kFreeWord, std::memory_order_seq_cst);
+  std::lock_guard lock(table->free_mu_);
+  table->free_ids_.push_back(id);
+  table->free_count_.store(table->free_ids_.size(), std::memory_order_release);
+}
+
+}  // namespace llama

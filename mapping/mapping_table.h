@@ -1,0 +1,114 @@
+// MappingTable: LLAMA's page-id -> page-state indirection, changed only by CAS.
+//
+// Slots live in a three-level radix directory (8 + 12 + 12 bits of the page id). Levels
+// are allocated on first use and never moved, so the table grows to 2^32 ids without
+// stopping readers or writers, and its memory follows the ids in use (freed ids are
+// reused, lowest-recent first) rather than the maximum.
+//
+// Ownership: a slot that holds an in-memory state owns its chain. A CAS that unlinks a
+// chain (Update-R, swap-out, Free) hands it to the GenerationManager, which frees it once
+// no reader can see it; a freed id becomes allocatable again the same way. Update-D does
+// not unlink anything: the old head becomes the new node's prior state.
+//
+// The generation rule: every call that reads or changes a slot takes the caller's
+// GenerationGuard, and a PageRef (and every node reached from it) is safe to follow while
+// that guard lives. An `expected` PageRef must come from a Read under the same guard:
+// that is what rules out ABA on the head pointer (the old head cannot be freed and its
+// address reused while the guard pins it).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "mapping/generation_manager.h"
+#include "mapping/page_ref.h"
+#include "pages/page_node.h"
+#include "util/status.h"
+
+namespace llama {
+
+// What a CAS did. installed: `head` is the new head. Not installed: another writer got
+// there first and `head` is what the slot holds now; retry against it.
+struct UpdateOutcome {
+  bool installed;
+  PageRef head;
+};
+
+class MappingTable {
+ public:
+  static constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 32;
+
+  MappingTable() : MappingTable(GenerationManager::Options{}) {}
+  explicit MappingTable(GenerationManager::Options generation_options);
+  // Frees every installed chain and everything retired. No guard may be alive.
+  ~MappingTable();
+  MappingTable(const MappingTable&) = delete;
+  MappingTable& operator=(const MappingTable&) = delete;
+
+  GenerationGuard EnterGeneration() { return generations_.Enter(); }
+  GenerationManager& generations() { return generations_; }
+
+  // A fresh page id with no state (PageRef::Empty). ResourceExhausted past 2^32 ids.
+  Result<PageId> Allocate();
+  // Unlinks the page's state and retires both it and the id. NotFound if not allocated.
+  Status Free(const GenerationGuard& guard, PageId pid);
+  // The page's current state. NotFound if the id is not allocated.
+  Result<PageRef> Read(const GenerationGuard& guard, PageId pid) const;
+
+  // Update-D: prepends `delta` if the head is still `expected`. The delta's PID must be
+  // `pid`. For a PartialSwap delta, `last_flushed` may name the node on `expected`'s spine
+  // that was flushed (the DAG edge); for other kinds it must be null.
+  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                DeltaHandle delta, const PageNode* last_flushed = nullptr);
+  // Update-R: replaces the whole state with `state` if the head is still `expected`.
+  // On success the table owns `state` (it is left null) and the old chain is retired; on
+  // a lost race `state` stays with the caller. `state` must share no node with the old
+  // chain (share records and pages through their handles instead).
+  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                OwnedChain& state);
+  // Update-R to an on-disk address: swaps the page out and retires its in-memory chain.
+  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                LssAddress on_disk);
+
+  std::uint64_t pages_in_use() const { return pages_in_use_.load(std::memory_order_relaxed); }
+  // One past the highest id ever handed out.
+  std::uint64_t high_water() const;
+  // Bytes of directory levels allocated so far.
+  std::uint64_t directory_bytes() const { return directory_bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr unsigned kLeafBits = 12;
+  static constexpr unsigned kMidBits = 12;
+  static constexpr unsigned kTopBits = 8;
+  static_assert(kLeafBits + kMidBits + kTopBits == 32);
+
+  struct Leaf {
+    std::atomic<std::uint64_t> slots[1u << kLeafBits] = {};
+  };
+  struct Mid {
+    std::atomic<Leaf*> leaves[1u << kMidBits] = {};
+  };
+
+  std::atomic<std::uint64_t>* FindSlot(PageId pid) const;
+  Result<std::atomic<std::uint64_t>*> EnsureSlot(PageId pid);
+  Result<UpdateOutcome> Install(PageId pid, PageRef expected, std::uint64_t desired);
+  void RetireState(PageRef old_state);
+  static void ReclaimChain(void* context, std::uintptr_t head);
+  static void ReclaimPageId(void* context, std::uintptr_t pid);
+
+  GenerationManager generations_;
+  std::atomic<Mid*> top_[1u << kTopBits] = {};
+  std::atomic<std::uint64_t> next_id_{0};
+  std::atomic<std::uint64_t> pages_in_use_{0};
+  std::atomic<std::uint64_t> directory_bytes_{0};
+
+  // Reclaimed ids, reused before new ones. A plain locked vector: the lock is taken only
+  // when ids are being recycled (free_count_ > 0), never on the read or update paths.
+  std::mutex free_mu_;
+  std::vector<PageId> free_ids_;
+  std::atomic<std::size_t> free_count_{0};
+};
+
+}  // namespace llama

@@ -1,0 +1,89 @@
+#include "pages/base_page.h"
+
+#include <bit>
+#include <cstring>
+#include <string>
+
+#include "util/coding.h"
+
+namespace llama {
+
+using namespace base_page_format;
+
+bool BasePage::IsValidPageSize(std::uint64_t page_size) {
+  return page_size >= kMinPageSize && page_size <= kMaxPageSize && std::has_single_bit(page_size);
+}
+
+Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size) {
+  if (!IsValidPageSize(page_size)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "base page size " + std::to_string(page_size) +
+                         " is not one of 4, 8, 16, 32 or 64 KiB");
+  }
+  auto data = std::make_unique<std::byte[]>(page_size);  // zero-filled
+  std::byte* p = data.get();
+  EncodeFixed32(p + kMagicOffset, kMagic);
+  p[kSizeLog2Offset] = static_cast<std::byte>(std::countr_zero(page_size));
+  EncodeFixed32(p + kPidOffset, pid);
+  return BasePage(std::move(data), page_size);
+}
+
+Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size,
+                                  std::span<const std::byte> contents) {
+  auto page = Create(pid, page_size);
+  if (!page) return page;
+  if (auto s = page->SetContents(contents); !s) return tl::unexpected(s.error());
+  return page;
+}
+
+Result<BasePage> BasePage::Decode(std::span<const std::byte> image) {
+  auto corrupt = [](std::string why) {
+    return MakeError(ErrorCode::kCorruption, "base page: " + std::move(why));
+  };
+  if (image.size() < kHeaderSize) return corrupt("image shorter than the 16-byte header");
+  const std::byte* p = image.data();
+  if (DecodeFixed32(p + kMagicOffset) != kMagic) return corrupt("bad magic");
+  const auto log2 = std::to_integer<std::uint32_t>(p[kSizeLog2Offset]);
+  if (log2 < kMinSizeLog2 || log2 > kMaxSizeLog2) {
+    return corrupt("page size code " + std::to_string(log2) + " is not 12..16");
+  }
+  if (p[kFlagsOffset] != std::byte{0} || DecodeFixed16(p + kReservedOffset) != 0) {
+    return corrupt("reserved header bytes are not zero");
+  }
+  const std::uint32_t page_size = 1u << log2;
+  const std::uint64_t used = DecodeFixed32(p + kUsedOffset);
+  if (used > page_size - kHeaderSize) return corrupt("used length exceeds the page capacity");
+  if (kHeaderSize + used != image.size()) return corrupt("image size does not match used length");
+  auto data = std::make_unique<std::byte[]>(page_size);
+  std::memcpy(data.get(), p, image.size());
+  return BasePage(std::move(data), page_size);
+}
+
+PageId BasePage::pid() const { return DecodeFixed32(data_.get() + kPidOffset); }
+
+std::uint32_t BasePage::used() const { return DecodeFixed32(data_.get() + kUsedOffset); }
+
+std::span<const std::byte> BasePage::contents() const {
+  return {data_.get() + kHeaderSize, used()};
+}
+
+Status BasePage::SetContents(std::span<const std::byte> contents) {
+  if (contents.size() > capacity()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "base page: " + std::to_string(contents.size()) +
+                         " bytes do not fit a page of capacity " + std::to_string(capacity()));
+  }
+  std::byte* body = data_.get() + kHeaderSize;
+  if (!contents.empty()) std::memcpy(body, contents.data(), contents.size());
+  // Keep the bytes past `used` zero, so an encoded image never carries stale contents.
+  const std::uint32_t old_used = used();
+  if (old_used > contents.size()) std::memset(body + contents.size(), 0, old_used - contents.size());
+  EncodeFixed32(data_.get() + kUsedOffset, static_cast<std::uint32_t>(contents.size()));
+  return OkStatus();
+}
+
+std::span<const std::byte> BasePage::Encoded() const {
+  return {data_.get(), kHeaderSize + used()};
+}
+
+}  // namespace llama

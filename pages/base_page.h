@@ -1,0 +1,82 @@
+// BasePage: a fixed-size page image of 4, 8, 16, 32 or 64 KiB at the bottom of a page
+// state. The access method owns the meaning of its contents; LLAMA only sizes, encodes
+// and decodes it.
+//
+// Layout (docs/FORMAT.md, "Base page"): a 16-byte header, then `used` content bytes.
+// In memory the page is a page_size buffer; its encoded image is the first 16 + used
+// bytes of that buffer, so encoding never copies.
+//
+// Ownership: a BasePage is mutable while one party owns it; a page node holds it through
+// a BasePageHandle and from then on it is immutable (consolidation builds a new page).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "util/status.h"
+#include "util/types.h"
+
+namespace llama {
+
+namespace base_page_format {
+inline constexpr std::uint32_t kMagic = 0x50424C4C;  // "LLBP" as little-endian bytes
+inline constexpr std::size_t kMagicOffset = 0;
+inline constexpr std::size_t kSizeLog2Offset = 4;
+inline constexpr std::size_t kFlagsOffset = 5;
+inline constexpr std::size_t kReservedOffset = 6;
+inline constexpr std::size_t kPidOffset = 8;
+inline constexpr std::size_t kUsedOffset = 12;
+inline constexpr std::size_t kHeaderSize = 16;
+inline constexpr std::uint32_t kMinSizeLog2 = 12;  // 4 KiB
+inline constexpr std::uint32_t kMaxSizeLog2 = 16;  // 64 KiB
+static_assert(kUsedOffset + 4 == kHeaderSize);
+static_assert(kReservedOffset + 2 == kPidOffset);
+}  // namespace base_page_format
+
+class BasePage {
+ public:
+  static constexpr std::uint32_t kMinPageSize = 1u << base_page_format::kMinSizeLog2;
+  static constexpr std::uint32_t kMaxPageSize = 1u << base_page_format::kMaxSizeLog2;
+
+  static bool IsValidPageSize(std::uint64_t page_size);
+
+  // An empty page. InvalidArgument unless page_size is 4, 8, 16, 32 or 64 KiB.
+  static Result<BasePage> Create(PageId pid, std::uint32_t page_size);
+  // A page holding `contents`; InvalidArgument when they do not fit.
+  static Result<BasePage> Create(PageId pid, std::uint32_t page_size,
+                                 std::span<const std::byte> contents);
+  // Validates and copies an encoded image (Corruption on any inconsistency).
+  static Result<BasePage> Decode(std::span<const std::byte> image);
+
+  BasePage(BasePage&&) noexcept = default;
+  BasePage& operator=(BasePage&&) noexcept = default;
+
+  std::uint32_t page_size() const { return page_size_; }
+  PageId pid() const;
+  std::uint32_t capacity() const {
+    return page_size_ - static_cast<std::uint32_t>(base_page_format::kHeaderSize);
+  }
+  std::uint32_t used() const;
+  std::span<const std::byte> contents() const;
+  // Replaces the contents; InvalidArgument when they exceed capacity().
+  Status SetContents(std::span<const std::byte> contents);
+  // The on-disk image: header plus contents, no padding.
+  std::span<const std::byte> Encoded() const;
+
+ private:
+  BasePage(std::unique_ptr<std::byte[]> data, std::uint32_t page_size)
+      : data_(std::move(data)), page_size_(page_size) {}
+
+  std::unique_ptr<std::byte[]> data_;
+  std::uint32_t page_size_;
+};
+
+using BasePageHandle = std::shared_ptr<const BasePage>;
+
+inline BasePageHandle Share(BasePage page) {
+  return std::make_shared<const BasePage>(std::move(page));
+}
+
+}  // namespace llama

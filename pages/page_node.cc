@@ -1,0 +1,69 @@
+#include "pages/page_node.h"
+
+#include <cassert>
+
+namespace llama {
+
+PageNode::PageNode(Kind kind, DeltaHandle delta, BasePageHandle base)
+    : kind_(kind), delta_(std::move(delta)), base_(std::move(base)) {
+  live_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+PageNode::~PageNode() { live_count_.fetch_sub(1, std::memory_order_relaxed); }
+
+void PageNode::LinkBelow(PageNode* below, LssAddress prior_on_disk) {
+  assert(below == nullptr || prior_on_disk.is_null());
+  next_ = below;
+  prior_on_disk_ = prior_on_disk;
+  chain_length_ = below ? below->chain_length_ + 1 : 1;
+}
+
+void FreeChain(PageNode* head) {
+  while (head != nullptr) {
+    PageNode* below = const_cast<PageNode*>(head->next());
+    delete head;
+    head = below;
+  }
+}
+
+bool IsOnSpine(const PageNode* head, const PageNode* node) {
+  for (const PageNode* n = head; n != nullptr; n = n->next()) {
+    if (n == node) return true;
+  }
+  return false;
+}
+
+OwnedChain PageChainBuilder::Base(BasePageHandle page) {
+  assert(page != nullptr);
+  return OwnedChain(new PageNode(PageNode::Kind::kBase, nullptr, std::move(page)));
+}
+
+OwnedChain PageChainBuilder::Prepend(DeltaHandle delta, OwnedChain below) {
+  assert(delta != nullptr);
+  OwnedChain node(new PageNode(PageNode::Kind::kDelta, std::move(delta), nullptr));
+  node->LinkBelow(below.release(), LssAddress());
+  return node;
+}
+
+OwnedChain PageChainBuilder::OverDisk(DeltaHandle delta, LssAddress prior) {
+  assert(delta != nullptr);
+  OwnedChain node(new PageNode(PageNode::Kind::kDelta, std::move(delta), nullptr));
+  node->LinkBelow(nullptr, prior);
+  return node;
+}
+
+Result<OwnedChain> PageChainBuilder::PrependPartialSwap(DeltaHandle delta, OwnedChain below,
+                                                        const PageNode* last_flushed) {
+  if (delta == nullptr || delta->kind() != DeltaKind::kPartialSwap) {
+    return MakeError(ErrorCode::kInvalidArgument, "PrependPartialSwap needs a PartialSwap record");
+  }
+  if (last_flushed != nullptr && !IsOnSpine(below.get(), last_flushed)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "PartialSwap last-flushed node is not on the chain below it (DAG rule)");
+  }
+  OwnedChain node = Prepend(std::move(delta), std::move(below));
+  node->last_flushed_ = last_flushed;
+  return node;
+}
+
+}  // namespace llama

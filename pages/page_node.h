@@ -1,0 +1,117 @@
+// PageNode: one node of an in-memory page state. A page state is a chain of delta nodes
+// over an optional base node:
+//
+//     Delta(N) -> Delta(N-1) -> ... -> Delta(0) -> Base        (all in memory)
+//     Delta(N) -> ... -> Delta(k) ~> LSS address               (rest of the state on disk)
+//
+// A PartialSwap node has a second, non-owning edge, last_flushed(), to the node that was
+// the head when the state was flushed. That edge makes the chain a DAG.
+//
+// Ownership and lifetime:
+// - A node owns the node below it (next()). The head of a published chain is owned by
+//   its mapping-table slot; freeing a head frees the chain below it (FreeChain, iterative,
+//   so chains of any length free without recursion).
+// - The DAG rule: last_flushed() points at a node on this node's own spine (reachable by
+//   next()), or is null when the flushed part is no longer in memory. So the second edge
+//   never keeps anything alive by itself, and it is safe to follow exactly as long as the
+//   node itself is. PrependPartialSwap enforces the rule.
+// - A published node is immutable. Readers may follow any edge from a head they read out
+//   of the mapping table for as long as they stay in the generation they read it in: the
+//   chain is retired, not freed, when a CAS unlinks it (mapping/generation_manager.h).
+// - Delta records and base pages are shared through handles, so consolidation or
+//   eviction can copy nodes without copying payload bytes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "deltas/delta_record.h"
+#include "pages/base_page.h"
+#include "util/status.h"
+#include "util/types.h"
+
+namespace llama {
+
+class MappingTable;
+
+class PageNode {
+ public:
+  enum class Kind : std::uint8_t { kDelta, kBase };
+
+  PageNode(const PageNode&) = delete;
+  PageNode& operator=(const PageNode&) = delete;
+  ~PageNode();
+
+  Kind kind() const { return kind_; }
+  bool is_delta() const { return kind_ == Kind::kDelta; }
+  bool is_base() const { return kind_ == Kind::kBase; }
+
+  // The delta record (delta nodes only; null on a base node).
+  const DeltaRecord* delta() const { return delta_.get(); }
+  const DeltaHandle& delta_handle() const { return delta_; }
+  // The base page (base nodes only; null on a delta node).
+  const BasePage* base() const { return base_.get(); }
+  const BasePageHandle& base_handle() const { return base_; }
+
+  // The prior state in memory, or null at the bottom of the in-memory chain.
+  const PageNode* next() const { return next_; }
+  // Where the prior state is on disk, when it is not in memory (null address otherwise).
+  LssAddress prior_on_disk() const { return prior_on_disk_; }
+  // PartialSwap nodes: the node that was the head when the state was flushed, if still
+  // in memory. Always on this node's spine (the DAG rule).
+  const PageNode* last_flushed() const { return last_flushed_; }
+
+  // Nodes from this one down to the bottom of the in-memory chain, this one included.
+  std::uint32_t chain_length() const { return chain_length_; }
+
+  // Live PageNodes in this process: the measure the churn tests bound.
+  static std::int64_t live_count() { return live_count_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class PageChainBuilder;
+  friend class MappingTable;
+
+  PageNode(Kind kind, DeltaHandle delta, BasePageHandle base);
+  // Points this (not yet published) node at `below`, which it will own once published.
+  void LinkBelow(PageNode* below, LssAddress prior_on_disk);
+
+  Kind kind_;
+  std::uint32_t chain_length_ = 1;
+  DeltaHandle delta_;
+  BasePageHandle base_;
+  PageNode* next_ = nullptr;
+  const PageNode* last_flushed_ = nullptr;
+  LssAddress prior_on_disk_;
+
+  static inline std::atomic<std::int64_t> live_count_{0};
+};
+
+// Frees `head` and every node below it, iteratively.
+void FreeChain(PageNode* head);
+
+struct ChainDeleter {
+  void operator()(PageNode* head) const { FreeChain(head); }
+};
+// A chain owned by one party (not yet published, or unlinked and being torn down).
+using OwnedChain = std::unique_ptr<PageNode, ChainDeleter>;
+
+// Building chains that are not yet published (for Update-R, consolidation, eviction).
+class PageChainBuilder {
+ public:
+  // A chain of one base node.
+  static OwnedChain Base(BasePageHandle page);
+  // A delta node over an owned chain (`below` may be null: a page made only of deltas).
+  static OwnedChain Prepend(DeltaHandle delta, OwnedChain below);
+  // A delta node whose prior state is on disk at `prior` (and nothing below in memory).
+  static OwnedChain OverDisk(DeltaHandle delta, LssAddress prior);
+  // A PartialSwap node over `below`; `last_flushed` must be null or a node of `below`'s
+  // spine (InvalidArgument otherwise), and `delta` must be a PartialSwap record.
+  static Result<OwnedChain> PrependPartialSwap(DeltaHandle delta, OwnedChain below,
+                                               const PageNode* last_flushed);
+};
+
+// True when `node` is `head` or reachable from it by next(): the DAG rule's check.
+bool IsOnSpine(const PageNode* head, const PageNode* node);
+
+}  // namespace llama

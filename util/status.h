@@ -1,0 +1,63 @@
+// Errors as values. Every fallible call in llama-store returns a Status or a Result<T>;
+// both are [[nodiscard]], so an ignored I/O or decode error is a compile-time warning.
+//
+// Result<T> is tl::expected<T, Error> (Debian's libexpected-dev), chosen over std::expected
+// because clang 14 (which builds the fuzzers) cannot use libstdc++'s <expected>.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <tl/expected.hpp>
+
+namespace llama {
+
+enum class ErrorCode : std::uint8_t {
+  kInvalidArgument,    // the caller passed something that can never work
+  kCorruption,         // bytes that do not decode: a damaged file or a wrong buffer
+  kNotFound,           // a page id that is not allocated, a missing file
+  kResourceExhausted,  // out of page ids, reader slots, memory budget
+  kIOError,            // the operating system reported an I/O failure
+  kNoSpace,            // the device is full
+  kUnsupported,        // a feature the kernel or build does not offer
+  kAborted,            // the store stopped accepting work after an earlier fatal error
+};
+
+std::string_view ErrorCodeName(ErrorCode code);
+
+class Error {
+ public:
+  Error(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "Corruption: delta record Len 12 is shorter than the 33-byte header"
+  std::string ToString() const;
+
+  friend bool operator==(const Error&, const Error&) = default;
+
+ private:
+  ErrorCode code_;
+  std::string message_;
+};
+
+template <typename T>
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+ public:
+  using tl::expected<T, Error>::expected;
+};
+
+class [[nodiscard]] Status : public tl::expected<void, Error> {
+ public:
+  using tl::expected<void, Error>::expected;
+};
+
+inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
+  return tl::unexpected<Error>(Error(code, std::move(message)));
+}
+
+inline Status OkStatus() { return {}; }
+
+}  // namespace llama
