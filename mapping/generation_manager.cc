@@ -125,8 +125,12 @@ std::size_t GenerationManager::ReclaimShard(RetireShard& shard, std::uint64_t sa
                                   [&](const Retired& r) { return r.generation >= safe_below; });
     ready.assign(std::make_move_iterator(blocked), std::make_move_iterator(shard.items.end()));
     shard.items.erase(blocked, shard.items.end());
-    // Back off while a stalled reader holds items, so each retirement does not rescan.
-    shard.next_reclaim_at = std::max(options_.retire_batch, 2 * shard.items.size());
+    // The next pass comes after max(batch, half the backlog) more retirements. While a
+    // stalled reader holds items the backlog grows by half each pass, so rescans stay
+    // amortized O(1) per retirement; once readers move on, the backlog halves each pass
+    // back down to one batch.
+    const std::size_t backlog = shard.items.size();
+    shard.next_reclaim_at = backlog + std::max(options_.retire_batch, backlog / 2);
   }
   // Reclaimers run outside the shard lock: they may retire or allocate in turn.
   for (const Retired& r : ready) r.reclaim(r.context, r.object);

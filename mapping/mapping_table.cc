@@ -1,5 +1,6 @@
 #include "mapping/mapping_table.h"
 
+#include <algorithm>
 #include <cassert>
 #include <new>
 #include <string>
@@ -14,8 +15,8 @@ Error PageNotFound(PageId pid) {
 
 }  // namespace
 
-MappingTable::MappingTable(GenerationManager::Options generation_options)
-    : generations_(generation_options) {}
+MappingTable::MappingTable(Options options)
+    : id_limit_(std::min(options.id_limit, kMaxPages)), generations_(options.generations) {}
 
 MappingTable::~MappingTable() {
   // Reclaim the retired first: id reclaimers touch the directory and the free list.
@@ -98,8 +99,9 @@ Result<PageId> MappingTable::Allocate() {
   if (!recycled) {
     std::uint64_t id = next_id_.load(std::memory_order_relaxed);
     do {
-      if (id >= kMaxPages) {
-        return MakeError(ErrorCode::kResourceExhausted, "all 2^32 page ids are in use");
+      if (id >= id_limit_) {
+        return MakeError(ErrorCode::kResourceExhausted,
+                         "all " + std::to_string(id_limit_) + " page ids are in use");
       }
     } while (!next_id_.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
     pid = static_cast<PageId>(id);

@@ -40,8 +40,14 @@ class MappingTable {
  public:
   static constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 32;
 
-  MappingTable() : MappingTable(GenerationManager::Options{}) {}
-  explicit MappingTable(GenerationManager::Options generation_options);
+  struct Options {
+    GenerationManager::Options generations;
+    // Page ids handed out are below this (at most 2^32): a cap on the table's size.
+    std::uint64_t id_limit = kMaxPages;
+  };
+
+  MappingTable() : MappingTable(Options{}) {}
+  explicit MappingTable(Options options);
   // Frees every installed chain and everything retired. No guard may be alive.
   ~MappingTable();
   MappingTable(const MappingTable&) = delete;
@@ -98,6 +104,7 @@ class MappingTable {
   static void ReclaimChain(void* context, std::uintptr_t head);
   static void ReclaimPageId(void* context, std::uintptr_t pid);
 
+  const std::uint64_t id_limit_;
   GenerationManager generations_;
   std::atomic<Mid*> top_[1u << kTopBits] = {};
   std::atomic<std::uint64_t> next_id_{0};
