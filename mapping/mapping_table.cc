@@ -121,6 +121,31 @@ Result<PageId> MappingTable::Allocate() {
   return pid;
 }
 
+Status MappingTable::Restore(PageId pid, LssAddress on_disk) {
+  if (!on_disk.is_valid()) return MakeError(ErrorCode::kInvalidArgument, "restore to an invalid address");
+  if (pid >= id_limit_) return MakeError(ErrorCode::kResourceExhausted, "restored page id past the id limit");
+  auto slot = EnsureSlot(pid);
+  if (!slot) return tl::unexpected(slot.error());
+  if ((*slot)->load() != PageRef::kFreeWord) {
+    return MakeError(ErrorCode::kInvalidArgument, "page " + std::to_string(pid) + " restored twice");
+  }
+  (*slot)->store(PageRef::OnDisk(on_disk).raw(), std::memory_order_seq_cst);
+  pages_in_use_.fetch_add(1, std::memory_order_relaxed);
+  if (pid >= next_id_.load()) next_id_.store(std::uint64_t{pid} + 1);
+  return OkStatus();
+}
+
+void MappingTable::FinishRestore() {
+  std::lock_guard lock(free_mu_);
+  free_ids_.clear();
+  // Highest first, so the lowest free id is handed out first (pop_back).
+  for (std::uint64_t id = next_id_.load(); id-- > 0;) {
+    const std::atomic<std::uint64_t>* slot = FindSlot(static_cast<PageId>(id));
+    if (slot == nullptr || slot->load() == PageRef::kFreeWord) free_ids_.push_back(static_cast<PageId>(id));
+  }
+  free_count_.store(free_ids_.size(), std::memory_order_release);
+}
+
 Result<PageRef> MappingTable::Read(const GenerationGuard& guard, PageId pid) const {
   assert(guard.manager() == &generations_);
   (void)guard;

@@ -78,6 +78,12 @@ class MappingTable {
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
                                 LssAddress on_disk);
 
+  // Recovery only, before any other use: makes `pid` allocated with its state on disk.
+  Status Restore(PageId pid, LssAddress on_disk);
+  // Recovery only, after the last Restore: new ids continue past the highest restored
+  // one, and the ids below it that were not restored become allocatable.
+  void FinishRestore();
+
   std::uint64_t pages_in_use() const { return pages_in_use_.load(std::memory_order_relaxed); }
   // One past the highest id ever handed out.
   std::uint64_t high_water() const;

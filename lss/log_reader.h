@@ -1,0 +1,80 @@
+// Reading the log: one record at an address (page read-back, the cleaner), and a forward
+// scan across the chain of segments (recovery, pagedump).
+//
+// The scan follows SegmentEnd records from segment to segment and, where the log was torn
+// by a crash, continues in the segment whose header says it resumes from that place. It
+// stops at the first position that holds no valid record: a torn, zeroed, random or stale
+// tail, a flipped bit, a missing or damaged next segment. The stop says where and why;
+// nothing after it is ever returned.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lss/record_frame.h"
+#include "lss/segment_set.h"
+#include "util/status.h"
+#include "util/types.h"
+
+namespace llama {
+
+struct LogRecord {
+  LssAddress address;
+  FrameHeader header;
+  std::vector<std::byte> body;  // decompressed
+};
+
+// Reads and checks the record at `at` (Corruption if it does not decode there).
+Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_t max_body_len);
+
+struct ScanStop {
+  enum class Reason : std::uint8_t {
+    kEndOfLog,          // zeros or end of file where the next record would be
+    kDamagedRecord,     // bytes that are not a valid record here (torn, flipped, stale)
+    kMissingSegment,    // a SegmentEnd names a segment that is not there (or not valid)
+  };
+  LssAddress position;  // where the next record would have been
+  Reason reason = Reason::kEndOfLog;
+  std::string detail;
+};
+std::string_view ScanStopReasonName(ScanStop::Reason reason);
+
+class LogScanner {
+ public:
+  // Scans from `start` (a record boundary). Resume headers of all segment files are read
+  // up front, so a torn tail with a resuming segment is followed.
+  static Result<LogScanner> Open(SegmentSet& segments, LssAddress start,
+                                 std::uint32_t max_body_len);
+
+  // The next valid record, or nullopt at the end of the valid log (then stop() says why).
+  // Errors are I/O failures only; damage is a stop, not an error.
+  Result<std::optional<LogRecord>> Next();
+  const ScanStop& stop() const { return stop_; }
+  // Segments the scan went through, in order.
+  const std::vector<std::uint32_t>& visited_segments() const { return visited_; }
+  // Segment files that exist but are not on the chain the scan followed (so far).
+  std::vector<std::uint32_t> UnvisitedSegments() const;
+
+ private:
+  LogScanner(SegmentSet& segments, std::uint32_t max_body_len)
+      : segments_(&segments), max_body_len_(max_body_len) {}
+  Status LoadSegment(std::uint32_t id);
+  bool FollowResume(LssAddress torn_at);
+  void Stop(ScanStop::Reason reason, std::string detail);
+
+  SegmentSet* segments_;
+  std::uint32_t max_body_len_;
+  std::map<std::uint32_t, SegmentHeader> headers_;    // every valid segment file
+  std::map<std::uint32_t, std::string> bad_headers_;  // files whose header does not decode
+  std::vector<std::byte> data_;                        // the current segment's bytes
+  std::uint32_t segment_ = 0;
+  std::uint32_t offset_ = 0;
+  bool stopped_ = false;
+  ScanStop stop_;
+  std::vector<std::uint32_t> visited_;
+};
+
+}  // namespace llama

@@ -1,0 +1,449 @@
+#include "lss/store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "deltas/typed_deltas.h"
+#include "lss/page_record.h"
+#include "lss/store_identity.h"
+#include "util/coding.h"
+
+namespace llama {
+
+using namespace log_format;
+
+namespace {
+
+std::uint64_t NewStoreId() {
+  std::random_device rd;
+  const std::uint64_t t = static_cast<std::uint64_t>(
+      std::chrono::system_clock::now().time_since_epoch().count());
+  std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd() ^ (t * 0x9E3779B97F4A7C15ull);
+  return id == 0 ? 1 : id;
+}
+
+LssAddress EndOf(const PageDiskRecord& r) {
+  return LssAddress::Make(r.address.segment(), r.address.offset() + r.length);
+}
+
+}  // namespace
+
+Store::Store(std::string dir, StoreOptions options)
+    : dir_(std::move(dir)), options_(std::move(options)), table_(options_.mapping) {}
+
+Store::~Store() { (void)Close(); }
+
+std::uint32_t Store::max_body_len() const { return segment_size_; }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions options) {
+  const auto started = std::chrono::steady_clock::now();
+  if (options.flush_buffers < 2 || options.flush_buffer_size < 4096) {
+    return MakeError(ErrorCode::kInvalidArgument, "store: need >= 2 flush buffers of >= 4 KiB");
+  }
+  if (options.max_disk_chain < 1) {
+    return MakeError(ErrorCode::kInvalidArgument, "store: max_disk_chain must be >= 1");
+  }
+  std::unique_ptr<Store> store(new Store(dir, options));
+  if (options.env != nullptr) {
+    store->env_ = options.env;
+  } else {
+    auto env = OpenEnv(options.io_backend);
+    if (!env) return tl::unexpected(env.error());
+    store->owned_env_ = std::move(*env);
+    store->env_ = store->owned_env_.get();
+  }
+  if (auto s = store->Recover(); !s) {
+    store->closed_ = true;  // nothing to close cleanly
+    if (store->writer_) (void)store->writer_->Close();
+    return tl::unexpected(s.error());
+  }
+  store->recovery_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return store;
+}
+
+Status Store::Recover() {
+  Env& env = *env_;
+  auto identity = ReadStoreIdentity(env, dir_);
+  if (!identity && identity.error().code() == ErrorCode::kNotFound) identity = std::optional<StoreIdentity>();
+  if (!identity) return tl::unexpected(identity.error());
+  if (!identity->has_value()) {
+    if (!options_.create_if_missing) {
+      return MakeError(ErrorCode::kNotFound, dir_ + " is not a llama-store (no STORE file)");
+    }
+    if (options_.segment_size < kMinSegmentSize || options_.segment_size > kMaxSegmentSize) {
+      return MakeError(ErrorCode::kInvalidArgument, "store: segment size out of range (64 KiB .. 1 GiB)");
+    }
+    if (auto s = env.CreateDir(dir_); !s) return s;
+    auto names = env.ListDir(dir_);
+    if (!names) return tl::unexpected(names.error());
+    if (!names->empty()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       dir_ + " is not empty and not a llama-store (no STORE file); refusing to use it");
+    }
+    StoreIdentity fresh{NewStoreId(), options_.segment_size};
+    if (auto s = WriteStoreIdentity(env, dir_, fresh); !s) return s;
+    identity = std::optional<StoreIdentity>(fresh);
+    recovery_.created = true;
+  } else if (options_.error_if_exists) {
+    return MakeError(ErrorCode::kInvalidArgument, dir_ + " already holds a store");
+  }
+  store_id_ = (*identity)->store_id;
+  segment_size_ = (*identity)->segment_size;
+  if (segment_size_ < kMinSegmentSize || segment_size_ > kMaxSegmentSize) {
+    return MakeError(ErrorCode::kCorruption, dir_ + "/STORE: segment size out of range");
+  }
+  segments_ = std::make_unique<SegmentSet>(env, dir_, store_id_, segment_size_);
+
+  auto loaded = LoadNewestCheckpoint(env, dir_, store_id_);
+  if (!loaded) return tl::unexpected(loaded.error());
+  recovery_.damaged_checkpoints = loaded->damaged;
+  LssAddress scan_start = LssAddress::Make(1, kSegmentHeaderSize);
+  if (loaded->checkpoint) {
+    const CheckpointData& cp = *loaded->checkpoint;
+    checkpoint_sequence_ = cp.sequence;
+    recovery_.checkpoint_sequence = cp.sequence;
+    scan_start = cp.scan_start;
+    for (const CheckpointPage& page : cp.pages) disk_chains_[page.pid] = page.chain;
+  }
+  recovery_.scan_start = scan_start;
+
+  auto ids = segments_->ListIds();
+  if (!ids) return tl::unexpected(ids.error());
+  std::uint32_t max_id = ids->empty() ? 0 : ids->back();
+  LssAddress resume_from;
+  if (!ids->empty() || loaded->checkpoint) {
+    auto scanner = LogScanner::Open(*segments_, scan_start, max_body_len());
+    if (!scanner) return tl::unexpected(scanner.error());
+    for (;;) {
+      auto next = scanner->Next();
+      if (!next) return tl::unexpected(next.error());
+      if (!next->has_value()) break;
+      const LogRecord& rec = **next;
+      ++recovery_.records_scanned;
+      const PageDiskRecord where{rec.address, static_cast<std::uint32_t>(rec.header.framed_size())};
+      if (rec.header.kind == RecordKind::kPageState) {
+        auto page = DecodePageRecord(rec.body);
+        if (!page) {
+          return MakeError(ErrorCode::kCorruption,
+                           "record at segment " + std::to_string(rec.address.segment()) + " offset " +
+                               std::to_string(rec.address.offset()) + ": " + page.error().message());
+        }
+        auto& chain = disk_chains_[page->pid];
+        if (std::find(chain.begin(), chain.end(), where) != chain.end()) continue;  // in the checkpoint
+        if (page->base || page->prior.is_null()) chain.clear();
+        chain.insert(chain.begin(), where);
+      } else if (rec.header.kind == RecordKind::kFreePage && rec.body.size() == 4) {
+        const PageId pid = DecodeFixed32(rec.body.data());
+        auto it = disk_chains_.find(pid);
+        // A chain newer than the free belongs to a later use of the id.
+        if (it != disk_chains_.end() && it->second.front().address < rec.address) disk_chains_.erase(it);
+      }
+    }
+    const ScanStop& stop = scanner->stop();
+    recovery_.scan_stop = stop.position;
+    recovery_.stop_reason = std::string(ScanStopReasonName(stop.reason)) + ": " + stop.detail;
+    resume_from = stop.position;
+    // Segment files past the checkpoint that the log does not reach hold nothing durable:
+    // set them aside (renamed, not deleted) so no later scan can mistake them for the log.
+    for (std::uint32_t id : scanner->UnvisitedSegments()) {
+      if (id < scan_start.segment()) continue;  // older log, still referenced by pages
+      segments_->Forget(id);
+      if (auto s = env.RenameFile(segments_->PathOf(id), dir_ + "/orphan-" + SegmentFileName(id)); !s) return s;
+      recovery_.orphan_segments.push_back(id);
+    }
+  }
+  // Every segment a page's durable state needs must be there.
+  for (auto it = disk_chains_.begin(); it != disk_chains_.end();) {
+    if (it->second.empty()) {
+      it = disk_chains_.erase(it);
+      continue;
+    }
+    for (const PageDiskRecord& r : it->second) {
+      if (!std::binary_search(ids->begin(), ids->end(), r.address.segment())) {
+        return MakeError(ErrorCode::kCorruption,
+                         "segment " + std::to_string(r.address.segment()) + " holding page " +
+                             std::to_string(it->first) + " is missing");
+      }
+      live_bytes_[r.address.segment()] += r.length;
+    }
+    if (auto s = table_.Restore(it->first, it->second.front().address); !s) return s;
+    ++it;
+  }
+  table_.FinishRestore();
+  recovery_.pages_recovered = disk_chains_.size();
+
+  if (!recovery_.orphan_segments.empty()) {
+    if (auto s = env.SyncDir(dir_); !s) return s;
+  }
+  if (max_id >= LssAddress::kMaxSegment) {
+    return MakeError(ErrorCode::kResourceExhausted, "store: out of segment ids");
+  }
+  auto writer = LogWriter::Open(*segments_, max_id + 1, resume_from,
+                                LogWriter::Options{options_.flush_buffer_size, options_.flush_buffers});
+  if (!writer) return tl::unexpected(writer.error());
+  writer_ = std::move(*writer);
+  return OkStatus();
+}
+
+Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
+  DiskState state;
+  LssAddress at = address;
+  for (int hops = 0; !at.is_null(); ++hops) {
+    if (hops > 1 << 16) return MakeError(ErrorCode::kCorruption, "page chain on disk loops");
+    auto rec = ReadRecordAt(*segments_, at, max_body_len());
+    if (!rec) return tl::unexpected(rec.error());
+    if (rec->header.kind != RecordKind::kPageState) {
+      return MakeError(ErrorCode::kCorruption, "page state points at a record of another kind");
+    }
+    auto page = DecodePageRecord(rec->body);
+    if (!page) return tl::unexpected(page.error());
+    state.deltas.insert(state.deltas.end(), page->deltas.begin(), page->deltas.end());
+    if (page->base) {
+      state.base = page->base;
+      break;
+    }
+    at = page->prior;
+  }
+  return state;
+}
+
+Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
+  for (;;) {
+    auto ref = table_.Read(guard, pid);
+    if (!ref || !ref->on_disk()) return ref;
+    const LssAddress address = ref->address();
+    auto state = ReadDiskState(address);
+    if (!state) return tl::unexpected(state.error());
+    reads_from_disk_.fetch_add(1, std::memory_order_relaxed);
+    OwnedChain chain = state->base ? PageChainBuilder::Base(state->base) : nullptr;
+    for (auto it = state->deltas.rbegin(); it != state->deltas.rend(); ++it) {
+      chain = PageChainBuilder::Prepend(*it, std::move(chain));
+    }
+    // Everything below this Flush delta is in the log at `address`.
+    auto flush = DeltaRecord::MakeFlush(pid, address);
+    if (!flush) return tl::unexpected(flush.error());
+    chain = PageChainBuilder::Prepend(Share(std::move(*flush)), std::move(chain));
+    auto out = table_.UpdateR(guard, pid, *ref, chain);
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed || out->head.in_memory()) return out->head;
+  }
+}
+
+void Store::AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain) {
+  std::lock_guard lock(disk_mu_);
+  auto& chain = disk_chains_[pid];
+  if (replaces_chain) {
+    for (const PageDiskRecord& r : chain) live_bytes_[r.address.segment()] -= r.length;
+    chain.clear();
+  }
+  chain.insert(chain.begin(), record);
+  live_bytes_[record.address.segment()] += record.length;
+}
+
+void Store::EraseDiskChain(PageId pid) {
+  std::lock_guard lock(disk_mu_);
+  auto it = disk_chains_.find(pid);
+  if (it == disk_chains_.end()) return;
+  for (const PageDiskRecord& r : it->second) live_bytes_[r.address.segment()] -= r.length;
+  disk_chains_.erase(it);
+}
+
+Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    auto ref = table_.Read(guard, pid);
+    if (!ref) return tl::unexpected(ref.error());
+    auto newest_on_disk = [&]() -> LssAddress {
+      std::lock_guard lock(disk_mu_);
+      auto it = disk_chains_.find(pid);
+      return it == disk_chains_.end() ? writer_->durable_position() : EndOf(it->second.front());
+    };
+    if (!ref->in_memory()) return newest_on_disk();
+
+    // The deltas above the newest flush point are what the log does not have yet.
+    std::vector<DeltaHandle> fresh;
+    std::vector<std::pair<LssAddress, LssAddress>> relocations;
+    BasePageHandle base;
+    LssAddress prior;
+    bool at_flush_point = false;
+    const PageNode* bottom = nullptr;
+    for (const PageNode& node : ref->state()) {
+      bottom = &node;
+      if (node.is_base()) {
+        base = node.base_handle();
+        break;
+      }
+      const DeltaView d = node.delta()->view();
+      if (d.kind() == DeltaKind::kUpdate) {
+        fresh.push_back(node.delta_handle());
+        continue;
+      }
+      if (d.kind() == DeltaKind::kRelocation) {
+        auto r = RelocationDelta::From(d);
+        relocations.emplace_back(r->from(), r->to());
+        continue;
+      }
+      prior = d.kind() == DeltaKind::kFlush ? FlushDelta::From(d)->flushed_to() : d.last_flushed();
+      at_flush_point = true;
+      break;
+    }
+    if (!at_flush_point && !base && bottom != nullptr) prior = bottom->prior_on_disk();
+    for (const auto& [from, to] : relocations) {
+      if (prior == from) prior = to;
+    }
+    if (fresh.empty() && !base) return newest_on_disk();
+
+    bool whole = base != nullptr || prior.is_null();
+    if (!whole) {
+      std::size_t on_disk = 0;
+      {
+        std::lock_guard lock(disk_mu_);
+        if (auto it = disk_chains_.find(pid); it != disk_chains_.end()) on_disk = it->second.size();
+      }
+      if (on_disk + 1 > options_.max_disk_chain) {
+        auto older = ReadDiskState(prior);
+        if (!older) return tl::unexpected(older.error());
+        fresh.insert(fresh.end(), older->deltas.begin(), older->deltas.end());
+        base = older->base;
+        prior = LssAddress();
+        whole = true;
+      }
+    }
+    std::vector<std::byte> body;
+    if (auto s = EncodePageRecord(pid, prior, fresh, base.get(), body); !s) return tl::unexpected(s.error());
+    EncodedBody encoded = MaybeCompress(body, options_.compression_level);
+    auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
+    if (!reservation) return tl::unexpected(reservation.error());
+    auto flush = DeltaRecord::MakeFlush(pid, reservation->address(), prior);
+    if (!flush) return tl::unexpected(flush.error());
+    auto out = table_.UpdateD(guard, pid, *ref, Share(std::move(*flush)));
+    // A lost race drops the reservation, which fills it with a failed-flush marker.
+    if (!out) return tl::unexpected(out.error());
+    if (!out->installed) continue;
+    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
+                encoded.bytes, encoded.compressed, encoded.raw_len);
+    AddToDiskChain(pid, {reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())},
+                   whole);
+    const LssAddress end = reservation->end();
+    writer_->Commit(std::move(*reservation));
+    flushes_.fetch_add(1, std::memory_order_relaxed);
+    return end;
+  }
+  return MakeError(ErrorCode::kAborted, "flush of page " + std::to_string(pid) +
+                                            " lost 64 races in a row; retry later");
+}
+
+Status Store::Evict(const GenerationGuard& guard, PageId pid) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    auto end = Flush(guard, pid);
+    if (!end) return tl::unexpected(end.error());
+    if (auto s = writer_->WaitWritten(*end); !s) return s;
+    auto ref = table_.Read(guard, pid);
+    if (!ref) return tl::unexpected(ref.error());
+    if (!ref->in_memory()) return OkStatus();
+    const DeltaRecord* head = ref->node()->delta();
+    if (head == nullptr || head->kind() != DeltaKind::kFlush) continue;  // changed meanwhile
+    const LssAddress address = FlushDelta::From(head->view())->flushed_to();
+    auto out = table_.UpdateR(guard, pid, *ref, address);
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed) {
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+      return OkStatus();
+    }
+  }
+  return MakeError(ErrorCode::kAborted, "page " + std::to_string(pid) + " kept changing during eviction");
+}
+
+Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
+  if (auto s = table_.Free(guard, pid); !s) return tl::unexpected(s.error());
+  std::byte body[4];
+  EncodeFixed32(body, pid);
+  auto reservation = writer_->Reserve(FramedSize(sizeof body));
+  if (!reservation) return tl::unexpected(reservation.error());
+  EncodeFrame(reservation->bytes().data(), RecordKind::kFreePage, reservation->address(), body, false, 0);
+  EraseDiskChain(pid);
+  const LssAddress end = reservation->end();
+  writer_->Commit(std::move(*reservation));
+  return end;
+}
+
+Status Store::SyncAll() { return writer_->Sync(writer_->tail()); }
+
+Status Store::Checkpoint() {
+  std::lock_guard lock(checkpoint_mu_);
+  if (auto h = writer_->health(); !h) return h;
+  // Every record below `written` has its disk-chain update done (they happen before a
+  // reservation is committed), so the snapshot below covers the log up to there.
+  const LssAddress written = writer_->written_position();
+  CheckpointData cp;
+  LssAddress newest_end = written;
+  {
+    std::lock_guard disk_lock(disk_mu_);
+    cp.pages.reserve(disk_chains_.size());
+    for (const auto& [pid, chain] : disk_chains_) {
+      cp.pages.push_back(CheckpointPage{pid, chain});
+      newest_end = std::max(newest_end, EndOf(chain.front()));
+    }
+  }
+  std::sort(cp.pages.begin(), cp.pages.end(),
+            [](const CheckpointPage& a, const CheckpointPage& b) { return a.pid < b.pid; });
+  // Nothing the checkpoint names may be less durable than the checkpoint itself.
+  if (auto s = writer_->Sync(newest_end); !s) return s;
+  cp.sequence = checkpoint_sequence_ + 1;
+  cp.store_id = store_id_;
+  cp.scan_start = written;
+  cp.oldest_segment = written.segment();
+  for (const CheckpointPage& page : cp.pages) {
+    for (const PageDiskRecord& r : page.chain) cp.oldest_segment = std::min(cp.oldest_segment, r.address.segment());
+  }
+  if (auto s = WriteCheckpoint(*env_, dir_, cp); !s) return s;
+  checkpoint_sequence_ = cp.sequence;
+  checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  return PruneCheckpoints(*env_, dir_, 2);
+}
+
+StoreStats Store::stats() const {
+  StoreStats s;
+  s.io_backend = std::string(env_->backend_name());
+  s.io_fallback_reason = env_->fallback_reason();
+  if (writer_) {
+    const LogWriter::Stats w = writer_->stats();
+    s.bytes_written = w.bytes_written;
+    s.syncs = w.syncs;
+    s.records = w.records;
+  }
+  if (auto ids = segments_->ListIds(); ids) {
+    s.segments = ids->size();
+    for (std::uint32_t id : *ids) {
+      if (auto file = segments_->Get(id); file) {
+        if (auto size = (*file)->Size(); size) s.log_bytes += *size;
+      }
+    }
+  }
+  {
+    std::lock_guard lock(disk_mu_);
+    for (const auto& [segment, bytes] : live_bytes_) s.live_bytes += bytes;
+  }
+  s.live_fraction = s.log_bytes ? static_cast<double>(s.live_bytes) / static_cast<double>(s.log_bytes) : 0;
+  s.flushes = flushes_.load(std::memory_order_relaxed);
+  s.evictions = evictions_.load(std::memory_order_relaxed);
+  s.reads_from_disk = reads_from_disk_.load(std::memory_order_relaxed);
+  s.checkpoints = checkpoints_.load(std::memory_order_relaxed);
+  s.pages_in_use = table_.pages_in_use();
+  s.recovery_seconds = recovery_.seconds;
+  return s;
+}
+
+Status Store::Close() {
+  if (closed_) return OkStatus();
+  closed_ = true;
+  Status result = OkStatus();
+  if (writer_) {
+    if (auto h = writer_->health(); h) result = Checkpoint();
+    if (auto s = writer_->Close(); !s && result) result = s;
+  }
+  return result;
+}
+
+}  // namespace llama

@@ -1,0 +1,170 @@
+// Store: the page store an access method uses. It joins the mapping table (mapping/),
+// the log-structured store on disk (lss/) and the generations that make pointers safe.
+//
+//   auto store = *llama::Store::Open("/data/db", {});
+//   auto g = store->EnterGeneration();
+//   PageId pid = *store->Allocate();
+//   ... UpdateD / UpdateR as on a MappingTable ...
+//   LssAddress pos = *store->Flush(g, pid);   // write the page's new deltas to the log
+//   store->Sync(pos);                         // durable (group commit)
+//
+// Durability contract: a page's state is durable once a Flush that covered it returned a
+// position and Sync(position) returned OK. After a crash, Open recovers every page to its
+// newest durable flushed state; deltas never flushed are gone (LLAMA leaves that choice to
+// the access method). Free is durable the same way (it logs a record).
+//
+// Ownership: the Store owns its Env (unless one is lent through the options), files,
+// writer thread, mapping table and every page state in it. PageRefs and nodes read under
+// a GenerationGuard stay valid until the guard is released; Close() and destruction need
+// every guard released first.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lss/checkpoint.h"
+#include "lss/env.h"
+#include "lss/log_reader.h"
+#include "lss/log_writer.h"
+#include "lss/segment_set.h"
+#include "mapping/mapping_table.h"
+#include "util/status.h"
+
+namespace llama {
+
+struct StoreOptions {
+  IoBackend io_backend = IoBackend::kAuto;
+  // Lend an Env (e.g. a FaultInjectionEnv in tests) instead of opening one. Must outlive
+  // the store.
+  Env* env = nullptr;
+  bool create_if_missing = true;
+  bool error_if_exists = false;
+  std::uint32_t segment_size = 64u << 20;  // fixed when the store is created
+  std::uint32_t flush_buffer_size = 1u << 20;
+  std::uint32_t flush_buffers = 4;
+  int compression_level = 3;  // zstd level for records that shrink; 0: never compress
+  // A page's on-disk state spans at most this many records before Flush writes it whole.
+  std::uint32_t max_disk_chain = 8;
+  MappingTable::Options mapping;
+};
+
+// What Open found. Times in seconds.
+struct RecoveryReport {
+  bool created = false;
+  std::uint64_t checkpoint_sequence = 0;  // 0: none used
+  std::vector<std::string> damaged_checkpoints;
+  LssAddress scan_start;
+  LssAddress scan_stop;
+  std::string stop_reason;
+  std::uint64_t records_scanned = 0;
+  std::uint64_t pages_recovered = 0;
+  std::vector<std::uint32_t> orphan_segments;  // unreachable segment files set aside
+  double seconds = 0;
+};
+
+struct StoreStats {
+  std::string io_backend;
+  std::string io_fallback_reason;
+  std::uint64_t bytes_written = 0;
+  std::uint64_t syncs = 0;
+  std::uint64_t records = 0;
+  std::uint64_t segments = 0;
+  std::uint64_t live_bytes = 0;
+  std::uint64_t log_bytes = 0;    // bytes in segment files
+  double live_fraction = 0;       // live_bytes / log_bytes
+  std::uint64_t flushes = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t reads_from_disk = 0;
+  std::uint64_t checkpoints = 0;
+  std::uint64_t pages_in_use = 0;
+  double recovery_seconds = 0;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, StoreOptions options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Writes a checkpoint, ends the log cleanly and syncs everything. Idempotent.
+  Status Close();
+
+  GenerationGuard EnterGeneration() { return table_.EnterGeneration(); }
+
+  Result<PageId> Allocate() { return table_.Allocate(); }
+  // Frees the page and logs it; returns the position to Sync for the free to be durable.
+  Result<LssAddress> Free(const GenerationGuard& guard, PageId pid);
+  // The page's state; a page that is on disk is read back into memory first.
+  Result<PageRef> Read(const GenerationGuard& guard, PageId pid);
+  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                DeltaHandle delta, const PageNode* last_flushed = nullptr) {
+    return table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
+  }
+  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                OwnedChain& state) {
+    return table_.UpdateR(guard, pid, expected, state);
+  }
+  // Writes what the log does not have of the page yet (its new deltas, or all of it) and
+  // installs a Flush delta saying where. Returns the position to Sync for durability.
+  Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
+  // Flushes the page if needed and swaps it out: only its LSS address stays in memory.
+  Status Evict(const GenerationGuard& guard, PageId pid);
+  // Returns once everything up to `position` is durable.
+  Status Sync(LssAddress position) { return writer_->Sync(position); }
+  // Makes everything appended so far durable.
+  Status SyncAll();
+  // Writes a checkpoint of where every page's durable state is (writers keep going).
+  Status Checkpoint();
+
+  StoreStats stats() const;
+  const RecoveryReport& recovery() const { return recovery_; }
+  std::uint64_t store_id() const { return store_id_; }
+  MappingTable& mapping() { return table_; }
+
+ private:
+  Store(std::string dir, StoreOptions options);
+  Status Recover();
+  // The full state of a page whose newest record is at `address`: every delta (newest
+  // first) and the base, if any, following prior pointers.
+  struct DiskState {
+    std::vector<DeltaHandle> deltas;
+    BasePageHandle base;
+  };
+  Result<DiskState> ReadDiskState(LssAddress address);
+  void AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain);
+  void EraseDiskChain(PageId pid);
+  std::uint32_t max_body_len() const;
+
+  const std::string dir_;
+  StoreOptions options_;
+  std::unique_ptr<Env> owned_env_;
+  Env* env_ = nullptr;
+  std::uint64_t store_id_ = 0;
+  std::uint32_t segment_size_ = 0;
+  std::unique_ptr<SegmentSet> segments_;
+  std::unique_ptr<LogWriter> writer_;
+  MappingTable table_;
+  RecoveryReport recovery_;
+  bool closed_ = false;
+
+  // Where each page's durable state lives (newest record first), and the live bytes per
+  // segment they add up to. Updated by a flush before its reservation is committed, so a
+  // checkpoint taken at written position P sees every record below P.
+  mutable std::mutex disk_mu_;
+  std::unordered_map<PageId, std::vector<PageDiskRecord>> disk_chains_;
+  std::map<std::uint32_t, std::uint64_t> live_bytes_;
+
+  std::mutex checkpoint_mu_;
+  std::uint64_t checkpoint_sequence_ = 0;
+
+  std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0};
+};
+
+}  // namespace llama
