@@ -20,7 +20,7 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 
 LogWriter::Reservation& LogWriter::Reservation::operator=(Reservation&& other) noexcept {
   if (this != &other) {
-    this->~Reservation();
+    Abandon();
     writer_ = std::exchange(other.writer_, nullptr);
     index_ = other.index_;
     data_ = other.data_;
@@ -30,15 +30,17 @@ LogWriter::Reservation& LogWriter::Reservation::operator=(Reservation&& other) n
   return *this;
 }
 
-LogWriter::Reservation::~Reservation() {
-  if (writer_ == nullptr) return;
+LogWriter::Reservation::~Reservation() { Abandon(); }
+
+void LogWriter::Reservation::Abandon() {
+  LogWriter* writer = std::exchange(writer_, nullptr);
+  if (writer == nullptr) return;
   // Abandoned (e.g. the flush lost its CAS): fill the space with a failed-flush marker,
   // which recovery skips, so the buffer has no hole and can be written out.
   std::memset(data_, 0, size_);
   EncodeFrame(data_, RecordKind::kFailedFlush, address_,
               std::span<const std::byte>(data_ + kFrameHeaderSize, size_ - kFrameHeaderSize),
               false, 0);
-  LogWriter* writer = std::exchange(writer_, nullptr);
   writer->ReleaseWriter(index_);
 }
 
@@ -98,6 +100,7 @@ void LogWriter::OpenBuffer(std::uint64_t index, std::uint32_t segment, std::uint
     b.busy = true;  // on failure too: nothing will be written, but the ring moves on
     b.done = false;
   }
+  assert((b.state.load() & kWritersMask) == 0 && "a buffer is reopened only once every writer left");
   b.segment.store(segment, kRelaxed);
   b.base.store(base, kRelaxed);
   b.limit.store(std::min(options_.buffer_size, usable_end() - base), kRelaxed);
@@ -128,7 +131,7 @@ Result<LogWriter::Reservation> LogWriter::Reserve(std::size_t framed_size) {
     }
     const auto used = static_cast<std::uint32_t>(s & kUsedMask);
     if (used + n > b.limit.load(kRelaxed)) {
-      if (b.state.compare_exchange_weak(s, s | kSealed | kOneWriter, std::memory_order_acq_rel)) {
+      if (b.state.compare_exchange_weak(s, (s | kSealed) + kOneWriter, std::memory_order_acq_rel)) {
         SealAndAdvance(index, used, n, false);
       }
       continue;
@@ -192,7 +195,9 @@ void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::siz
 
 void LogWriter::ReleaseWriter(std::uint64_t index) {
   Buffer& b = BufferAt(index);
-  const std::uint64_t s = b.state.fetch_sub(kOneWriter, std::memory_order_acq_rel) - kOneWriter;
+  const std::uint64_t old = b.state.fetch_sub(kOneWriter, std::memory_order_acq_rel);
+  assert((old & kWritersMask) != 0 && (old >> kRoundShift) == (index & 0xFFFF));
+  const std::uint64_t s = old - kOneWriter;
   if ((s & kSealed) && (s & kWritersMask) == 0) {
     std::lock_guard lock(io_mu_);
     io_queue_.push_back(index);
@@ -217,7 +222,7 @@ void LogWriter::SealCurrent(std::optional<LssAddress> upto, bool end_segment) {
       const LssAddress start = LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed));
       if (upto && *upto <= start) return;
     }
-    if (b.state.compare_exchange_weak(s, s | kSealed | kOneWriter, std::memory_order_acq_rel)) {
+    if (b.state.compare_exchange_weak(s, (s | kSealed) + kOneWriter, std::memory_order_acq_rel)) {
       SealAndAdvance(index, used, 0, end_segment);
       return;
     }

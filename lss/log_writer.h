@@ -84,6 +84,7 @@ class LogWriter {
    private:
     friend class LogWriter;
     Reservation() = default;
+    void Abandon();
     LogWriter* writer_ = nullptr;
     std::uint64_t index_ = 0;
     std::byte* data_ = nullptr;
