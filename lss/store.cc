@@ -250,6 +250,39 @@ void Store::EraseDiskChain(PageId pid) {
   disk_chains_.erase(it);
 }
 
+Store::UnflushedPart Store::SplitAtFlushPoint(PageState state) {
+  UnflushedPart part;
+  std::vector<std::pair<LssAddress, LssAddress>> relocations;
+  bool at_flush_point = false;
+  const PageNode* bottom = nullptr;
+  for (const PageNode& node : state) {
+    bottom = &node;
+    if (node.is_base()) {
+      part.base = node.base_handle();
+      break;
+    }
+    const DeltaView d = node.delta()->view();
+    if (d.kind() == DeltaKind::kUpdate) {
+      part.fresh.push_back(node.delta_handle());
+      continue;
+    }
+    if (d.kind() == DeltaKind::kRelocation) {
+      auto r = RelocationDelta::From(d);
+      relocations.emplace_back(r->from(), r->to());
+      continue;
+    }
+    part.flushed = d.kind() == DeltaKind::kFlush ? FlushDelta::From(d)->flushed_to() : d.last_flushed();
+    at_flush_point = true;
+    break;
+  }
+  if (!at_flush_point && !part.base && bottom != nullptr) part.flushed = bottom->prior_on_disk();
+  // Relocations above the flush point say where that state lives now (oldest first).
+  for (auto it = relocations.rbegin(); it != relocations.rend(); ++it) {
+    if (part.flushed == it->first) part.flushed = it->second;
+  }
+  return part;
+}
+
 Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto ref = table_.Read(guard, pid);
@@ -261,37 +294,10 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     };
     if (!ref->in_memory()) return newest_on_disk();
 
-    // The deltas above the newest flush point are what the log does not have yet.
-    std::vector<DeltaHandle> fresh;
-    std::vector<std::pair<LssAddress, LssAddress>> relocations;
-    BasePageHandle base;
-    LssAddress prior;
-    bool at_flush_point = false;
-    const PageNode* bottom = nullptr;
-    for (const PageNode& node : ref->state()) {
-      bottom = &node;
-      if (node.is_base()) {
-        base = node.base_handle();
-        break;
-      }
-      const DeltaView d = node.delta()->view();
-      if (d.kind() == DeltaKind::kUpdate) {
-        fresh.push_back(node.delta_handle());
-        continue;
-      }
-      if (d.kind() == DeltaKind::kRelocation) {
-        auto r = RelocationDelta::From(d);
-        relocations.emplace_back(r->from(), r->to());
-        continue;
-      }
-      prior = d.kind() == DeltaKind::kFlush ? FlushDelta::From(d)->flushed_to() : d.last_flushed();
-      at_flush_point = true;
-      break;
-    }
-    if (!at_flush_point && !base && bottom != nullptr) prior = bottom->prior_on_disk();
-    for (const auto& [from, to] : relocations) {
-      if (prior == from) prior = to;
-    }
+    UnflushedPart part = SplitAtFlushPoint(ref->state());
+    std::vector<DeltaHandle>& fresh = part.fresh;
+    BasePageHandle& base = part.base;
+    LssAddress prior = part.flushed;
     if (fresh.empty() && !base) return newest_on_disk();
 
     bool whole = base != nullptr || prior.is_null();
@@ -342,10 +348,9 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
     auto ref = table_.Read(guard, pid);
     if (!ref) return tl::unexpected(ref.error());
     if (!ref->in_memory()) return OkStatus();
-    const DeltaRecord* head = ref->node()->delta();
-    if (head == nullptr || head->kind() != DeltaKind::kFlush) continue;  // changed meanwhile
-    const LssAddress address = FlushDelta::From(head->view())->flushed_to();
-    auto out = table_.UpdateR(guard, pid, *ref, address);
+    const UnflushedPart part = SplitAtFlushPoint(ref->state());
+    if (!part.fresh.empty() || part.base || part.flushed.is_null()) continue;  // changed meanwhile
+    auto out = table_.UpdateR(guard, pid, *ref, part.flushed);
     if (!out) return tl::unexpected(out.error());
     if (out->installed) {
       evictions_.fetch_add(1, std::memory_order_relaxed);
@@ -370,7 +375,9 @@ Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
 
 Status Store::SyncAll() { return writer_->Sync(writer_->tail()); }
 
-Status Store::Checkpoint() {
+Status Store::Checkpoint() { return CheckpointAndDelete(nullptr); }
+
+Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
   std::lock_guard lock(checkpoint_mu_);
   if (auto h = writer_->health(); !h) return h;
   // Every record below `written` has its disk-chain update done (they happen before a
@@ -400,7 +407,8 @@ Status Store::Checkpoint() {
   if (auto s = WriteCheckpoint(*env_, dir_, cp); !s) return s;
   checkpoint_sequence_ = cp.sequence;
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
-  return PruneCheckpoints(*env_, dir_, 2);
+  if (auto s = PruneCheckpoints(*env_, dir_, 2); !s) return s;
+  return DeleteCleanedSegments(deleted);
 }
 
 StoreStats Store::stats() const {

@@ -51,6 +51,8 @@ struct StoreOptions {
   int compression_level = 3;  // zstd level for records that shrink; 0: never compress
   // A page's on-disk state spans at most this many records before Flush writes it whole.
   std::uint32_t max_disk_chain = 8;
+  // Segments whose live fraction is at or above this are never worth cleaning.
+  double cleaner_max_live_fraction = 0.8;
   MappingTable::Options mapping;
 };
 
@@ -123,6 +125,19 @@ class Store {
   // Writes a checkpoint of where every page's durable state is (writers keep going).
   Status Checkpoint();
 
+  struct CleanResult {
+    std::vector<std::uint32_t> cleaned;   // segments whose live records were moved
+    std::vector<std::uint32_t> deleted;   // segment files deleted by this call
+    std::uint64_t pages_relocated = 0;
+    std::uint64_t bytes_relocated = 0;
+  };
+  // The segment cleaner. Picks up to `max_segments` sealed segments by LFS cost-benefit
+  // ((1 - u) * age / (1 + u), u = live fraction), rewrites the live state of every page
+  // they hold at the log tail (a Relocation delta for pages in memory, a new address for
+  // pages on disk), and takes checkpoints. A cleaned segment file is deleted only once no
+  // retained checkpoint refers to it and no reader can still be reading it.
+  Result<CleanResult> Clean(std::size_t max_segments = 4);
+
   StoreStats stats() const;
   const RecoveryReport& recovery() const { return recovery_; }
   std::uint64_t store_id() const { return store_id_; }
@@ -138,6 +153,15 @@ class Store {
     BasePageHandle base;
   };
   Result<DiskState> ReadDiskState(LssAddress address);
+  // A page state split at its newest flush point: the Update deltas above it (newest
+  // first), the base page if the walk reached one (never flushed), and the LSS address
+  // of the flushed state below (through any Relocation deltas), null if none.
+  struct UnflushedPart {
+    std::vector<DeltaHandle> fresh;
+    BasePageHandle base;
+    LssAddress flushed;
+  };
+  static UnflushedPart SplitAtFlushPoint(PageState state);
   void AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain);
   void EraseDiskChain(PageId pid);
   std::uint32_t max_body_len() const;
@@ -163,6 +187,21 @@ class Store {
 
   std::mutex checkpoint_mu_;
   std::uint64_t checkpoint_sequence_ = 0;
+
+  // Cleaned segments waiting to be deleted: deletable once every retained checkpoint is
+  // newer than `checkpoint_sequence` and no reader is in a generation <= `generation`.
+  struct PendingDeletion {
+    std::uint32_t segment;
+    std::uint64_t checkpoint_sequence;
+    std::uint64_t generation;
+  };
+  std::mutex clean_mu_;  // one cleaner at a time
+  std::vector<PendingDeletion> pending_deletions_;  // guarded by checkpoint_mu_
+  Status RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result);
+  // With checkpoint_mu_ held, after a checkpoint: deletes what is no longer referenced.
+  Status DeleteCleanedSegments(std::vector<std::uint32_t>* deleted);
+  // Checkpoint(), then deletion of cleaned segments that nothing needs any more.
+  Status CheckpointAndDelete(std::vector<std::uint32_t>* deleted);
 
   std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0};
 };

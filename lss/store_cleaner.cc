@@ -1,0 +1,178 @@
+// Store: the segment cleaner (Store::Clean and its helpers). Kept apart from store.cc
+// because it is its own concern: choosing segments, moving live page states to the log
+// tail, and deleting a segment only when nothing can need it any more.
+#include <algorithm>
+#include <unordered_set>
+
+#include "deltas/typed_deltas.h"
+#include "lss/page_record.h"
+#include "lss/store.h"
+
+namespace llama {
+
+using namespace log_format;
+
+Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
+  std::lock_guard clean_lock(clean_mu_);
+  CleanResult result;
+  if (auto h = writer_->health(); !h) return tl::unexpected(h.error());
+  // Only segments wholly written out are candidates: the writer never touches them again.
+  const std::uint32_t first_open = writer_->written_position().segment();
+  auto ids = segments_->ListIds();
+  if (!ids) return tl::unexpected(ids.error());
+  std::unordered_set<std::uint32_t> pending;
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    for (const PendingDeletion& p : pending_deletions_) pending.insert(p.segment);
+  }
+  std::vector<std::pair<double, std::uint32_t>> scored;
+  {
+    std::lock_guard lock(disk_mu_);
+    for (std::uint32_t id : *ids) {
+      if (id >= first_open || pending.contains(id)) continue;
+      const auto it = live_bytes_.find(id);
+      const double u = it == live_bytes_.end()
+                           ? 0.0
+                           : static_cast<double>(it->second) / static_cast<double>(segment_size_);
+      if (u >= options_.cleaner_max_live_fraction) continue;
+      const double age = static_cast<double>(first_open - id);
+      scored.emplace_back((1.0 - u) * age / (1.0 + u), id);  // LFS cost-benefit
+    }
+  }
+  std::sort(scored.begin(), scored.end(), std::greater<>());
+  if (scored.size() > max_segments) scored.resize(max_segments);
+
+  for (const auto& [score, segment] : scored) {
+    std::vector<PageId> pids;
+    {
+      std::lock_guard lock(disk_mu_);
+      for (const auto& [pid, chain] : disk_chains_) {
+        for (const PageDiskRecord& r : chain) {
+          if (r.address.segment() == segment) {
+            pids.push_back(pid);
+            break;
+          }
+        }
+      }
+    }
+    for (PageId pid : pids) {
+      if (auto s = RelocatePage(pid, segment, result); !s) return tl::unexpected(s.error());
+    }
+    result.cleaned.push_back(segment);
+  }
+  if (result.cleaned.empty()) return result;
+
+  // Readers that entered before now may still read the old addresses.
+  const std::uint64_t generation = table_.generations().current_generation();
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    for (std::uint32_t segment : result.cleaned) {
+      pending_deletions_.push_back({segment, checkpoint_sequence_, generation});
+    }
+  }
+  // Two checkpoints: then every retained checkpoint (the newest two) postdates the moves.
+  for (int i = 0; i < 2; ++i) {
+    if (auto s = CheckpointAndDelete(&result.deleted); !s) return tl::unexpected(s.error());
+  }
+  return result;
+}
+
+Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result) {
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    auto guard = table_.EnterGeneration();
+    std::vector<PageDiskRecord> chain;
+    {
+      std::lock_guard lock(disk_mu_);
+      auto it = disk_chains_.find(pid);
+      if (it == disk_chains_.end()) return OkStatus();  // freed meanwhile
+      chain = it->second;
+    }
+    if (std::none_of(chain.begin(), chain.end(),
+                     [&](const PageDiskRecord& r) { return r.address.segment() == segment; })) {
+      return OkStatus();  // a whole flush moved it meanwhile
+    }
+    auto ref = table_.Read(guard, pid);
+    if (!ref) return OkStatus();  // freed
+    const LssAddress head = chain.front().address;
+    auto state = ReadDiskState(head);
+    if (!state) return tl::unexpected(state.error());
+    std::vector<std::byte> body;
+    if (auto s = EncodePageRecord(pid, LssAddress(), state->deltas, state->base.get(), body); !s) return s;
+    EncodedBody encoded = MaybeCompress(body, options_.compression_level);
+    auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
+    if (!reservation) return tl::unexpected(reservation.error());
+    Result<UpdateOutcome> out = UpdateOutcome{false, *ref};
+    if (ref->on_disk()) {
+      if (ref->address() != head) continue;  // drops the reservation: a failed-flush marker
+      out = table_.UpdateR(guard, pid, *ref, reservation->address());
+    } else if (ref->in_memory()) {
+      // Everything below the page's newest flush point is the state at `head`; say that it
+      // now lives at the new address. Deltas above it are untouched (not yet flushed).
+      auto relocation = DeltaRecord::MakeRelocation(pid, head, reservation->address());
+      if (!relocation) return tl::unexpected(relocation.error());
+      out = table_.UpdateD(guard, pid, *ref, Share(std::move(*relocation)));
+    } else {
+      return OkStatus();  // an empty page: the id was reused; nothing of it is on disk
+    }
+    if (!out) return tl::unexpected(out.error());
+    if (!out->installed) continue;
+    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
+                encoded.bytes, encoded.compressed, encoded.raw_len);
+    const PageDiskRecord moved{reservation->address(),
+                               static_cast<std::uint32_t>(reservation->bytes().size())};
+    {
+      // Splice: records flushed since the snapshot stay in front; the snapshot's records
+      // (head and older) are replaced by the moved record. If a whole flush replaced the
+      // chain meanwhile, the moved record is already dead and the chain stays.
+      std::lock_guard lock(disk_mu_);
+      auto& current = disk_chains_[pid];
+      auto at = std::find(current.begin(), current.end(), chain.front());
+      if (at != current.end()) {
+        for (auto r = at; r != current.end(); ++r) live_bytes_[r->address.segment()] -= r->length;
+        current.erase(at, current.end());
+        current.push_back(moved);
+        live_bytes_[moved.address.segment()] += moved.length;
+      } else if (current.empty()) {
+        disk_chains_.erase(pid);
+      }
+    }
+    writer_->Commit(std::move(*reservation));
+    ++result.pages_relocated;
+    result.bytes_relocated += moved.length;
+    return OkStatus();
+  }
+  return MakeError(ErrorCode::kAborted, "cleaner: page " + std::to_string(pid) + " kept changing");
+}
+
+Status Store::DeleteCleanedSegments(std::vector<std::uint32_t>* deleted) {
+  if (pending_deletions_.empty()) return OkStatus();
+  // Advance the generation, so "no reader entered before the cleaning" can become true.
+  table_.generations().TryReclaim();
+  const std::uint64_t oldest_reader = table_.generations().oldest_active_generation();
+  bool any = false;
+  for (auto it = pending_deletions_.begin(); it != pending_deletions_.end();) {
+    std::uint64_t live = 0;
+    {
+      std::lock_guard lock(disk_mu_);
+      if (auto l = live_bytes_.find(it->segment); l != live_bytes_.end()) live = l->second;
+    }
+    // Retained checkpoints are the newest two: both must postdate the cleaning.
+    const bool unreferenced = it->checkpoint_sequence + 2 <= checkpoint_sequence_ && live == 0;
+    if (!unreferenced || oldest_reader <= it->generation) {
+      ++it;
+      continue;
+    }
+    if (auto s = segments_->Delete(it->segment); !s && s.error().code() != ErrorCode::kNotFound) return s;
+    {
+      std::lock_guard lock(disk_mu_);
+      live_bytes_.erase(it->segment);
+    }
+    if (deleted) deleted->push_back(it->segment);
+    it = pending_deletions_.erase(it);
+    any = true;
+  }
+  if (any) return env_->SyncDir(dir_);
+  return OkStatus();
+}
+
+}  // namespace llama
