@@ -60,6 +60,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   }
   store->recovery_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (store->options_.memory_budget != 0 || store->options_.cleaner_space_factor > 0) {
+    store->maintenance_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
+  }
   return store;
 }
 
@@ -212,7 +215,10 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
 Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
   for (;;) {
     auto ref = table_.Read(guard, pid);
-    if (!ref || !ref->on_disk()) return ref;
+    if (!ref || !ref->on_disk()) {
+      if (ref && tracking() && ref->in_memory()) cache_.Refresh(pid);
+      return ref;
+    }
     const LssAddress address = ref->address();
     auto state = ReadDiskState(address);
     if (!state) return tl::unexpected(state.error());
@@ -225,10 +231,43 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
     auto flush = DeltaRecord::MakeFlush(pid, address);
     if (!flush) return tl::unexpected(flush.error());
     chain = PageChainBuilder::Prepend(Share(std::move(*flush)), std::move(chain));
+    const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain.get()) : 0;
     auto out = table_.UpdateR(guard, pid, *ref, chain);
     if (!out) return tl::unexpected(out.error());
+    if (out->installed && tracking()) {
+      cache_.Set(pid, bytes);
+      AfterGrowth();
+    }
     if (out->installed || out->head.in_memory()) return out->head;
   }
+}
+
+Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                     DeltaHandle delta, const PageNode* last_flushed) {
+  const std::uint64_t bytes = delta ? delta->len() + PageCache::kNodeOverhead : 0;
+  auto out = table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
+  if (out && out->installed && tracking()) {
+    cache_.Grow(pid, bytes);
+    AfterGrowth();
+  }
+  return out;
+}
+
+Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                     OwnedChain& state) {
+  const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(state.get()) : 0;
+  auto out = table_.UpdateR(guard, pid, expected, state);
+  if (out && out->installed && tracking()) {
+    cache_.Set(pid, bytes);
+    AfterGrowth();
+  }
+  return out;
+}
+
+void Store::AfterGrowth() {
+  const std::uint64_t resident = cache_.resident_bytes();
+  if (resident > options_.memory_budget) maintenance_cv_.notify_one();
+  if (resident > 2 * options_.memory_budget) EvictToBudget();
 }
 
 void Store::AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain) {
@@ -354,6 +393,7 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
     if (!out) return tl::unexpected(out.error());
     if (out->installed) {
       evictions_.fetch_add(1, std::memory_order_relaxed);
+      if (tracking()) cache_.Remove(pid);
       return OkStatus();
     }
   }
@@ -362,6 +402,7 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
 
 Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
   if (auto s = table_.Free(guard, pid); !s) return tl::unexpected(s.error());
+  if (tracking()) cache_.Remove(pid);
   std::byte body[4];
   EncodeFixed32(body, pid);
   auto reservation = writer_->Reserve(FramedSize(sizeof body));
@@ -440,18 +481,87 @@ StoreStats Store::stats() const {
   s.checkpoints = checkpoints_.load(std::memory_order_relaxed);
   s.pages_in_use = table_.pages_in_use();
   s.recovery_seconds = recovery_.seconds;
+  s.resident_bytes = cache_.resident_bytes();
+  s.cleaner_runs = cleaner_runs_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(maintenance_mu_);
+    s.maintenance_error = maintenance_error_;
+  }
   return s;
 }
 
 Status Store::Close() {
   if (closed_) return OkStatus();
   closed_ = true;
+  {
+    std::lock_guard lock(maintenance_mu_);
+    stop_maintenance_ = true;
+    maintenance_cv_.notify_all();
+  }
+  if (maintenance_.joinable()) maintenance_.join();
   Status result = OkStatus();
   if (writer_) {
     if (auto h = writer_->health(); h) result = Checkpoint();
     if (auto s = writer_->Close(); !s && result) result = s;
   }
   return result;
+}
+
+void Store::MaintenanceLoop() {
+  std::unique_lock lock(maintenance_mu_);
+  for (std::uint64_t round = 0; !stop_maintenance_; ++round) {
+    maintenance_cv_.wait_for(lock, std::chrono::milliseconds(options_.maintenance_interval_ms));
+    if (stop_maintenance_) break;
+    lock.unlock();
+    if (tracking()) EvictToBudget();
+    // Cleaning checkpoints: look at the space about once a second, not every round.
+    const std::uint64_t every = std::max<std::uint64_t>(1, 1000 / std::max(1u, options_.maintenance_interval_ms));
+    if (options_.cleaner_space_factor > 0 && round % every == 0) CleanIfSpaceGrew();
+    lock.lock();
+  }
+}
+
+void Store::EvictToBudget() {
+  const std::uint64_t budget = options_.memory_budget;
+  // Evict down to 90% of the budget, so eviction runs in batches rather than per page.
+  const std::uint64_t target = budget - budget / 10;
+  while (cache_.resident_bytes() > budget) {
+    const std::vector<PageId> victims = cache_.Coldest(32);
+    if (victims.empty()) return;
+    for (PageId pid : victims) {
+      if (cache_.resident_bytes() <= target) return;
+      auto guard = table_.EnterGeneration();
+      Status s = Evict(guard, pid);
+      if (s) continue;  // Evict removed it from the cache
+      if (s.error().code() == ErrorCode::kNotFound) {
+        cache_.Remove(pid);
+      } else if (s.error().code() == ErrorCode::kAborted) {
+        cache_.Refresh(pid);  // busy page: try colder ones first
+      } else {
+        std::lock_guard lock(maintenance_mu_);
+        maintenance_error_ = "evictor: " + s.error().ToString();
+        return;  // the log failed; every later write reports it
+      }
+    }
+  }
+}
+
+void Store::CleanIfSpaceGrew() {
+  auto ids = segments_->ListIds();
+  if (!ids || ids->size() <= 4) return;
+  std::uint64_t live = 0;
+  {
+    std::lock_guard lock(disk_mu_);
+    for (const auto& [segment, bytes] : live_bytes_) live += bytes;
+  }
+  const double log_bytes = static_cast<double>(ids->size()) * segment_size_;
+  if (log_bytes <= options_.cleaner_space_factor * static_cast<double>(live)) return;
+  auto result = Clean(4);
+  cleaner_runs_.fetch_add(1, std::memory_order_relaxed);
+  if (!result) {
+    std::lock_guard lock(maintenance_mu_);
+    maintenance_error_ = "cleaner: " + result.error().ToString();
+  }
 }
 
 }  // namespace llama

@@ -20,7 +20,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +34,7 @@
 #include "lss/env.h"
 #include "lss/log_reader.h"
 #include "lss/log_writer.h"
+#include "lss/page_cache.h"
 #include "lss/segment_set.h"
 #include "mapping/mapping_table.h"
 #include "util/status.h"
@@ -53,6 +56,14 @@ struct StoreOptions {
   std::uint32_t max_disk_chain = 8;
   // Segments whose live fraction is at or above this are never worth cleaning.
   double cleaner_max_live_fraction = 0.8;
+  // The background cleaner runs when the log is larger than this many times the live
+  // data (and more than 4 segments long); 0 turns it off (Clean() still works).
+  double cleaner_space_factor = 0;
+  // Bytes of page state to keep in memory; the background evictor flushes and swaps out
+  // the least recently used pages above it. 0: no budget (nothing is evicted unasked).
+  std::uint64_t memory_budget = 0;
+  // How often the background maintenance (eviction, cleaning) looks at the store.
+  std::uint32_t maintenance_interval_ms = 20;
   MappingTable::Options mapping;
 };
 
@@ -82,6 +93,9 @@ struct StoreStats {
   double live_fraction = 0;       // live_bytes / log_bytes
   std::uint64_t flushes = 0;
   std::uint64_t evictions = 0;
+  std::uint64_t resident_bytes = 0;   // estimated bytes of page state in memory (budget only)
+  std::uint64_t cleaner_runs = 0;
+  std::string maintenance_error;      // the background work's last error, if any
   std::uint64_t reads_from_disk = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t pages_in_use = 0;
@@ -105,14 +119,12 @@ class Store {
   Result<LssAddress> Free(const GenerationGuard& guard, PageId pid);
   // The page's state; a page that is on disk is read back into memory first.
   Result<PageRef> Read(const GenerationGuard& guard, PageId pid);
+  // Update-D and Update-R as on a MappingTable (mapping/mapping_table.h), plus the
+  // bookkeeping the memory budget needs.
   Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                DeltaHandle delta, const PageNode* last_flushed = nullptr) {
-    return table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
-  }
+                                DeltaHandle delta, const PageNode* last_flushed = nullptr);
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                OwnedChain& state) {
-    return table_.UpdateR(guard, pid, expected, state);
-  }
+                                OwnedChain& state);
   // Writes what the log does not have of the page yet (its new deltas, or all of it) and
   // installs a Flush delta saying where. Returns the position to Sync for durability.
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
@@ -203,7 +215,23 @@ class Store {
   // Checkpoint(), then deletion of cleaned segments that nothing needs any more.
   Status CheckpointAndDelete(std::vector<std::uint32_t>* deleted);
 
-  std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0};
+  std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0},
+      cleaner_runs_{0};
+
+  // Memory budget and background maintenance.
+  PageCache cache_;
+  bool tracking() const { return options_.memory_budget != 0; }
+  void MaintenanceLoop();
+  void EvictToBudget();
+  // After a page grew: writers help evict when the background evictor falls behind
+  // (resident bytes past twice the budget), which bounds memory whatever the write rate.
+  void AfterGrowth();
+  void CleanIfSpaceGrew();
+  std::thread maintenance_;
+  mutable std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool stop_maintenance_ = false;
+  std::string maintenance_error_;  // guarded by maintenance_mu_
 };
 
 }  // namespace llama

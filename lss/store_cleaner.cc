@@ -60,7 +60,18 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
     }
     result.cleaned.push_back(segment);
   }
-  if (result.cleaned.empty()) return result;
+  if (result.cleaned.empty()) {
+    // Nothing new to clean; segments cleaned earlier may have become deletable.
+    bool waiting;
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      waiting = !pending_deletions_.empty();
+    }
+    if (waiting) {
+      if (auto s = CheckpointAndDelete(&result.deleted); !s) return tl::unexpected(s.error());
+    }
+    return result;
+  }
 
   // Readers that entered before now may still read the old addresses.
   const std::uint64_t generation = table_.generations().current_generation();
