@@ -138,8 +138,13 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
         if (FollowResume(here)) {
           continue;
         }
-        Stop(ScanStop::Reason::kMissingSegment,
-             "segment " + std::to_string(next) + " named by the SegmentEnd is missing or damaged");
+        if (auto bad = bad_headers_.find(next); bad != bad_headers_.end()) {
+          Stop(ScanStop::Reason::kMissingSegment,
+               "segment " + std::to_string(next) + " is damaged: " + bad->second);
+        } else {
+          Stop(ScanStop::Reason::kEndOfLog,
+               "the log ends with a segment end (segment " + std::to_string(next) + " never written)");
+        }
         break;
       }
     }

@@ -34,7 +34,7 @@ struct ScanStop {
   enum class Reason : std::uint8_t {
     kEndOfLog,          // zeros or end of file where the next record would be
     kDamagedRecord,     // bytes that are not a valid record here (torn, flipped, stale)
-    kMissingSegment,    // a SegmentEnd names a segment that is not there (or not valid)
+    kMissingSegment,    // the next segment (or the scan start) is damaged or missing
   };
   LssAddress position;  // where the next record would have been
   Reason reason = Reason::kEndOfLog;

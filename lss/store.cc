@@ -416,6 +416,20 @@ Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
 
 Status Store::SyncAll() { return writer_->Sync(writer_->tail()); }
 
+Status Store::FlushAll() {
+  auto guard = table_.EnterGeneration();
+  const std::uint64_t ids = table_.high_water();
+  for (std::uint64_t id = 0; id < ids; ++id) {
+    const auto pid = static_cast<PageId>(id);
+    auto ref = table_.Read(guard, pid);
+    if (!ref || !ref->in_memory()) continue;
+    if (auto end = Flush(guard, pid); !end && end.error().code() != ErrorCode::kNotFound) {
+      return tl::unexpected(end.error());
+    }
+  }
+  return SyncAll();
+}
+
 Status Store::Checkpoint() { return CheckpointAndDelete(nullptr); }
 
 Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
@@ -501,7 +515,8 @@ Status Store::Close() {
   if (maintenance_.joinable()) maintenance_.join();
   Status result = OkStatus();
   if (writer_) {
-    if (auto h = writer_->health(); h) result = Checkpoint();
+    if (auto h = writer_->health(); h) result = FlushAll();
+    if (result) result = Checkpoint();
     if (auto s = writer_->Close(); !s && result) result = s;
   }
   return result;

@@ -109,7 +109,8 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Writes a checkpoint, ends the log cleanly and syncs everything. Idempotent.
+  // Flushes every page in memory, writes a checkpoint, ends the log cleanly and syncs
+  // everything. Idempotent. Guards must be released first.
   Status Close();
 
   GenerationGuard EnterGeneration() { return table_.EnterGeneration(); }
@@ -134,6 +135,8 @@ class Store {
   Status Sync(LssAddress position) { return writer_->Sync(position); }
   // Makes everything appended so far durable.
   Status SyncAll();
+  // Flushes every page that has state in memory, then SyncAll.
+  Status FlushAll();
   // Writes a checkpoint of where every page's durable state is (writers keep going).
   Status Checkpoint();
 

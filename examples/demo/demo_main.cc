@@ -1,25 +1,30 @@
-// The main job, for now: an end-to-end run of the in-memory core (deltas, pages, mapping
-// table, generations). Writer threads prepend Update deltas to shared pages and
-// consolidate long chains with Update-R; reader threads walk chains inside generations;
-// then the demo shows a PartialSwap DAG edge, a swap-out to an LSS address, page ids freed
-// and reused only after their generation passed, and finally checks that no write was lost.
+// The main job: a real workload against a llama-store on disk.
+//
+// Writer threads update shared pages (Update-D deltas), consolidate long chains into base
+// pages (Update-R), flush them to the log and group-commit; the memory budget makes the
+// background evictor swap cold pages out, and reads bring them back; the cleaner keeps
+// the log compact; a checkpoint is taken mid-run. Then a clean close, a reopen, and a
+// check that every page holds exactly the writes made to it. Prints throughput, store
+// statistics and what recovery found.
+//
+// Every write is an 8-byte counter delta; a consolidated base page stores the number of
+// writes it absorbed, so a page's write count is recoverable from its state alone.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 
 #include "deltas/delta_record.h"
-#include "mapping/mapping_table.h"
+#include "lss/store.h"
 #include "pages/base_page.h"
-#include "pages/page_state.h"
 #include "util/coding.h"
 
 namespace {
@@ -27,27 +32,22 @@ namespace {
 using namespace llama;
 
 struct Config {
+  std::string dir = "llama-demo-store";
+  bool keep = false;
   int threads = 4;
-  int pages = 64;
-  int ops = 200000;
+  int pages = 2048;
+  int ops = 50000;
   int consolidate_at = 8;
-  std::uint32_t page_size = 8192;
+  int sync_every = 64;
+  std::uint64_t budget_kib = 4096;
+  std::string io = "auto";
 };
 
-std::string Hex(std::span<const std::byte> bytes) {
-  std::string out;
-  char buf[4];
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", std::to_integer<unsigned>(bytes[i]));
-    out += buf;
-    if (i % 16 == 15) out += '\n';
-    else if (i % 4 == 3) out += ' ';
-  }
-  return out;
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// Each write is an 8-byte counter; a consolidated page keeps the count of writes it
-// absorbed in its contents, so the final tally can be checked against what was written.
 std::uint64_t CountWrites(PageState state) {
   std::uint64_t n = 0;
   for (const PageNode& node : state) {
@@ -57,157 +57,181 @@ std::uint64_t CountWrites(PageState state) {
   return n;
 }
 
+[[noreturn]] void Die(const std::string& what, const Error& e) {
+  std::cerr << "llama_demo: " << what << ": " << e.ToString() << "\n";
+  std::exit(1);
+}
+
 int Run(const Config& cfg) {
-  MappingTable table;
+  IoBackend backend = cfg.io == "posix" ? IoBackend::kPosix
+                      : cfg.io == "io_uring" ? IoBackend::kIoUring
+                                             : IoBackend::kAuto;
+  if (!cfg.keep) std::filesystem::remove_all(cfg.dir);
+  StoreOptions options;
+  options.io_backend = backend;
+  options.segment_size = 4u << 20;
+  options.memory_budget = cfg.budget_kib * 1024;
+  options.cleaner_space_factor = 2.0;
+
   std::vector<PageId> pages;
-  for (int i = 0; i < cfg.pages; ++i) pages.push_back(*table.Allocate());
-  std::printf("allocated %d pages (ids %u..%u), %d writer threads, %d ops each\n", cfg.pages,
-              pages.front(), pages.back(), cfg.threads, cfg.ops);
+  std::vector<std::atomic<std::uint64_t>> written(static_cast<std::size_t>(cfg.pages));
+  std::atomic<std::uint64_t> updates{0}, flushes{0}, consolidations{0}, retries{0};
+  double secs = 0;
+  {
+    auto opened = Store::Open(cfg.dir, options);
+    if (!opened) Die("open " + cfg.dir, opened.error());
+    Store& store = **opened;
+    const StoreStats s0 = store.stats();
+    std::printf("store %s: io backend %s%s%s, %d pages, %d threads x %d updates, budget %llu KiB\n",
+                cfg.dir.c_str(), s0.io_backend.c_str(), s0.io_fallback_reason.empty() ? "" : " (fell back: ",
+                s0.io_fallback_reason.empty() ? "" : (s0.io_fallback_reason + ")").c_str(), cfg.pages,
+                cfg.threads, cfg.ops, static_cast<unsigned long long>(cfg.budget_kib));
+    for (int i = 0; i < cfg.pages; ++i) {
+      auto pid = store.Allocate();
+      if (!pid) Die("allocate", pid.error());
+      pages.push_back(*pid);
+    }
 
-  std::atomic<std::uint64_t> written{0}, cas_retries{0}, consolidations{0}, reads{0};
-  std::atomic<bool> done{false};
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < cfg.threads; ++t) {
-    threads.emplace_back([&, t] {
-      std::uint64_t seed = 0x9E3779B97F4A7C15ull * (t + 1);
-      std::byte payload[8];
-      for (int i = 0; i < cfg.ops; ++i) {
-        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-        const PageId pid = pages[seed % pages.size()];
-        EncodeFixed64(payload, static_cast<std::uint64_t>(i));
-        DeltaHandle delta = Share(*DeltaRecord::MakeUpdate(pid, payload));
-        auto g = table.EnterGeneration();
-        PageRef head = *table.Read(g, pid);
-        while (true) {
-          auto out = table.UpdateD(g, pid, head, delta);
-          if (!out) {
-            std::cerr << out.error().ToString() << "\n";
-            std::exit(1);
+    std::atomic<bool> done{false};
+    std::atomic<bool> checkpointed{false};
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < cfg.threads; ++t) {
+      threads.emplace_back([&, t] {
+        std::uint64_t seed = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(t + 1);
+        std::byte payload[8];
+        LssAddress last;
+        for (int i = 0; i < cfg.ops; ++i) {
+          seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+          const std::size_t slot = seed % pages.size();
+          const PageId pid = pages[slot];
+          EncodeFixed64(payload, static_cast<std::uint64_t>(i));
+          DeltaHandle delta = Share(*DeltaRecord::MakeUpdate(pid, payload));
+          auto g = store.EnterGeneration();
+          for (;;) {
+            auto head = store.Read(g, pid);  // brings an evicted page back
+            if (!head) Die("read", head.error());
+            auto out = store.UpdateD(g, pid, *head, delta);
+            if (!out) Die("update", out.error());
+            if (out->installed) break;
+            retries.fetch_add(1, std::memory_order_relaxed);
           }
-          if (out->installed) break;
-          head = out->head;
-          cas_retries.fetch_add(1, std::memory_order_relaxed);
+          written[slot].fetch_add(1, std::memory_order_relaxed);
+          updates.fetch_add(1, std::memory_order_relaxed);
+          auto head = store.Read(g, pid);
+          if (head && head->in_memory() &&
+              head->node()->chain_length() > static_cast<std::uint32_t>(cfg.consolidate_at)) {
+            std::byte count[8];
+            EncodeFixed64(count, CountWrites(head->state()));
+            OwnedChain state = PageChainBuilder::Base(Share(*BasePage::Create(pid, 4096, count)));
+            auto out = store.UpdateR(g, pid, *head, state);
+            if (out && out->installed) consolidations.fetch_add(1, std::memory_order_relaxed);
+          }
+          if (i % 4 == 0) {
+            auto end = store.Flush(g, pid);
+            if (!end) Die("flush", end.error());
+            last = *end;
+            flushes.fetch_add(1, std::memory_order_relaxed);
+          }
+          if (i % cfg.sync_every == 0 && !last.is_null()) {
+            if (auto s = store.Sync(last); !s) Die("sync", s.error());
+          }
+          if (t == 0 && i == cfg.ops / 2 && !checkpointed.exchange(true)) {
+            if (auto s = store.Checkpoint(); !s) Die("checkpoint", s.error());
+          }
         }
-        written.fetch_add(1, std::memory_order_relaxed);
-        // Consolidate a long chain into one base page holding its write count.
-        head = *table.Read(g, pid);
-        if (head.in_memory() && head.node()->chain_length() > static_cast<std::uint32_t>(cfg.consolidate_at)) {
-          std::byte count[8];
-          EncodeFixed64(count, CountWrites(head.state()));
-          OwnedChain state = PageChainBuilder::Base(Share(*BasePage::Create(pid, cfg.page_size, count)));
-          if (table.UpdateR(g, pid, head, state)->installed) consolidations.fetch_add(1);
-        }
+      });
+    }
+    std::thread progress([&] {
+      if (!isatty(STDERR_FILENO)) return;
+      const std::uint64_t total = static_cast<std::uint64_t>(cfg.ops) * cfg.threads;
+      while (!done.load()) {
+        const StoreStats s = store.stats();
+        std::fprintf(stderr, "\r%llu/%llu updates, %llu evictions, %llu reads from disk, %llu segments   ",
+                     (unsigned long long)updates.load(), (unsigned long long)total,
+                     (unsigned long long)s.evictions, (unsigned long long)s.reads_from_disk,
+                     (unsigned long long)s.segments);
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
       }
+      std::fprintf(stderr, "\n");
     });
+    for (auto& th : threads) th.join();
+    secs = Seconds(start);
+    done = true;
+    progress.join();
+
+    const StoreStats s = store.stats();
+    std::printf("workload: %llu updates in %.2f s = %.0f updates/s; %llu flushes, %llu consolidations, "
+                "%llu lost CAS races retried\n",
+                (unsigned long long)updates.load(), secs, updates.load() / secs,
+                (unsigned long long)flushes.load(), (unsigned long long)consolidations.load(),
+                (unsigned long long)retries.load());
+    std::printf("log: %.1f MiB written, %llu records, %llu group commits, %llu segments (%.1f MiB, %.0f%% live), "
+                "%llu cleaner runs\n",
+                s.bytes_written / 1048576.0, (unsigned long long)s.records, (unsigned long long)s.syncs,
+                (unsigned long long)s.segments, s.log_bytes / 1048576.0, 100 * s.live_fraction,
+                (unsigned long long)s.cleaner_runs);
+    std::printf("memory: budget %llu KiB, resident %llu KiB; %llu evictions, %llu reads from disk, %llu checkpoints\n",
+                (unsigned long long)cfg.budget_kib, (unsigned long long)(s.resident_bytes / 1024),
+                (unsigned long long)s.evictions, (unsigned long long)s.reads_from_disk,
+                (unsigned long long)s.checkpoints);
+    if (!s.maintenance_error.empty()) std::printf("maintenance error: %s\n", s.maintenance_error.c_str());
+    const auto close_start = Clock::now();
+    if (auto c = store.Close(); !c) Die("close", c.error());
+    std::printf("clean close (flush all, checkpoint, sync) in %.3f s\n", Seconds(close_start));
   }
-  std::thread reader([&] {
-    std::size_t i = 0;
-    while (!done.load()) {
-      auto g = table.EnterGeneration();
-      auto ref = table.Read(g, pages[i++ % pages.size()]);
-      for ([[maybe_unused]] const PageNode& node : ref->state()) {
+
+  // Reopen and verify every page holds exactly the writes made to it.
+  auto reopened = Store::Open(cfg.dir, options);
+  if (!reopened) Die("reopen", reopened.error());
+  Store& store = **reopened;
+  const RecoveryReport& r = store.recovery();
+  std::printf("recovery: %.3f s, checkpoint #%llu, %llu records scanned after it, %llu pages, stop: %s\n",
+              r.seconds, (unsigned long long)r.checkpoint_sequence, (unsigned long long)r.records_scanned,
+              (unsigned long long)r.pages_recovered, r.stop_reason.c_str());
+  std::uint64_t ok = 0, wrong = 0;
+  auto g = store.EnterGeneration();
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    auto ref = store.Read(g, pages[i]);
+    const std::uint64_t expected = written[i].load();
+    if (!ref) {
+      if (expected == 0) {
+        ++ok;
+        continue;
       }
-      reads.fetch_add(1, std::memory_order_relaxed);
+      std::printf("page %u: %s\n", pages[i], ref.error().ToString().c_str());
+      ++wrong;
+      continue;
     }
-  });
-  std::thread progress([&] {
-    if (!isatty(STDERR_FILENO)) return;  // a progress line only for a person watching
-    const std::uint64_t total = static_cast<std::uint64_t>(cfg.ops) * cfg.threads;
-    while (!done.load()) {
-      std::fprintf(stderr, "\rprogress: %llu / %llu updates", (unsigned long long)written.load(),
-                   (unsigned long long)total);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const std::uint64_t found = CountWrites(ref->state());
+    if (found == expected) {
+      ++ok;
+    } else {
+      std::printf("page %u: %llu writes found, %llu made\n", pages[i], (unsigned long long)found,
+                  (unsigned long long)expected);
+      ++wrong;
     }
-    std::fprintf(stderr, "\rprogress: %llu / %llu updates\n", (unsigned long long)written.load(),
-                 (unsigned long long)total);
-  });
-  for (auto& th : threads) th.join();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  done = true;
-  reader.join();
-  progress.join();
-
-  std::printf("Update-D: %llu deltas in %.3f s = %.0f updates/s (%llu lost CAS races retried)\n",
-              (unsigned long long)written.load(), secs, written.load() / secs,
-              (unsigned long long)cas_retries.load());
-  std::printf("Update-R: %llu consolidations into %u-byte base pages; readers walked %llu chains\n",
-              (unsigned long long)consolidations.load(), cfg.page_size,
-              (unsigned long long)reads.load());
-
-  // Verify: every write is in exactly one place (a delta or a consolidated count).
-  std::uint64_t found = 0;
-  {
-    auto g = table.EnterGeneration();
-    for (PageId pid : pages) found += CountWrites(table.Read(g, pid)->state());
   }
-  std::printf("verify: %llu writes found, %llu written: %s\n", (unsigned long long)found,
-              (unsigned long long)written.load(), found == written.load() ? "OK" : "LOST WRITES");
-  if (found != written.load()) return 1;
-
-  // A PartialSwap delta whose DAG edge points at the node that was flushed, then a
-  // swap-out that leaves only an LSS address in the slot.
-  const PageId pid = pages.front();
-  {
-    auto g = table.EnterGeneration();
-    PageRef head = *table.Read(g, pid);
-    const LssAddress flushed_at = LssAddress::Make(1, 4096);
-    auto ps = Share(*DeltaRecord::MakePartialSwap(pid, flushed_at));
-    auto out = table.UpdateD(g, pid, head, ps, head.node());
-    std::printf("PartialSwap on page %u: chain of %zu nodes, DAG edge to the flushed head, "
-                "iterator visits %zu nodes once each\n",
-                pid, out->head.state().chain_length(),
-                static_cast<std::size_t>(std::distance(out->head.state().begin(), out->head.state().end())));
-    std::printf("its record (%u bytes):\n%s\n", ps->len(), Hex(ps->bytes()).c_str());
-    auto swapped = table.UpdateR(g, pid, out->head, flushed_at);
-    std::printf("swap-out: page %u now at LSS segment %u offset %u (in memory: %s)\n", pid,
-                swapped->head.address().segment(), swapped->head.address().offset(),
-                swapped->head.in_memory() ? "yes" : "no");
-  }
-
-  // Free pages while a reader still holds an old generation: their ids come back only
-  // once that reader has left.
-  auto stalled = std::make_unique<GenerationGuard>(table.EnterGeneration());
-  const PageId freed = pages.back();
-  {
-    auto g = table.EnterGeneration();
-    (void)table.Free(g, freed);
-  }
-  table.generations().TryReclaim();
-  const PageId while_held = *table.Allocate();
-  stalled.reset();
-  table.generations().TryReclaim();
-  const PageId after_release = *table.Allocate();
-  std::printf("free page %u while an older reader is inside: next id %u; after the reader "
-              "leaves: next id %u (%s)\n",
-              freed, while_held, after_release,
-              after_release == freed ? "the freed id, reused" : "not reused");
-
-  auto& gens = table.generations();
-  std::printf("stats: pages in use %llu, id high water %llu, directory %llu KiB, generation "
-              "%llu, retired waiting %zu, reclaimed %llu, live nodes %lld\n",
-              (unsigned long long)table.pages_in_use(), (unsigned long long)table.high_water(),
-              (unsigned long long)(table.directory_bytes() / 1024),
-              (unsigned long long)gens.current_generation(), gens.retired_pending(),
-              (unsigned long long)gens.reclaimed_total(), (long long)PageNode::live_count());
-  return 0;
+  std::printf("verify: %llu pages exact, %llu wrong: %s\n", (unsigned long long)ok,
+              (unsigned long long)wrong, wrong == 0 ? "OK" : "DATA LOST");
+  return wrong == 0 ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  CLI::App app{"llama-store demo: the in-memory page store core, end to end"};
+  CLI::App app{"llama-store main job: a page-store workload on disk, a clean close, reopen, verify"};
+  app.add_option("--dir", cfg.dir, "store directory (recreated unless --keep)");
+  app.add_flag("--keep", cfg.keep, "reuse an existing store in --dir");
   app.add_option("--threads", cfg.threads, "writer threads")->check(CLI::Range(1, 64));
-  app.add_option("--pages", cfg.pages, "pages to write")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--ops", cfg.ops, "updates per writer thread")->check(CLI::Range(1, 1 << 28));
+  app.add_option("--pages", cfg.pages, "pages")->check(CLI::Range(1, 1 << 22));
+  app.add_option("--ops", cfg.ops, "updates per thread")->check(CLI::Range(1, 1 << 28));
   app.add_option("--consolidate-at", cfg.consolidate_at, "chain length that triggers Update-R")
       ->check(CLI::Range(1, 1024));
-  app.add_option("--page-size", cfg.page_size, "base page size (4096..65536, a power of two)")
-      ->check([](const std::string& v) {
-        return BasePage::IsValidPageSize(std::stoull(v)) ? std::string()
-                                                         : std::string("not 4, 8, 16, 32 or 64 KiB");
-      });
+  app.add_option("--sync-every", cfg.sync_every, "updates per thread between syncs")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--budget-kib", cfg.budget_kib, "memory budget for page state, KiB")->check(CLI::Range(64, 1 << 24));
+  app.add_option("--io", cfg.io, "io backend")->check(CLI::IsMember({"auto", "posix", "io_uring"}));
   CLI11_PARSE(app, argc, argv);
   return Run(cfg);
 }

@@ -78,7 +78,7 @@ TEST(LogWriterTest, AppendsAndScansAcrossManySegments) {
     ASSERT_EQ(AsStringView(records[i].body), bodies[i]) << i;
     ASSERT_EQ(records[i].address, addresses[i]) << i;
   }
-  EXPECT_EQ(stop.reason, ScanStop::Reason::kMissingSegment) << "a clean close ends the segment";
+  EXPECT_EQ(stop.reason, ScanStop::Reason::kEndOfLog) << "a clean close ends the segment";
 }
 
 TEST(LogWriterTest, ConcurrentAppendersLoseNothing) {
