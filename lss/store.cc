@@ -134,7 +134,13 @@ Status Store::Recover() {
                                std::to_string(rec.address.offset()) + ": " + page.error().message());
         }
         auto& chain = disk_chains_[page->pid];
-        if (std::find(chain.begin(), chain.end(), where) != chain.end()) continue;  // in the checkpoint
+        // Records arrive in address order, so one at or below the chain's newest came from
+        // the checkpoint's side: it is in the checkpoint already, or older than the state
+        // the checkpoint names (the checkpoint was taken while it was still unwritten, after
+        // a newer record of the page was added). Either way it is not the page's newest
+        // state. (Was: skip only records found in the chain, which made such an older,
+        // unwritten-at-checkpoint delta record the page's state again.)
+        if (!chain.empty() && !(chain.front().address < rec.address)) continue;
         if (page->base || page->prior.is_null()) chain.clear();
         chain.insert(chain.begin(), where);
       } else if (rec.header.kind == RecordKind::kFreePage && rec.body.size() == 4) {
@@ -540,7 +546,8 @@ void Store::EvictToBudget() {
   const std::uint64_t budget = options_.memory_budget;
   // Evict down to 90% of the budget, so eviction runs in batches rather than per page.
   const std::uint64_t target = budget - budget / 10;
-  while (cache_.resident_bytes() > budget) {
+  // A bounded pass: the maintenance loop comes back soon, and has other work too.
+  for (int pass = 0; pass < 8 && cache_.resident_bytes() > budget; ++pass) {
     const std::vector<PageId> victims = cache_.Coldest(32);
     if (victims.empty()) return;
     for (PageId pid : victims) {

@@ -69,7 +69,7 @@ int Run(const Config& cfg) {
   if (!cfg.keep) std::filesystem::remove_all(cfg.dir);
   StoreOptions options;
   options.io_backend = backend;
-  options.segment_size = 4u << 20;
+  options.segment_size = 1u << 20;
   options.memory_budget = cfg.budget_kib * 1024;
   options.cleaner_space_factor = 2.0;
 
