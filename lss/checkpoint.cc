@@ -1,6 +1,5 @@
 // Checkpoint files: encoding, validation, the durable write protocol, loading with
-// fallback, pruning. Layout and rules: docs/format-checkpoint.md (to be merged into
-// docs/FORMAT.md, "Checkpoint file").
+// fallback, pruning. Layout and rules: docs/FORMAT.md, "Checkpoint file".
 //
 //   offset  size  field
 //        0     4  magic "LLCK" (0x4B434C4C as u32 little-endian)

@@ -64,8 +64,12 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start,
   scanner.segment_ = start.segment();
   scanner.offset_ = start.offset();
   if (!scanner.headers_.contains(start.segment())) {
-    scanner.Stop(ScanStop::Reason::kMissingSegment,
-                 "segment " + std::to_string(start.segment()) + " is missing or damaged");
+    // The start segment was never made durable (e.g. a checkpoint taken before the writer
+    // created it): the log may go on in a segment that resumes from the start. (Was: stop.)
+    if (!scanner.FollowResume(start)) {
+      scanner.Stop(ScanStop::Reason::kMissingSegment,
+                   "segment " + std::to_string(start.segment()) + " is missing or damaged");
+    }
   } else if (auto s = scanner.LoadSegment(start.segment()); !s) {
     return tl::unexpected(s.error());
   }

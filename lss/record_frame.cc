@@ -70,7 +70,11 @@ void EncodeFrame(std::byte* dst, RecordKind kind, LssAddress at, std::span<const
   dst[kFrameFlagsOffset] = static_cast<std::byte>(compressed ? kFrameFlagZstd : 0);
   EncodeFixed16(dst + kFrameReserved16Offset, 0);
   EncodeFixed32(dst + kFrameReserved32Offset, 0);
-  if (!body.empty()) std::memcpy(dst + kFrameHeaderSize, body.data(), body.size());
+  // A body already in place (a failed-flush marker's zeros) needs no copy; memcpy onto
+  // itself would be undefined.
+  if (!body.empty() && body.data() != dst + kFrameHeaderSize) {
+    std::memcpy(dst + kFrameHeaderSize, body.data(), body.size());
+  }
   EncodeFixed64(dst + kFrameChecksumOffset,
                 Checksum64(std::span<const std::byte>(dst + 8, kFrameHeaderSize - 8 + body.size())));
 }

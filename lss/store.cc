@@ -36,6 +36,17 @@ Store::~Store() { (void)Close(); }
 
 std::uint32_t Store::max_body_len() const { return segment_size_; }
 
+Status Store::CheckRecordFits(PageId pid, std::size_t body_size) const {
+  // Bounded before compression: a reader accepts a record only if its uncompressed body
+  // fits the segment, and a record must fit a flush buffer uncompressed in the worst case.
+  if (FramedSize(body_size) <= writer_->max_record_size()) return OkStatus();
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "page " + std::to_string(pid) + ": a state of " + std::to_string(body_size) +
+                       " bytes exceeds the largest log record (" +
+                       std::to_string(writer_->max_record_size()) +
+                       "); consolidate it or use larger flush buffers and segments");
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions options) {
   const auto started = std::chrono::steady_clock::now();
   if (options.flush_buffers < 2 || options.flush_buffer_size < 4096) {
@@ -81,6 +92,11 @@ Status Store::Recover() {
     if (auto s = env.CreateDir(dir_); !s) return s;
     auto names = env.ListDir(dir_);
     if (!names) return tl::unexpected(names.error());
+    // A STORE.tmp is what a crash while creating this store leaves: start over.
+    if (std::find(names->begin(), names->end(), std::string(kStoreFileName) + ".tmp") != names->end()) {
+      if (auto s = env.DeleteFile(dir_ + "/" + kStoreFileName + ".tmp"); !s) return s;
+      names->erase(std::find(names->begin(), names->end(), std::string(kStoreFileName) + ".tmp"));
+    }
     if (!names->empty()) {
       return MakeError(ErrorCode::kInvalidArgument,
                        dir_ + " is not empty and not a llama-store (no STORE file); refusing to use it");
@@ -159,8 +175,16 @@ Status Store::Recover() {
     for (std::uint32_t id : scanner->UnvisitedSegments()) {
       if (id < scan_start.segment()) continue;  // older log, still referenced by pages
       segments_->Forget(id);
-      if (auto s = env.RenameFile(segments_->PathOf(id), dir_ + "/orphan-" + SegmentFileName(id)); !s) return s;
+      std::string target = dir_ + "/orphan-" + SegmentFileName(id);
+      for (int n = 1;; ++n) {  // never replace an orphan set aside by an earlier recovery
+        auto exists = env.FileExists(target);
+        if (!exists) return tl::unexpected(exists.error());
+        if (!*exists) break;
+        target = dir_ + "/orphan-" + SegmentFileName(id) + "." + std::to_string(n);
+      }
+      if (auto s = env.RenameFile(segments_->PathOf(id), target); !s) return s;
       recovery_.orphan_segments.push_back(id);
+      ids->erase(std::remove(ids->begin(), ids->end(), id), ids->end());
     }
   }
   // Every segment a page's durable state needs must be there.
@@ -186,6 +210,11 @@ Status Store::Recover() {
   if (!recovery_.orphan_segments.empty()) {
     if (auto s = env.SyncDir(dir_); !s) return s;
   }
+  // The log goes on in a segment above every file and above the checkpoint's scan start:
+  // that segment may never have been created (a checkpoint taken before the writer's first
+  // write), and a new segment with a lower id (after orphans were set aside) would be
+  // unreachable from the scan start and out of address order. (Was: max_id + 1 only.)
+  if (loaded->checkpoint) max_id = std::max(max_id, scan_start.segment());
   if (max_id >= LssAddress::kMaxSegment) {
     return MakeError(ErrorCode::kResourceExhausted, "store: out of segment ids");
   }
@@ -279,11 +308,15 @@ void Store::AfterGrowth() {
 void Store::AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain) {
   std::lock_guard lock(disk_mu_);
   auto& chain = disk_chains_[pid];
+  // Two flushes of one page may get here in either order; the chain stays sorted newest
+  // (highest address) first, and a whole record replaces only what is older than it.
+  auto older = std::find_if(chain.begin(), chain.end(),
+                            [&](const PageDiskRecord& r) { return r.address < record.address; });
   if (replaces_chain) {
-    for (const PageDiskRecord& r : chain) live_bytes_[r.address.segment()] -= r.length;
-    chain.clear();
+    for (auto r = older; r != chain.end(); ++r) live_bytes_[r->address.segment()] -= r->length;
+    older = chain.erase(older, chain.end());
   }
-  chain.insert(chain.begin(), record);
+  chain.insert(older, record);
   live_bytes_[record.address.segment()] += record.length;
 }
 
@@ -353,6 +386,12 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
         if (auto it = disk_chains_.find(pid); it != disk_chains_.end()) on_disk = it->second.size();
       }
       if (on_disk + 1 > options_.max_disk_chain) {
+        // The older records may still be in a flush buffer: wait until the one at `prior`
+        // (and so, the written prefix being contiguous, every record below it) is in its
+        // file. (Was: read at once, which failed with "truncated frame" Corruption.)
+        if (auto s = writer_->WaitWritten(LssAddress::Make(prior.segment(), prior.offset() + 1)); !s) {
+          return tl::unexpected(s.error());
+        }
         auto older = ReadDiskState(prior);
         if (!older) return tl::unexpected(older.error());
         fresh.insert(fresh.end(), older->deltas.begin(), older->deltas.end());
@@ -363,6 +402,7 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     }
     std::vector<std::byte> body;
     if (auto s = EncodePageRecord(pid, prior, fresh, base.get(), body); !s) return tl::unexpected(s.error());
+    if (auto s = CheckRecordFits(pid, body.size()); !s) return tl::unexpected(s.error());
     EncodedBody encoded = MaybeCompress(body, options_.compression_level);
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
     if (!reservation) return tl::unexpected(reservation.error());

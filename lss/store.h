@@ -180,6 +180,7 @@ class Store {
   void AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain);
   void EraseDiskChain(PageId pid);
   std::uint32_t max_body_len() const;
+  Status CheckRecordFits(PageId pid, std::size_t body_size) const;
 
   const std::string dir_;
   StoreOptions options_;

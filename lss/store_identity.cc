@@ -34,6 +34,7 @@ Result<std::optional<StoreIdentity>> ReadStoreIdentity(Env& env, const std::stri
     return corrupt("checksum mismatch");
   }
   if (DecodeFixed16(p + 4) != kVersion) return corrupt("unknown format version");
+  if (DecodeFixed16(p + 6) != 0 || DecodeFixed32(p + 20) != 0) return corrupt("reserved bytes are not zero");
   StoreIdentity id;
   id.store_id = DecodeFixed64(p + 8);
   id.segment_size = DecodeFixed32(p + 16);

@@ -1,4 +1,4 @@
-// Checkpoint files (lss/checkpoint.h, docs/format-checkpoint.md): names, the encoding and
+// Checkpoint files (lss/checkpoint.h, docs/FORMAT.md ("Checkpoint file")): names, the encoding and
 // every way a decoder can be handed damaged or hostile bytes, the durable write, loading
 // with fallback past damaged files, and pruning. Files live in a fresh directory per test.
 #include "lss/checkpoint.h"
@@ -27,7 +27,7 @@ using Bytes = std::vector<std::byte>;
   return ::testing::AssertionFailure() << '"' << text << "\" does not contain \"" << part << '"';
 }
 
-// Field offsets of the layout (docs/format-checkpoint.md), spelled out independently of
+// Field offsets of the layout (docs/FORMAT.md ("Checkpoint file")), spelled out independently of
 // the implementation so the tests check the document.
 constexpr std::size_t kOffMagic = 0;
 constexpr std::size_t kOffVersion = 4;
@@ -106,7 +106,7 @@ CheckpointData Sample(std::uint64_t sequence, std::uint64_t store_id = 7) {
   return d;
 }
 
-// The worked example of docs/format-checkpoint.md.
+// The worked example of docs/FORMAT.md ("Checkpoint file").
 CheckpointData DocExample() {
   CheckpointData d;
   d.store_id = 0x1122334455667788;
@@ -203,7 +203,7 @@ TEST(CheckpointCodecTest, ApplicationStateAtTheLimitRoundTrips) {
 }
 
 TEST(CheckpointCodecTest, DocumentedExampleBytes) {
-  // docs/format-checkpoint.md shows exactly these bytes.
+  // docs/FORMAT.md ("Checkpoint file") shows exactly these bytes.
   const Bytes bytes = EncodeCheckpoint(DocExample());
   const Bytes want = FromHex(kDocExampleHex);
   ASSERT_EQ(want.size(), 98u);
