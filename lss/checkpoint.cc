@@ -365,22 +365,7 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
 Status WriteCheckpoint(Env& env, const std::string& dir, const CheckpointData& data) {
   if (auto valid = ValidateCheckpoint(data); !valid) return valid;
   const std::vector<std::byte> bytes = EncodeCheckpoint(data);
-  const std::string final_path = JoinPath(dir, CheckpointFileName(data.sequence));
-  const std::string tmp_path = final_path + std::string(kTmpSuffix);
-
-  auto exists = env.FileExists(tmp_path);
-  if (!exists) return tl::unexpected(exists.error());
-  if (*exists) {
-    if (auto s = env.DeleteFile(tmp_path); !s) return s;
-  }
-  auto file = env.OpenFile(tmp_path, OpenMode::kCreateNew);
-  if (!file) return tl::unexpected(file.error());
-  if (auto s = (*file)->WriteAt(0, bytes); !s) return s;
-  if (auto s = (*file)->Sync(); !s) return s;
-  if (auto s = (*file)->Close(); !s) return s;
-  file->reset();
-  if (auto s = env.RenameFile(tmp_path, final_path); !s) return s;
-  return env.SyncDir(dir);
+  return WriteFileAtomically(env, dir, CheckpointFileName(data.sequence), bytes);
 }
 
 Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir,

@@ -4,6 +4,25 @@
 
 namespace llama {
 
+Status WriteFileAtomically(Env& env, const std::string& dir, const std::string& name,
+                           std::span<const std::byte> bytes) {
+  const std::string final_path = dir + "/" + name;
+  const std::string tmp_path = final_path + ".tmp";
+  auto exists = env.FileExists(tmp_path);
+  if (!exists) return tl::unexpected(exists.error());
+  if (*exists) {
+    if (auto s = env.DeleteFile(tmp_path); !s) return s;
+  }
+  auto file = env.OpenFile(tmp_path, OpenMode::kCreateNew);
+  if (!file) return tl::unexpected(file.error());
+  if (auto s = (*file)->WriteAt(0, bytes); !s) return s;
+  if (auto s = (*file)->Sync(); !s) return s;
+  if (auto s = (*file)->Close(); !s) return s;
+  file->reset();
+  if (auto s = env.RenameFile(tmp_path, final_path); !s) return s;
+  return env.SyncDir(dir);
+}
+
 std::string_view IoBackendName(IoBackend backend) {
   switch (backend) {
     case IoBackend::kAuto:

@@ -97,6 +97,12 @@ class Env {
   [[nodiscard]] virtual Result<bool> FileExists(const std::string& path) = 0;
 };
 
+// Writes `bytes` as DIR/NAME so that after a crash the file is either absent (or its old
+// version) or complete: DIR/NAME.tmp (a leftover one is replaced), write, fsync, close,
+// rename over DIR/NAME, fsync of DIR. Any failed step returns its error unchanged.
+[[nodiscard]] Status WriteFileAtomically(Env& env, const std::string& dir, const std::string& name,
+                                         std::span<const std::byte> bytes);
+
 enum class IoBackend : std::uint8_t { kAuto, kIoUring, kPosix };
 
 std::string_view IoBackendName(IoBackend backend);

@@ -17,9 +17,9 @@ using lss_internal::ErrnoError;
 // Linux transfers at most 0x7ffff000 bytes per call; ask for at most 1 GiB at a time.
 constexpr std::size_t kMaxIoBytes = std::size_t{1} << 30;
 
-class PosixFile final : public File {
+class PosixFile final : public lss_internal::FdFile {
  public:
-  PosixFile(int fd, std::string path) : fd_(fd, std::move(path)) {}
+  PosixFile(int fd, std::string path) : FdFile(fd, std::move(path)) {}
 
   Status WriteAt(std::span<const WriteRequest> batch) override {
     return fd_.With<Status>("pwrite", [&](int fd) -> Status {
@@ -73,21 +73,6 @@ class PosixFile final : public File {
     });
   }
 
-  Result<std::uint64_t> Size() override {
-    return fd_.With<Result<std::uint64_t>>(
-        "fstat", [&](int fd) { return lss_internal::FdSize(fd, path()); });
-  }
-
-  Status Truncate(std::uint64_t size) override {
-    return fd_.With<Status>("ftruncate",
-                            [&](int fd) { return lss_internal::FdTruncate(fd, path(), size); });
-  }
-
-  Status Close() override { return fd_.Close(); }
-  const std::string& path() const override { return fd_.path(); }
-
- private:
-  lss_internal::GuardedFd fd_;
 };
 
 class PosixEnv final : public lss_internal::SyscallDirEnv {

@@ -59,6 +59,24 @@ class GuardedFd {
   const std::string path_;
 };
 
+// The descriptor half of File, shared by both real backends: Size, Truncate, Close and
+// path work the same way whatever does the reads and writes.
+class FdFile : public File {
+ public:
+  FdFile(int fd, std::string path) : fd_(fd, std::move(path)) {}
+  Result<std::uint64_t> Size() override {
+    return fd_.With<Result<std::uint64_t>>("fstat", [&](int fd) { return FdSize(fd, path()); });
+  }
+  Status Truncate(std::uint64_t size) override {
+    return fd_.With<Status>("ftruncate", [&](int fd) { return FdTruncate(fd, path(), size); });
+  }
+  Status Close() override { return fd_.Close(); }
+  const std::string& path() const override { return fd_.path(); }
+
+ protected:
+  GuardedFd fd_;
+};
+
 // The directory half of Env, shared by both real backends.
 class SyscallDirEnv : public Env {
  public:

@@ -49,18 +49,7 @@ Status WriteStoreIdentity(Env& env, const std::string& dir, const StoreIdentity&
   EncodeFixed64(p + 8, identity.store_id);
   EncodeFixed32(p + 16, identity.segment_size);
   EncodeFixed64(p + kChecksumOffset, Checksum64(std::span<const std::byte>(p, kChecksumOffset)));
-  const std::string path = dir + "/" + kStoreFileName;
-  const std::string tmp = path + ".tmp";
-  if (auto exists = env.FileExists(tmp); exists && *exists) {
-    if (auto s = env.DeleteFile(tmp); !s) return s;
-  }
-  auto file = env.OpenFile(tmp, OpenMode::kCreateNew);
-  if (!file) return tl::unexpected(file.error());
-  if (auto s = (*file)->WriteAt(0, buf); !s) return s;
-  if (auto s = (*file)->Sync(); !s) return s;
-  if (auto s = (*file)->Close(); !s) return s;
-  if (auto s = env.RenameFile(tmp, path); !s) return s;
-  return env.SyncDir(dir);
+  return WriteFileAtomically(env, dir, kStoreFileName, buf);
 }
 
 }  // namespace llama

@@ -179,9 +179,9 @@ Result<int> RunOne(Ring& ring, std::string_view what, Prep&& prep) {
   }
 }
 
-class UringFile final : public File {
+class UringFile final : public lss_internal::FdFile {
  public:
-  UringFile(int fd, std::string path, RingPool* pool) : fd_(fd, std::move(path)), pool_(pool) {}
+  UringFile(int fd, std::string path, RingPool* pool) : FdFile(fd, std::move(path)), pool_(pool) {}
 
   Status WriteAt(std::span<const WriteRequest> batch) override {
     return fd_.With<Status>("write", [&](int fd) -> Status {
@@ -280,21 +280,8 @@ class UringFile final : public File {
     });
   }
 
-  Result<std::uint64_t> Size() override {
-    return fd_.With<Result<std::uint64_t>>(
-        "fstat", [&](int fd) { return lss_internal::FdSize(fd, path()); });
-  }
-
-  Status Truncate(std::uint64_t size) override {
-    return fd_.With<Status>("ftruncate",
-                            [&](int fd) { return lss_internal::FdTruncate(fd, path(), size); });
-  }
-
-  Status Close() override { return fd_.Close(); }
-  const std::string& path() const override { return fd_.path(); }
 
  private:
-  lss_internal::GuardedFd fd_;
   RingPool* pool_;  // owned by the env, which outlives its files
 };
 

@@ -3,6 +3,8 @@
 // bytes the code produces, so the document cannot drift from the code.
 #include <gtest/gtest.h>
 
+#include "tests/format_doc.h"
+
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -13,6 +15,8 @@
 
 namespace llama {
 namespace {
+
+using ::llama::testing::DocExample;
 
 using namespace delta_test;
 
@@ -37,26 +41,6 @@ constexpr char kFlushExample[] = R"(
 08 00 00 00                | PLen           8
 00 10 00 00 02 00 00 00    | Payload        flushed to segment 2, offset 0x1000
 )";
-
-// The first indented block of annotated hex ("    xx xx | ...") after `heading` in
-// docs/FORMAT.md, without its indentation.
-std::string DocExample(std::string_view heading) {
-  std::ifstream in(std::string(LLAMA_SOURCE_DIR) + "/docs/FORMAT.md");
-  EXPECT_TRUE(in.is_open()) << "cannot open docs/FORMAT.md";
-  std::string line, block;
-  bool in_section = false;
-  while (std::getline(in, line)) {
-    if (line.starts_with("#")) {
-      if (!block.empty()) break;
-      in_section = line == heading;
-    } else if (in_section && line.starts_with("    ") && line.find('|') != std::string::npos) {
-      block += line.substr(4) + "\n";
-    } else if (!block.empty()) {
-      break;
-    }
-  }
-  return block;
-}
 
 TEST(FormatDocExampleTest, TheDocumentShowsTheseExamples) {
   EXPECT_EQ(DocExample("### An Update delta"), std::string_view(kUpdateExample).substr(1));

@@ -5,6 +5,8 @@
 // the bytes the code produces, so the document cannot drift from the code.
 #include <gtest/gtest.h>
 
+#include "tests/format_doc.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +31,9 @@
 
 namespace llama {
 namespace {
+
+using ::llama::testing::DocExample;
+using ::llama::testing::FormatMdPath;
 
 using namespace log_format;
 using Bytes = std::vector<std::byte>;
@@ -123,38 +128,6 @@ constexpr char kCheckpointExample[] = R"(
 68 69                      | App state      "hi"
 33 c2 4f d0 be f3 c5 86    | Checksum       XXH3-64 of bytes 0x00..0x59 = 0x86c5f3bed04fc233
 )";
-
-std::string FormatMdPath() {
-#ifdef LLAMA_SOURCE_DIR
-  return std::string(LLAMA_SOURCE_DIR) + "/docs/FORMAT.md";
-#else
-  // This file is tests/lss/format_doc_example_test.cc of the source tree.
-  return (std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "docs" /
-          "FORMAT.md")
-      .string();
-#endif
-}
-
-// The first indented block of annotated hex ("    xx xx | ...") after `heading` in
-// docs/FORMAT.md, without its indentation. (The same reading as the delta and base page
-// FormatDocExampleTests.)
-std::string DocExample(std::string_view heading) {
-  std::ifstream in(FormatMdPath());
-  EXPECT_TRUE(in.is_open()) << "cannot open " << FormatMdPath();
-  std::string line, block;
-  bool in_section = false;
-  while (std::getline(in, line)) {
-    if (line.starts_with("#")) {
-      if (!block.empty()) break;
-      in_section = line == heading;
-    } else if (in_section && line.starts_with("    ") && line.find('|') != std::string::npos) {
-      block += line.substr(4) + "\n";
-    } else if (!block.empty()) {
-      break;
-    }
-  }
-  return block;
-}
 
 bool IsDumpLine(std::string_view line) {
   if (line.size() < 14 || !line.starts_with("    ") || line[12] != ':') return false;

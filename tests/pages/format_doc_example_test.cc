@@ -3,6 +3,8 @@
 // must be the bytes the code produces, so the document cannot drift from the code.
 #include <gtest/gtest.h>
 
+#include "tests/format_doc.h"
+
 #include <algorithm>
 #include <fstream>
 #include <string>
@@ -14,6 +16,8 @@
 
 namespace llama {
 namespace {
+
+using ::llama::testing::DocExample;
 
 constexpr char kBasePageExample[] = R"(
 4c 4c 42 50                | Magic          "LLBP"
@@ -42,26 +46,6 @@ std::vector<std::byte> FromHex(std::string_view text) {
   }
   EXPECT_TRUE(digits.empty()) << "odd number of hex digits";
   return out;
-}
-
-// The first indented block of annotated hex ("    xx xx | ...") after `heading` in
-// docs/FORMAT.md, without its indentation.
-std::string DocExample(std::string_view heading) {
-  std::ifstream in(std::string(LLAMA_SOURCE_DIR) + "/docs/FORMAT.md");
-  EXPECT_TRUE(in.is_open()) << "cannot open docs/FORMAT.md";
-  std::string line, block;
-  bool in_section = false;
-  while (std::getline(in, line)) {
-    if (line.starts_with("#")) {
-      if (!block.empty()) break;
-      in_section = line == heading;
-    } else if (in_section && line.starts_with("    ") && line.find('|') != std::string::npos) {
-      block += line.substr(4) + "\n";
-    } else if (!block.empty()) {
-      break;
-    }
-  }
-  return block;
 }
 
 TEST(FormatDocExampleTest, TheDocumentShowsThisExample) {

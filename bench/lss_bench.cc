@@ -1,0 +1,248 @@
+// Log-structured store benchmarks, each side by side with its physical limit or its peer
+// in the same run (pair them with bench/compare.py; see bench/README.md):
+//
+//   BM_LogAppend/llama            LogWriter appends of 4 KiB records, one sync at the end
+//   BM_LogAppend/pwrite           a plain sequential pwrite loop of the same bytes, one
+//                                 fdatasync: the limit            (items = bytes)
+//   BM_SyncedPut/llama            Update-D + Flush + Sync of a 100-byte delta per op
+//   BM_SyncedPut/rocksdb          RocksDB Put of a 16-byte key, 100-byte value, sync=true,
+//                                 no compression                  (items = puts)
+//   BM_Recovery/llama             Store::Open of a store whose log must be scanned whole
+//   BM_Recovery/read              reading the same segment files sequentially (items = bytes)
+//
+// Environment: LLAMA_BENCH_DIR (default: the system temp dir) picks the file system;
+// LLAMA_BENCH_RECOVERY_MIB (default 1024) the log size for BM_Recovery.
+#include <fcntl.h>
+#include <rocksdb/db.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "lss/log_writer.h"
+#include "lss/store.h"
+#include "pages/base_page.h"
+#include "util/coding.h"
+
+namespace llama {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path BenchDir(const std::string& name) {
+  const char* base = std::getenv("LLAMA_BENCH_DIR");
+  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
+                 ("llama-bench-" + std::to_string(::getpid()) + "-" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "lss_bench: %s\n", what.c_str());
+  std::abort();
+}
+
+constexpr std::size_t kAppendBytes = 64u << 20;
+constexpr std::size_t kRecordBody = 4096;
+
+void BM_LogAppend_llama(benchmark::State& state) {
+  std::vector<std::byte> body(kRecordBody, std::byte{0x5a});
+  auto env = NewPosixEnv();
+  for (auto _ : state) {
+    state.PauseTiming();
+    const fs::path dir = BenchDir("append");
+    SegmentSet segments(*env, dir.string(), 1, 64u << 20);
+    auto writer = LogWriter::Open(segments, 1, LssAddress(), {1u << 20, 4});
+    if (!writer) Fail(writer.error().ToString());
+    state.ResumeTiming();
+    for (std::size_t n = 0; n < kAppendBytes; n += FramedSize(kRecordBody)) {
+      if (!(*writer)->Append(log_format::RecordKind::kApplication, body)) Fail("append");
+    }
+    if (auto s = (*writer)->Close(); !s) Fail(s.error().ToString());
+    state.PauseTiming();
+    writer->reset();
+    fs::remove_all(dir);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kAppendBytes));
+}
+BENCHMARK(BM_LogAppend_llama)->Name("BM_LogAppend/llama")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_LogAppend_pwrite(benchmark::State& state) {
+  std::vector<std::byte> chunk(1u << 20, std::byte{0x5a});
+  for (auto _ : state) {
+    state.PauseTiming();
+    const fs::path dir = BenchDir("pwrite");
+    const int fd = ::open((dir / "file").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) Fail("open");
+    state.ResumeTiming();
+    for (std::size_t off = 0; off < kAppendBytes; off += chunk.size()) {
+      if (::pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(chunk.size())) {
+        Fail("pwrite");
+      }
+    }
+    if (::fdatasync(fd) != 0) Fail("fdatasync");
+    state.PauseTiming();
+    ::close(fd);
+    fs::remove_all(dir);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kAppendBytes));
+}
+BENCHMARK(BM_LogAppend_pwrite)->Name("BM_LogAppend/pwrite")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ---- synced writes ----
+
+std::unique_ptr<Store> g_store;
+fs::path g_store_dir;
+std::atomic<PageId> g_next_page{0};
+
+void BM_SyncedPut_llama(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    g_store_dir = BenchDir("synced");
+    StoreOptions o;
+    o.compression_level = 0;
+    auto store = Store::Open(g_store_dir.string(), o);
+    if (!store) Fail(store.error().ToString());
+    g_store = std::move(*store);
+  }
+  PageId pid = 0;
+  bool have_page = false;
+  std::byte value[100] = {};
+  for (auto _ : state) {
+    if (!have_page) {
+      pid = *g_store->Allocate();
+      have_page = true;
+    }
+    auto g = g_store->EnterGeneration();
+    auto delta = Share(*DeltaRecord::MakeUpdate(pid, value));
+    auto out = g_store->UpdateD(g, pid, *g_store->Read(g, pid), delta);
+    if (!out || !out->installed) Fail("update");
+    auto end = g_store->Flush(g, pid);
+    if (!end) Fail(end.error().ToString());
+    if (auto s = g_store->Sync(*end); !s) Fail(s.error().ToString());
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    g_store.reset();
+    fs::remove_all(g_store_dir);
+  }
+}
+BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+
+std::unique_ptr<rocksdb::DB> g_rocks;
+
+void BM_SyncedPut_rocksdb(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    g_store_dir = BenchDir("rocks");
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.compression = rocksdb::kNoCompression;
+    rocksdb::DB* db = nullptr;
+    if (!rocksdb::DB::Open(o, g_store_dir.string(), &db).ok()) Fail("rocksdb open");
+    g_rocks.reset(db);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  std::string value(100, 'v');
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    char key[16];
+    EncodeFixed64(reinterpret_cast<std::byte*>(key), static_cast<std::uint64_t>(state.thread_index()));
+    EncodeFixed64(reinterpret_cast<std::byte*>(key + 8), i++);
+    if (!g_rocks->Put(wo, rocksdb::Slice(key, 16), value).ok()) Fail("rocksdb put");
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    g_rocks.reset();
+    fs::remove_all(g_store_dir);
+  }
+}
+BENCHMARK(BM_SyncedPut_rocksdb)->Name("BM_SyncedPut/rocksdb")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+
+// ---- recovery ----
+
+fs::path g_recovery_dir;
+std::uint64_t g_recovery_bytes = 0;
+
+void BuildRecoveryStore() {
+  if (!g_recovery_dir.empty()) return;
+  const char* mib_env = std::getenv("LLAMA_BENCH_RECOVERY_MIB");
+  const std::uint64_t target = (mib_env ? std::strtoull(mib_env, nullptr, 10) : 1024) << 20;
+  g_recovery_dir = BenchDir("recovery");
+  StoreOptions o;
+  o.compression_level = 0;
+  o.segment_size = 64u << 20;
+  auto store = *Store::Open(g_recovery_dir.string(), o);
+  std::vector<std::byte> contents(8000, std::byte{0x42});
+  std::uint64_t written = 0;
+  std::vector<PageId> pages;
+  for (int i = 0; i < 4096; ++i) pages.push_back(*store->Allocate());
+  for (std::size_t i = 0; written < target; ++i) {
+    const PageId pid = pages[i % pages.size()];
+    auto g = store->EnterGeneration();
+    OwnedChain state = PageChainBuilder::Base(Share(*BasePage::Create(pid, 8192, contents)));
+    if (!store->UpdateR(g, pid, *store->Read(g, pid), state)) Fail("update");
+    if (!store->Flush(g, pid)) Fail("flush");
+    written += contents.size() + 100;
+  }
+  if (auto s = store->Close(); !s) Fail(s.error().ToString());
+  store.reset();
+  for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("CHECKPOINT", 0) == 0) fs::remove(entry.path());  // force a whole scan
+    if (name.rfind("segment-", 0) == 0) g_recovery_bytes += fs::file_size(entry.path());
+  }
+}
+
+void BM_Recovery_llama(benchmark::State& state) {
+  BuildRecoveryStore();
+  StoreOptions o;
+  o.cleaner_space_factor = 0;
+  for (auto _ : state) {
+    auto store = Store::Open(g_recovery_dir.string(), o);
+    if (!store) Fail(store.error().ToString());
+    state.PauseTiming();
+    // Drop the store without its closing checkpoint, so the next open scans again.
+    if (auto s = (*store)->Close(); !s) Fail(s.error().ToString());
+    store->reset();
+    for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
+      if (entry.path().filename().string().rfind("CHECKPOINT", 0) == 0) fs::remove(entry.path());
+    }
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_recovery_bytes));
+}
+BENCHMARK(BM_Recovery_llama)->Name("BM_Recovery/llama")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+void BM_Recovery_read(benchmark::State& state) {
+  BuildRecoveryStore();
+  std::vector<char> chunk(1u << 20);
+  for (auto _ : state) {
+    std::uint64_t total = 0;
+    for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
+      if (entry.path().filename().string().rfind("segment-", 0) != 0) continue;
+      const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+      ssize_t n;
+      off_t off = 0;
+      while ((n = ::pread(fd, chunk.data(), chunk.size(), off)) > 0) {
+        off += n;
+        total += static_cast<std::uint64_t>(n);
+      }
+      ::close(fd);
+    }
+    benchmark::DoNotOptimize(total);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_recovery_bytes));
+}
+BENCHMARK(BM_Recovery_read)->Name("BM_Recovery/read")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+}  // namespace
+}  // namespace llama
