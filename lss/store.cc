@@ -250,22 +250,43 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
 Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
   for (;;) {
     auto ref = table_.Read(guard, pid);
-    if (!ref || !ref->on_disk()) {
-      if (ref && tracking() && ref->in_memory()) cache_.Refresh(pid);
-      return ref;
+    if (!ref || ref->empty()) return ref;
+    // What is in memory (delta records above the on-disk part, newest first) and where the
+    // rest of the state is: the slot's address, or the prior of the bottom node when only
+    // part of the chain is in memory (after a PartialSwap).
+    std::vector<DeltaHandle> above;
+    LssAddress on_disk;
+    if (ref->on_disk()) {
+      on_disk = ref->address();
+    } else {
+      const PageNode* bottom = nullptr;
+      for (const PageNode& node : ref->state()) {
+        bottom = &node;
+        if (node.is_delta()) above.push_back(node.delta_handle());
+      }
+      if (bottom->is_base() || bottom->prior_on_disk().is_null()) {
+        if (tracking()) cache_.Refresh(pid);
+        return ref;  // wholly in memory
+      }
+      on_disk = bottom->prior_on_disk();
     }
-    const LssAddress address = ref->address();
-    auto state = ReadDiskState(address);
+    auto state = ReadDiskState(on_disk);
     if (!state) return tl::unexpected(state.error());
     reads_from_disk_.fetch_add(1, std::memory_order_relaxed);
     OwnedChain chain = state->base ? PageChainBuilder::Base(state->base) : nullptr;
     for (auto it = state->deltas.rbegin(); it != state->deltas.rend(); ++it) {
       chain = PageChainBuilder::Prepend(*it, std::move(chain));
     }
-    // Everything below this Flush delta is in the log at `address`.
-    auto flush = DeltaRecord::MakeFlush(pid, address);
-    if (!flush) return tl::unexpected(flush.error());
-    chain = PageChainBuilder::Prepend(Share(std::move(*flush)), std::move(chain));
+    if (above.empty()) {
+      // Everything below this Flush delta is in the log at `on_disk`. (A partly swapped
+      // page keeps its PartialSwap delta, which says the same.)
+      auto flush = DeltaRecord::MakeFlush(pid, on_disk);
+      if (!flush) return tl::unexpected(flush.error());
+      chain = PageChainBuilder::Prepend(Share(std::move(*flush)), std::move(chain));
+    }
+    for (auto it = above.rbegin(); it != above.rend(); ++it) {
+      chain = PageChainBuilder::Prepend(*it, std::move(chain));
+    }
     const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain.get()) : 0;
     auto out = table_.UpdateR(guard, pid, *ref, chain);
     if (!out) return tl::unexpected(out.error());
@@ -273,8 +294,41 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
       cache_.Set(pid, bytes);
       AfterGrowth();
     }
-    if (out->installed || out->head.in_memory()) return out->head;
+    if (out->installed) return out->head;
+    // Lost a race (another reader brought it in, a writer prepended): look again.
   }
+}
+
+Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    auto ref = table_.Read(guard, pid);
+    if (!ref) return tl::unexpected(ref.error());
+    if (!ref->in_memory()) return OkStatus();
+    const UnflushedPart part = SplitAtFlushPoint(ref->state());
+    if (part.base || part.flushed.is_null()) return OkStatus();  // nothing flushed to swap out
+    if (part.fresh.size() + 1 == ref->state().chain_length()) return OkStatus();  // done already
+    // The flushed part is read back from its record once swapped out: it must be written.
+    if (auto s = writer_->WaitWritten(LssAddress::Make(part.flushed.segment(), part.flushed.offset() + 1)); !s) {
+      return s;
+    }
+    // The unflushed deltas stay; everything below them becomes one PartialSwap delta that
+    // names where the flushed state is.
+    auto ps = DeltaRecord::MakePartialSwap(pid, part.flushed, {}, part.flushed);
+    if (!ps) return tl::unexpected(ps.error());
+    OwnedChain chain = PageChainBuilder::OverDisk(Share(std::move(*ps)), part.flushed);
+    for (auto it = part.fresh.rbegin(); it != part.fresh.rend(); ++it) {
+      chain = PageChainBuilder::Prepend(*it, std::move(chain));
+    }
+    const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain.get()) : 0;
+    auto out = table_.UpdateR(guard, pid, *ref, chain);
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed) {
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+      if (tracking()) cache_.Set(pid, bytes);
+      return OkStatus();
+    }
+  }
+  return MakeError(ErrorCode::kAborted, "page " + std::to_string(pid) + " kept changing during a partial swap");
 }
 
 Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
@@ -370,13 +424,22 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
       auto it = disk_chains_.find(pid);
       return it == disk_chains_.end() ? writer_->durable_position() : EndOf(it->second.front());
     };
-    if (!ref->in_memory()) return newest_on_disk();
+    // Nothing new to write: a position that covers the page's newest flush point `at`. Its
+    // record may be another thread's flush whose Flush delta is installed but whose
+    // disk-chain entry is not added yet; Sync(at + 1) waits for that record's whole buffer.
+    // (Was: newest_on_disk() alone, the end of the page's previous record in that window,
+    // so a Sync of it acknowledged a state whose record was not durable yet.)
+    auto covering = [&](LssAddress at) {
+      const LssAddress newest = newest_on_disk();
+      return at.is_null() ? newest : std::max(newest, LssAddress::Make(at.segment(), at.offset() + 1));
+    };
+    if (!ref->in_memory()) return covering(ref->address());
 
     UnflushedPart part = SplitAtFlushPoint(ref->state());
     std::vector<DeltaHandle>& fresh = part.fresh;
     BasePageHandle& base = part.base;
     LssAddress prior = part.flushed;
-    if (fresh.empty() && !base) return newest_on_disk();
+    if (fresh.empty() && !base) return covering(prior);
 
     bool whole = base != nullptr || prior.is_null();
     if (!whole) {
@@ -435,6 +498,12 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
     if (!ref->in_memory()) return OkStatus();
     const UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (!part.fresh.empty() || part.base || part.flushed.is_null()) continue;  // changed meanwhile
+    // The flush point may be another thread's newer flush whose record is still in a flush
+    // buffer: once swapped out, the page is read back from there, so wait until it is in its
+    // file. (Was: swap out at once; a concurrent Read then failed with "truncated frame".)
+    if (auto s = writer_->WaitWritten(LssAddress::Make(part.flushed.segment(), part.flushed.offset() + 1)); !s) {
+      return s;
+    }
     auto out = table_.UpdateR(guard, pid, *ref, part.flushed);
     if (!out) return tl::unexpected(out.error());
     if (out->installed) {

@@ -118,7 +118,8 @@ class Store {
   Result<PageId> Allocate() { return table_.Allocate(); }
   // Frees the page and logs it; returns the position to Sync for the free to be durable.
   Result<LssAddress> Free(const GenerationGuard& guard, PageId pid);
-  // The page's state; a page that is on disk is read back into memory first.
+  // The page's state, wholly in memory: a page that is on disk, or partly on disk after a
+  // PartialSwap, is read back first.
   Result<PageRef> Read(const GenerationGuard& guard, PageId pid);
   // Update-D and Update-R as on a MappingTable (mapping/mapping_table.h), plus the
   // bookkeeping the memory budget needs.
@@ -131,6 +132,10 @@ class Store {
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
   // Flushes the page if needed and swaps it out: only its LSS address stays in memory.
   Status Evict(const GenerationGuard& guard, PageId pid);
+  // LLAMA's partial swap: the part of the page's chain that is already flushed leaves
+  // memory, replaced by a PartialSwap delta naming its LSS address; deltas not yet flushed
+  // stay. Read brings the rest back. A page with nothing flushed is left as it is.
+  Status PartialSwap(const GenerationGuard& guard, PageId pid);
   // Returns once everything up to `position` is durable.
   Status Sync(LssAddress position) { return writer_->Sync(position); }
   // Makes everything appended so far durable.
