@@ -80,7 +80,6 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
 Status Store::Recover() {
   Env& env = *env_;
   auto identity = ReadStoreIdentity(env, dir_);
-  if (!identity && identity.error().code() == ErrorCode::kNotFound) identity = std::optional<StoreIdentity>();
   if (!identity) return tl::unexpected(identity.error());
   if (!identity->has_value()) {
     if (!options_.create_if_missing) {

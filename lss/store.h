@@ -11,7 +11,12 @@
 // Durability contract: a page's state is durable once a Flush that covered it returned a
 // position and Sync(position) returned OK. After a crash, Open recovers every page to its
 // newest durable flushed state; deltas never flushed are gone (LLAMA leaves that choice to
-// the access method). Free is durable the same way (it logs a record).
+// the access method). Free is durable the same way (it logs a record). A clean Close()
+// flushes every page first, so after it everything is durable.
+//
+// Background work (a maintenance thread, started when StoreOptions asks for it): the
+// evictor keeps page state near `memory_budget`, the cleaner keeps the log within
+// `cleaner_space_factor` times the live data.
 //
 // Ownership: the Store owns its Env (unless one is lent through the options), files,
 // writer thread, mapping table and every page state in it. PageRefs and nodes read under
