@@ -229,6 +229,13 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
   LssAddress at = address;
   for (int hops = 0; !at.is_null(); ++hops) {
     if (hops > 1 << 16) return MakeError(ErrorCode::kCorruption, "page chain on disk loops");
+    // A record may be named (by a Flush delta, a slot, a prior pointer) before its buffer
+    // reaches the file: wait for it rather than read a torn frame. Free when written.
+    if (at >= writer_->written_position()) {
+      if (auto s = writer_->WaitWritten(LssAddress::Make(at.segment(), at.offset() + 1)); !s) {
+        return tl::unexpected(s.error());
+      }
+    }
     auto rec = ReadRecordAt(*segments_, at, max_body_len());
     if (!rec) return tl::unexpected(rec.error());
     if (rec->header.kind != RecordKind::kPageState) {
@@ -358,8 +365,13 @@ void Store::AfterGrowth() {
   if (resident > 2 * options_.memory_budget) EvictToBudget();
 }
 
-void Store::AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain) {
+void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record,
+                           bool replaces_chain) {
   std::lock_guard lock(disk_mu_);
+  // A Free that won the slot after this flush's CAS erases the chain under disk_mu_; if
+  // it already did, adding now would bring the freed page back in the next checkpoint.
+  // (The guard keeps the id from being reused meanwhile.)
+  if (!table_.Read(guard, pid)) return;
   auto& chain = disk_chains_[pid];
   // Two flushes of one page may get here in either order; the chain stays sorted newest
   // (highest address) first, and a whole record replaces only what is older than it.
@@ -476,7 +488,7 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     if (!out->installed) continue;
     EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
                 encoded.bytes, encoded.compressed, encoded.raw_len);
-    AddToDiskChain(pid, {reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())},
+    AddToDiskChain(guard, pid, {reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())},
                    whole);
     const LssAddress end = reservation->end();
     writer_->Commit(std::move(*reservation));

@@ -63,7 +63,7 @@ struct StoreOptions {
   double cleaner_max_live_fraction = 0.8;
   // The background cleaner runs when the log is larger than this many times the live
   // data (and more than 4 segments long); 0 turns it off (Clean() still works).
-  double cleaner_space_factor = 0;
+  double cleaner_space_factor = 2.0;
   // Bytes of page state to keep in memory; the background evictor flushes and swaps out
   // the least recently used pages above it. 0: no budget (nothing is evicted unasked).
   std::uint64_t memory_budget = 0;
@@ -187,7 +187,8 @@ class Store {
     LssAddress flushed;
   };
   static UnflushedPart SplitAtFlushPoint(PageState state);
-  void AddToDiskChain(PageId pid, PageDiskRecord record, bool replaces_chain);
+  void AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record,
+                      bool replaces_chain);
   void EraseDiskChain(PageId pid);
   std::uint32_t max_body_len() const;
   Status CheckRecordFits(PageId pid, std::size_t body_size) const;

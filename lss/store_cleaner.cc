@@ -122,7 +122,10 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
       out = table_.UpdateR(guard, pid, *ref, reservation->address());
     } else if (ref->in_memory()) {
       // Everything below the page's newest flush point is the state at `head`; say that it
-      // now lives at the new address. Deltas above it are untouched (not yet flushed).
+      // now lives at the new address. Deltas above it are untouched (not yet flushed). If
+      // a flush landed since the snapshot, its record chains onto `head`: start again,
+      // or the moved copy would be an older state placed after a newer record.
+      if (SplitAtFlushPoint(ref->state()).flushed != head) continue;
       auto relocation = DeltaRecord::MakeRelocation(pid, head, reservation->address());
       if (!relocation) return tl::unexpected(relocation.error());
       out = table_.UpdateD(guard, pid, *ref, Share(std::move(*relocation)));

@@ -24,6 +24,7 @@ StoreOptions SmallStore() {
   o.segment_size = 64 * 1024;
   o.flush_buffer_size = 16 * 1024;
   o.compression_level = 0;  // keep record sizes predictable
+  o.cleaner_space_factor = 0;  // the test cleans when it wants to
   return o;
 }
 

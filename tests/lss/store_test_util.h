@@ -94,6 +94,8 @@ inline StoreOptions SmallOptions(Env* env, IoBackend backend) {
   o.flush_buffer_size = 8 * 1024;
   o.flush_buffers = 4;
   o.max_disk_chain = 4;
+  // No background cleaning: crash tests count the writes and syncs of each step.
+  o.cleaner_space_factor = 0;
   return o;
 }
 
