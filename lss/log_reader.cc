@@ -65,7 +65,7 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start,
   scanner.offset_ = start.offset();
   if (!scanner.headers_.contains(start.segment())) {
     // The start segment was never made durable (e.g. a checkpoint taken before the writer
-    // created it): the log may go on in a segment that resumes from the start. (Was: stop.)
+    // created it): the log may go on in a segment that resumes from the start.
     if (!scanner.FollowResume(start)) {
       scanner.Stop(ScanStop::Reason::kMissingSegment,
                    "segment " + std::to_string(start.segment()) + " is missing or damaged");

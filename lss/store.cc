@@ -153,8 +153,7 @@ Status Store::Recover() {
         // the checkpoint's side: it is in the checkpoint already, or older than the state
         // the checkpoint names (the checkpoint was taken while it was still unwritten, after
         // a newer record of the page was added). Either way it is not the page's newest
-        // state. (Was: skip only records found in the chain, which made such an older,
-        // unwritten-at-checkpoint delta record the page's state again.)
+        // state.
         if (!chain.empty() && !(chain.front().address < rec.address)) continue;
         if (page->base || page->prior.is_null()) chain.clear();
         chain.insert(chain.begin(), where);
@@ -212,7 +211,7 @@ Status Store::Recover() {
   // The log goes on in a segment above every file and above the checkpoint's scan start:
   // that segment may never have been created (a checkpoint taken before the writer's first
   // write), and a new segment with a lower id (after orphans were set aside) would be
-  // unreachable from the scan start and out of address order. (Was: max_id + 1 only.)
+  // unreachable from the scan start and out of address order.
   if (loaded->checkpoint) max_id = std::max(max_id, scan_start.segment());
   if (max_id >= LssAddress::kMaxSegment) {
     return MakeError(ErrorCode::kResourceExhausted, "store: out of segment ids");
@@ -313,10 +312,6 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
     const UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (part.base || part.flushed.is_null()) return OkStatus();  // nothing flushed to swap out
     if (part.fresh.size() + 1 == ref->state().chain_length()) return OkStatus();  // done already
-    // The flushed part is read back from its record once swapped out: it must be written.
-    if (auto s = writer_->WaitWritten(LssAddress::Make(part.flushed.segment(), part.flushed.offset() + 1)); !s) {
-      return s;
-    }
     // The unflushed deltas stay; everything below them becomes one PartialSwap delta that
     // names where the flushed state is.
     auto ps = DeltaRecord::MakePartialSwap(pid, part.flushed, {}, part.flushed);
@@ -437,9 +432,8 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     };
     // Nothing new to write: a position that covers the page's newest flush point `at`. Its
     // record may be another thread's flush whose Flush delta is installed but whose
-    // disk-chain entry is not added yet; Sync(at + 1) waits for that record's whole buffer.
-    // (Was: newest_on_disk() alone, the end of the page's previous record in that window,
-    // so a Sync of it acknowledged a state whose record was not durable yet.)
+    // disk-chain entry is not added yet; Sync(at + 1) waits for that record's whole buffer,
+    // where the end of the page's previous record would acknowledge too early.
     auto covering = [&](LssAddress at) {
       const LssAddress newest = newest_on_disk();
       return at.is_null() ? newest : std::max(newest, LssAddress::Make(at.segment(), at.offset() + 1));
@@ -460,12 +454,6 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
         if (auto it = disk_chains_.find(pid); it != disk_chains_.end()) on_disk = it->second.size();
       }
       if (on_disk + 1 > options_.max_disk_chain) {
-        // The older records may still be in a flush buffer: wait until the one at `prior`
-        // (and so, the written prefix being contiguous, every record below it) is in its
-        // file. (Was: read at once, which failed with "truncated frame" Corruption.)
-        if (auto s = writer_->WaitWritten(LssAddress::Make(prior.segment(), prior.offset() + 1)); !s) {
-          return tl::unexpected(s.error());
-        }
         auto older = ReadDiskState(prior);
         if (!older) return tl::unexpected(older.error());
         fresh.insert(fresh.end(), older->deltas.begin(), older->deltas.end());
@@ -503,18 +491,11 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto end = Flush(guard, pid);
     if (!end) return tl::unexpected(end.error());
-    if (auto s = writer_->WaitWritten(*end); !s) return s;
     auto ref = table_.Read(guard, pid);
     if (!ref) return tl::unexpected(ref.error());
     if (!ref->in_memory()) return OkStatus();
     const UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (!part.fresh.empty() || part.base || part.flushed.is_null()) continue;  // changed meanwhile
-    // The flush point may be another thread's newer flush whose record is still in a flush
-    // buffer: once swapped out, the page is read back from there, so wait until it is in its
-    // file. (Was: swap out at once; a concurrent Read then failed with "truncated frame".)
-    if (auto s = writer_->WaitWritten(LssAddress::Make(part.flushed.segment(), part.flushed.offset() + 1)); !s) {
-      return s;
-    }
     auto out = table_.UpdateR(guard, pid, *ref, part.flushed);
     if (!out) return tl::unexpected(out.error());
     if (out->installed) {

@@ -105,9 +105,6 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     auto ref = table_.Read(guard, pid);
     if (!ref) return OkStatus();  // freed
     const LssAddress head = chain.front().address;
-    // The page's newest record may still be in a flush buffer.
-    const LssAddress head_end = LssAddress::Make(head.segment(), head.offset() + chain.front().length);
-    if (auto s = writer_->WaitWritten(head_end); !s) return s;
     auto state = ReadDiskState(head);
     if (!state) return tl::unexpected(state.error());
     std::vector<std::byte> body;
