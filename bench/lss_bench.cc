@@ -177,9 +177,11 @@ void BuildRecoveryStore() {
   const char* mib_env = std::getenv("LLAMA_BENCH_RECOVERY_MIB");
   const std::uint64_t target = (mib_env ? std::strtoull(mib_env, nullptr, 10) : 1024) << 20;
   g_recovery_dir = BenchDir("recovery");
+  std::atexit([] { fs::remove_all(g_recovery_dir); });
   StoreOptions o;
   o.compression_level = 0;
   o.segment_size = 64u << 20;
+  o.cleaner_space_factor = 0;  // keep the whole log: recovery must scan all of it
   auto store = *Store::Open(g_recovery_dir.string(), o);
   std::vector<std::byte> contents(8000, std::byte{0x42});
   std::uint64_t written = 0;

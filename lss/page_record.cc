@@ -45,30 +45,48 @@ Status EncodePageRecord(PageId pid, LssAddress prior, std::span<const DeltaHandl
   return OkStatus();
 }
 
-Result<PageRecord> DecodePageRecord(std::span<const std::byte> body) {
-  auto corrupt = [](std::string why) {
-    return MakeError(ErrorCode::kCorruption, "page record: " + std::move(why));
-  };
-  if (body.size() < kHeaderSize) return corrupt("shorter than its header");
+namespace {
+tl::unexpected<Error> CorruptPageRecord(std::string why) {
+  return MakeError(ErrorCode::kCorruption, "page record: " + std::move(why));
+}
+}  // namespace
+
+Result<PageRecordHeader> DecodePageRecordHeader(std::span<const std::byte> body) {
+  if (body.size() < kHeaderSize) return CorruptPageRecord("shorter than its header");
   const std::byte* h = body.data();
-  PageRecord rec;
-  rec.pid = DecodeFixed32(h + kPidOffset);
+  PageRecordHeader out;
+  out.pid = DecodeFixed32(h + kPidOffset);
   const auto flags = std::to_integer<std::uint8_t>(h[kFlagsOffset]);
   if ((flags & ~kHasBase) != 0 || h[kFlagsOffset + 1] != std::byte{0} ||
       h[kFlagsOffset + 2] != std::byte{0} || h[kFlagsOffset + 3] != std::byte{0}) {
-    return corrupt("unknown flags");
+    return CorruptPageRecord("unknown flags");
   }
-  rec.prior = LssAddress::FromRaw(DecodeFixed64(h + kPriorOffset));
-  if (!rec.prior.is_null() && !rec.prior.is_valid()) return corrupt("prior address out of range");
-  const bool has_base = (flags & kHasBase) != 0;
-  if (has_base && !rec.prior.is_null()) return corrupt("a base page and a prior");
-  const std::uint32_t count = DecodeFixed32(h + kDeltaCountOffset);
-  const std::uint32_t base_len = DecodeFixed32(h + kBaseLenOffset);
-  if (has_base != (base_len != 0)) return corrupt("base flag and base length disagree");
-  if (base_len > body.size() - kHeaderSize) return corrupt("base length past the end");
-  std::span<const std::byte> rest = body.subspan(kHeaderSize, body.size() - kHeaderSize - base_len);
+  out.prior = LssAddress::FromRaw(DecodeFixed64(h + kPriorOffset));
+  if (!out.prior.is_null() && !out.prior.is_valid()) return CorruptPageRecord("prior address out of range");
+  out.has_base = (flags & kHasBase) != 0;
+  if (out.has_base && !out.prior.is_null()) return CorruptPageRecord("a base page and a prior");
+  out.delta_count = DecodeFixed32(h + kDeltaCountOffset);
+  out.base_len = DecodeFixed32(h + kBaseLenOffset);
+  if (out.has_base != (out.base_len != 0)) return CorruptPageRecord("base flag and base length disagree");
+  if (out.base_len > body.size() - kHeaderSize) return CorruptPageRecord("base length past the end");
   // Each delta is at least a header long, so a hostile count cannot make us allocate much.
-  if (count > rest.size() / delta_format::kHeaderSize) return corrupt("delta count past the end");
+  if (out.delta_count > (body.size() - kHeaderSize - out.base_len) / delta_format::kHeaderSize) {
+    return CorruptPageRecord("delta count past the end");
+  }
+  return out;
+}
+
+Result<PageRecord> DecodePageRecord(std::span<const std::byte> body) {
+  auto corrupt = [](std::string why) { return CorruptPageRecord(std::move(why)); };
+  auto header = DecodePageRecordHeader(body);
+  if (!header) return tl::unexpected(header.error());
+  PageRecord rec;
+  rec.pid = header->pid;
+  rec.prior = header->prior;
+  const bool has_base = header->has_base;
+  const std::uint32_t count = header->delta_count;
+  const std::uint32_t base_len = header->base_len;
+  std::span<const std::byte> rest = body.subspan(kHeaderSize, body.size() - kHeaderSize - base_len);
   rec.deltas.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     if (rest.size() < delta_format::kHeaderSize) return corrupt("delta " + std::to_string(i) + " truncated");

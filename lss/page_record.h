@@ -38,6 +38,17 @@ struct PageRecord {
   BasePageHandle base;              // null when the record has no base
 };
 
+// The fixed header of a PageState body, validated on its own (recovery needs only this;
+// the deltas and the base are checked when the page is read).
+struct PageRecordHeader {
+  PageId pid = 0;
+  LssAddress prior;
+  bool has_base = false;
+  std::uint32_t delta_count = 0;
+  std::uint32_t base_len = 0;
+};
+Result<PageRecordHeader> DecodePageRecordHeader(std::span<const std::byte> body);
+
 // Bytes of the body EncodePageRecord would produce.
 std::size_t PageRecordSize(std::span<const DeltaHandle> deltas, const BasePage* base);
 // Appends the encoded body to `out`. InvalidArgument if a base is given with a prior, or a

@@ -142,7 +142,9 @@ Status Store::Recover() {
       ++recovery_.records_scanned;
       const PageDiskRecord where{rec.address, static_cast<std::uint32_t>(rec.header.framed_size())};
       if (rec.header.kind == RecordKind::kPageState) {
-        auto page = DecodePageRecord(rec.body);
+        // The frame's checksum vouches for the bytes; the header says all recovery needs.
+        // (Deltas and base are validated when the page is read.)
+        auto page = DecodePageRecordHeader(rec.body);
         if (!page) {
           return MakeError(ErrorCode::kCorruption,
                            "record at segment " + std::to_string(rec.address.segment()) + " offset " +
@@ -155,7 +157,7 @@ Status Store::Recover() {
         // a newer record of the page was added). Either way it is not the page's newest
         // state.
         if (!chain.empty() && !(chain.front().address < rec.address)) continue;
-        if (page->base || page->prior.is_null()) chain.clear();
+        if (page->has_base || page->prior.is_null()) chain.clear();
         chain.insert(chain.begin(), where);
       } else if (rec.header.kind == RecordKind::kFreePage && rec.body.size() == 4) {
         const PageId pid = DecodeFixed32(rec.body.data());
