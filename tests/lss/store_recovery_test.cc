@@ -693,6 +693,71 @@ TEST_P(StoreRecoveryTest, CrashAtEachStepOfACheckpoint) {
   EXPECT_GT(used_new, 0);
 }
 
+TEST_P(StoreRecoveryTest, CrashAtEachStepOfCleaningASegment) {
+  const std::uint64_t seed = store_test::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  StoreOptions options = Options();
+  options.cleaner_max_live_fraction = 1.01;  // every finished segment is a candidate
+  // One store with a log of several segments, closed cleanly; each crash point starts
+  // from a copy of it.
+  const std::string base = dir_ / "base";
+  Model model;
+  {
+    auto store = MustOpen(base, options);
+    ASSERT_NE(store, nullptr);
+    Workload w(seed, model, 40);
+    Workload::Mix mix;
+    mix.checkpoint = 0;
+    w.set_mix(mix);
+    ASSERT_TRUE(w.Run(*store, 6000).has_value());
+    ASSERT_TRUE(store->Close().has_value());  // flushes every page: all of it is durable
+  }
+  ASSERT_GE(store_test::SegmentIds(base).size(), 3u) << "the workload should fill several segments";
+  // Every page's state after the clean close: what each crashed cleaning must leave.
+  std::map<PageId, std::string> expected;
+  {
+    const std::string probe = dir_ / "probe";
+    store_test::CopyStoreDir(base, probe);
+    auto store = MustOpen(probe, options);
+    ASSERT_NE(store, nullptr);
+    for (std::uint64_t pid = 0; pid < store->mapping().high_water(); ++pid) {
+      auto state = store_test::PageState(*store, static_cast<PageId>(pid));
+      ASSERT_TRUE(state.has_value()) << state.error().ToString();
+      expected[static_cast<PageId>(pid)] = *state;
+    }
+    CrashAndDrop(store);
+  }
+  bool completed = false;
+  int deleted_runs = 0;
+  for (std::uint64_t n = 1; n < 400 && !completed; n += (n < 30 ? 1 : 9)) {
+    SCOPED_TRACE("crash after " + std::to_string(n) + " I/O operations of the cleaner");
+    const std::string dir = dir_ / ("n" + std::to_string(n));
+    store_test::CopyStoreDir(base, dir);
+    auto store = MustOpen(dir, options);
+    ASSERT_NE(store, nullptr);
+    env_->SetCrashAfter(FaultOp::kAny, n);
+    auto cleaned = store->Clean(2);
+    completed = cleaned.has_value() && !env_->crashed();
+    if (completed) {
+      EXPECT_FALSE(cleaned->cleaned.empty()) << "nothing was cleaned: the test proves nothing";
+      if (!cleaned->deleted.empty()) ++deleted_runs;
+    }
+    CrashAndDrop(store, /*torn=*/n % 2 == 0, seed + n);
+    // Whatever step the cleaner died at, every page is at its state from before.
+    store = MustOpen(dir, options);
+    ASSERT_NE(store, nullptr);
+    for (const auto& [pid, state] : expected) {
+      auto got = store_test::PageState(*store, pid);
+      ASSERT_TRUE(got.has_value()) << "page " << pid << ": " << got.error().ToString();
+      ASSERT_EQ(*got, state) << "page " << pid;
+    }
+    CrashAndDrop(store);
+    std::filesystem::remove_all(dir);
+  }
+  EXPECT_TRUE(completed) << "the cleaner never completed within the crash points tried";
+  EXPECT_GT(deleted_runs, 0) << "the completed run deleted no segment";
+}
+
 // ---- I/O errors ----
 
 TEST_P(StoreRecoveryTest, EioOnFsyncStopsAcknowledging) {
