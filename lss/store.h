@@ -155,6 +155,7 @@ class Store {
     std::vector<std::uint32_t> deleted;   // segment files deleted by this call
     std::uint64_t pages_relocated = 0;
     std::uint64_t bytes_relocated = 0;
+    std::uint64_t pages_skipped = 0;      // kept changing; their segments wait for a later pass
   };
   // The segment cleaner. Picks up to `max_segments` sealed segments by LFS cost-benefit
   // ((1 - u) * age / (1 + u), u = live fraction), rewrites the live state of every page

@@ -55,10 +55,17 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
         }
       }
     }
+    bool all_moved = true;
     for (PageId pid : pids) {
-      if (auto s = RelocatePage(pid, segment, result); !s) return tl::unexpected(s.error());
+      Status s = RelocatePage(pid, segment, result);
+      if (s) continue;
+      // A page that kept changing under the cleaner stays where it is; so does the segment
+      // (it is not deleted while a live record is in it) and a later pass tries again.
+      if (s.error().code() != ErrorCode::kAborted) return tl::unexpected(s.error());
+      ++result.pages_skipped;
+      all_moved = false;
     }
-    result.cleaned.push_back(segment);
+    if (all_moved) result.cleaned.push_back(segment);
   }
   if (result.cleaned.empty()) {
     // Nothing new to clean; segments cleaned earlier may have become deletable.
@@ -125,7 +132,16 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
       if (SplitAtFlushPoint(ref->state()).flushed != head) continue;
       auto relocation = DeltaRecord::MakeRelocation(pid, head, reservation->address());
       if (!relocation) return tl::unexpected(relocation.error());
-      out = table_.UpdateD(guard, pid, *ref, Share(std::move(*relocation)));
+      // New Update deltas on top do not change the flush point: retry the CAS on the head
+      // we are told about, without doing the I/O again, as long as the flush point holds.
+      const DeltaHandle handle = Share(std::move(*relocation));
+      PageRef expected = *ref;
+      for (;;) {
+        out = table_.UpdateD(guard, pid, expected, handle);
+        if (!out || out->installed) break;
+        expected = out->head;
+        if (!expected.in_memory() || SplitAtFlushPoint(expected.state()).flushed != head) break;
+      }
     } else {
       return OkStatus();  // an empty page: the id was reused; nothing of it is on disk
     }

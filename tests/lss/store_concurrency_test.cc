@@ -210,18 +210,35 @@ class Worker {
 
 class StoreConcurrencyTest : public store_test::StoreTestBase {
  protected:
-  // Runs the workers and the checkpoint thread to completion.
+  // Every finished segment is a cleaning candidate, so the cleaner always has work.
+  StoreOptions CleaningOptions() {
+    StoreOptions o = Options();
+    o.cleaner_max_live_fraction = 1.01;
+    return o;
+  }
+
+  // Runs the workers and a thread that takes checkpoints and cleans segments, alternately,
+  // to completion.
   void RunConcurrently(Store& store, std::vector<std::unique_ptr<Worker>>& workers, int steps) {
     std::atomic<bool> done{false};
-    std::atomic<int> checkpoints{0};
+    std::atomic<int> checkpoints{0}, cleaned{0};
     std::thread checkpointer([&] {
-      while (!done.load()) {
-        auto s = store.Checkpoint();
-        if (!s) {
-          ADD_FAILURE() << "checkpoint: " << s.error().ToString();
-          return;
+      for (int round = 0; !done.load(); ++round) {
+        if (round % 2 == 0) {
+          auto s = store.Checkpoint();
+          if (!s) {
+            ADD_FAILURE() << "checkpoint: " << s.error().ToString();
+            return;
+          }
+          checkpoints.fetch_add(1);
+        } else {
+          auto c = store.Clean(1);
+          if (!c) {
+            ADD_FAILURE() << "clean: " << c.error().ToString();
+            return;
+          }
+          cleaned.fetch_add(static_cast<int>(c->cleaned.size()));
         }
-        checkpoints.fetch_add(1);
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
     });
@@ -231,6 +248,7 @@ class StoreConcurrencyTest : public store_test::StoreTestBase {
     done.store(true);
     checkpointer.join();
     EXPECT_GT(checkpoints.load(), 0);
+    EXPECT_GT(cleaned.load(), 0) << "the cleaner never ran alongside the writers";
   }
 
   // The workers' own-page histories merged into one model, in log order.
@@ -261,7 +279,7 @@ TEST_P(StoreConcurrencyTest, ThreadsWithCheckpointsThenPowerCutThenClose) {
   const std::string dir = dir_ / "db";
   const int steps = Scaled(1500);
 
-  auto store = MustOpen(dir);
+  auto store = MustOpen(dir, CleaningOptions());
   ASSERT_NE(store, nullptr);
   std::vector<SharedPage> shared;
   for (int j = 0; j < kSharedPages; ++j) {
@@ -288,7 +306,7 @@ TEST_P(StoreConcurrencyTest, ThreadsWithCheckpointsThenPowerCutThenClose) {
   ASSERT_FALSE(HasFailure());
   Model merged = Merge(workers);
   CrashAndDrop(store);
-  store = MustOpen(dir);
+  store = MustOpen(dir, CleaningOptions());
   ASSERT_NE(store, nullptr);
   std::map<PageId, std::string> recovered;
   ASSERT_TRUE(merged.Verify(*store, false, &recovered, kSharedPages));
@@ -339,7 +357,7 @@ TEST_P(StoreConcurrencyTest, ThreadsWithCheckpointsThenPowerCutThenClose) {
     shared_now.push_back(*state);
   }
   ASSERT_TRUE(store->Close().has_value());
-  store = MustOpen(dir);
+  store = MustOpen(dir, CleaningOptions());
   ASSERT_NE(store, nullptr);
   for (const auto& [pid, state] : want) {
     auto got = PageState(*store, pid);
