@@ -145,7 +145,11 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     } else {
       return OkStatus();  // an empty page: the id was reused; nothing of it is on disk
     }
-    if (!out) return tl::unexpected(out.error());
+    if (!out) {
+      // Freed meanwhile: nothing of it needs moving (the reservation becomes a marker).
+      if (out.error().code() == ErrorCode::kNotFound) return OkStatus();
+      return tl::unexpected(out.error());
+    }
     if (!out->installed) continue;
     EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
                 encoded.bytes, encoded.compressed, encoded.raw_len);
