@@ -265,15 +265,14 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
     LssAddress on_disk;
     if (ref->on_disk()) {
       on_disk = ref->address();
+    } else if (!ref->node()->reaches_disk()) {
+      if (tracking()) cache_.Refresh(pid);
+      return ref;  // wholly in memory: the common case, O(1)
     } else {
       const PageNode* bottom = nullptr;
       for (const PageNode& node : ref->state()) {
         bottom = &node;
-        if (node.is_delta()) above.push_back(node.delta_handle());
-      }
-      if (bottom->is_base() || bottom->prior_on_disk().is_null()) {
-        if (tracking()) cache_.Refresh(pid);
-        return ref;  // wholly in memory
+        above.push_back(node.delta_handle());
       }
       on_disk = bottom->prior_on_disk();
     }

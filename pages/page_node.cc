@@ -16,6 +16,7 @@ void PageNode::LinkBelow(PageNode* below, LssAddress prior_on_disk) {
   next_ = below;
   prior_on_disk_ = prior_on_disk;
   chain_length_ = below ? below->chain_length_ + 1 : 1;
+  reaches_disk_ = below ? below->reaches_disk_ : !prior_on_disk.is_null();
 }
 
 void FreeChain(PageNode* head) {

@@ -64,6 +64,9 @@ class PageNode {
 
   // Nodes from this one down to the bottom of the in-memory chain, this one included.
   std::uint32_t chain_length() const { return chain_length_; }
+  // True when the state continues on disk below the in-memory chain (its bottom node has
+  // a prior_on_disk): a reader must fetch the rest. Known at link time, so O(1).
+  bool reaches_disk() const { return reaches_disk_; }
 
   // Live PageNodes in this process: the measure the churn tests bound.
   static std::int64_t live_count() { return live_count_.load(std::memory_order_relaxed); }
@@ -78,6 +81,7 @@ class PageNode {
 
   Kind kind_;
   std::uint32_t chain_length_ = 1;
+  bool reaches_disk_ = false;
   DeltaHandle delta_;
   BasePageHandle base_;
   PageNode* next_ = nullptr;

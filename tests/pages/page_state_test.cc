@@ -160,6 +160,19 @@ TEST_F(PageStateTest, IteratorVisitsEveryNodeOnceHeadFirst) {
   EXPECT_EQ(PageStateIterator(), state.end());
 }
 
+TEST_F(PageStateTest, ReachesDiskIsKnownFromTheBottomUp) {
+  // Wholly in memory: over a base, or deltas with nothing below.
+  EXPECT_FALSE(UpdatesOverBase(3)->reaches_disk());
+  EXPECT_FALSE(PageChainBuilder::Prepend(Update("a"), nullptr)->reaches_disk());
+  // Continues on disk: a delta over an LSS address, and every node stacked on it.
+  OwnedChain over_disk = PageChainBuilder::OverDisk(PartialSwap(), LssAddress::Make(3, 0x100));
+  EXPECT_TRUE(over_disk->reaches_disk());
+  OwnedChain on_top = PageChainBuilder::Prepend(Update("b"), std::move(over_disk));
+  on_top = PageChainBuilder::Prepend(Update("c"), std::move(on_top));
+  EXPECT_TRUE(on_top->reaches_disk());
+  EXPECT_EQ(on_top->chain_length(), 3u);
+}
+
 TEST_F(PageStateTest, AnEmptyStateHasNothingToVisit) {
   const PageState state;
   EXPECT_TRUE(state.empty());
