@@ -37,8 +37,19 @@ TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
         const PageId pid = *store->Allocate();
         pages[t].push_back(pid);
         OwnedChain state = BaseChain(pid, "page " + std::to_string(pid), 8192);
-        ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
-        ASSERT_TRUE(store->UpdateD(g, pid, *store->Read(g, pid), UpdateRecord(pid, "d"))->installed);
+        // The background evictor may swap the page out between a Read and the CAS: retry,
+        // as any user of Update-D / Update-R does.
+        for (bool installed = false; !installed;) {
+          auto out = store->UpdateR(g, pid, *store->Read(g, pid), state);
+          ASSERT_TRUE(out.has_value()) << out.error().ToString();
+          installed = out->installed;
+        }
+        const DeltaHandle delta = UpdateRecord(pid, "d");
+        for (bool installed = false; !installed;) {
+          auto out = store->UpdateD(g, pid, *store->Read(g, pid), delta);
+          ASSERT_TRUE(out.has_value()) << out.error().ToString();
+          installed = out->installed;
+        }
         const std::uint64_t r = store->stats().resident_bytes;
         std::uint64_t seen = max_resident.load();
         while (r > seen && !max_resident.compare_exchange_weak(seen, r)) {
