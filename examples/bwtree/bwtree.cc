@@ -1,0 +1,328 @@
+// BwTree: opening, the operations, traversal and the durable-write path. Structure changes
+// (consolidation, splits, merges) are in bwtree_smo.cc; Check() in bwtree_check.cc.
+#include "examples/bwtree/bwtree.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "examples/bwtree/bw_delta.h"
+#include "examples/bwtree/root_page.h"
+
+namespace llama::bwtree {
+
+namespace {
+
+Status CheckKeyValue(std::string_view key, std::string_view value) {
+  if (key.size() > kMaxKeyBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: key of " + std::to_string(key.size()) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(kMaxKeyBytes));
+  }
+  if (value.size() > kMaxValueBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: value of " + std::to_string(value.size()) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(kMaxValueBytes));
+  }
+  return OkStatus();
+}
+
+bool IsNotFound(const Error& e) { return e.code() == ErrorCode::kNotFound; }
+
+}  // namespace
+
+std::uint64_t TreeShape::nodes() const {
+  std::uint64_t n = 0;
+  for (std::uint64_t c : nodes_per_level) n += c;
+  return n;
+}
+
+BwTree::BwTree(Store& store, PageId root, BwTreeOptions options)
+    : store_(store),
+      root_(root),
+      options_(options),
+      merge_bytes_(static_cast<std::uint32_t>(options.merge_fraction * options.node_bytes)) {}
+
+Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name, BwTreeOptions options) {
+  if (options.node_bytes < 256 || options.node_bytes > 32 * 1024) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: node_bytes must be in 256 .. 32768");
+  }
+  if (options.consolidate_after < 1 || options.consolidate_after > 64) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: consolidate_after must be in 1 .. 64");
+  }
+  if (!(options.merge_fraction >= 0 && options.merge_fraction <= 0.4)) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: merge_fraction must be in 0 .. 0.4");
+  }
+  auto root = OpenRootPage(store, "bwtree:" + std::string(name));
+  if (!root) return tl::unexpected(root.error());
+  std::unique_ptr<BwTree> tree(new BwTree(store, *root, options));
+  if (auto s = tree->InitializeRoot(); !s) return tl::unexpected(s.error());
+  return tree;
+}
+
+Status BwTree::InitializeRoot() {
+  LssAddress written;
+  {
+    auto g = store_.EnterGeneration();
+    auto ref = store_.Read(g, root_);
+    if (!ref) return tl::unexpected(ref.error());
+    if (!ref->empty()) {
+      auto view = NodeView::Of(ref->state());
+      if (!view) return tl::unexpected(view.error());
+      return OkStatus();
+    }
+    // First use: an empty leaf covering every key.
+    auto chain = BaseChain(root_, NodeContents{});
+    if (!chain) return tl::unexpected(chain.error());
+    auto out = store_.UpdateR(g, root_, *ref, *chain);
+    if (!out) return tl::unexpected(out.error());
+    auto pos = store_.Flush(g, root_);
+    if (!pos) return tl::unexpected(pos.error());
+    written = *pos;
+  }
+  return store_.Sync(written);
+}
+
+// ---- Operations ----
+
+Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions options) {
+  if (auto s = CheckKeyValue(key, value); !s) return s;
+  const std::vector<std::byte> payload = BwDelta::Insert(key, value);
+  LssAddress sync_to;
+  {
+    auto g = store_.EnterGeneration();
+    Op op(g);
+    auto pos = WriteLeaf(op, key, payload, options.sync, nullptr);
+    if (!pos) return tl::unexpected(pos.error());
+    sync_to = *pos;
+  }
+  if (!options.sync) return OkStatus();
+  return sync_to.is_null() ? store_.SyncAll() : store_.Sync(sync_to);
+}
+
+Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
+  if (auto s = CheckKeyValue(key, {}); !s) return tl::unexpected(s.error());
+  const std::vector<std::byte> payload = BwDelta::Delete(key);
+  LssAddress sync_to;
+  bool existed = false;
+  {
+    auto g = store_.EnterGeneration();
+    Op op(g);
+    auto pos = WriteLeaf(op, key, payload, options.sync, &existed);
+    if (!pos) return tl::unexpected(pos.error());
+    sync_to = *pos;
+  }
+  if (options.sync) {
+    if (auto s = sync_to.is_null() ? store_.SyncAll() : store_.Sync(sync_to); !s) {
+      return tl::unexpected(s.error());
+    }
+  }
+  return existed;
+}
+
+Result<std::optional<std::string>> BwTree::Get(std::string_view key) {
+  if (auto s = CheckKeyValue(key, {}); !s) return tl::unexpected(s.error());
+  auto g = store_.EnterGeneration();
+  Op op(g);
+  auto at = Descend(op, key, 0);
+  if (!at) return tl::unexpected(at.error());
+  auto entry = at->view.Find(key);
+  if (!entry) return tl::unexpected(entry.error());
+  if (!*entry) return std::optional<std::string>();
+  return std::optional<std::string>(std::string((*entry)->value));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start,
+                                                                      std::size_t limit) {
+  if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string next(start);
+  while (out.size() < limit) {
+    // One generation per leaf: what is returned is copied, so nothing is pinned longer.
+    auto g = store_.EnterGeneration();
+    Op op(g);
+    auto at = Descend(op, next, 0);
+    if (!at) return tl::unexpected(at.error());
+    auto contents = at->view.Materialize();
+    if (!contents) return tl::unexpected(contents.error());
+    auto it = std::lower_bound(contents->entries.begin(), contents->entries.end(), std::string_view(next),
+                               [](const Entry& e, std::string_view k) { return e.key < k; });
+    for (; it != contents->entries.end() && out.size() < limit; ++it) {
+      out.emplace_back(std::string(it->key), std::string(it->value));
+    }
+    if (contents->high.infinite) break;
+    // The next leaf is whichever covers this one's high key now: every key present
+    // throughout the scan is in it, and nothing below `next` is taken twice.
+    next.assign(contents->high.key);
+  }
+  return out;
+}
+
+BwTreeStats BwTree::stats() const {
+  BwTreeStats s;
+  s.consolidations = consolidations_.load(std::memory_order_relaxed);
+  s.splits = splits_.load(std::memory_order_relaxed);
+  s.root_splits = root_splits_.load(std::memory_order_relaxed);
+  s.index_posts = index_posts_.load(std::memory_order_relaxed);
+  s.merges_started = merges_started_.load(std::memory_order_relaxed);
+  s.merges = merges_.load(std::memory_order_relaxed);
+  s.nodes_freed = nodes_freed_.load(std::memory_order_relaxed);
+  s.cas_retries = cas_retries_.load(std::memory_order_relaxed);
+  s.restarts = restarts_.load(std::memory_order_relaxed);
+  return s;
+}
+
+// ---- Writes ----
+
+Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload,
+                                     bool sync, bool* existed) {
+  auto at = Descend(op, key, 0);
+  if (!at) return tl::unexpected(at.error());
+  for (;;) {
+    if (existed != nullptr) {  // an erase writes a Delete only for a key that is there
+      auto entry = at->view.Find(key);
+      if (!entry) return tl::unexpected(entry.error());
+      *existed = entry->has_value();
+      if (!*existed) break;
+    }
+    auto out = Prepend(op.guard, at->pid, at->head, payload);
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed) {
+      if (auto s = AfterDelta(op, at->pid, at->view, existed != nullptr); !s) return tl::unexpected(s.error());
+      break;
+    }
+    cas_retries_.fetch_add(1, std::memory_order_relaxed);
+    at = Reread(op, *at, key);
+    if (!at) return tl::unexpected(at.error());
+  }
+  if (!sync) return LssAddress();
+  return FlushForSync(op, at->pid);
+}
+
+Result<LssAddress> BwTree::FlushForSync(Op& op, PageId leaf) {
+  // The leaf, and every node on the path whose state the log does not have yet (a Split
+  // the write went past, a root that was just pushed down): the write is durable only
+  // with the structure that leads to it.
+  LssAddress to;
+  bool everything = false;
+  op.unflushed.push_back(leaf);
+  for (PageId pid : op.unflushed) {
+    Result<LssAddress> pos = MakeError(ErrorCode::kAborted, "");
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      pos = store_.Flush(op.guard, pid);
+      if (pos || pos.error().code() != ErrorCode::kAborted) break;
+    }
+    if (pos) {
+      to = std::max(to, *pos);
+    } else if (IsNotFound(pos.error())) {
+      // Merged away and freed since: its contents were flushed into its left neighbour
+      // before the free, so everything appended so far covers them.
+      everything = true;
+    } else {
+      return tl::unexpected(pos.error());
+    }
+  }
+  return everything ? LssAddress() : to;
+}
+
+Status BwTree::Flush(const GenerationGuard& g, PageId pid) {
+  auto pos = store_.Flush(g, pid);
+  if (pos || IsNotFound(pos.error())) return OkStatus();
+  return tl::unexpected(pos.error());
+}
+
+Result<UpdateOutcome> BwTree::Prepend(const GenerationGuard& g, PageId pid, PageRef head,
+                                      const std::vector<std::byte>& payload) {
+  auto record = DeltaRecord::MakeUpdate(pid, payload);
+  if (!record) return tl::unexpected(record.error());
+  return store_.UpdateD(g, pid, head, Share(std::move(*record)));
+}
+
+// ---- Traversal ----
+
+Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8_t level) {
+  for (int restart = 0;; ++restart) {
+    if (restart > 0) {
+      restarts_.fetch_add(1, std::memory_order_relaxed);
+      if (restart % 64 == 0) std::this_thread::yield();
+      // An operation's traversal that restarts this often is not converging (a bug: a
+      // healthy tree restarts a handful of times at most); a helper's just lets go.
+      if (restart > op.max_restarts) {
+        return MakeError(ErrorCode::kAborted, "bwtree: a traversal restarted " + std::to_string(op.max_restarts) +
+                                                  " times without reaching its node");
+      }
+    }
+    PageId pid = root_;
+    bool has_parent = false;
+    int expect_level = -1;  // the level the next node must be at (-1: the root, any)
+    for (;;) {
+      auto ref = store_.Read(op.guard, pid);
+      if (!ref) {
+        if (IsNotFound(ref.error())) break;  // freed under a stale read: start again
+        return tl::unexpected(ref.error());
+      }
+      if (ref->empty()) break;  // not published yet (cannot happen from a valid read)
+      auto view = NodeView::Of(ref->state());
+      if (!view) return tl::unexpected(view.error());
+      // A removed node is reached only through a parent read before its tombstone: the
+      // next descent routes around it (and helps the merge).
+      if (view->removed()) break;
+      if (expect_level >= 0 && view->level() != expect_level) break;
+      if (key < view->low()) break;  // a stale parent sent us too far right
+      if (view->high().Excludes(key)) {
+        // A side link: the node split and the parent may not know yet.
+        const PageId right = *view->right();
+        if (view->unflushed()) op.unflushed.push_back(pid);
+        if (op.help && has_parent) {
+          if (auto s = PostIndexEntry(op.guard, pid, right, view->high().key, view->level()); !s) {
+            return tl::unexpected(s.error());
+          }
+        }
+        expect_level = view->level();
+        pid = right;
+        continue;
+      }
+      // An empty leaf, or an inner node with one child, left over from a delete-heavy
+      // load whose last delete could not merge it then (it was a leftmost child, or its
+      // neighbour was busy): a reader passing by starts the merge. O(1) to notice.
+      if (op.help && pid != root_ && view->delta_count() == 0 && view->base_entries() <= (view->leaf() ? 0u : 1u)) {
+        if (auto s = MaybeMerge(op, pid); !s) return tl::unexpected(s.error());
+      }
+      if (view->level() == level) return Located{pid, *ref, std::move(*view)};
+      if (view->level() < level) {
+        return MakeError(ErrorCode::kNotFound, "bwtree: the tree has no level " + std::to_string(level));
+      }
+      if (view->unflushed()) op.unflushed.push_back(pid);
+      std::vector<Entry> skipped;
+      auto child = view->FloorLive(key, true, op.help ? &skipped : nullptr);
+      if (!child) return tl::unexpected(child.error());
+      if (!*child) {
+        return MakeError(ErrorCode::kCorruption,
+                         "bwtree: inner node " + std::to_string(pid) + " has no live entry at or below a key it covers");
+      }
+      for (const Entry& t : skipped) {
+        if (auto s = HelpMerge(op.guard, t.child, t.key, static_cast<std::uint8_t>(view->level() - 1)); !s) {
+          return tl::unexpected(s.error());
+        }
+      }
+      has_parent = true;
+      expect_level = view->level() - 1;
+      pid = (*child)->child;
+    }
+  }
+}
+
+Result<BwTree::Located> BwTree::Reread(Op& op, const Located& at, std::string_view key) {
+  auto ref = store_.Read(op.guard, at.pid);
+  if (ref && ref->in_memory()) {
+    auto view = NodeView::Of(ref->state());
+    if (!view) return tl::unexpected(view.error());
+    if (!view->removed() && view->level() == at.view.level() && view->Covers(key)) {
+      return Located{at.pid, *ref, std::move(*view)};
+    }
+  } else if (!ref && !IsNotFound(ref.error())) {
+    return tl::unexpected(ref.error());
+  }
+  return Descend(op, key, at.view.level());
+}
+
+}  // namespace llama::bwtree

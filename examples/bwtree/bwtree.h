@@ -1,0 +1,195 @@
+// BwTree: a latch-free Bw-tree (Levandoski, Lomet, Sengupta, ICDE 2013) built only on the
+// public page-store API (lss/store.h). Ordered byte-string keys and values: Put, Get,
+// Erase and forward range scans, from any number of threads at once.
+//
+//   auto store = *llama::Store::Open("/data/db", {});
+//   auto tree = *llama::bwtree::BwTree::Open(*store, "users", {});
+//   tree->Put("k", "v", {.sync = true});           // durable once it returns OK
+//   auto v = tree->Get("k");                        // Result<std::optional<std::string>>
+//   auto rows = tree->Scan("a", 100);               // up to 100 pairs with key >= "a"
+//
+// Structure (docs/BWTREE.md has the design and every payload byte):
+// - One llama page per node. A node's state is a chain of Bw-tree deltas (Update deltas
+//   whose payloads bw_delta.h defines) over a base page holding a node image
+//   (node_image.h). Inserts and deletes are deltas prepended by CAS (Update-D); a chain
+//   longer than `consolidate_after` is folded into a new base page (Update-R).
+// - A node larger than `node_bytes` splits: its upper half goes to a new page first, then
+//   a Split delta is CASed onto the node, then an IndexInsert delta onto the parent. Any
+//   thread that crosses a side link the parent does not know yet posts it (help-along).
+// - A node smaller than `merge_fraction * node_bytes` is merged into its left neighbour:
+//   tombstone in the parent, RemoveNode on the node, Merge delta (carrying its contents)
+//   on the left neighbour, tombstone erased, page freed. Any thread that meets a
+//   tombstone helps the merge along.
+// - The root's page id never changes (the store's catalog names it); a root that splits
+//   pushes its contents down into new children.
+//
+// Durability: a write with `sync` flushes its leaf (and any node on its path whose state
+// the log does not have yet) and syncs the log to there (group commit). After a crash
+// every synced write is there: structure changes reach the log in dependency order
+// (a new node before the Split that names it, a Split before the IndexInsert that posts
+// it, a tombstone before the RemoveNode, a RemoveNode before the Merge, a Merge before the
+// erase and the Free), so every prefix of the log is a valid tree.
+//
+// Ownership and threads: the tree borrows the Store (which must outlive it) and owns no
+// pages in memory of its own; every node lives in the store's mapping table. All
+// methods are thread-safe. Values returned are copies.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "examples/bwtree/node_image.h"
+#include "examples/bwtree/node_view.h"
+#include "lss/store.h"
+#include "util/status.h"
+
+namespace llama::bwtree {
+
+struct BwTreeOptions {
+  // A node whose consolidated image would be larger than this splits (256 B .. 32 KiB).
+  std::uint32_t node_bytes = 8192;
+  // Bw-tree deltas on a chain before the thread that added the last one consolidates it.
+  std::uint32_t consolidate_after = 8;
+  // A node whose consolidated image is smaller than this fraction of node_bytes is
+  // merged into its left neighbour (0 .. 0.4; 0 never merges).
+  double merge_fraction = 0.25;
+};
+
+struct WriteOptions {
+  // Durable when the call returns: flush the leaf, then Store::Sync (group commit).
+  bool sync = false;
+};
+
+struct BwTreeStats {
+  std::uint64_t consolidations = 0;
+  std::uint64_t splits = 0;         // Split deltas installed (root push-downs not counted)
+  std::uint64_t root_splits = 0;    // the root pushed its contents down a level
+  std::uint64_t index_posts = 0;    // IndexInsert deltas installed
+  std::uint64_t merges_started = 0; // tombstones installed
+  std::uint64_t merges = 0;         // Merge deltas installed
+  std::uint64_t nodes_freed = 0;    // pages freed after a merge finished
+  std::uint64_t cas_retries = 0;    // lost CAS races retried by writers
+  std::uint64_t restarts = 0;       // traversals started again from the root
+};
+
+// What Check() found: the tree's shape, level by level from the root (index 0).
+struct TreeShape {
+  std::vector<std::uint64_t> nodes_per_level;
+  std::uint64_t keys = 0;
+  std::uint64_t unposted_splits = 0;   // side links whose right node the parent does not name
+  std::uint64_t pending_merges = 0;    // tombstones still in inner nodes
+  std::uint64_t removed_in_chain = 0;  // removed nodes still linked into a level
+  std::uint64_t nodes() const;
+};
+
+class BwTree {
+ public:
+  // Opens the tree registered in `store` under `name`, creating an empty one on first use.
+  static Result<std::unique_ptr<BwTree>> Open(Store& store, std::string_view name,
+                                              BwTreeOptions options = {});
+
+  // InvalidArgument for keys over 1 KiB or values over 16 KiB.
+  Status Put(std::string_view key, std::string_view value, WriteOptions options = {});
+  Result<std::optional<std::string>> Get(std::string_view key);
+  // True if the key was there.
+  Result<bool> Erase(std::string_view key, WriteOptions options = {});
+  // Up to `limit` pairs with key >= `start`, in key order. Every key present for the whole
+  // scan is returned exactly once; keys written during it may or may not be.
+  Result<std::vector<std::pair<std::string, std::string>>> Scan(std::string_view start,
+                                                                std::size_t limit);
+
+  // Walks the whole tree and checks its invariants (ranges contiguous on every level,
+  // entries sorted and in range, separators equal to their children's low keys, levels
+  // consistent). Meant for tests, with no writer running; Corruption says what is wrong.
+  Result<TreeShape> Check();
+
+  BwTreeStats stats() const;
+  PageId root() const { return root_; }
+  const BwTreeOptions& options() const { return options_; }
+
+ private:
+  // One operation's context: its generation, whether it may help other threads'
+  // structure changes (helpers themselves do not, so helping never recurses), and the
+  // nodes on its path whose state is not in the log yet (a synced write flushes them).
+  struct Op {
+    explicit Op(const GenerationGuard& g, bool may_help = true, int restarts = 1 << 20)
+        : guard(g), help(may_help), max_restarts(restarts) {}
+    const GenerationGuard& guard;
+    bool help;
+    std::vector<PageId> unflushed;
+    // Restarts before a traversal gives up (kAborted). Helpers give up soon: the thread
+    // whose own operation needs the node helps the change that is in its way.
+    int max_restarts;
+  };
+  static Op Helper(const GenerationGuard& g) { return Op(g, false, 64); }
+  // A node found by a traversal: its page, the head it was read at, its view.
+  struct Located {
+    PageId pid = 0;
+    PageRef head = PageRef::Empty();
+    NodeView view;
+  };
+
+  BwTree(Store& store, PageId root, BwTreeOptions options);
+  Status InitializeRoot();
+
+  // The node at `level` whose range holds `key`, from the root.
+  Result<Located> Descend(Op& op, std::string_view key, std::uint8_t level);
+  // After a lost CAS on `at`: the same node re-read if it still holds `key`, else a new
+  // descent.
+  Result<Located> Reread(Op& op, const Located& at, std::string_view key);
+  Result<UpdateOutcome> Prepend(const GenerationGuard& g, PageId pid, PageRef head,
+                                const std::vector<std::byte>& payload);
+  // Installs `payload` on the leaf for `key` (retrying lost races), consolidates if the
+  // chain grew long, and for a synced write returns the log position to Sync.
+  Result<LssAddress> WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload,
+                               bool sync, bool* existed);
+  Result<LssAddress> FlushForSync(Op& op, PageId leaf);
+  Status Flush(const GenerationGuard& g, PageId pid);
+
+  // Structure changes (bwtree_smo.cc). Each gives up quietly when it loses a race or the
+  // tree is not in the shape it expects: a later operation will try again.
+  // After a delta went onto `view`'s node: consolidates once the chain is long, or at
+  // once after a delete that leaves the node about half empty.
+  Status AfterDelta(Op& op, PageId pid, const NodeView& view, bool deleted);
+  // Folds the node's chain (of at least `min_deltas` deltas) into a new base; splits it
+  // if too large, starts merging it if too small.
+  Status Consolidate(Op& op, PageId pid, std::uint32_t min_deltas);
+  // Starts merging the node if it is small (after it became a non-leftmost child).
+  Status MaybeMerge(Op& op, PageId pid);
+  bool WantsMerge(const NodeContents& contents, std::size_t size) const;
+  Result<bool> Split(Op& op, PageId pid, PageRef head, const NodeContents& contents);
+  Status SplitRoot(Op& op, PageRef head, const NodeContents& contents, const std::vector<std::size_t>& cuts);
+  Status PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
+                        std::uint8_t level);
+  Status TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint8_t level);
+  Status HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level);
+  // Where to cut `contents` into parts of about node_bytes * 3/4 (empty: it cannot be cut).
+  std::vector<std::size_t> Partition(const NodeContents& contents) const;
+  // New pages for the parts of `contents` that start at `starts` (each flushed), the last
+  // ending at `high` with right sibling `right`, each other one ending where the next
+  // starts. Frees what it made if one fails.
+  Result<std::vector<PageId>> NewParts(const GenerationGuard& g, const NodeContents& contents,
+                                       const std::vector<std::size_t>& starts, HighKey high,
+                                       std::optional<PageId> right);
+  // A new page holding `contents` as its base, flushed (so it is in the log before any
+  // delta that names it).
+  Result<PageId> NewNode(const GenerationGuard& g, const NodeContents& contents);
+  Result<OwnedChain> BaseChain(PageId pid, const NodeContents& contents) const;
+  void FreeQuietly(const GenerationGuard& g, PageId pid);
+
+  Store& store_;
+  const PageId root_;
+  const BwTreeOptions options_;
+  const std::uint32_t merge_bytes_;
+
+  mutable std::atomic<std::uint64_t> consolidations_{0}, splits_{0}, root_splits_{0}, index_posts_{0},
+      merges_started_{0}, merges_{0}, nodes_freed_{0}, cas_retries_{0}, restarts_{0};
+};
+
+}  // namespace llama::bwtree

@@ -1,0 +1,411 @@
+// BwTree structure changes: consolidation, splits (and the root's push-down), posting
+// index entries, and merges. docs/BWTREE.md, "Structure changes", walks through each
+// protocol and the order in which its steps reach the log.
+//
+// Every step is one CAS on one page. A step that loses its race, or finds the tree in a
+// shape it does not expect, gives up without error: the tree is correct after every
+// step, and a later operation that meets the half-finished change (a side link the parent
+// does not know, a tombstone) finishes it. Only I/O and corruption errors are returned.
+#include <algorithm>
+
+#include "examples/bwtree/bw_delta.h"
+#include "examples/bwtree/bwtree.h"
+
+namespace llama::bwtree {
+
+namespace {
+
+// Attempts at one CAS step before giving up to a later helper.
+constexpr int kStepAttempts = 16;
+// Nodes walked along one level looking for a removed node's left neighbour.
+constexpr int kMaxSideSteps = 64;
+// Merges started from inside other structure changes (a merge that leaves the absorbing
+// node or the parent small) nest at most this deep on one thread; deeper ones wait for
+// the next operation on the node.
+constexpr int kMaxNestedMerges = 8;
+thread_local int nested_merges = 0;
+
+class NestedMerge {
+ public:
+  NestedMerge() { ++nested_merges; }
+  ~NestedMerge() { --nested_merges; }
+  NestedMerge(const NestedMerge&) = delete;
+  NestedMerge& operator=(const NestedMerge&) = delete;
+};
+
+bool IsNotFound(const Error& e) { return e.code() == ErrorCode::kNotFound; }
+// A step that meets one of these lets go: the page was freed under it, or its traversal
+// gave up (helpers stop early), or it lost too many races in a row.
+bool GivesUp(const Error& e) { return e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kAborted; }
+Status LetGo(const Error& e) { return GivesUp(e) ? OkStatus() : Status(tl::unexpected(e)); }
+Status OkIfFreed(const Error& e) { return IsNotFound(e) ? OkStatus() : Status(tl::unexpected(e)); }
+
+// The smallest base page that holds `bytes` of contents.
+std::uint32_t PageSizeFor(std::size_t bytes) {
+  std::uint32_t size = BasePage::kMinPageSize;
+  while (size < BasePage::kMaxPageSize && size - base_page_format::kHeaderSize < bytes) size *= 2;
+  return size;
+}
+
+// The entry at `index` of `contents` as a separator, with its page id (inner) or value.
+NodeContents Slice(const NodeContents& contents, std::size_t begin, std::size_t end, std::string_view low,
+                   HighKey high, std::optional<PageId> right) {
+  NodeContents part;
+  part.level = contents.level;
+  part.low = low;
+  part.high = high;
+  part.right = right;
+  part.entries.assign(contents.entries.begin() + static_cast<std::ptrdiff_t>(begin),
+                      contents.entries.begin() + static_cast<std::ptrdiff_t>(end));
+  return part;
+}
+
+}  // namespace
+
+Result<OwnedChain> BwTree::BaseChain(PageId pid, const NodeContents& contents) const {
+  std::vector<std::byte> image;
+  image.reserve(EncodedNodeSize(contents));
+  if (auto s = EncodeNodeImage(contents, image); !s) return tl::unexpected(s.error());
+  auto page = BasePage::Create(pid, PageSizeFor(image.size()), image);
+  if (!page) return tl::unexpected(page.error());
+  return PageChainBuilder::Base(Share(std::move(*page)));
+}
+
+Result<PageId> BwTree::NewNode(const GenerationGuard& g, const NodeContents& contents) {
+  auto pid = store_.Allocate();
+  if (!pid) return pid;
+  auto chain = BaseChain(*pid, contents);
+  auto ref = chain ? store_.Read(g, *pid) : Result<PageRef>(tl::unexpected(chain.error()));
+  auto out = ref ? store_.UpdateR(g, *pid, *ref, *chain) : Result<UpdateOutcome>(tl::unexpected(ref.error()));
+  // Nobody else knows the id yet, so the CAS cannot lose; flushing now puts the node in
+  // the log before any delta that names it.
+  auto pos = out ? store_.Flush(g, *pid) : Result<LssAddress>(tl::unexpected(out.error()));
+  if (!pos) {
+    FreeQuietly(g, *pid);
+    return tl::unexpected(pos.error());
+  }
+  return pid;
+}
+
+void BwTree::FreeQuietly(const GenerationGuard& g, PageId pid) {
+  // Only for pages nobody can reach; if logging the free fails, the store reports that
+  // failure on every later write anyway.
+  (void)store_.Free(g, pid);
+}
+
+Status BwTree::AfterDelta(Op& op, PageId pid, const NodeView& view, bool deleted) {
+  // `view` is the node before the delta went on.
+  if (deleted && 2 * (view.delete_count() + 1) >= view.base_entries()) {
+    // A delete-heavy load must not leave nodes bloated: fold now, and merge if small.
+    return Consolidate(op, pid, 1);
+  }
+  if (view.delta_count() + 1 < options_.consolidate_after) return OkStatus();
+  return Consolidate(op, pid, options_.consolidate_after);
+}
+
+Status BwTree::Consolidate(Op& op, PageId pid, std::uint32_t min_deltas) {
+  auto ref = store_.Read(op.guard, pid);
+  if (!ref) return OkIfFreed(ref.error());
+  if (!ref->in_memory()) return OkStatus();
+  auto view = NodeView::Of(ref->state());
+  if (!view) return tl::unexpected(view.error());
+  if (view->removed() || view->delta_count() < min_deltas) return OkStatus();
+  auto contents = view->Materialize();
+  if (!contents) return tl::unexpected(contents.error());
+  const std::size_t size = EncodedNodeSize(*contents);
+  if (size > options_.node_bytes && contents->entries.size() >= 2) {
+    auto split = Split(op, pid, *ref, *contents);
+    if (!split) return tl::unexpected(split.error());
+    if (*split) return OkStatus();
+    // No place to cut (e.g. all but the first entry are tombstones): consolidate if it fits.
+    if (size > BasePage::kMaxPageSize - base_page_format::kHeaderSize) return OkStatus();
+  }
+  auto chain = BaseChain(pid, *contents);
+  if (!chain) return tl::unexpected(chain.error());
+  auto out = store_.UpdateR(op.guard, pid, *ref, *chain);
+  if (!out) return LetGo(out.error());
+  if (!out->installed) return OkStatus();
+  consolidations_.fetch_add(1, std::memory_order_relaxed);
+  if (WantsMerge(*contents, size) && pid != root_ && nested_merges < kMaxNestedMerges) {
+    NestedMerge nested;
+    return TryStartMerge(op, pid, contents->low, contents->level);
+  }
+  return OkStatus();
+}
+
+bool BwTree::WantsMerge(const NodeContents& contents, std::size_t size) const {
+  if (merge_bytes_ == 0) return false;
+  // An empty leaf or an inner node with one child is not worth a page whatever its keys'
+  // length; otherwise the size decides.
+  return size < merge_bytes_ || contents.entries.size() <= (contents.leaf() ? 0u : 1u);
+}
+
+Status BwTree::MaybeMerge(Op& op, PageId pid) {
+  if (pid == root_ || nested_merges >= kMaxNestedMerges) return OkStatus();
+  auto ref = store_.Read(op.guard, pid);
+  if (!ref) return OkIfFreed(ref.error());
+  auto view = NodeView::Of(ref->state());
+  if (!view) return tl::unexpected(view.error());
+  if (view->removed()) return OkStatus();
+  auto contents = view->Materialize();
+  if (!contents) return tl::unexpected(contents.error());
+  if (!WantsMerge(*contents, EncodedNodeSize(*contents))) return OkStatus();
+  NestedMerge nested;
+  return TryStartMerge(op, pid, contents->low, contents->level);
+}
+
+std::vector<std::size_t> BwTree::Partition(const NodeContents& contents) const {
+  const std::size_t total = EncodedNodeSize(contents);
+  const std::size_t part_bytes = std::max<std::size_t>(1, options_.node_bytes * 3 / 4);
+  const std::size_t parts = std::max<std::size_t>(2, (total + part_bytes - 1) / part_bytes);
+  const std::size_t target = total / parts;
+  std::vector<std::size_t> cuts;
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < contents.entries.size(); ++i) {
+    const Entry& e = contents.entries[i];
+    // A part starts at a live entry: a tombstone stays in the node of its left neighbour,
+    // which its merge needs.
+    if (i > 0 && cuts.size() + 1 < parts && bytes >= target * (cuts.size() + 1) && e.live()) cuts.push_back(i);
+    bytes += EncodedEntrySize(e, contents.leaf());
+  }
+  return cuts;
+}
+
+Result<std::vector<PageId>> BwTree::NewParts(const GenerationGuard& g, const NodeContents& contents,
+                                             const std::vector<std::size_t>& starts, HighKey high,
+                                             std::optional<PageId> right) {
+  // Rightmost first, so each part knows its right sibling.
+  std::vector<PageId> created(starts.size());
+  for (std::size_t j = starts.size(); j-- > 0;) {
+    const std::size_t end = j + 1 < starts.size() ? starts[j + 1] : contents.entries.size();
+    const std::string_view low = starts[j] == 0 ? contents.low : contents.entries[starts[j]].key;
+    auto q = NewNode(g, Slice(contents, starts[j], end, low, high, right));
+    if (!q) {
+      for (std::size_t k = j + 1; k < created.size(); ++k) FreeQuietly(g, created[k]);
+      return tl::unexpected(q.error());
+    }
+    created[j] = *q;
+    right = *q;
+    high = HighKey::At(low);
+  }
+  return created;
+}
+
+Result<bool> BwTree::Split(Op& op, PageId pid, PageRef head, const NodeContents& contents) {
+  const std::vector<std::size_t> cuts = Partition(contents);
+  if (cuts.empty()) return false;
+  if (pid == root_) {
+    if (auto s = SplitRoot(op, head, contents, cuts); !s) return tl::unexpected(s.error());
+    return true;
+  }
+  // The new right parts first; each is in the log before the Split delta that makes it
+  // reachable.
+  auto parts = NewParts(op.guard, contents, cuts, contents.high, contents.right);
+  if (!parts) return tl::unexpected(parts.error());
+  const std::vector<PageId>& created = *parts;
+  const std::string_view separator = contents.entries[cuts[0]].key;
+  auto out = Prepend(op.guard, pid, head, BwDelta::KeyAndPage(DeltaTag::kSplit, separator, created[0]));
+  if (!out || !out->installed) {
+    for (PageId q : created) FreeQuietly(op.guard, q);
+    if (!out && !IsNotFound(out.error())) return tl::unexpected(out.error());
+    return true;  // lost the race: whoever changed the node will split it if still needed
+  }
+  splits_.fetch_add(1, std::memory_order_relaxed);
+  // Fold the node down to its own part now (its chain is long and half of it moved).
+  auto chain = BaseChain(pid, Slice(contents, 0, cuts[0], contents.low, HighKey::At(separator), created[0]));
+  if (!chain) return tl::unexpected(chain.error());
+  auto folded = store_.UpdateR(op.guard, pid, out->head, *chain);
+  if (!folded && !IsNotFound(folded.error())) return tl::unexpected(folded.error());
+  if (folded && folded->installed) consolidations_.fetch_add(1, std::memory_order_relaxed);
+  // Post every new part in the parent, left to right.
+  PageId left = pid;
+  for (std::size_t j = 0; j < cuts.size(); ++j) {
+    const std::string_view low = contents.entries[cuts[j]].key;
+    if (auto s = PostIndexEntry(op.guard, left, created[j], low, contents.level); !s) return tl::unexpected(s.error());
+    left = created[j];
+  }
+  return true;
+}
+
+Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, const std::vector<std::size_t>& cuts) {
+  // The root keeps its page id: its entries move down into new children (rightmost
+  // first, each flushed), then one Update-R turns the root into their parent.
+  std::vector<std::size_t> starts{0};
+  starts.insert(starts.end(), cuts.begin(), cuts.end());
+  auto parts = NewParts(op.guard, contents, starts, HighKey::Infinity(), std::nullopt);
+  if (!parts) return tl::unexpected(parts.error());
+  const std::vector<PageId>& created = *parts;
+  NodeContents root;
+  root.level = static_cast<std::uint8_t>(contents.level + 1);
+  for (std::size_t j = 0; j < starts.size(); ++j) {
+    root.entries.push_back(Entry{j == 0 ? contents.low : contents.entries[starts[j]].key, {}, created[j], false});
+  }
+  auto chain = BaseChain(root_, root);
+  auto out = chain ? store_.UpdateR(op.guard, root_, head, *chain) : Result<UpdateOutcome>(tl::unexpected(chain.error()));
+  if (!out || !out->installed) {
+    for (PageId q : created) FreeQuietly(op.guard, q);
+    return out ? OkStatus() : Status(tl::unexpected(out.error()));
+  }
+  root_splits_.fetch_add(1, std::memory_order_relaxed);
+  return Flush(op.guard, root_);
+}
+
+Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
+                              std::uint8_t level) {
+  // The Split on `left` reaches the log before the parent's entry for `right` can.
+  if (auto s = Flush(g, left); !s) return s;
+  Op helper = Helper(g);
+  for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
+    auto parent = Descend(helper, key, static_cast<std::uint8_t>(level + 1));
+    if (!parent) return LetGo(parent.error());
+    auto existing = parent->view.Find(key);
+    if (!existing) return tl::unexpected(existing.error());
+    if (*existing) return OkStatus();  // posted already (or a finished merge's tombstone is in the way)
+    auto floor = parent->view.FloorLive(key, true);
+    if (!floor) return tl::unexpected(floor.error());
+    if (!*floor || (*floor)->child != left) return OkStatus();  // the parent routes elsewhere now
+    auto out = Prepend(g, parent->pid, parent->head, BwDelta::KeyAndPage(DeltaTag::kIndexInsert, key, right));
+    if (!out) return LetGo(out.error());
+    if (out->installed) {
+      index_posts_.fetch_add(1, std::memory_order_relaxed);
+      return AfterDelta(helper, parent->pid, parent->view, false);
+    }
+  }
+  return OkStatus();
+}
+
+Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint8_t level) {
+  Op helper = Helper(op.guard);
+  auto parent = Descend(helper, low, static_cast<std::uint8_t>(level + 1));
+  if (!parent) return LetGo(parent.error());
+  // Only a live, non-leftmost child whose left neighbour is live under the same parent:
+  // the tombstone then pins the two together (a parent never splits between them).
+  if (low == parent->view.low()) return OkStatus();
+  auto entry = parent->view.Find(low);
+  if (!entry) return tl::unexpected(entry.error());
+  if (!*entry || !(*entry)->live() || (*entry)->child != pid) return OkStatus();
+  auto left = parent->view.Predecessor(low);
+  if (!left) return tl::unexpected(left.error());
+  if (!*left || !(*left)->live()) return OkStatus();
+  auto out = Prepend(op.guard, parent->pid, parent->head, BwDelta::KeyAndPage(DeltaTag::kIndexTombstone, low, pid));
+  if (!out) return LetGo(out.error());
+  if (!out->installed) return OkStatus();
+  merges_started_.fetch_add(1, std::memory_order_relaxed);
+  if (auto s = HelpMerge(op.guard, pid, low, level); !s) return s;
+  return AfterDelta(helper, parent->pid, parent->view, false);
+}
+
+Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level) {
+  Op helper = Helper(g);
+  const auto parent_level = static_cast<std::uint8_t>(level + 1);
+  // The parent's tombstone for `removed`, if it is still there.
+  auto find_tombstone = [&]() -> Result<std::optional<Located>> {
+    auto parent = Descend(helper, low, parent_level);
+    if (!parent) {
+      if (GivesUp(parent.error())) return std::optional<Located>();
+      return tl::unexpected(parent.error());
+    }
+    auto entry = parent->view.Find(low);
+    if (!entry) return tl::unexpected(entry.error());
+    if (!*entry || (*entry)->live() || (*entry)->child != removed) return std::optional<Located>();
+    return std::optional<Located>(std::move(*parent));
+  };
+
+  // 1. Freeze the node: RemoveNode, after the tombstone is in the log.
+  bool frozen = false;
+  for (int attempt = 0; attempt < kStepAttempts && !frozen; ++attempt) {
+    auto ref = store_.Read(g, removed);
+    if (!ref) return OkIfFreed(ref.error());
+    auto view = NodeView::Of(ref->state());
+    if (!view) return tl::unexpected(view.error());
+    if (view->removed()) {
+      frozen = true;
+      break;
+    }
+    auto parent = find_tombstone();
+    if (!parent) return tl::unexpected(parent.error());
+    if (!*parent) return OkStatus();  // no merge under way (finished, or a stale reader)
+    if (auto s = Flush(g, (*parent)->pid); !s) return s;
+    auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode());
+    if (!out) return LetGo(out.error());
+    frozen = out->installed;
+  }
+  if (!frozen) return OkStatus();
+  if (auto s = Flush(g, removed); !s) return s;
+
+  // 2. The left neighbour absorbs it: a Merge delta carrying its whole contents, after the
+  // RemoveNode is in the log.
+  bool absorbed = false;
+  for (int attempt = 0; attempt < kStepAttempts && !absorbed; ++attempt) {
+    auto parent = find_tombstone();
+    if (!parent) return tl::unexpected(parent.error());
+    if (!*parent) return OkStatus();  // finished by another thread
+    auto left = (*parent)->view.FloorLive(low, false);
+    if (!left) return tl::unexpected(left.error());
+    if (!*left) return OkStatus();
+    PageId pid = (*left)->child;
+    std::optional<Located> target;
+    for (int step = 0; step < kMaxSideSteps; ++step) {
+      auto ref = store_.Read(g, pid);
+      if (!ref) return OkIfFreed(ref.error());
+      auto view = NodeView::Of(ref->state());
+      if (!view) return tl::unexpected(view.error());
+      if (view->removed() || view->level() != level) return OkStatus();  // its own merge goes first
+      if (view->Covers(low)) {
+        // Absorbed already (perhaps split again since): make sure that is in the log.
+        if (auto s = Flush(g, pid); !s) return s;
+        absorbed = true;
+        break;
+      }
+      if (view->right() == removed && view->high() == HighKey::At(low)) {
+        target = Located{pid, *ref, std::move(*view)};
+        break;
+      }
+      if (!view->high().Excludes(low)) return OkStatus();
+      pid = *view->right();
+    }
+    if (absorbed) break;
+    if (!target) return OkStatus();
+    auto ref = store_.Read(g, removed);
+    if (!ref) return OkIfFreed(ref.error());
+    auto view = NodeView::Of(ref->state());
+    if (!view) return tl::unexpected(view.error());
+    auto contents = view->Materialize();
+    if (!contents) return tl::unexpected(contents.error());
+    std::vector<std::byte> image;
+    if (auto s = EncodeNodeImage(*contents, image); !s) return s;
+    auto out = Prepend(g, target->pid, target->head, BwDelta::Merge(removed, image));
+    if (!out) return LetGo(out.error());
+    if (out->installed) {
+      merges_.fetch_add(1, std::memory_order_relaxed);
+      if (auto s = Flush(g, target->pid); !s) return s;
+      absorbed = true;
+      if (auto s = AfterDelta(helper, target->pid, target->view, false); !s) return s;
+      // An inner node's first child was leftmost under the removed node and is not any
+      // more: if it is small, it can merge now.
+      if (!contents->leaf() && !contents->entries.empty()) {
+        if (auto s = MaybeMerge(helper, contents->entries.front().child); !s) return s;
+      }
+    }
+  }
+  if (!absorbed) return OkStatus();
+
+  // 3. Erase the tombstone, then free the page (its free is logged after the erase).
+  for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
+    auto parent = find_tombstone();
+    if (!parent) return tl::unexpected(parent.error());
+    if (!*parent) return OkStatus();
+    auto out = Prepend(g, (*parent)->pid, (*parent)->head, BwDelta::KeyAndPage(DeltaTag::kIndexErase, low, removed));
+    if (!out) return LetGo(out.error());
+    if (out->installed) {
+      if (auto s = Flush(g, (*parent)->pid); !s) return s;
+      auto freed = store_.Free(g, removed);
+      if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
+      nodes_freed_.fetch_add(1, std::memory_order_relaxed);
+      return AfterDelta(helper, (*parent)->pid, (*parent)->view, true);
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace llama::bwtree

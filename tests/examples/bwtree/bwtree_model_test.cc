@@ -1,0 +1,278 @@
+// Model tests of the Bw-tree: seeded random Put / Get / Erase / Scan sequences checked
+// against std::map, with node sizes small enough for deep trees and many splits and
+// merges, single-threaded (every result checked at once) and multi-threaded (every
+// result checked against a serial history: each key has one writer, and a read must
+// return a value that some linearization of the overlapping writes allows). Each test
+// prints its seed; LLAMA_TEST_SEED=<seed> repeats it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/examples/bwtree/bwtree_test_util.h"
+
+namespace llama::bwtree::test {
+namespace {
+
+struct Shape {
+  std::uint32_t node_bytes;
+  std::uint32_t consolidate_after;
+};
+
+class BwTreeModelTest : public ::testing::TestWithParam<Shape> {
+ protected:
+  BwTreeOptions TreeOptions() const { return SmallNodeOptions(GetParam().node_bytes, GetParam().consolidate_after); }
+  // (Re)opens the store and the tree on it.
+  void Open() {
+    tree_.reset();
+    store_.reset();
+    store_ = MustOpenStore(dir_ / "db", SmallStoreOptions());
+    ASSERT_NE(store_, nullptr);
+    tree_ = MustOpenTree(*store_, TreeOptions());
+    ASSERT_NE(tree_, nullptr);
+  }
+  void TearDown() override { tree_.reset(); }
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<BwTree> tree_;
+};
+
+TEST_P(BwTreeModelTest, RandomOperationsMatchStdMap) {
+  const std::uint64_t seed = TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  ASSERT_NO_FATAL_FAILURE(Open());
+  BwTree* tree = tree_.get();
+  std::map<std::string, std::string> model;
+  const int ops = Scaled(20000);
+  const std::uint64_t universe = 3000;
+  for (int i = 0; i < ops; ++i) {
+    // Phases: grow, churn, shrink (so merges run), grow again.
+    const int phase = i * 4 / ops;
+    const int put_share = phase == 2 ? 15 : (phase == 1 ? 45 : 70);
+    const std::string key = KeyOf(rng() % universe);
+    const int dice = static_cast<int>(rng() % 100);
+    if (dice < put_share) {
+      const std::string value = ValueOf(0, static_cast<std::uint64_t>(i), rng);
+      ASSERT_TRUE(tree->Put(key, value).has_value());
+      model[key] = value;
+    } else if (dice < 80) {
+      auto erased = tree->Erase(key);
+      ASSERT_TRUE(erased.has_value()) << erased.error().ToString();
+      EXPECT_EQ(*erased, model.erase(key) == 1) << "op " << i;
+    } else if (dice < 93) {
+      auto got = tree->Get(key);
+      ASSERT_TRUE(got.has_value()) << got.error().ToString();
+      auto it = model.find(key);
+      ASSERT_EQ(got->has_value(), it != model.end()) << "op " << i;
+      if (it != model.end()) {
+        ASSERT_EQ(**got, it->second) << "op " << i;
+      }
+    } else {
+      const std::size_t limit = rng() % 40;
+      auto rows = tree->Scan(key, limit);
+      ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+      auto it = model.lower_bound(key);
+      std::size_t n = 0;
+      for (; it != model.end() && n < limit; ++it, ++n) {
+        ASSERT_LT(n, rows->size()) << "op " << i << ": scan stopped early";
+        ASSERT_EQ((*rows)[n].first, it->first) << "op " << i << ": scan row " << n;
+        ASSERT_EQ((*rows)[n].second, it->second) << "op " << i << ": scan row " << n;
+      }
+      ASSERT_EQ(rows->size(), n) << "op " << i;
+    }
+    if (i % 2500 == 2499) {
+      ASSERT_TRUE(MatchesModel(*tree, model)) << "after op " << i;
+    }
+  }
+  TreeShape shape;
+  ASSERT_TRUE(MatchesModel(*tree, model, &shape));
+  const BwTreeStats stats = tree->stats();
+  EXPECT_GT(stats.splits, 0u);
+  EXPECT_GT(stats.consolidations, 0u);
+  if (GetParam().node_bytes <= 512) {
+    EXPECT_GT(shape.nodes_per_level.size(), 2u) << "small nodes should make a deep tree";
+    EXPECT_GT(stats.merges, 0u) << "the shrinking phase should merge nodes";
+  }
+
+  // The same contents after a clean close and a reopen.
+  tree_.reset();
+  ASSERT_TRUE(store_->Close().has_value());
+  ASSERT_NO_FATAL_FAILURE(Open());
+  EXPECT_TRUE(MatchesModel(*tree_, model));
+}
+
+TEST_P(BwTreeModelTest, DeletingEverythingShrinksTheTree) {
+  const std::uint64_t seed = TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  ASSERT_NO_FATAL_FAILURE(Open());
+  BwTree* tree = tree_.get();
+  const int n = Scaled(4000);
+  std::vector<std::uint64_t> ids(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = static_cast<std::uint64_t>(i);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  for (std::uint64_t id : ids) ASSERT_TRUE(tree->Put(KeyOf(id), ValueOf(0, id, rng)).has_value());
+  auto full = tree->Check();
+  ASSERT_TRUE(full.has_value()) << full.error().ToString();
+  std::shuffle(ids.begin(), ids.end(), rng);
+  for (std::uint64_t id : ids) {
+    auto erased = tree->Erase(KeyOf(id));
+    ASSERT_TRUE(erased.has_value() && *erased) << "key " << id;
+  }
+  // Lookups finish merges that are still under way; then the tree is a spine.
+  for (std::uint64_t id : ids) ASSERT_FALSE(tree->Get(KeyOf(id))->has_value());
+  TreeShape empty;
+  ASSERT_TRUE(MatchesModel(*tree, {}, &empty));
+  const std::uint64_t before = full->nodes(), after = empty.nodes();
+  std::string levels;
+  for (std::uint64_t c : empty.nodes_per_level) levels += " " + std::to_string(c);
+  SCOPED_TRACE("nodes: " + std::to_string(before) + " full, " + std::to_string(after) + " empty (per level:" + levels +
+               "), pending merges " + std::to_string(empty.pending_merges) + ", unposted splits " +
+               std::to_string(empty.unposted_splits) + ", removed on a level " + std::to_string(empty.removed_in_chain));
+  if (TreeOptions().merge_fraction > 0) {
+    // What is left is a spine (one node per level; the height never shrinks), give or
+    // take a merge the last lookups have not reached.
+    EXPECT_LE(after, empty.nodes_per_level.size() * 2) << "the tree stayed bloated after every key was deleted";
+    EXPECT_GT(tree->stats().nodes_freed, before / 2);
+  }
+  // And it grows again from there.
+  for (int i = 0; i < n / 4; ++i) ASSERT_TRUE(tree->Put(KeyOf(static_cast<std::uint64_t>(i)), "again").has_value());
+  auto regrown = tree->Check();
+  ASSERT_TRUE(regrown.has_value()) << regrown.error().ToString();
+  EXPECT_EQ(regrown->keys, static_cast<std::uint64_t>(n / 4));
+}
+
+INSTANTIATE_TEST_SUITE_P(NodeSizes, BwTreeModelTest,
+                         ::testing::Values(Shape{256, 1}, Shape{256, 4}, Shape{512, 8}, Shape{4096, 8}),
+                         [](const ::testing::TestParamInfo<Shape>& param) {
+                           return "node" + std::to_string(param.param.node_bytes) + "_consolidate" +
+                                  std::to_string(param.param.consolidate_after);
+                         });
+
+// ---- Many threads, checked against a serial history ----
+
+// One write of the history: key, value (empty: an erase), and the global clock ticks at
+// which the call began and returned.
+struct Write {
+  std::string value;  // "" for an erase (values are never empty)
+  std::uint64_t begin, end;
+};
+struct Read {
+  std::string key;
+  std::string value;  // "" if not found
+  std::uint64_t begin, end;
+};
+
+TEST(BwTreeLinearizabilityTest, ConcurrentOperationsHaveASerialHistory) {
+  const std::uint64_t seed = TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  TempDir dir;
+  auto store = MustOpenStore(dir / "db", SmallStoreOptions());
+  ASSERT_NE(store, nullptr);
+  auto tree = MustOpenTree(*store, SmallNodeOptions(256, 4));
+  ASSERT_NE(tree, nullptr);
+  constexpr int kThreads = 4;
+  const int ops = Scaled(6000);
+  const std::uint64_t universe = 1200;  // key k is written only by thread k % kThreads
+  std::atomic<std::uint64_t> clock{0};
+  std::vector<std::map<std::string, std::vector<Write>>> writes(kThreads);
+  std::vector<std::vector<Read>> reads(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t));
+      for (int i = 0; i < ops; ++i) {
+        const int dice = static_cast<int>(rng() % 100);
+        if (dice < 50) {
+          // A write to one of this thread's keys (the second half of the run erases more).
+          const std::uint64_t id = (rng() % (universe / kThreads)) * kThreads + static_cast<std::uint64_t>(t);
+          const std::string key = KeyOf(id);
+          const bool erase = rng() % 100 < (i < ops / 2 ? 25 : 60);
+          Write w{erase ? "" : ValueOf(static_cast<std::uint64_t>(t), static_cast<std::uint64_t>(i), rng), 0, 0};
+          w.begin = clock.fetch_add(1);
+          if (erase) {
+            auto r = tree->Erase(key);
+            if (!r) errors[t] = r.error().ToString();
+          } else {
+            auto r = tree->Put(key, w.value);
+            if (!r) errors[t] = r.error().ToString();
+          }
+          w.end = clock.fetch_add(1);
+          writes[t][key].push_back(std::move(w));
+        } else if (dice < 85) {
+          Read r{KeyOf(rng() % universe), "", 0, 0};
+          r.begin = clock.fetch_add(1);
+          auto got = tree->Get(r.key);
+          r.end = clock.fetch_add(1);
+          if (!got) errors[t] = got.error().ToString();
+          if (got && *got) r.value = **got;
+          reads[t].push_back(std::move(r));
+        } else {
+          // A scan: strictly increasing keys; each row is a read of its key over the
+          // whole call.
+          const std::string start = KeyOf(rng() % universe);
+          const std::uint64_t begin = clock.fetch_add(1);
+          auto rows = tree->Scan(start, 1 + rng() % 30);
+          const std::uint64_t end = clock.fetch_add(1);
+          if (!rows) {
+            errors[t] = rows.error().ToString();
+            continue;
+          }
+          for (std::size_t j = 0; j < rows->size(); ++j) {
+            const std::string& k = (*rows)[j].first;
+            if (k < start || (j > 0 && !((*rows)[j - 1].first < k))) errors[t] = "scan keys out of order";
+            reads[t].push_back(Read{k, (*rows)[j].second, begin, end});
+          }
+        }
+        if (!errors[t].empty()) return;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) ASSERT_EQ(errors[t], "") << "thread " << t;
+
+  // A read of key k (one writer, whose writes are sequential) may return the value of
+  // write i (or absence before the first) iff write i began before the read ended and
+  // write i+1 did not end before the read began.
+  std::map<std::string, const std::vector<Write>*> history;
+  for (const auto& per_thread : writes) {
+    for (const auto& [key, ws] : per_thread) history[key] = &ws;
+  }
+  std::uint64_t checked = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (const Read& r : reads[t]) {
+      auto h = history.find(r.key);
+      const std::vector<Write> none;
+      const std::vector<Write>& ws = h == history.end() ? none : *h->second;
+      bool allowed = false;
+      // -1: the state before any write (absent).
+      for (int i = -1; i < static_cast<int>(ws.size()) && !allowed; ++i) {
+        const std::string& value = i < 0 ? std::string() : ws[static_cast<std::size_t>(i)].value;
+        const bool began_before_end = i < 0 || ws[static_cast<std::size_t>(i)].begin < r.end;
+        const bool next_not_done = i + 1 >= static_cast<int>(ws.size()) || ws[static_cast<std::size_t>(i + 1)].end > r.begin;
+        allowed = value == r.value && began_before_end && next_not_done;
+      }
+      ASSERT_TRUE(allowed) << "thread " << t << " read \"" << r.value << "\" for a key during [" << r.begin << ", "
+                           << r.end << "], which no serial order of its " << ws.size() << " writes allows";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0u);
+
+  // Afterwards the tree holds exactly each key's last write.
+  std::map<std::string, std::string> model;
+  for (const auto& [key, ws] : history) {
+    if (!ws->back().value.empty()) model[key] = ws->back().value;
+  }
+  EXPECT_TRUE(MatchesModel(*tree, model));
+  EXPECT_GT(tree->stats().splits, 0u);
+}
+
+}  // namespace
+}  // namespace llama::bwtree::test
