@@ -23,22 +23,11 @@ struct Shape {
   std::uint32_t consolidate_after;
 };
 
-class BwTreeModelTest : public ::testing::TestWithParam<Shape> {
+class BwTreeModelTest : public ::testing::TestWithParam<Shape>, public TreeFixture {
  protected:
   BwTreeOptions TreeOptions() const { return SmallNodeOptions(GetParam().node_bytes, GetParam().consolidate_after); }
-  // (Re)opens the store and the tree on it.
-  void Open() {
-    tree_.reset();
-    store_.reset();
-    store_ = MustOpenStore(dir_ / "db", SmallStoreOptions());
-    ASSERT_NE(store_, nullptr);
-    tree_ = MustOpenTree(*store_, TreeOptions());
-    ASSERT_NE(tree_, nullptr);
-  }
+  void Open() { OpenTree(SmallStoreOptions(), TreeOptions()); }
   void TearDown() override { tree_.reset(); }
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<BwTree> tree_;
 };
 
 TEST_P(BwTreeModelTest, RandomOperationsMatchStdMap) {

@@ -73,6 +73,25 @@ inline std::unique_ptr<BwTree> MustOpenTree(Store& store, const BwTreeOptions& o
   return tree ? std::move(*tree) : nullptr;
 }
 
+// A temporary directory and a store and tree opened in it on demand; the base of the
+// fixtures (mixed into a ::testing::Test or TestWithParam).
+class TreeFixture {
+ protected:
+  // (Re)opens the store at dir_/db and the tree on it; fails the test if either fails.
+  void OpenTree(const StoreOptions& store_options, const BwTreeOptions& tree_options) {
+    tree_.reset();
+    store_.reset();
+    store_ = MustOpenStore(dir_ / "db", store_options);
+    ASSERT_NE(store_, nullptr);
+    tree_ = MustOpenTree(*store_, tree_options);
+    ASSERT_NE(tree_, nullptr);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<BwTree> tree_;
+};
+
 // The tree holds exactly `model`: a full scan, a scan from the middle, and a Get of every
 // key; and Check() passes. Returns the shape Check() found.
 inline ::testing::AssertionResult MatchesModel(BwTree& tree, const std::map<std::string, std::string>& model,
