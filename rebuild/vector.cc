@@ -491,7 +491,7 @@ Status Vector::RebuildAndPublish(Batch batch) {
   {
     auto guard = store_.EnterGeneration();
     for (PageId pid : reclaim) {
-      if (getenv("NOFREE")) continue; if (auto freed = store_.Free(guard, pid); !freed) return tl::unexpected(freed.error());
+      if (auto freed = store_.Free(guard, pid); !freed) return tl::unexpected(freed.error());
     }
   }
   consumed_ = batch.cut;
