@@ -229,6 +229,7 @@ TEST_F(PagedumpStoreTest, UsageErrorsExitTwo) {
 TEST(PagedumpHealthyStoreTest, CleanedStoreVerifies) {
   ScratchDir scratch("cleaned");
   const Written written = MakeStore(scratch / "db", 40, 0, /*clean=*/true);
+  EXPECT_GT(written.cleaned_segments, 0u);
   const JsonValue verify = RunJson({scratch / "db", "--verify"});
   EXPECT_TRUE(verify.Find("clean")->as_bool()) << verify.Write();
   const JsonValue summary = RunJson({scratch / "db"});

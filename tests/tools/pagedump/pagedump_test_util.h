@@ -117,6 +117,7 @@ struct Written {
   std::map<PageId, std::vector<std::string>> states;  // newest first; last: base contents
   std::uint64_t page_state_records = 0;  // one per flush that had something new
   std::uint64_t free_records = 0;
+  std::size_t cleaned_segments = 0;
 };
 
 // Store options with small segments, so a small workload spans several of them.
@@ -184,10 +185,11 @@ inline Written MakeStore(const std::string& dir, int pages, int frees, bool clea
       }
       flush(pid);
     }
-    if (clean && round == 3) {
-      auto cleaned = store->Clean(2);
-      EXPECT_TRUE(cleaned.has_value()) << cleaned.error().ToString();
-    }
+  }
+  if (clean) {
+    auto cleaned = store->Clean(4);
+    EXPECT_TRUE(cleaned.has_value()) << cleaned.error().ToString();
+    if (cleaned) w.cleaned_segments = cleaned->cleaned.size();
   }
   for (int f = 0; f < frees; ++f) {
     auto g = store->EnterGeneration();
