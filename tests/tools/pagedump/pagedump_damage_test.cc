@@ -12,19 +12,10 @@
 namespace llama::pagedump::testing {
 namespace {
 
-class PagedumpDamageTest : public ::testing::Test {
+class PagedumpDamageTest : public SharedStoreTest {
  protected:
-  static void SetUpTestSuite() {
-    scratch_ = new ScratchDir("damage-base");
-    written_ = new Written(MakeStore(*scratch_ / "db", /*pages=*/40, /*frees=*/2));
-  }
-  static void TearDownTestSuite() {
-    delete written_;
-    delete scratch_;
-  }
-
   // A fresh copy of the healthy store for this test to damage.
-  void SetUp() override { dir_ = CopyStore(*scratch_ / "db", copy_ / "db"); }
+  void SetUp() override { dir_ = CopyStore(SharedDir(), copy_ / "db"); }
 
   std::string File(const std::string& name) const { return dir_ + "/" + name; }
   static std::string SegmentName(std::uint32_t id) {
@@ -99,13 +90,9 @@ class PagedumpDamageTest : public ::testing::Test {
     return rows[rows.size() / 2];
   }
 
-  static ScratchDir* scratch_;
-  static Written* written_;
   ScratchDir copy_{"damage"};
   std::string dir_;
 };
-ScratchDir* PagedumpDamageTest::scratch_ = nullptr;
-Written* PagedumpDamageTest::written_ = nullptr;
 
 TEST_F(PagedumpDamageTest, HealthyCopyVerifies) {
   ASSERT_GE(Names("segment-").size(), 3u);

@@ -12,23 +12,10 @@
 namespace llama::pagedump::testing {
 namespace {
 
-class PagedumpStoreTest : public ::testing::Test {
+class PagedumpStoreTest : public SharedStoreTest {
  protected:
-  static void SetUpTestSuite() {
-    scratch_ = new ScratchDir("store");
-    written_ = new Written(MakeStore(*scratch_ / "db", /*pages=*/40, /*frees=*/2));
-  }
-  static void TearDownTestSuite() {
-    delete written_;
-    delete scratch_;
-  }
-  static std::string Dir() { return *scratch_ / "db"; }
-
-  static ScratchDir* scratch_;
-  static Written* written_;
+  static std::string Dir() { return SharedDir(); }
 };
-ScratchDir* PagedumpStoreTest::scratch_ = nullptr;
-Written* PagedumpStoreTest::written_ = nullptr;
 
 std::string RenderTool(const std::vector<std::string>& args) { return RunTool(args).out; }
 

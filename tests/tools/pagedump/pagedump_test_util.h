@@ -204,4 +204,24 @@ inline Written MakeStore(const std::string& dir, int pages, int frees, bool clea
   return w;
 }
 
+// A fixture whose tests share one healthy store, made once per test suite: 40 pages, two
+// of them freed, closed cleanly.
+class SharedStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    scratch_ = new ScratchDir("shared");
+    written_ = new Written(MakeStore(*scratch_ / "db", /*pages=*/40, /*frees=*/2));
+  }
+  static void TearDownTestSuite() {
+    delete written_;
+    delete scratch_;
+    written_ = nullptr;
+    scratch_ = nullptr;
+  }
+  static std::string SharedDir() { return *scratch_ / "db"; }
+
+  inline static ScratchDir* scratch_ = nullptr;
+  inline static Written* written_ = nullptr;
+};
+
 }  // namespace llama::pagedump::testing
