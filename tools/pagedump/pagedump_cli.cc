@@ -25,6 +25,7 @@ struct Request {
   bool json = false;
   bool no_progress = false;
   std::size_t hex_bytes = 64;
+  std::uint32_t max_segment_size = log_format::kMaxSegmentSize;
 };
 
 int Fail(std::ostream& err, const Error& error) {
@@ -39,7 +40,7 @@ void Emit(std::ostream& out, const JsonValue& document, bool json) {
 
 int Run(const Request& request, Env& base_env, std::ostream& out, std::ostream& err, bool progress) {
   ReadOnlyEnv env(base_env);
-  auto image = StoreImage::Open(env, request.dir);
+  auto image = StoreImage::Open(env, request.dir, StoreImageOptions{request.max_segment_size});
   if (!image) return Fail(err, image.error());
   if (request.segment) {
     auto view = BuildSegmentView(*image, *request.segment);
@@ -74,8 +75,9 @@ int Run(const Request& request, Env& base_env, std::ostream& out, std::ostream& 
 }  // namespace
 
 int RunPagedump(const std::vector<std::string>& args, Env& env, std::ostream& out, std::ostream& err,
-                bool progress) {
+                bool progress, std::uint32_t max_segment_size) {
   Request request;
+  request.max_segment_size = max_segment_size;
   CLI::App app{"pagedump: inspect a llama-store directory on disk without changing it"};
   app.name("pagedump");
   app.add_option("dir", request.dir, "the store directory")->required();

@@ -1,0 +1,148 @@
+// The fuzzer's seed corpus, fuzz/corpus/pagedump/: store bundles (tools/pagedump/
+// store_bundle.h) of real stores. This test checks that every committed seed still is
+// what its name says (a healthy store verifies clean, a "bad_" one is damage), and, run
+// with LLAMA_WRITE_PAGEDUMP_CORPUS=1, writes the seeds afresh from stores it makes.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "lss/fault_injection_env.h"
+#include "tests/tools/pagedump/pagedump_test_util.h"
+#include "tools/pagedump/store_bundle.h"
+
+namespace llama::pagedump::testing {
+namespace {
+
+const std::string kCorpus = std::string(LLAMA_SOURCE_DIR) + "/fuzz/corpus/pagedump";
+
+std::vector<std::byte> Bytes(const std::string& s) {
+  const auto* p = reinterpret_cast<const std::byte*>(s.data());
+  return {p, p + s.size()};
+}
+std::string Text(const std::vector<std::byte>& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+StoreFiles ReadStore(const std::string& dir) {
+  StoreFiles files;
+  for (const auto& [name, bytes] : Snapshot(dir)) files[name] = Bytes(bytes);
+  return files;
+}
+
+void WriteStore(const StoreFiles& files, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  for (const auto& [name, bytes] : files) WriteFile(dir + "/" + name, Text(bytes));
+}
+
+// A store with `pages` pages of one delta each over a base, closed cleanly or crashed.
+void SmallStore(const std::string& dir, int pages, bool crash, bool reopen) {
+  std::unique_ptr<Env> posix = NewPosixEnv();
+  FaultInjectionEnv env(posix.get());
+  StoreOptions options = SmallStoreOptions();
+  options.env = &env;
+  {
+    auto store = Store::Open(dir, options);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    for (int i = 0; i < pages; ++i) {
+      auto g = (*store)->EnterGeneration();
+      auto pid = (*store)->Allocate();
+      ASSERT_TRUE(pid.has_value());
+      auto ref = (*store)->mapping().Read(g, *pid);
+      ASSERT_TRUE(ref.has_value());
+      OwnedChain base = PageChainBuilder::Base(Share(*BasePage::Create(*pid, 4096, AsBytes("base " + std::to_string(i)))));
+      ASSERT_TRUE((*store)->UpdateR(g, *pid, *ref, base).has_value());
+      ref = (*store)->mapping().Read(g, *pid);
+      ASSERT_TRUE(ref.has_value());
+      const std::string payload = "delta " + std::to_string(i);
+      ASSERT_TRUE((*store)->UpdateD(g, *pid, *ref, Share(*DeltaRecord::MakeUpdate(*pid, AsBytes(payload)))).has_value());
+      auto at = (*store)->Flush(g, *pid);
+      ASSERT_TRUE(at.has_value());
+      ASSERT_TRUE((*store)->Sync(*at).has_value());
+    }
+    if (pages > 2) {
+      auto g = (*store)->EnterGeneration();
+      ASSERT_TRUE((*store)->Free(g, 1).has_value());
+    }
+    if (crash) {
+      env.SetCrashAfter(FaultOp::kAny, 0);
+      store->reset();
+      ASSERT_TRUE(env.SimulatePowerCut().has_value());
+      env.ClearFaults();
+    } else {
+      ASSERT_TRUE((*store)->Close().has_value());
+    }
+  }
+  if (reopen) {
+    auto store = Store::Open(dir, options);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    ASSERT_TRUE((*store)->Close().has_value());
+  }
+}
+
+TEST(PagedumpCorpusTest, WriteSeedsWhenAsked) {
+  if (std::getenv("LLAMA_WRITE_PAGEDUMP_CORPUS") == nullptr) GTEST_SKIP() << "set LLAMA_WRITE_PAGEDUMP_CORPUS=1 to rewrite the seeds";
+  ScratchDir scratch("corpus");
+  std::map<std::string, StoreFiles> seeds;
+  SmallStore(scratch / "small", 4, false, false);
+  seeds["small_clean"] = ReadStore(scratch / "small");
+  SmallStore(scratch / "crashed", 6, true, false);
+  seeds["crashed"] = ReadStore(scratch / "crashed");
+  SmallStore(scratch / "recovered", 6, true, true);
+  seeds["recovered"] = ReadStore(scratch / "recovered");
+  MakeStore(scratch / "multi", 12, 1);
+  seeds["multi_record_chains"] = ReadStore(scratch / "multi");
+  StoreFiles bad = seeds["small_clean"];
+  bad["segment-00000001"][200] ^= std::byte{0x08};
+  seeds["bad_bit_flip"] = bad;
+  bad = seeds["small_clean"];
+  bad.rbegin()->second.resize(bad.rbegin()->second.size() / 2);  // the last segment
+  seeds["bad_truncated_segment"] = bad;
+  bad = seeds["small_clean"];
+  for (auto& [name, bytes] : bad) {
+    if (name.starts_with("CHECKPOINT-")) bytes.resize(20);
+  }
+  seeds["bad_checkpoints"] = bad;
+  std::filesystem::create_directories(kCorpus);
+  for (const auto& [name, files] : seeds) {
+    auto bundle = BundleStore(files);
+    ASSERT_TRUE(bundle.has_value()) << bundle.error().ToString();
+    WriteFile(kCorpus + "/" + name, Text(*bundle));
+  }
+}
+
+TEST(PagedumpCorpusTest, SeedsAreWhatTheirNamesSay) {
+  ASSERT_TRUE(std::filesystem::is_directory(kCorpus)) << kCorpus;
+  int seeds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(kCorpus)) {
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    ScratchDir scratch("seed");
+    WriteStore(UnbundleStore(Bytes(ReadFile(entry.path().string()))), scratch / "db");
+    const ToolRun run = RunTool({scratch / "db", "--verify"});
+    EXPECT_EQ(run.code, name.starts_with("bad_") ? kExitDamage : kExitOk) << run.out << run.err;
+    ++seeds;
+  }
+  EXPECT_GE(seeds, 5);
+}
+
+TEST(PagedumpCorpusTest, BundleRoundTrips) {
+  StoreFiles files;
+  files["STORE"] = Bytes("id");
+  files["segment-00000003"] = Bytes("segment bytes");
+  files["CHECKPOINT-0000000000000002"] = Bytes("");
+  files["STORE.tmp"] = Bytes("x");
+  auto bundle = BundleStore(files);
+  ASSERT_TRUE(bundle.has_value());
+  EXPECT_EQ(UnbundleStore(*bundle), files);
+  files["segment-00000100"] = Bytes("too high a tag");
+  EXPECT_FALSE(BundleStore(files).has_value());
+  // Any bytes unbundle: lengths past the end are cut.
+  const std::vector<std::byte> junk = Bytes(std::string("\x01\xff\xff\xff\xff" "abc\x00\x02", 10));
+  const StoreFiles unbundled = UnbundleStore(junk);
+  ASSERT_TRUE(unbundled.contains("segment-00000001"));
+  EXPECT_EQ(Text(unbundled.at("segment-00000001")), std::string("abc\x00\x02", 5));
+}
+
+}  // namespace
+}  // namespace llama::pagedump::testing
