@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "lss/fault_injection_env.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
 #include "tools/pagedump/store_bundle.h"
 
@@ -35,60 +34,15 @@ void WriteStore(const StoreFiles& files, const std::string& dir) {
   for (const auto& [name, bytes] : files) WriteFile(dir + "/" + name, Text(bytes));
 }
 
-// A store with `pages` pages of one delta each over a base, closed cleanly or crashed.
-void SmallStore(const std::string& dir, int pages, bool crash, bool reopen) {
-  std::unique_ptr<Env> posix = NewPosixEnv();
-  FaultInjectionEnv env(posix.get());
-  StoreOptions options = SmallStoreOptions();
-  options.env = &env;
-  {
-    auto store = Store::Open(dir, options);
-    ASSERT_TRUE(store.has_value()) << store.error().ToString();
-    for (int i = 0; i < pages; ++i) {
-      auto g = (*store)->EnterGeneration();
-      auto pid = (*store)->Allocate();
-      ASSERT_TRUE(pid.has_value());
-      auto ref = (*store)->mapping().Read(g, *pid);
-      ASSERT_TRUE(ref.has_value());
-      OwnedChain base = PageChainBuilder::Base(Share(*BasePage::Create(*pid, 4096, AsBytes("base " + std::to_string(i)))));
-      ASSERT_TRUE((*store)->UpdateR(g, *pid, *ref, base).has_value());
-      ref = (*store)->mapping().Read(g, *pid);
-      ASSERT_TRUE(ref.has_value());
-      const std::string payload = "delta " + std::to_string(i);
-      ASSERT_TRUE((*store)->UpdateD(g, *pid, *ref, Share(*DeltaRecord::MakeUpdate(*pid, AsBytes(payload)))).has_value());
-      auto at = (*store)->Flush(g, *pid);
-      ASSERT_TRUE(at.has_value());
-      ASSERT_TRUE((*store)->Sync(*at).has_value());
-    }
-    if (pages > 2) {
-      auto g = (*store)->EnterGeneration();
-      ASSERT_TRUE((*store)->Free(g, 1).has_value());
-    }
-    if (crash) {
-      env.SetCrashAfter(FaultOp::kAny, 0);
-      store->reset();
-      ASSERT_TRUE(env.SimulatePowerCut().has_value());
-      env.ClearFaults();
-    } else {
-      ASSERT_TRUE((*store)->Close().has_value());
-    }
-  }
-  if (reopen) {
-    auto store = Store::Open(dir, options);
-    ASSERT_TRUE(store.has_value()) << store.error().ToString();
-    ASSERT_TRUE((*store)->Close().has_value());
-  }
-}
-
 TEST(PagedumpCorpusTest, WriteSeedsWhenAsked) {
   if (std::getenv("LLAMA_WRITE_PAGEDUMP_CORPUS") == nullptr) GTEST_SKIP() << "set LLAMA_WRITE_PAGEDUMP_CORPUS=1 to rewrite the seeds";
   ScratchDir scratch("corpus");
   std::map<std::string, StoreFiles> seeds;
-  SmallStore(scratch / "small", 4, false, false);
+  MakeSmallStore(scratch / "small", 4, false, false);
   seeds["small_clean"] = ReadStore(scratch / "small");
-  SmallStore(scratch / "crashed", 6, true, false);
+  MakeSmallStore(scratch / "crashed", 6, true, false);
   seeds["crashed"] = ReadStore(scratch / "crashed");
-  SmallStore(scratch / "recovered", 6, true, true);
+  MakeSmallStore(scratch / "recovered", 6, true, true);
   seeds["recovered"] = ReadStore(scratch / "recovered");
   MakeStore(scratch / "multi", 12, 1);
   seeds["multi_record_chains"] = ReadStore(scratch / "multi");

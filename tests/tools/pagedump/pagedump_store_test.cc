@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "lss/fault_injection_env.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
 
 namespace llama::pagedump::testing {
@@ -228,34 +227,16 @@ TEST(PagedumpHealthyStoreTest, CleanedStoreVerifies) {
 TEST(PagedumpHealthyStoreTest, CrashedAndRecoveredStoresVerify) {
   ScratchDir scratch("crashed");
   const std::string dir = scratch / "db";
-  std::unique_ptr<Env> posix = NewPosixEnv();
-  FaultInjectionEnv env(posix.get());
-  StoreOptions options = SmallStoreOptions();
-  options.env = &env;
-  {
-    auto store = Store::Open(dir, options);
-    ASSERT_TRUE(store.has_value()) << store.error().ToString();
-    for (int i = 0; i < 30; ++i) {
-      auto g = (*store)->EnterGeneration();
-      auto pid = (*store)->Allocate();
-      ASSERT_TRUE(pid.has_value());
-      auto ref = (*store)->mapping().Read(g, *pid);
-      ASSERT_TRUE(ref.has_value());
-      const std::string payload = "crash-" + std::to_string(i) + std::string(200, 'x');
-      ASSERT_TRUE((*store)->UpdateD(g, *pid, *ref, Share(*DeltaRecord::MakeUpdate(*pid, AsBytes(payload)))).has_value());
-      auto at = (*store)->Flush(g, *pid);
-      ASSERT_TRUE(at.has_value());
-      if (i % 10 == 9) {
-        ASSERT_TRUE((*store)->Sync(*at).has_value());
-      }
-    }
-    env.SetCrashAfter(FaultOp::kAny, 0);
-    store->reset();
-    ASSERT_TRUE(env.SimulatePowerCut().has_value());
-    env.ClearFaults();
-  }
+  MakeSmallStore(dir, 30, /*crash=*/true, /*reopen=*/false);
   const JsonValue crashed = RunJson({dir, "--verify"});
   EXPECT_TRUE(crashed.Find("clean")->as_bool()) << crashed.Write();
+  bool noted = false;
+  for (const JsonValue& note : crashed.Find("notes")->as_array()) {
+    noted = noted || note.Find("what")->as_string().find("not closed cleanly") != std::string::npos;
+  }
+  EXPECT_TRUE(noted) << crashed.Write();
+  StoreOptions options = SmallStoreOptions();
+  options.create_if_missing = false;
   {
     auto store = Store::Open(dir, options);
     ASSERT_TRUE(store.has_value()) << store.error().ToString();
@@ -263,6 +244,8 @@ TEST(PagedumpHealthyStoreTest, CrashedAndRecoveredStoresVerify) {
   }
   const JsonValue recovered = RunJson({dir, "--verify"});
   EXPECT_TRUE(recovered.Find("clean")->as_bool()) << recovered.Write();
+  // Every page was synced; the free of page 1 was not, so it may be lost.
+  EXPECT_GE(RunJson({dir}).Find("pages")->Find("count")->as_uint(), 29u);
 }
 
 }  // namespace

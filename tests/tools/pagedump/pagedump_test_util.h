@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lss/env.h"
+#include "lss/fault_injection_env.h"
 #include "lss/store.h"
 #include "mapping/mapping_table.h"
 #include "tools/pagedump/json_value.h"
@@ -202,6 +203,53 @@ inline Written MakeStore(const std::string& dir, int pages, int frees, bool clea
   auto closed = store->Close();
   EXPECT_TRUE(closed.has_value()) << closed.error().ToString();
   return w;
+}
+
+// A store with `pages` pages of one delta each over a base, each flushed and synced, page
+// 1 freed, then closed cleanly or crashed (a power cut: unsynced data is gone), and
+// optionally opened again (recovery) and closed.
+inline void MakeSmallStore(const std::string& dir, int pages, bool crash, bool reopen) {
+  std::unique_ptr<Env> posix = NewPosixEnv();
+  FaultInjectionEnv env(posix.get());
+  StoreOptions options = SmallStoreOptions();
+  options.env = &env;
+  {
+    auto store = Store::Open(dir, options);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    for (int i = 0; i < pages; ++i) {
+      auto g = (*store)->EnterGeneration();
+      auto pid = (*store)->Allocate();
+      ASSERT_TRUE(pid.has_value());
+      auto ref = (*store)->mapping().Read(g, *pid);
+      ASSERT_TRUE(ref.has_value());
+      OwnedChain base = PageChainBuilder::Base(Share(*BasePage::Create(*pid, 4096, AsBytes("base " + std::to_string(i)))));
+      ASSERT_TRUE((*store)->UpdateR(g, *pid, *ref, base).has_value());
+      ref = (*store)->mapping().Read(g, *pid);
+      ASSERT_TRUE(ref.has_value());
+      const std::string payload = "delta " + std::to_string(i);
+      ASSERT_TRUE((*store)->UpdateD(g, *pid, *ref, Share(*DeltaRecord::MakeUpdate(*pid, AsBytes(payload)))).has_value());
+      auto at = (*store)->Flush(g, *pid);
+      ASSERT_TRUE(at.has_value());
+      ASSERT_TRUE((*store)->Sync(*at).has_value());
+    }
+    if (pages > 2) {
+      auto g = (*store)->EnterGeneration();
+      ASSERT_TRUE((*store)->Free(g, 1).has_value());
+    }
+    if (crash) {
+      env.SetCrashAfter(FaultOp::kAny, 0);
+      store->reset();
+      ASSERT_TRUE(env.SimulatePowerCut().has_value());
+      env.ClearFaults();
+    } else {
+      ASSERT_TRUE((*store)->Close().has_value());
+    }
+  }
+  if (reopen) {
+    auto store = Store::Open(dir, options);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    ASSERT_TRUE((*store)->Close().has_value());
+  }
 }
 
 // A fixture whose tests share one healthy store, made once per test suite: 40 pages, two
