@@ -16,6 +16,10 @@ bool IsFlatObject(const JsonValue& v) {
   return true;
 }
 
+bool IsScalarArray(const JsonValue& v) {
+  return v.is_array() && std::all_of(v.as_array().begin(), v.as_array().end(), IsScalar);
+}
+
 void Indent(std::string& out, int n) { out.append(static_cast<std::size_t>(n), ' '); }
 
 void RenderTable(std::string& out, const JsonValue::Array& rows, int indent) {
@@ -71,6 +75,10 @@ void RenderMember(std::string& out, const std::string& key, const JsonValue& val
   } else if (std::all_of(items.begin(), items.end(), IsScalar)) {
     std::string line;
     for (const JsonValue& item : items) line += (line.empty() ? "" : ", ") + item.ScalarText();
+    out += " " + line + "\n";
+  } else if (std::all_of(items.begin(), items.end(), IsScalarArray)) {
+    std::string line;
+    for (const JsonValue& item : items) line += (line.empty() ? "" : ", ") + item.Write(0);
     out += " " + line + "\n";
   } else if (std::all_of(items.begin(), items.end(), IsFlatObject)) {
     out += "\n";
