@@ -1,9 +1,8 @@
-#include <set>
-
 #include "deltas/delta_format.h"
 #include "deltas/delta_kind.h"
 #include "lss/page_record.h"
 #include "tools/pagedump/content_decoders.h"
+#include "tools/pagedump/page_reader.h"
 #include "tools/pagedump/views.h"
 
 namespace llama::pagedump {
@@ -63,79 +62,45 @@ JsonValue BaseJson(const BasePage& base, LssAddress record, std::size_t position
 }  // namespace
 
 Result<JsonValue> BuildPageView(StoreImage& image, PageId pid, const ViewOptions& options) {
-  const auto& chains = image.recovery().pages.chains();
-  auto found = chains.find(pid);
-  if (found == chains.end()) {
-    return MakeError(ErrorCode::kNotFound, "page " + std::to_string(pid) + " has no durable state in " +
-                                               image.dir() + " (" + std::to_string(chains.size()) +
-                                               " pages do; the summary lists them)");
-  }
-  const std::vector<PageDiskRecord>& listed = found->second;
+  auto page = ReadPageOffline(image, pid);
+  if (!page) return tl::unexpected(page.error());
 
   JsonValue view = JsonValue::MakeObject();
   view.Set("view", "page");
   view.Set("pid", pid);
   // After recovery the page's mapping table slot holds the address of its newest record;
   // the first read brings the state below into memory under a Flush delta naming it.
-  view.Set("slot", AddressText(listed.front().address));
-  JsonValue listed_json = JsonValue::MakeArray();
-  for (const PageDiskRecord& r : listed) {
+  view.Set("slot", AddressText(page->listed.front().address));
+  JsonValue listed = JsonValue::MakeArray();
+  for (const PageDiskRecord& r : page->listed) {
     JsonValue row = JsonValue::MakeObject();
     row.Set("address", AddressText(r.address));
     row.Set("bytes", r.length);
-    listed_json.Push(std::move(row));
+    listed.Push(std::move(row));
   }
-  view.Set("recovery_lists", std::move(listed_json));
+  view.Set("recovery_lists", std::move(listed));
 
   JsonValue records = JsonValue::MakeArray();
   JsonValue chain = JsonValue::MakeArray();
-  JsonValue problems = JsonValue::MakeArray();
-  std::set<std::uint64_t> seen;
   std::size_t position = 0;
-  for (LssAddress at = listed.front().address; !at.is_null();) {
-    if (!seen.insert(at.raw()).second || seen.size() > (1u << 16)) {
-      problems.Push("the prior pointers loop at " + AddressText(at));
-      break;
-    }
-    auto record = image.ReadRecord(at);
-    if (!record) {
-      problems.Push(AddressText(at) + ": " + record.error().message());
-      break;
-    }
+  for (const OfflineRecord& r : page->records) {
     JsonValue row = JsonValue::MakeObject();
-    row.Set("address", AddressText(at));
-    row.Set("kind", RecordKindName(record->header.kind));
-    row.Set("frame_bytes", record->header.framed_size());
-    row.Set("compressed", record->header.compressed);
-    if (record->header.kind != log_format::RecordKind::kPageState) {
-      records.Push(std::move(row));
-      problems.Push(AddressText(at) + ": not a PageState record");
-      break;
-    }
-    auto page = DecodePageRecord(record->body);
-    if (!page) {
-      records.Push(std::move(row));
-      problems.Push(AddressText(at) + ": " + page.error().message());
-      break;
-    }
-    row.Set("pid", page->pid);
-    row.Set("prior", AddressJson(page->prior));
-    row.Set("deltas", page->deltas.size());
-    row.Set("base_bytes", page->base ? JsonValue(page->base->Encoded().size()) : JsonValue(0));
+    row.Set("address", AddressText(r.address));
+    row.Set("kind", RecordKindName(r.frame.kind));
+    row.Set("frame_bytes", r.frame.framed_size());
+    row.Set("compressed", r.frame.compressed);
+    row.Set("prior", r.page ? AddressJson(r.page->prior) : JsonValue());
+    row.Set("deltas", r.page ? JsonValue(r.page->deltas.size()) : JsonValue());
+    row.Set("base_bytes", r.page && r.page->base ? JsonValue(r.page->base->Encoded().size()) : JsonValue(0));
     records.Push(std::move(row));
-    if (page->pid != pid) {
-      problems.Push(AddressText(at) + ": a record of page " + std::to_string(page->pid));
-      break;
-    }
-    for (const DeltaHandle& delta : page->deltas) chain.Push(DeltaJson(*delta, at, position++, options));
-    if (page->base) {
-      chain.Push(BaseJson(*page->base, at, position++, options));
-      break;
-    }
-    at = page->prior;
+    if (!r.page) continue;
+    for (const DeltaHandle& delta : r.page->deltas) chain.Push(DeltaJson(*delta, r.address, position++, options));
+    if (r.page->base) chain.Push(BaseJson(*r.page->base, r.address, position++, options));
   }
   view.Set("records", std::move(records));
   view.Set("chain", std::move(chain));
+  JsonValue problems = JsonValue::MakeArray();
+  for (const std::string& p : page->problems) problems.Push(p);
   view.Set("problems", std::move(problems));
   return view;
 }

@@ -21,6 +21,9 @@ struct Request {
   std::string dir;
   std::optional<std::uint32_t> segment;
   std::optional<std::uint32_t> pid;
+  std::optional<std::string> vector;
+  std::optional<std::uint64_t> generation;
+  bool elements = false;
   bool verify = false;
   bool json = false;
   bool no_progress = false;
@@ -50,6 +53,12 @@ int Run(const Request& request, Env& base_env, std::ostream& out, std::ostream& 
   }
   if (request.pid) {
     auto view = BuildPageView(*image, *request.pid, ViewOptions{request.hex_bytes});
+    if (!view) return Fail(err, view.error());
+    Emit(out, *view, request.json);
+    return kExitOk;
+  }
+  if (request.vector) {
+    auto view = BuildVectorView(*image, *request.vector, request.generation, request.elements);
     if (!view) return Fail(err, view.error());
     Emit(out, *view, request.json);
     return kExitOk;
@@ -85,8 +94,15 @@ int RunPagedump(const std::vector<std::string>& args, Env& env, std::ostream& ou
   auto* pid = app.add_option("--pid", request.pid, "page P's chain as recovery would rebuild it");
   auto* verify = app.add_flag("--verify", request.verify,
                               "check every record, checksum and pointer; exit 1 if damaged");
-  segment->excludes(pid)->excludes(verify);
-  pid->excludes(verify);
+  auto* vector = app.add_option("--vector", request.vector, "the tree of one snapshot of vector NAME");
+  auto* generation = app.add_option("--generation", request.generation,
+                                    "with --vector: the snapshot of generation G (default: the newest)");
+  auto* elements = app.add_flag("--elements", request.elements, "with --vector: list every element");
+  generation->needs(vector);
+  elements->needs(vector);
+  segment->excludes(pid)->excludes(verify)->excludes(vector);
+  pid->excludes(verify)->excludes(vector);
+  verify->excludes(vector);
   app.add_flag("--json", request.json, "write the view as JSON (docs/PAGEDUMP.md has the schema)");
   app.add_option("--hex-bytes", request.hex_bytes, "payload bytes shown in hex per delta or page (0: all)")
       ->capture_default_str();

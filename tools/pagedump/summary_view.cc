@@ -174,7 +174,7 @@ JsonValue PagesJson(const RecoveryView& recovery) {
 
 }  // namespace
 
-JsonValue BuildSummaryView(const StoreImage& image, const StoreAnalysis& analysis) {
+JsonValue BuildSummaryView(StoreImage& image, const StoreAnalysis& analysis) {
   JsonValue view = JsonValue::MakeObject();
   view.Set("view", "summary");
   view.Set("store", StoreJson(image));
@@ -183,6 +183,7 @@ JsonValue BuildSummaryView(const StoreImage& image, const StoreAnalysis& analysi
   view.Set("checkpoints", CheckpointsJson(image));
   view.Set("recovery", RecoveryJson(image.recovery()));
   view.Set("pages", PagesJson(image.recovery()));
+  view.Set("catalog", CatalogSummaryJson(image));
   view.Set("clean", analysis.damage.empty());
   view.Set("damage", FindingsJson(analysis.damage));
   view.Set("notes", FindingsJson(analysis.notes));

@@ -5,6 +5,7 @@
 //   BuildVerifyView    pagedump DIR --verify
 //   BuildSegmentView   pagedump DIR --segment N
 //   BuildPageView      pagedump DIR --pid P
+//   BuildVectorView    pagedump DIR --vector NAME [--generation G] [--elements]
 //
 // Errors are I/O failures and a segment or page that is not there (NotFound); damage is
 // part of the document.
@@ -12,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -27,10 +29,15 @@ struct ViewOptions {
   std::size_t hex_bytes = 64;
 };
 
-JsonValue BuildSummaryView(const StoreImage& image, const StoreAnalysis& analysis);
+JsonValue BuildSummaryView(StoreImage& image, const StoreAnalysis& analysis);
 JsonValue BuildVerifyView(const StoreImage& image, const StoreAnalysis& analysis);
 Result<JsonValue> BuildSegmentView(StoreImage& image, std::uint32_t segment);
 Result<JsonValue> BuildPageView(StoreImage& image, PageId pid, const ViewOptions& options);
+// The snapshot of `generation` (default: the newest on disk); `elements`: list them all.
+Result<JsonValue> BuildVectorView(StoreImage& image, const std::string& name,
+                                  std::optional<std::uint64_t> generation, bool elements);
+// The summary's catalog section: named roots, and for each vector its newest snapshots.
+JsonValue CatalogSummaryJson(StoreImage& image);
 
 // Shared by the views: "3:4096" or null; hex strings; lists of findings.
 JsonValue AddressJson(LssAddress address);
