@@ -173,19 +173,6 @@ class VectorDecoder final : public ContentDecoder {
     return out;
   }
 
-  static JsonValue PublicationJson(const VectorPublication& p) {
-    JsonValue out = JsonValue::MakeObject();
-    out.Set("generation", p.generation);
-    out.Set("root", p.root);
-    out.Set("height", p.height);
-    out.Set("size", p.size);
-    out.Set("watermark", p.watermark);
-    JsonValue pending = JsonValue::MakeArray();
-    for (PageId pid : p.pending_free) pending.Push(pid);
-    out.Set("pending_free", std::move(pending));
-    return out;
-  }
-
  private:
   // "hello" with C escapes for quotes, backslashes and bytes that are not printable.
   static std::string Quoted(std::string_view v) {
@@ -206,6 +193,23 @@ class VectorDecoder final : public ContentDecoder {
     return out + "\"";
   }
 };
+
+}  // namespace
+
+JsonValue PublicationJson(const VectorPublication& p) {
+  JsonValue out = JsonValue::MakeObject();
+  out.Set("generation", p.generation);
+  out.Set("root", p.root);
+  out.Set("height", p.height);
+  out.Set("size", p.size);
+  out.Set("watermark", p.watermark);
+  JsonValue pending = JsonValue::MakeArray();
+  for (PageId pid : p.pending_free) pending.Push(pid);
+  out.Set("pending_free", std::move(pending));
+  return out;
+}
+
+namespace {
 
 template <typename Fn>
 JsonValue FirstAnswer(Fn&& decode) {

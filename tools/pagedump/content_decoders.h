@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rebuild/vector_format.h"
 #include "tools/pagedump/json_value.h"
 #include "util/types.h"
 
@@ -30,6 +31,10 @@ class ContentDecoder {
 
 // The decoders pagedump tries, in order.
 const std::vector<const ContentDecoder*>& ContentDecoders();
+
+// A vector publication (a snapshot: generation, root, height, size, watermark, pages
+// still to free), as the meta page's deltas and the summary show it.
+JsonValue PublicationJson(const VectorPublication& publication);
 
 // {"decoder": name, "value": ...} from the first decoder that recognizes the bytes, or null.
 JsonValue DecodeUpdatePayload(PageId pid, std::span<const std::byte> payload);

@@ -1,5 +1,6 @@
 #include <optional>
 
+#include "tools/pagedump/content_decoders.h"
 #include "tools/pagedump/page_reader.h"
 #include "tools/pagedump/vector_reader.h"
 #include "tools/pagedump/views.h"
@@ -12,16 +13,6 @@ namespace {
 constexpr std::size_t kSummarySnapshots = 3;
 // RRB trees of any real size are far shallower; deeper is damage.
 constexpr int kMaxHeight = 64;
-
-JsonValue SnapshotJson(const VectorPublication& p) {
-  JsonValue out = JsonValue::MakeObject();
-  out.Set("generation", p.generation);
-  out.Set("root", p.root);
-  out.Set("height", p.height);
-  out.Set("size", p.size);
-  out.Set("watermark", p.watermark);
-  return out;
-}
 
 JsonValue Strings(const std::vector<std::string>& items) {
   JsonValue list = JsonValue::MakeArray();
@@ -153,7 +144,7 @@ JsonValue CatalogSummaryJson(StoreImage& image) {
     v.Set("config", ConfigJson(vector->config));
     JsonValue snapshots = JsonValue::MakeArray();
     for (std::size_t i = 0; i < vector->publications.size() && i < kSummarySnapshots; ++i) {
-      snapshots.Push(SnapshotJson(vector->publications[i]));
+      snapshots.Push(PublicationJson(vector->publications[i]));
     }
     v.Set("snapshots", std::move(snapshots));
     v.Set("problems", Strings(vector->problems));
@@ -197,7 +188,7 @@ Result<JsonValue> BuildVectorView(StoreImage& image, const std::string& name, st
     view.Set("element_count", 0);
     view.Set("elements", elements ? JsonValue::MakeArray() : JsonValue());
   } else {
-    view.Set("snapshot", SnapshotJson(*chosen));
+    view.Set("snapshot", PublicationJson(*chosen));
     TreeWalk walk(image, elements);
     walk.Run(*chosen, view);
     problems.insert(problems.end(), walk.problems().begin(), walk.problems().end());
