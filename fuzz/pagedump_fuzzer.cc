@@ -66,6 +66,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)Run(env, {kDir, "--segment", id});
     }
   }
+  if (const JsonValue* catalog = summary.Find("catalog"); catalog && catalog->Find("vectors")) {
+    for (const JsonValue& v : catalog->Find("vectors")->as_array()) {
+      const std::string name = v.Find("name")->as_string();
+      (void)Run(env, {kDir, "--vector", name, "--elements", "--json"});
+      (void)Run(env, {kDir, "--vector", name});
+      for (const JsonValue& snapshot : v.Find("snapshots")->as_array()) {
+        (void)Run(env, {kDir, "--vector", name, "--generation",
+                        std::to_string(snapshot.Find("generation")->as_uint()), "--json"});
+      }
+    }
+  }
   int pages = 0;
   if (const JsonValue* p = summary.Find("pages"); p && p->Find("id_ranges")) {
     for (const JsonValue& range : p->Find("id_ranges")->as_array()) {

@@ -6,7 +6,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
+#include "rebuild/vector.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
 #include "tools/pagedump/store_bundle.h"
 
@@ -46,6 +48,24 @@ TEST(PagedumpCorpusTest, WriteSeedsWhenAsked) {
   seeds["recovered"] = ReadStore(scratch / "recovered");
   MakeStore(scratch / "multi", 12, 1);
   seeds["multi_record_chains"] = ReadStore(scratch / "multi");
+  {
+    auto store = Store::Open(scratch / "vector", SmallStoreOptions());
+    ASSERT_TRUE(store.has_value());
+    VectorOptions small;
+    small.branching = 4;
+    small.leaf_max_elements = 4;
+    small.writer_slots = 1;
+    auto vec = Vector::Open(**store, "v", small);
+    ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
+    std::optional<VectorTicket> last;
+    for (int i = 0; i < 30; ++i) last = *(*vec)->append("e" + std::to_string(i));
+    ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+    ASSERT_TRUE((*vec)->update(3, "updated").has_value());
+    ASSERT_TRUE((*vec)->Close().has_value());
+    vec->reset();
+    ASSERT_TRUE((*store)->Close().has_value());
+  }
+  seeds["vector"] = ReadStore(scratch / "vector");
   StoreFiles bad = seeds["small_clean"];
   bad["segment-00000001"][200] ^= std::byte{0x08};
   seeds["bad_bit_flip"] = bad;
