@@ -37,8 +37,18 @@ int Fail(std::ostream& err, const Error& error) {
   return error.code() == ErrorCode::kCorruption ? kExitDamage : kExitUsage;
 }
 
+// Every JSON document starts with the schema version (docs/PAGEDUMP.md, "JSON schema").
+constexpr int kSchemaVersion = 1;
+
 void Emit(std::ostream& out, const JsonValue& document, bool json) {
-  out << (json ? document.Write(2) : RenderText(document));
+  if (!json) {
+    out << RenderText(document);
+    return;
+  }
+  JsonValue versioned = JsonValue::MakeObject();
+  versioned.Set("schema", kSchemaVersion);
+  for (const auto& [key, value] : document.as_object()) versioned.Set(key, value);
+  out << versioned.Write(2);
 }
 
 int Run(const Request& request, Env& base_env, std::ostream& out, std::ostream& err, bool progress) {

@@ -36,6 +36,8 @@ std::size_t CountFiles(const std::string& dir, const std::string& prefix) {
 TEST_F(PagedumpStoreTest, SummaryCountsMatchWhatWasWritten) {
   const JsonValue summary = RunJson({Dir()});
   ASSERT_TRUE(summary.is_object());
+  EXPECT_EQ(summary.as_object().front().first, "schema");
+  EXPECT_EQ(summary.Find("schema")->as_uint(), 1u);
   EXPECT_EQ(summary.Find("view")->as_string(), "summary");
   EXPECT_EQ(summary.Find("store")->Find("store_id")->as_string(), HexU64Text(written_->store_id));
   EXPECT_EQ(summary.Find("store")->Find("segment_size")->as_uint(), 64u * 1024);
