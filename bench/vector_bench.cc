@@ -11,7 +11,7 @@
 //                                                 million elements, amortized; the vector's
 //                                                 time includes publishing every op
 //   BM_WriterLatency/llama/rebuilding, .../idle   append latency p50/p99/p99.9 (counters,
-//                                                 microseconds) while a 200k-entry batch is
+//                                                 microseconds) while a 192k-operation batch is
 //                                                 rebuilt vs with the rebuilder idle
 // Counters pages_per_op and disk_per_live_byte report write amplification.
 #include <rocksdb/db.h>
@@ -255,18 +255,27 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
     vo.min_batch_window = 1 << 20;
     vo.max_batch_window = 1 << 20;
     vo.max_delay_us = rebuilding ? 1000 : 1000000000;  // ...or is idle for the whole run
-    vo.max_buffer_bytes = 64 << 20;
+    vo.max_buffer_bytes = 900 << 10;  // below the store's 1 MiB record limit
+    vo.writer_slots = 16;             // the measuring writer gets a slot of its own
     o.Open(rebuilding ? "lat-rebuild" : "lat-idle", vo);
-    // A large batch pending (200k entries), then (rebuilding) the rebuilder starts on it
-    // while a writer measures.
-    for (int i = 0; i < 200000; ++i) {
-      if (!o.vec->insert(0, "a large batch of prepends")) Fail("prepend");
+    // A large batch pending (192k prepends: 8 threads, one buffer slot each, 24 batches of
+    // 1000), then (rebuilding) the rebuilder starts on it while a writer measures.
+    std::vector<std::thread> loaders;
+    for (int t = 0; t < 8; ++t) {
+      loaders.emplace_back([&] {
+        for (int b = 0; b < 24; ++b) {
+          VectorWriteBatch batch;
+          for (int k = 0; k < 1000; ++k) batch.prepend("x");
+          if (auto r = o.vec->write(batch); !r) Fail("prepend: " + r.error().ToString());
+        }
+      });
     }
+    for (auto& l : loaders) l.join();
     std::vector<double> us;
-    const auto start = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+    // 5000 appends: what one buffer slot holds with the rebuilder idle.
+    for (int n = 0; n < 5000; ++n) {
       const auto t0 = std::chrono::steady_clock::now();
-      if (!o.vec->append("12345678")) Fail("append");
+      if (auto r = o.vec->append("12345678"); !r) Fail("append: " + r.error().ToString());
       us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(us.begin(), us.end());
