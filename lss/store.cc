@@ -204,6 +204,10 @@ Status Store::Recover() {
     if (auto s = table_.Restore(it->first, it->second.front().address); !s) return s;
     ++it;
   }
+  // Page 0 is the catalog: reserved even before its first write (lss/catalog.h).
+  if (disk_chains_.find(kCatalogPage) == disk_chains_.end()) {
+    if (auto s = table_.Reserve(kCatalogPage); !s) return s;
+  }
   table_.FinishRestore();
   recovery_.pages_recovered = disk_chains_.size();
 
@@ -509,6 +513,7 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
 }
 
 Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
+  if (pid == kCatalogPage) return MakeError(ErrorCode::kInvalidArgument, "page 0 is the store's catalog");
   if (auto s = table_.Free(guard, pid); !s) return tl::unexpected(s.error());
   if (tracking()) cache_.Remove(pid);
   std::byte body[4];
@@ -685,6 +690,71 @@ void Store::CleanIfSpaceGrew() {
   if (!result) {
     std::lock_guard lock(maintenance_mu_);
     maintenance_error_ = "cleaner: " + result.error().ToString();
+  }
+}
+
+
+Result<std::vector<NamedRoot>> Store::ReadCatalog(const GenerationGuard& guard, PageRef* head) {
+  auto ref = Read(guard, kCatalogPage);
+  if (!ref) return tl::unexpected(ref.error());
+  *head = *ref;
+  if (ref->empty()) return std::vector<NamedRoot>{};
+  const BasePage* base = ref->state().base();
+  if (base == nullptr) return MakeError(ErrorCode::kCorruption, "catalog page has no base page");
+  return DecodeCatalog(base->contents());
+}
+
+Result<std::vector<NamedRoot>> Store::Roots() {
+  auto guard = EnterGeneration();
+  PageRef head = PageRef::Empty();
+  return ReadCatalog(guard, &head);
+}
+
+Result<PageId> Store::OpenRoot(std::string_view name) {
+  if (auto s = ValidateRootName(name); !s) return tl::unexpected(s.error());
+  std::lock_guard lock(catalog_mu_);
+  std::optional<PageId> fresh;
+  for (;;) {
+    auto guard = EnterGeneration();
+    PageRef head = PageRef::Empty();
+    auto roots = ReadCatalog(guard, &head);
+    if (!roots) return tl::unexpected(roots.error());
+    auto at = std::lower_bound(roots->begin(), roots->end(), name,
+                               [](const NamedRoot& r, std::string_view n) { return r.name < n; });
+    if (at != roots->end() && at->name == name) return at->pid;
+    if (!fresh) {
+      // The root page gets durable state before the catalog names it: a named page that
+      // recovery did not restore could be handed out again by Allocate.
+      auto pid = Allocate();
+      if (!pid) return tl::unexpected(pid.error());
+      auto page = BasePage::Create(*pid, BasePage::kMinPageSize);
+      if (!page) return tl::unexpected(page.error());
+      OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
+      auto installed = UpdateR(guard, *pid, PageRef::Empty(), chain);
+      if (!installed) return tl::unexpected(installed.error());
+      auto pos = Flush(guard, *pid);
+      if (!pos) return tl::unexpected(pos.error());
+      fresh = *pid;
+    }
+    roots->insert(at, NamedRoot{std::string(name), *fresh});
+    const std::vector<std::byte> contents = EncodeCatalog(*roots);
+    std::uint32_t page_size = BasePage::kMinPageSize;
+    while (page_size < BasePage::kMaxPageSize && page_size - base_page_format::kHeaderSize < contents.size()) {
+      page_size *= 2;
+    }
+    if (page_size - base_page_format::kHeaderSize < contents.size()) {
+      return MakeError(ErrorCode::kResourceExhausted, "catalog page is full");
+    }
+    auto page = BasePage::Create(kCatalogPage, page_size, contents);
+    if (!page) return tl::unexpected(page.error());
+    OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
+    auto installed = UpdateR(guard, kCatalogPage, head, chain);
+    if (!installed) return tl::unexpected(installed.error());
+    if (!installed->installed) continue;  // the evictor or cleaner changed the page: again
+    auto pos = Flush(guard, kCatalogPage);
+    if (!pos) return tl::unexpected(pos.error());
+    if (auto s = Sync(*pos); !s) return tl::unexpected(s.error());
+    return *fresh;
   }
 }
 

@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lss/catalog.h"
 #include "lss/checkpoint.h"
 #include "lss/env.h"
 #include "lss/log_reader.h"
@@ -103,7 +104,7 @@ struct StoreStats {
   std::string maintenance_error;      // the background work's last error, if any
   std::uint64_t reads_from_disk = 0;
   std::uint64_t checkpoints = 0;
-  std::uint64_t pages_in_use = 0;
+  std::uint64_t pages_in_use = 0;  // page ids allocated, the catalog page included
   double recovery_seconds = 0;
 };
 
@@ -164,6 +165,15 @@ class Store {
   // retained checkpoint refers to it and no reader can still be reading it.
   Result<CleanResult> Clean(std::size_t max_segments = 4);
 
+  // The catalog (lss/catalog.h): named root pages for the layers above. Returns the page
+  // registered under `name`; on first use allocates one, gives it an empty 4 KiB base page
+  // and registers it, both durably (synced) before returning, so a registered name always
+  // names a page that recovery restores. Never Free a root page. InvalidArgument for a
+  // name outside 1..255 bytes; ResourceExhausted when the catalog page is full.
+  Result<PageId> OpenRoot(std::string_view name);
+  // Every registered root, sorted by name.
+  Result<std::vector<NamedRoot>> Roots();
+
   StoreStats stats() const;
   const RecoveryReport& recovery() const { return recovery_; }
   std::uint64_t store_id() const { return store_id_; }
@@ -212,6 +222,9 @@ class Store {
   mutable std::mutex disk_mu_;
   std::unordered_map<PageId, std::vector<PageDiskRecord>> disk_chains_;
   std::map<std::uint32_t, std::uint64_t> live_bytes_;
+
+  std::mutex catalog_mu_;  // one catalog change at a time
+  Result<std::vector<NamedRoot>> ReadCatalog(const GenerationGuard& guard, PageRef* head);
 
   std::mutex checkpoint_mu_;
   std::uint64_t checkpoint_sequence_ = 0;

@@ -135,6 +135,19 @@ Status MappingTable::Restore(PageId pid, LssAddress on_disk) {
   return OkStatus();
 }
 
+Status MappingTable::Reserve(PageId pid) {
+  if (pid >= id_limit_) return MakeError(ErrorCode::kResourceExhausted, "reserved page id past the id limit");
+  auto slot = EnsureSlot(pid);
+  if (!slot) return tl::unexpected(slot.error());
+  if ((*slot)->load() != PageRef::kFreeWord) {
+    return MakeError(ErrorCode::kInvalidArgument, "page " + std::to_string(pid) + " is already allocated");
+  }
+  (*slot)->store(PageRef::kEmptyWord, std::memory_order_seq_cst);
+  pages_in_use_.fetch_add(1, std::memory_order_relaxed);
+  if (pid >= next_id_.load()) next_id_.store(std::uint64_t{pid} + 1);
+  return OkStatus();
+}
+
 void MappingTable::FinishRestore() {
   std::lock_guard lock(free_mu_);
   free_ids_.clear();

@@ -80,6 +80,9 @@ class MappingTable {
 
   // Recovery only, before any other use: makes `pid` allocated with its state on disk.
   Status Restore(PageId pid, LssAddress on_disk);
+  // Recovery only, before FinishRestore: makes `pid` allocated with no state (Empty), so
+  // no Allocate hands it out (the store reserves its catalog page this way).
+  Status Reserve(PageId pid);
   // Recovery only, after the last Restore: new ids continue past the highest restored
   // one, and the ids below it that were not restored become allocatable.
   void FinishRestore();

@@ -6,7 +6,6 @@
 #include <thread>
 
 #include "examples/bwtree/bw_delta.h"
-#include "examples/bwtree/root_page.h"
 
 namespace llama::bwtree {
 
@@ -52,7 +51,8 @@ Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name
   if (!(options.merge_fraction >= 0 && options.merge_fraction <= 0.4)) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: merge_fraction must be in 0 .. 0.4");
   }
-  auto root = OpenRootPage(store, "bwtree:" + std::string(name));
+  // The store's catalog names the root page; the root's id never changes.
+  auto root = store.OpenRoot("bwtree:" + std::string(name));
   if (!root) return tl::unexpected(root.error());
   std::unique_ptr<BwTree> tree(new BwTree(store, *root, options));
   if (auto s = tree->InitializeRoot(); !s) return tl::unexpected(s.error());
@@ -65,7 +65,16 @@ Status BwTree::InitializeRoot() {
     auto g = store_.EnterGeneration();
     auto ref = store_.Read(g, root_);
     if (!ref) return tl::unexpected(ref.error());
-    if (!ref->empty()) {
+    // The catalog gives a new root page an empty base page (perhaps under llama's own Flush
+    // delta, if it was evicted and read back); a tree's root is never empty.
+    bool fresh = ref->empty();
+    if (!fresh) {
+      const BasePage* base = ref->state().base();
+      fresh = base != nullptr && base->used() == 0 &&
+              std::none_of(ref->state().begin(), ref->state().end(),
+                           [](const PageNode& n) { return n.is_delta() && n.delta()->is_update(); });
+    }
+    if (!fresh) {
       auto view = NodeView::Of(ref->state());
       if (!view) return tl::unexpected(view.error());
       return OkStatus();
@@ -75,6 +84,7 @@ Status BwTree::InitializeRoot() {
     if (!chain) return tl::unexpected(chain.error());
     auto out = store_.UpdateR(g, root_, *ref, *chain);
     if (!out) return tl::unexpected(out.error());
+    if (!out->installed) return InitializeRoot();  // the evictor moved the page meanwhile
     auto pos = store_.Flush(g, root_);
     if (!pos) return tl::unexpected(pos.error());
     written = *pos;

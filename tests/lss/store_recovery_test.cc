@@ -975,7 +975,7 @@ TEST_P(StoreRecoveryTest, ACheckpointBeforeTheFirstWriteDoesNotHideLaterSegments
   };
   auto contents = [&](Store& store) {
     std::set<std::string> out;
-    for (PageId pid = 0; pid < 8; ++pid) {
+    for (PageId pid = kCatalogPage + 1; pid < 8; ++pid) {
       auto state = PageState(store, pid);
       EXPECT_TRUE(state.has_value()) << state.error().ToString();
       if (state && !state->empty()) out.insert(*state);

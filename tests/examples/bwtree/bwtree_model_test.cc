@@ -143,6 +143,43 @@ INSTANTIATE_TEST_SUITE_P(NodeSizes, BwTreeModelTest,
                                   std::to_string(param.param.consolidate_after);
                          });
 
+TEST(BwTreeCatalogTest, NamedTreesShareAStoreAndReopen) {
+  TempDir dir;
+  std::map<std::string, std::string> a, b;
+  {
+    auto store = MustOpenStore(dir / "db", SmallStoreOptions());
+    ASSERT_NE(store, nullptr);
+    auto ta = MustOpenTree(*store, SmallNodeOptions(), "a");
+    auto tb = MustOpenTree(*store, SmallNodeOptions(), "b");
+    ASSERT_TRUE(ta && tb);
+    EXPECT_NE(ta->root(), tb->root());
+    std::mt19937_64 rng(7);
+    for (std::uint64_t i = 0; i < 500; ++i) {
+      a[KeyOf(i)] = ValueOf(1, i, rng);
+      ASSERT_TRUE(ta->Put(KeyOf(i), a[KeyOf(i)]).has_value());
+      if (i % 3 == 0) {
+        b[KeyOf(i)] = "b";
+        ASSERT_TRUE(tb->Put(KeyOf(i), "b", {.sync = true}).has_value());
+      }
+    }
+    auto roots = store->Roots();
+    ASSERT_TRUE(roots.has_value());
+    ASSERT_EQ(roots->size(), 2u);
+    EXPECT_EQ((*roots)[0].name, "bwtree:a");
+    EXPECT_EQ((*roots)[1].name, "bwtree:b");
+    ta.reset();
+    tb.reset();
+    ASSERT_TRUE(store->Close().has_value());
+  }
+  auto store = MustOpenStore(dir / "db", SmallStoreOptions());
+  ASSERT_NE(store, nullptr);
+  auto ta = MustOpenTree(*store, SmallNodeOptions(), "a");
+  auto tb = MustOpenTree(*store, SmallNodeOptions(), "b");
+  ASSERT_TRUE(ta && tb);
+  EXPECT_TRUE(MatchesModel(*ta, a));
+  EXPECT_TRUE(MatchesModel(*tb, b));
+}
+
 // ---- Many threads, checked against a serial history ----
 
 // One write of the history: key, value (empty: an erase), and the global clock ticks at

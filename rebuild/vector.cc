@@ -1,0 +1,615 @@
+#include "rebuild/vector.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "rebuild/tree_page.h"
+#include "util/coding.h"
+
+namespace llama {
+
+namespace {
+
+std::atomic<std::uint64_t> next_vector_id{1};
+
+tl::unexpected<Error> Corrupt(const std::string& what) { return MakeError(ErrorCode::kCorruption, "vector: " + what); }
+
+// The contents of a buffer page's base: just the magic, so the page is recognizable.
+std::vector<std::byte> BufferBaseContents() {
+  std::vector<std::byte> out(4);
+  EncodeFixed32(out.data(), vector_format::kBufferMagic);
+  return out;
+}
+
+// What an entry adds to its buffer page's state as the store sizes it (the record and its
+// node), so flow control keeps the state below the store's record limit.
+std::uint64_t BufferedBytes(const DeltaRecord& delta) { return delta.bytes().size() + 64; }
+
+std::uint32_t PageSizeFor(std::size_t contents) {
+  std::uint32_t size = BasePage::kMinPageSize;
+  while (size < BasePage::kMaxPageSize && size - base_page_format::kHeaderSize < contents) size *= 2;
+  return size;
+}
+
+}  // namespace
+
+// One writer thread's record. The thread that holds it (in_use) is the only one to touch
+// `sequence` and to store into `inflight`; the rebuilder reads `inflight`.
+struct Vector::WriterRecord {
+  // While a write is between taking its timestamp and installing its entry: a lower bound
+  // of that timestamp (0 otherwise). The rebuilder's cut stays at or below it.
+  std::atomic<std::uint64_t> inflight{0};
+  std::atomic<bool> in_use{true};
+  std::uint32_t id = 0;
+  std::uint64_t sequence = 0;
+};
+
+namespace {
+// Per thread: the writer record it holds in each vector (released when the thread exits).
+struct ThreadWriterCache {
+  struct Held {
+    std::uint64_t vector_id;
+    std::shared_ptr<void> record;
+    std::atomic<bool>* in_use;
+  };
+  std::vector<Held> held;
+  ~ThreadWriterCache() {
+    for (Held& h : held) h.in_use->store(false, std::memory_order_release);
+  }
+};
+thread_local ThreadWriterCache thread_writers;
+}  // namespace
+
+Vector::Vector(Store& store, VectorOptions options)
+    : store_(store),
+      options_(options),
+      id_(next_vector_id.fetch_add(1)),
+      writers_(new std::atomic<WriterRecord*>[kMaxWriters]),
+      batch_window_(std::clamp(options.initial_batch_window, options.min_batch_window, options.max_batch_window)) {
+  for (std::size_t i = 0; i < kMaxWriters; ++i) writers_[i].store(nullptr);
+}
+
+Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name, VectorOptions options) {
+  if (options.min_batch_window < 1 || options.min_batch_window > options.max_batch_window) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: need 1 <= min_batch_window <= max_batch_window");
+  }
+  if (options.writer_slots < 1 || options.writer_slots > vector_format::kMaxSlots) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: writer_slots must be 1..1024");
+  }
+  if (options.max_buffer_bytes < 4096) return MakeError(ErrorCode::kInvalidArgument, "vector: max_buffer_bytes < 4 KiB");
+  std::unique_ptr<Vector> v(new Vector(store, options));
+  if (auto s = v->Recover(name); !s) return tl::unexpected(s.error());
+  v->rebuilder_ = std::thread([raw = v.get()] { raw->RebuilderLoop(); });
+  return v;
+}
+
+Vector::~Vector() { (void)Close(); }
+
+Status Vector::Create() {
+  VectorConfig config;
+  config.branching = options_.branching;
+  config.leaf_max_elements = options_.leaf_max_elements;
+  config.leaf_page_size = options_.leaf_page_size;
+  config.buffers.assign(options_.writer_slots, 0);
+  if (auto s = ValidateVectorConfig(config); !s) return s;
+  auto guard = store_.EnterGeneration();
+  for (PageId& pid : config.buffers) {
+    auto allocated = store_.Allocate();
+    if (!allocated) return tl::unexpected(allocated.error());
+    pid = *allocated;
+    auto page = BasePage::Create(pid, BasePage::kMinPageSize, BufferBaseContents());
+    if (!page) return tl::unexpected(page.error());
+    OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
+    auto installed = store_.UpdateR(guard, pid, PageRef::Empty(), chain);
+    if (!installed) return tl::unexpected(installed.error());
+    if (auto pos = store_.Flush(guard, pid); !pos) return tl::unexpected(pos.error());
+  }
+  const std::vector<std::byte> contents = EncodeMeta(config);
+  for (;;) {
+    auto ref = store_.Read(guard, meta_);
+    if (!ref) return tl::unexpected(ref.error());
+    auto page = BasePage::Create(meta_, PageSizeFor(contents.size()), contents);
+    if (!page) return tl::unexpected(page.error());
+    OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
+    auto installed = store_.UpdateR(guard, meta_, *ref, chain);
+    if (!installed) return tl::unexpected(installed.error());
+    if (installed->installed) break;
+  }
+  auto pos = store_.Flush(guard, meta_);
+  if (!pos) return tl::unexpected(pos.error());
+  if (auto s = store_.Sync(*pos); !s) return s;
+  config_ = std::move(config);
+  return OkStatus();
+}
+
+Status Vector::Recover(std::string_view name) {
+  auto meta = store_.OpenRoot("vector:" + std::string(name));
+  if (!meta) return tl::unexpected(meta.error());
+  meta_ = *meta;
+  VectorPublication publication;
+  publication.watermark = 1;
+  {
+    auto guard = store_.EnterGeneration();
+    auto ref = store_.Read(guard, meta_);
+    if (!ref) return tl::unexpected(ref.error());
+    const BasePage* base = ref->state().base();
+    if (base == nullptr) return Corrupt("meta page " + std::to_string(meta_) + " has no base page");
+    if (base->used() == 0) {
+      if (auto s = Create(); !s) return s;
+    } else {
+      auto config = DecodeMeta(base->contents());
+      if (!config) return tl::unexpected(config.error());
+      config_ = std::move(*config);
+      for (const PageNode& node : ref->state()) {  // newest first: the first publication wins
+        if (!node.is_delta() || !node.delta()->view().is_update()) continue;
+        auto payload = node.delta()->view().payload();
+        if (VectorPayloadTag(payload) != vector_format::kPublicationTag) continue;
+        auto decoded = DecodePublication(payload);
+        if (!decoded) return tl::unexpected(decoded.error());
+        publication = std::move(*decoded);
+        break;
+      }
+    }
+  }
+  slots_ = std::make_unique<Slot[]>(config_.buffers.size());
+  consumed_ = std::max<std::uint64_t>(publication.watermark, 1);
+  current_ = std::make_shared<const PublishedTree>(PublishedTree{
+      publication.generation, consumed_, {publication.root, publication.height, publication.size}, &store_, &config_});
+  for (PageId pid : publication.pending_free) pending_free_.push_back({pid, 0, publication.generation});
+
+  std::uint64_t max_timestamp = 0;
+  auto batch = Collect(consumed_, UINT64_MAX, &max_timestamp);
+  if (!batch) return tl::unexpected(batch.error());
+  clock_.store(std::max(consumed_, max_timestamp + 1));
+  batch->cut = clock_.load();
+  metrics_.replayed_at_open = batch->entries.size();
+  watermark_ = consumed_;
+  if (!batch->entries.empty() || !pending_free_.empty()) {
+    if (auto s = RebuildAndPublish(std::move(*batch)); !s) return s;
+  }
+  return OkStatus();
+}
+
+Result<Vector::Batch> Vector::Collect(std::uint64_t from, std::uint64_t cut, std::uint64_t* max_timestamp) {
+  Batch batch;
+  batch.cut = cut;
+  auto guard = store_.EnterGeneration();
+  for (PageId pid : config_.buffers) {
+    auto ref = store_.Read(guard, pid);
+    if (!ref) return tl::unexpected(ref.error());
+    for (const PageNode& node : ref->state()) {
+      if (!node.is_delta() || !node.delta()->view().is_update()) continue;
+      auto payload = node.delta()->view().payload();
+      if (VectorPayloadTag(payload) != vector_format::kEntryTag) {
+        return Corrupt("buffer page " + std::to_string(pid) + " holds a delta that is not an entry");
+      }
+      if (payload.size() < vector_format::kEntryHeaderSize) return Corrupt("entry shorter than its header");
+      const std::uint64_t ts = DecodeFixed64(payload.data() + 8);
+      if (max_timestamp != nullptr) *max_timestamp = std::max(*max_timestamp, ts);
+      if (ts < from || ts >= cut) continue;
+      auto entry = DecodeEntry(payload);
+      if (!entry) return Corrupt("buffer page " + std::to_string(pid) + ": " + entry.error().message());
+      batch.entries.push_back(std::move(*entry));
+    }
+  }
+  return batch;
+}
+
+Vector::WriterRecord& Vector::LocalRecord() {
+  for (const auto& held : thread_writers.held) {
+    if (held.vector_id == id_) return *static_cast<WriterRecord*>(held.record.get());
+  }
+  std::lock_guard lock(writers_mu_);
+  std::shared_ptr<WriterRecord> record;
+  for (const auto& owned : writer_owners_) {
+    bool idle = false;
+    if (owned->in_use.compare_exchange_strong(idle, true)) {
+      record = owned;
+      break;
+    }
+  }
+  if (!record) {
+    const std::size_t n = writer_owners_.size();
+    record = std::make_shared<WriterRecord>();
+    record->id = static_cast<std::uint32_t>(n);
+    if (n < kMaxWriters) {
+      writer_owners_.push_back(record);
+      writers_[n].store(record.get(), std::memory_order_seq_cst);
+      writer_count_.store(n + 1, std::memory_order_seq_cst);
+    } else {
+      record.reset();
+    }
+  }
+  if (!record) {
+    // More live writer threads than kMaxWriters: share the last record's slot ordering by
+    // registering nothing new; fall back to the first record (its inflight is shared, which
+    // only makes cuts more conservative).
+    record = writer_owners_.front();
+  }
+  thread_writers.held.push_back({id_, record, &record->in_use});
+  return *record;
+}
+
+std::uint64_t Vector::Cut() const {
+  std::uint64_t cut = clock_.load(std::memory_order_seq_cst);
+  const std::size_t n = writer_count_.load(std::memory_order_seq_cst);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t inflight = writers_[i].load(std::memory_order_seq_cst)->inflight.load(std::memory_order_seq_cst);
+    if (inflight != 0) cut = std::min(cut, inflight);
+  }
+  return cut;
+}
+
+Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions o) {
+  if (ops.empty()) return MakeError(ErrorCode::kInvalidArgument, "vector: empty write batch");
+  if (ops.size() > 0xFFFF) return MakeError(ErrorCode::kInvalidArgument, "vector: more than 65535 operations in one batch");
+  for (const VectorOp& op : ops) {
+    if (HasValue(op.code) && op.value.size() > max_value_size()) {
+      return MakeError(ErrorCode::kInvalidArgument, "vector: a value of " + std::to_string(op.value.size()) +
+                                                        " bytes does not fit a leaf page (at most " +
+                                                        std::to_string(max_value_size()) + ")");
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_) return tl::unexpected(failed_.error());
+    if (stop_) return MakeError(ErrorCode::kAborted, "vector: closed");
+  }
+  WriterRecord& me = LocalRecord();
+  const std::uint32_t slot = me.id % static_cast<std::uint32_t>(config_.buffers.size());
+  const PageId pid = config_.buffers[slot];
+  Slot& buffer = slots_[slot];
+  if (buffer.live_bytes.load() > options_.max_buffer_bytes) {
+    // Flow control: the rebuilder has fallen this far behind; wait for it to consume.
+    std::unique_lock lock(mu_);
+    wake_ = true;
+    rebuild_cv_.notify_one();
+    visible_cv_.wait(lock, [&] { return buffer.live_bytes.load() <= options_.max_buffer_bytes || !failed_ || stop_; });
+    if (!failed_) return tl::unexpected(failed_.error());
+  }
+
+  VectorEntry entry;
+  entry.thread = me.id;
+  entry.sequence = me.sequence++;
+  entry.ops = std::move(ops);
+  me.inflight.store(clock_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+  entry.timestamp = clock_.fetch_add(1, std::memory_order_seq_cst);
+  struct ClearInflight {
+    WriterRecord& r;
+    ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
+  } clear{me};
+  const std::vector<std::byte> payload = EncodeEntry(entry);
+  if (payload.size() > options_.max_buffer_bytes / 2) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: a write of " + std::to_string(payload.size()) +
+                                                      " bytes is larger than half of max_buffer_bytes");
+  }
+  auto record = DeltaRecord::MakeUpdate(pid, payload);
+  if (!record) return tl::unexpected(record.error());
+  DeltaHandle delta = Share(std::move(*record));
+  auto guard = store_.EnterGeneration();
+  for (;;) {
+    auto ref = store_.Read(guard, pid);
+    if (!ref) return tl::unexpected(ref.error());
+    auto out = store_.UpdateD(guard, pid, *ref, delta);
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed) break;
+  }
+  buffer.live_bytes.fetch_add(BufferedBytes(*delta));
+  const VectorTicket ticket{entry.timestamp, slot};
+  if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
+  if (o.sync) {
+    if (auto s = sync(ticket); !s) return tl::unexpected(s.error());
+  }
+  return ticket;
+}
+
+Result<VectorTicket> Vector::append(std::string_view v, VectorWriteOptions o) {
+  return Write({{VectorOpCode::kAppend, 0, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::prepend(std::string_view v, VectorWriteOptions o) {
+  return Write({{VectorOpCode::kPrepend, 0, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::insert(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
+  return Write({{VectorOpCode::kInsert, i, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::erase(std::uint64_t i, VectorWriteOptions o) {
+  return Write({{VectorOpCode::kErase, i, {}}}, o);
+}
+Result<VectorTicket> Vector::update(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
+  return Write({{VectorOpCode::kUpdate, i, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::write(const VectorWriteBatch& batch, VectorWriteOptions o) { return Write(batch.ops(), o); }
+
+Status Vector::sync(VectorTicket ticket) {
+  if (ticket.slot >= config_.buffers.size()) return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
+  auto guard = store_.EnterGeneration();
+  // The entry is in its buffer page, or it was consumed by a publication that is logged
+  // before the buffer dropped it: syncing past both covers it either way.
+  auto pos = store_.Flush(guard, config_.buffers[ticket.slot]);
+  if (!pos) return tl::unexpected(pos.error());
+  const LssAddress published = LssAddress::FromRaw(published_position_raw_.load());
+  return store_.Sync(std::max(*pos, published));
+}
+
+Status Vector::wait_visible(VectorTicket ticket) {
+  std::unique_lock lock(mu_);
+  wake_ = true;
+  rebuild_cv_.notify_one();
+  visible_cv_.wait(lock, [&] { return watermark_ > ticket.timestamp || !failed_ || rebuilder_exited_; });
+  if (!failed_) return failed_;
+  if (watermark_ <= ticket.timestamp) return MakeError(ErrorCode::kAborted, "vector: closed before the write was published");
+  if (auto it = rejected_.find(ticket.timestamp); it != rejected_.end()) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: write rejected: " + it->second);
+  }
+  return OkStatus();
+}
+
+VectorSnapshot Vector::snapshot() const {
+  std::lock_guard lock(current_mu_);
+  return VectorSnapshot(current_);
+}
+
+VectorMetrics Vector::metrics() const {
+  std::lock_guard lock(mu_);
+  VectorMetrics m = metrics_;
+  m.phase = phase_.load();
+  m.batch_window = batch_window_.load();
+  return m;
+}
+
+std::vector<PageId> Vector::Reclaimable() {
+  std::vector<std::uint64_t> live;
+  {
+    std::lock_guard lock(current_mu_);
+    live.push_back(current_->generation);
+  }
+  std::erase_if(retired_, [](const Retired& r) { return r.snapshot.expired(); });
+  for (const Retired& r : retired_) live.push_back(r.generation);
+  std::vector<PageId> out;
+  std::erase_if(pending_free_, [&](const PendingFree& p) {
+    // A page is visible to the snapshots of generations [created, dropped).
+    for (std::uint64_t g : live) {
+      if (g >= p.created && g < p.dropped) return false;
+    }
+    out.push_back(p.pid);
+    return true;
+  });
+  return out;
+}
+
+Status Vector::Publish(const VectorPublication& publication) {
+  auto record = DeltaRecord::MakeUpdate(meta_, EncodePublication(publication));
+  if (!record) return tl::unexpected(record.error());
+  DeltaHandle delta = Share(std::move(*record));
+  auto guard = store_.EnterGeneration();
+  for (;;) {
+    auto ref = store_.Read(guard, meta_);
+    if (!ref) return tl::unexpected(ref.error());
+    Result<UpdateOutcome> out = UpdateOutcome{false, *ref};
+    if (ref->state().chain_length() > 8) {
+      // Only the newest publication matters (it carries the pages still to free), so the
+      // chain is consolidated to the configuration and that one delta.
+      const BasePage* base = ref->state().base();
+      if (base == nullptr) return Corrupt("meta page has no base page");
+      auto copy = BasePage::Create(meta_, base->page_size(), base->contents());
+      if (!copy) return tl::unexpected(copy.error());
+      OwnedChain chain = PageChainBuilder::Prepend(delta, PageChainBuilder::Base(Share(std::move(*copy))));
+      out = store_.UpdateR(guard, meta_, *ref, chain);
+    } else {
+      out = store_.UpdateD(guard, meta_, *ref, delta);
+    }
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed) break;
+  }
+  auto pos = store_.Flush(guard, meta_);
+  if (!pos) return tl::unexpected(pos.error());
+  published_position_raw_.store(pos->raw());
+  return OkStatus();
+}
+
+Status Vector::TruncateBuffers(std::uint64_t cut) {
+  auto guard = store_.EnterGeneration();
+  for (std::size_t slot = 0; slot < config_.buffers.size(); ++slot) {
+    const PageId pid = config_.buffers[slot];
+    for (;;) {
+      auto ref = store_.Read(guard, pid);
+      if (!ref) return tl::unexpected(ref.error());
+      std::vector<DeltaHandle> kept;  // newest first
+      std::int64_t dropped_bytes = 0;
+      bool consumed_any = false;
+      // Walk the spine: nodes share their records through handles, so the new chain can
+      // keep the same records.
+      for (const PageNode* node = ref->state().head(); node != nullptr; node = node->next()) {
+        if (!node->is_delta() || !node->delta()->view().is_update()) continue;
+        auto payload = node->delta()->view().payload();
+        const std::uint64_t ts = DecodeFixed64(payload.data() + 8);
+        if (ts >= cut) {
+          kept.push_back(node->delta_handle());
+        } else {
+          consumed_any = true;
+          dropped_bytes += static_cast<std::int64_t>(BufferedBytes(*node->delta()));
+        }
+      }
+      if (!consumed_any) break;
+      auto page = BasePage::Create(pid, BasePage::kMinPageSize, BufferBaseContents());
+      if (!page) return tl::unexpected(page.error());
+      OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
+      for (auto it = kept.rbegin(); it != kept.rend(); ++it) chain = PageChainBuilder::Prepend(*it, std::move(chain));
+      auto out = store_.UpdateR(guard, pid, *ref, chain);
+      if (!out) return tl::unexpected(out.error());
+      if (!out->installed) continue;  // a writer prepended meanwhile: again
+      slots_[slot].live_bytes.fetch_sub(static_cast<std::uint64_t>(dropped_bytes));
+      if (auto pos = store_.Flush(guard, pid); !pos) return tl::unexpected(pos.error());
+      break;
+    }
+  }
+  return OkStatus();
+}
+
+Status Vector::RebuildAndPublish(Batch batch) {
+  phase_.store(RebuildPhase::kSortingEntries);
+  std::sort(batch.entries.begin(), batch.entries.end(),
+            [](const VectorEntry& a, const VectorEntry& b) { return a.timestamp < b.timestamp; });
+  phase_.store(RebuildPhase::kPublishingSnapshot);
+  std::shared_ptr<const PublishedTree> previous;
+  {
+    std::lock_guard lock(current_mu_);
+    previous = current_;
+  }
+  RrbBuilder builder(store_, config_, previous->tree);
+  std::vector<std::pair<std::uint64_t, std::string>> rejected;
+  for (const VectorEntry& entry : batch.entries) {
+    auto s = builder.Apply(entry);
+    if (s) continue;
+    if (s.error().code() != ErrorCode::kInvalidArgument) return s;
+    rejected.emplace_back(entry.timestamp, s.error().message());
+  }
+  auto written = builder.Materialize();
+  if (!written) return tl::unexpected(written.error());
+  const std::uint64_t generation = previous->generation + 1;
+  for (PageId pid : written->created) created_in_[pid] = generation;
+  for (PageId pid : written->dropped) {
+    auto it = created_in_.find(pid);
+    pending_free_.push_back({pid, it == created_in_.end() ? 0 : it->second, generation});
+    if (it != created_in_.end()) created_in_.erase(it);
+  }
+  // Pages no snapshot can reach any more: freed once this publication is logged.
+  std::vector<PageId> reclaim = Reclaimable();
+
+  VectorPublication publication;
+  publication.generation = generation;
+  publication.root = written->tree.root;
+  publication.height = written->tree.height;
+  publication.size = written->tree.size;
+  publication.watermark = batch.cut;
+  for (const PendingFree& p : pending_free_) publication.pending_free.push_back(p.pid);
+  if (auto s = Publish(publication); !s) return s;
+
+  auto next = std::make_shared<const PublishedTree>(PublishedTree{generation, batch.cut, written->tree, &store_, &config_});
+  {
+    std::lock_guard lock(current_mu_);
+    current_ = next;
+  }
+  retired_.push_back({previous, previous->generation});
+  previous.reset();
+  {
+    auto guard = store_.EnterGeneration();
+    for (PageId pid : reclaim) {
+      if (auto freed = store_.Free(guard, pid); !freed) return tl::unexpected(freed.error());
+    }
+  }
+  consumed_ = batch.cut;
+  if (auto s = TruncateBuffers(batch.cut); !s) return s;
+
+  std::lock_guard lock(mu_);
+  for (auto& [ts, why] : rejected) rejected_.emplace(ts, std::move(why));
+  while (rejected_.size() > 65536) rejected_.erase(rejected_.begin());
+  watermark_ = batch.cut;
+  metrics_.last_batch_size = batch.entries.size();
+  metrics_.total_batch_entries += batch.entries.size();
+  metrics_.rebuild_count += 1;
+  metrics_.snapshot_generation = generation;
+  metrics_.size = written->tree.size;
+  metrics_.rejected_entries += rejected.size();
+  metrics_.pages_written += written->created.size();
+  metrics_.pages_reclaimed += reclaim.size();
+  metrics_.pages_pending_free = pending_free_.size();
+  metrics_.retired_snapshots_waiting = 0;
+  for (const Retired& r : retired_) metrics_.retired_snapshots_waiting += r.snapshot.expired() ? 0 : 1;
+  // Adaptive window: the batch is the write pressure one rebuild saw.
+  std::uint64_t window = batch_window_.load();
+  if (batch.entries.size() > window) {
+    window = std::min(window * 2, options_.max_batch_window);
+  } else if (batch.entries.size() < window / 2) {
+    window = std::max(window / 2, options_.min_batch_window);
+  }
+  batch_window_.store(window);
+  visible_cv_.notify_all();
+  return OkStatus();
+}
+
+void Vector::Fail(const Status& s) {
+  std::lock_guard lock(mu_);
+  if (failed_) failed_ = s;
+  visible_cv_.notify_all();
+}
+
+void Vector::RebuilderLoop() {
+  struct Exit {
+    Vector& v;
+    ~Exit() {
+      std::lock_guard lock(v.mu_);
+      v.rebuilder_exited_ = true;
+      v.phase_.store(RebuildPhase::kSleeping);
+      v.visible_cv_.notify_all();
+    }
+  } on_exit{*this};
+  for (;;) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      phase_.store(RebuildPhase::kSleeping);
+      rebuild_cv_.wait_for(lock, std::chrono::microseconds(options_.max_delay_us), [&] {
+        return stop_ || wake_ || static_cast<std::int64_t>(pending_.load()) >= static_cast<std::int64_t>(batch_window_.load());
+      });
+      stopping = stop_;
+      wake_ = false;
+      if (!failed_) return;
+    }
+    phase_.store(RebuildPhase::kRotatingBuffers);
+    const std::uint64_t cut = Cut();
+    if (cut > consumed_) {
+      phase_.store(RebuildPhase::kCollectingEntries);
+      auto batch = Collect(consumed_, cut, nullptr);
+      if (!batch) {
+        Fail(tl::unexpected(batch.error()));
+        return;
+      }
+      const std::uint64_t taken = batch->entries.size();
+      if (taken > 0) {
+        if (auto s = RebuildAndPublish(std::move(*batch)); !s) {
+          Fail(s);
+          return;
+        }
+        pending_.fetch_sub(taken);
+      } else {
+        // Timestamps taken by writes that failed: nothing to publish, move past them.
+        consumed_ = cut;
+        std::lock_guard lock(mu_);
+        watermark_ = cut;
+        visible_cv_.notify_all();
+      }
+    }
+    if (stopping && Cut() <= consumed_) {
+      phase_.store(RebuildPhase::kSleeping);
+      return;
+    }
+  }
+}
+
+Status Vector::Close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return failed_;
+    closed_ = true;
+    stop_ = true;
+    rebuild_cv_.notify_one();
+  }
+  if (rebuilder_.joinable()) rebuilder_.join();
+  {
+    std::lock_guard lock(mu_);
+    visible_cv_.notify_all();
+    if (!failed_) return failed_;
+  }
+  auto guard = store_.EnterGeneration();
+  LssAddress last;
+  for (PageId pid : config_.buffers) {
+    auto pos = store_.Flush(guard, pid);
+    if (!pos) return tl::unexpected(pos.error());
+    last = std::max(last, *pos);
+  }
+  last = std::max(last, LssAddress::FromRaw(published_position_raw_.load()));
+  return store_.Sync(last);
+}
+
+}  // namespace llama

@@ -1,0 +1,354 @@
+#include "rebuild/vector_format.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/coding.h"
+
+namespace llama {
+
+namespace {
+
+using namespace vector_format;
+
+tl::unexpected<Error> Corrupt(const std::string& what) { return MakeError(ErrorCode::kCorruption, "vector: " + what); }
+
+// Appends little-endian integers and bytes to a growing buffer.
+class Writer {
+ public:
+  void U8(std::uint8_t v) { out_.push_back(std::byte{v}); }
+  void U16(std::uint16_t v) { Grow(2, [&](std::byte* p) { EncodeFixed16(p, v); }); }
+  void U32(std::uint32_t v) { Grow(4, [&](std::byte* p) { EncodeFixed32(p, v); }); }
+  void U64(std::uint64_t v) { Grow(8, [&](std::byte* p) { EncodeFixed64(p, v); }); }
+  void Bytes(std::string_view s) {
+    const auto* b = reinterpret_cast<const std::byte*>(s.data());
+    out_.insert(out_.end(), b, b + s.size());
+  }
+  std::vector<std::byte> Take() { return std::move(out_); }
+
+ private:
+  template <typename F>
+  void Grow(std::size_t n, F put) {
+    out_.resize(out_.size() + n);
+    put(out_.data() + out_.size() - n);
+  }
+  std::vector<std::byte> out_;
+};
+
+// Reads little-endian integers from a span, failing (not reading) past its end.
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> in) : in_(in) {}
+  bool U8(std::uint8_t* v) { return Take(1, [&](const std::byte* p) { *v = std::to_integer<std::uint8_t>(*p); }); }
+  bool U16(std::uint16_t* v) { return Take(2, [&](const std::byte* p) { *v = DecodeFixed16(p); }); }
+  bool U32(std::uint32_t* v) { return Take(4, [&](const std::byte* p) { *v = DecodeFixed32(p); }); }
+  bool U64(std::uint64_t* v) { return Take(8, [&](const std::byte* p) { *v = DecodeFixed64(p); }); }
+  bool Bytes(std::size_t n, std::string* s) {
+    return Take(n, [&](const std::byte* p) { s->assign(reinterpret_cast<const char*>(p), n); });
+  }
+  std::size_t remaining() const { return in_.size() - at_; }
+
+ private:
+  template <typename F>
+  bool Take(std::size_t n, F get) {
+    if (in_.size() - at_ < n) return false;
+    get(in_.data() + at_);
+    at_ += n;
+    return true;
+  }
+  std::span<const std::byte> in_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace
+
+std::string_view VectorOpName(VectorOpCode code) {
+  switch (code) {
+    case VectorOpCode::kAppend: return "Append";
+    case VectorOpCode::kPrepend: return "Prepend";
+    case VectorOpCode::kInsert: return "Insert";
+    case VectorOpCode::kErase: return "Erase";
+    case VectorOpCode::kUpdate: return "Update";
+  }
+  return "?";
+}
+
+std::vector<std::byte> EncodeEntry(const VectorEntry& entry) {
+  Writer w;
+  w.U8(kEntryTag);
+  w.U8(0);
+  w.U16(static_cast<std::uint16_t>(entry.ops.size()));
+  w.U32(entry.thread);
+  w.U64(entry.timestamp);
+  w.U64(entry.sequence);
+  for (const VectorOp& op : entry.ops) {
+    w.U8(static_cast<std::uint8_t>(op.code));
+    if (HasIndex(op.code)) w.U64(op.index);
+    if (HasValue(op.code)) {
+      w.U32(static_cast<std::uint32_t>(op.value.size()));
+      w.Bytes(op.value);
+    }
+  }
+  return w.Take();
+}
+
+Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
+  Reader r(payload);
+  std::uint8_t tag = 0, reserved = 0;
+  std::uint16_t count = 0;
+  VectorEntry e;
+  if (!r.U8(&tag) || !r.U8(&reserved) || !r.U16(&count) || !r.U32(&e.thread) || !r.U64(&e.timestamp) ||
+      !r.U64(&e.sequence)) {
+    return Corrupt("entry shorter than its header");
+  }
+  if (tag != kEntryTag) return Corrupt("not an entry (tag " + std::to_string(tag) + ")");
+  if (reserved != 0) return Corrupt("entry reserved byte set");
+  if (count == 0) return Corrupt("entry with no operation");
+  for (std::uint16_t i = 0; i < count; ++i) {
+    VectorOp op;
+    std::uint8_t code = 0;
+    if (!r.U8(&code)) return Corrupt("entry operation " + std::to_string(i) + " truncated");
+    if (code < 1 || code > 5) return Corrupt("entry operation " + std::to_string(i) + " has unknown code " + std::to_string(code));
+    op.code = static_cast<VectorOpCode>(code);
+    if (HasIndex(op.code) && !r.U64(&op.index)) return Corrupt("entry operation " + std::to_string(i) + " truncated");
+    if (HasValue(op.code)) {
+      std::uint32_t len = 0;
+      if (!r.U32(&len) || !r.Bytes(len, &op.value)) return Corrupt("entry operation " + std::to_string(i) + " value truncated");
+    }
+    e.ops.push_back(std::move(op));
+  }
+  if (r.remaining() != 0) return Corrupt("trailing bytes after the entry's operations");
+  return e;
+}
+
+std::vector<std::byte> EncodePublication(const VectorPublication& p) {
+  Writer w;
+  w.U8(kPublicationTag);
+  w.U8(p.height);
+  w.U16(0);
+  w.U32(p.root);
+  w.U64(p.generation);
+  w.U64(p.size);
+  w.U64(p.watermark);
+  w.U32(static_cast<std::uint32_t>(p.pending_free.size()));
+  w.U32(0);
+  for (PageId pid : p.pending_free) w.U32(pid);
+  return w.Take();
+}
+
+Result<VectorPublication> DecodePublication(std::span<const std::byte> payload) {
+  Reader r(payload);
+  std::uint8_t tag = 0;
+  std::uint16_t reserved16 = 0;
+  std::uint32_t count = 0, reserved32 = 0;
+  VectorPublication p;
+  if (!r.U8(&tag) || !r.U8(&p.height) || !r.U16(&reserved16) || !r.U32(&p.root) || !r.U64(&p.generation) ||
+      !r.U64(&p.size) || !r.U64(&p.watermark) || !r.U32(&count) || !r.U32(&reserved32)) {
+    return Corrupt("publication shorter than its header");
+  }
+  if (tag != kPublicationTag) return Corrupt("not a publication (tag " + std::to_string(tag) + ")");
+  if (reserved16 != 0 || reserved32 != 0) return Corrupt("publication reserved bytes set");
+  if ((p.root == 0) != (p.size == 0)) return Corrupt("publication root and size disagree");
+  if (r.remaining() != std::size_t{count} * 4) return Corrupt("publication pending-free list has the wrong length");
+  p.pending_free.resize(count);
+  for (PageId& pid : p.pending_free) (void)r.U32(&pid);
+  return p;
+}
+
+std::uint8_t VectorPayloadTag(std::span<const std::byte> payload) {
+  if (payload.empty()) return 0;
+  const auto tag = std::to_integer<std::uint8_t>(payload[0]);
+  return tag == kEntryTag || tag == kPublicationTag ? tag : 0;
+}
+
+Status ValidateVectorConfig(const VectorConfig& c) {
+  if (c.branching < 3 || c.branching > kMaxBranching) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: branching must be 3..256");
+  }
+  if (c.leaf_page_size < 4096 || c.leaf_page_size > 65536 || (c.leaf_page_size & (c.leaf_page_size - 1)) != 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: leaf page size must be 4, 8, 16, 32 or 64 KiB");
+  }
+  if (c.leaf_max_elements < 2 || LeafEncodedSize(c.leaf_max_elements, 0) > c.leaf_page_size - 16) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: leaf_max_elements must be >= 2 and fit a leaf page");
+  }
+  if (kInnerHeaderSize + std::size_t{c.branching} * 12 > c.leaf_page_size - 16) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: an inner node of this branching does not fit a page");
+  }
+  if (c.buffers.empty() || c.buffers.size() > kMaxSlots) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: writer slots must be 1..1024");
+  }
+  return OkStatus();
+}
+
+std::vector<std::byte> EncodeMeta(const VectorConfig& c) {
+  Writer w;
+  w.U32(kMetaMagic);
+  w.U32(kVersion);
+  w.U32(c.branching);
+  w.U32(c.leaf_max_elements);
+  w.U32(c.leaf_page_size);
+  w.U32(static_cast<std::uint32_t>(c.buffers.size()));
+  for (PageId pid : c.buffers) w.U32(pid);
+  return w.Take();
+}
+
+Result<VectorConfig> DecodeMeta(std::span<const std::byte> contents) {
+  Reader r(contents);
+  std::uint32_t magic = 0, version = 0, slots = 0;
+  VectorConfig c;
+  if (!r.U32(&magic) || !r.U32(&version) || !r.U32(&c.branching) || !r.U32(&c.leaf_max_elements) ||
+      !r.U32(&c.leaf_page_size) || !r.U32(&slots)) {
+    return Corrupt("meta page shorter than its header");
+  }
+  if (magic != kMetaMagic) return Corrupt("not a vector meta page (bad magic)");
+  if (version != kVersion) return Corrupt("meta page version " + std::to_string(version) + " is not supported");
+  if (r.remaining() != std::size_t{slots} * 4) return Corrupt("meta page buffer list has the wrong length");
+  c.buffers.resize(slots);
+  for (PageId& pid : c.buffers) (void)r.U32(&pid);
+  if (auto s = ValidateVectorConfig(c); !s) return Corrupt("meta page: " + s.error().message());
+  return c;
+}
+
+// ---- Leaves: magic u32, count u32, offsets u32[count + 1] (from the start of the value
+// bytes), value bytes.
+
+std::size_t LeafEncodedSize(std::size_t count, std::size_t value_bytes) {
+  return kLeafHeaderSize + 4 * (count + 1) + value_bytes;
+}
+
+std::vector<std::byte> EncodeLeaf(std::span<const std::string> values) {
+  Writer w;
+  w.U32(kLeafMagic);
+  w.U32(static_cast<std::uint32_t>(values.size()));
+  std::uint32_t at = 0;
+  w.U32(0);
+  for (const std::string& v : values) w.U32(at += static_cast<std::uint32_t>(v.size()));
+  for (const std::string& v : values) w.Bytes(v);
+  return w.Take();
+}
+
+Result<LeafView> LeafView::Parse(std::span<const std::byte> contents) {
+  if (contents.size() < kLeafHeaderSize + 4) return Corrupt("leaf shorter than its header");
+  if (DecodeFixed32(contents.data()) != kLeafMagic) return Corrupt("not a leaf (bad magic)");
+  const std::uint32_t count = DecodeFixed32(contents.data() + 4);
+  if ((contents.size() - kLeafHeaderSize) / 4 < std::size_t{count} + 1) return Corrupt("leaf offsets truncated");
+  LeafView v;
+  v.contents_ = contents;
+  v.count_ = count;
+  return v;
+}
+
+Result<std::string_view> LeafView::Get(std::uint32_t i) const {
+  if (i >= count_) return MakeError(ErrorCode::kInvalidArgument, "leaf index past its end");
+  const std::byte* offsets = contents_.data() + kLeafHeaderSize;
+  const std::uint32_t from = DecodeFixed32(offsets + 4 * std::size_t{i});
+  const std::uint32_t to = DecodeFixed32(offsets + 4 * (std::size_t{i} + 1));
+  const std::size_t values_at = kLeafHeaderSize + 4 * (std::size_t{count_} + 1);
+  if (from > to || to > contents_.size() - values_at) return Corrupt("leaf offsets out of range");
+  return std::string_view(reinterpret_cast<const char*>(contents_.data() + values_at + from), to - from);
+}
+
+Status LeafView::Validate() const {
+  const std::size_t values_at = kLeafHeaderSize + 4 * (std::size_t{count_} + 1);
+  const std::size_t value_bytes = contents_.size() - values_at;
+  std::uint32_t previous = 0;
+  for (std::uint32_t i = 0; i <= count_; ++i) {
+    const std::uint32_t off = DecodeFixed32(contents_.data() + kLeafHeaderSize + 4 * std::size_t{i});
+    if (off < previous || off > value_bytes || (i == 0 && off != 0)) return Corrupt("leaf offsets out of order");
+    previous = off;
+  }
+  if (previous != value_bytes) return Corrupt("leaf value bytes do not match its offsets");
+  return OkStatus();
+}
+
+// ---- Inner nodes: magic u32, height u8, flags u8, count u16, total u64, child pids
+// u32[count], and when relaxed, cumulative sizes u64[count].
+
+std::vector<std::byte> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed) {
+  Writer w;
+  w.U32(kInnerMagic);
+  w.U8(height);
+  w.U8(relaxed ? kInnerRelaxed : 0);
+  w.U16(static_cast<std::uint16_t>(children.size()));
+  std::uint64_t total = 0;
+  for (const InnerChild& c : children) total += c.size;
+  w.U64(total);
+  for (const InnerChild& c : children) w.U32(c.pid);
+  if (relaxed) {
+    std::uint64_t sum = 0;
+    for (const InnerChild& c : children) w.U64(sum += c.size);
+  }
+  return w.Take();
+}
+
+Result<InnerView> InnerView::Parse(std::span<const std::byte> contents) {
+  if (contents.size() < kInnerHeaderSize) return Corrupt("inner node shorter than its header");
+  if (DecodeFixed32(contents.data()) != kInnerMagic) return Corrupt("not an inner node (bad magic)");
+  InnerView v;
+  v.contents_ = contents;
+  v.height_ = std::to_integer<std::uint8_t>(contents[4]);
+  const auto flags = std::to_integer<std::uint8_t>(contents[5]);
+  v.relaxed_ = (flags & kInnerRelaxed) != 0;
+  v.count_ = DecodeFixed16(contents.data() + 6);
+  v.total_ = DecodeFixed64(contents.data() + 8);
+  if ((flags & ~kInnerRelaxed) != 0) return Corrupt("inner node has unknown flags");
+  if (v.height_ == 0) return Corrupt("inner node of height 0");
+  if (v.count_ == 0) return Corrupt("inner node with no children");
+  const std::size_t want = kInnerHeaderSize + 4 * std::size_t{v.count_} + (v.relaxed_ ? 8 * std::size_t{v.count_} : 0);
+  if (contents.size() != want) return Corrupt("inner node has the wrong length");
+  return v;
+}
+
+Status InnerView::Validate() const {
+  for (std::uint32_t k = 0; k < count_; ++k) {
+    if (child(k) == 0) return Corrupt("inner node names page 0 (the catalog) as a child");
+  }
+  if (!relaxed_) return OkStatus();
+  std::uint64_t previous = 0;
+  for (std::uint32_t k = 0; k < count_; ++k) {
+    const std::uint64_t cum = before(k + 1, 0);
+    if (cum <= previous) return Corrupt("inner node size table not increasing");
+    previous = cum;
+  }
+  if (previous != total_) return Corrupt("inner node size table does not add up to its total");
+  return OkStatus();
+}
+
+PageId InnerView::child(std::uint32_t k) const { return DecodeFixed32(contents_.data() + kInnerHeaderSize + 4 * k); }
+
+std::uint64_t InnerView::before(std::uint32_t k, std::uint64_t full_child) const {
+  if (k == 0) return 0;
+  if (!relaxed_) return std::min<std::uint64_t>(std::uint64_t{k} * full_child, total_);
+  return DecodeFixed64(contents_.data() + kInnerHeaderSize + 4 * std::size_t{count_} + 8 * std::size_t{k - 1});
+}
+
+Result<std::pair<std::uint32_t, std::uint64_t>> InnerView::Locate(std::uint64_t i, std::uint64_t full_child) const {
+  if (i >= total_) return Corrupt("index past an inner node's total");
+  std::uint32_t k = 0;
+  if (!relaxed_) {
+    if (full_child == 0) return Corrupt("regular inner node without a full child size");
+    k = static_cast<std::uint32_t>(std::min<std::uint64_t>(i / full_child, count_ - 1));
+  } else {
+    std::uint32_t lo = 0, hi = count_ - 1;  // first k whose cumulative size > i
+    while (lo < hi) {
+      const std::uint32_t mid = (lo + hi) / 2;
+      if (before(mid + 1, 0) > i) hi = mid; else lo = mid + 1;
+    }
+    k = lo;
+  }
+  const std::uint64_t first = before(k, full_child);
+  const std::uint64_t end = k + 1 == count_ ? total_ : before(k + 1, full_child);
+  if (first > i || i >= end) return Corrupt("inner node size table does not place the index");
+  return std::pair{k, first};
+}
+
+std::uint64_t FullSubtreeSize(const VectorConfig& config, std::uint8_t height) {
+  std::uint64_t n = config.leaf_max_elements;
+  for (std::uint8_t h = 0; h < height; ++h) {
+    if (n > (std::uint64_t{1} << 56) / config.branching) return std::uint64_t{1} << 56;
+    n *= config.branching;
+  }
+  return n;
+}
+
+}  // namespace llama

@@ -1,0 +1,172 @@
+// The vector's bytes: what its pages and deltas hold. All of it is access-method meaning,
+// opaque to the page store (LLAMA is type-blind); pagedump decodes it with these functions.
+// Byte-by-byte layouts: docs/FORMAT.md, "Vector pages and deltas".
+//
+// A vector uses three kinds of pages, all in the store's mapping table:
+//   - its meta page (registered in the catalog as "vector:<name>"): a base page with the
+//     vector's fixed configuration and its writer buffer pages, and above it Update deltas
+//     that are publications (one per published snapshot);
+//   - buffer pages: an (empty) base page with Update deltas that are entries (the writes);
+//   - tree pages: RRB leaves and inner nodes, each one immutable base page.
+// Every Update-delta payload starts with a one-byte tag, every base page's contents with
+// a four-byte magic, so any page of a vector can be recognized alone.
+//
+// Ownership: plain values and views into caller-owned bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+#include "util/types.h"
+
+namespace llama {
+
+namespace vector_format {
+// Base page magics (first four bytes of the contents, little-endian).
+inline constexpr std::uint32_t kMetaMagic = 0x544D564C;   // "LVMT"
+inline constexpr std::uint32_t kLeafMagic = 0x464C564C;   // "LVLF"
+inline constexpr std::uint32_t kInnerMagic = 0x4E49564C;  // "LVIN"
+inline constexpr std::uint32_t kBufferMagic = 0x4655564C; // "LVUF"
+inline constexpr std::uint32_t kVersion = 1;
+// Update-delta payload tags.
+inline constexpr std::uint8_t kEntryTag = 0xE1;
+inline constexpr std::uint8_t kPublicationTag = 0xB1;
+
+inline constexpr std::size_t kMetaHeaderSize = 24;    // magic, version, branching, leaf max, leaf page size, slots
+inline constexpr std::size_t kLeafHeaderSize = 8;     // magic, count
+inline constexpr std::size_t kInnerHeaderSize = 16;   // magic, height u8, flags u8, count u16, total u64
+inline constexpr std::size_t kEntryHeaderSize = 24;   // tag, reserved, op count u16, thread u32, timestamp u64, sequence u64
+inline constexpr std::size_t kPublicationHeaderSize = 40;
+inline constexpr std::uint8_t kInnerRelaxed = 0x01;   // inner flags: a size table follows the children
+inline constexpr std::uint32_t kMaxBranching = 256;
+inline constexpr std::uint32_t kMaxSlots = 1024;
+static_assert(kInnerHeaderSize == 4 + 1 + 1 + 2 + 8);
+static_assert(kEntryHeaderSize == 1 + 1 + 2 + 4 + 8 + 8);
+static_assert(kPublicationHeaderSize == 1 + 1 + 2 + 4 + 8 + 8 + 8 + 4 + 4);
+}  // namespace vector_format
+
+// ---- Operations and entries (buffer-page deltas) ----
+
+enum class VectorOpCode : std::uint8_t { kAppend = 1, kPrepend = 2, kInsert = 3, kErase = 4, kUpdate = 5 };
+std::string_view VectorOpName(VectorOpCode code);
+inline bool HasIndex(VectorOpCode c) { return c == VectorOpCode::kInsert || c == VectorOpCode::kErase || c == VectorOpCode::kUpdate; }
+inline bool HasValue(VectorOpCode c) { return c != VectorOpCode::kErase; }
+
+struct VectorOp {
+  VectorOpCode code = VectorOpCode::kAppend;
+  std::uint64_t index = 0;  // insert, erase, update
+  std::string value;        // append, prepend, insert, update
+  friend bool operator==(const VectorOp&, const VectorOp&) = default;
+};
+
+// One write call: a single operation or an all-or-nothing batch, with its place in the
+// replay order (timestamp, unique per vector) and who wrote it.
+struct VectorEntry {
+  std::uint64_t timestamp = 0;
+  std::uint32_t thread = 0;
+  std::uint64_t sequence = 0;  // per writer thread, from 0
+  std::vector<VectorOp> ops;
+  friend bool operator==(const VectorEntry&, const VectorEntry&) = default;
+};
+
+std::vector<std::byte> EncodeEntry(const VectorEntry& entry);
+Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload);
+
+// ---- Publications (meta-page deltas) ----
+
+struct VectorPublication {
+  std::uint64_t generation = 0;
+  PageId root = 0;            // 0: the empty vector (page 0 is the catalog, never a node)
+  std::uint8_t height = 0;    // 0: the root is a leaf
+  std::uint64_t size = 0;     // elements
+  std::uint64_t watermark = 0;  // every entry with a timestamp below is in this snapshot
+  // Tree pages dropped by this or earlier publications and not yet freed when this one
+  // was written: recovery frees them (no reader survives a restart).
+  std::vector<PageId> pending_free;
+  friend bool operator==(const VectorPublication&, const VectorPublication&) = default;
+};
+
+std::vector<std::byte> EncodePublication(const VectorPublication& publication);
+Result<VectorPublication> DecodePublication(std::span<const std::byte> payload);
+
+// The tag of a vector Update-delta payload, or 0 when it is not one.
+std::uint8_t VectorPayloadTag(std::span<const std::byte> payload);
+
+// ---- Meta page ----
+
+struct VectorConfig {
+  std::uint32_t branching = 32;          // children per inner node, 3..256
+  std::uint32_t leaf_max_elements = 64;  // elements per leaf (also bounded by bytes)
+  std::uint32_t leaf_page_size = 4096;   // base page size of leaves and inner nodes
+  std::vector<PageId> buffers;           // one buffer page per writer slot
+  friend bool operator==(const VectorConfig&, const VectorConfig&) = default;
+};
+
+std::vector<std::byte> EncodeMeta(const VectorConfig& config);
+Result<VectorConfig> DecodeMeta(std::span<const std::byte> contents);
+// InvalidArgument naming the first parameter out of range.
+[[nodiscard]] Status ValidateVectorConfig(const VectorConfig& config);
+
+// ---- Tree pages ----
+
+// A leaf's elements, viewed in place (valid while the page's bytes are). Parse checks only
+// what every read needs (O(1)); Get checks the offsets it uses; Validate checks them all.
+class LeafView {
+ public:
+  static Result<LeafView> Parse(std::span<const std::byte> contents);
+  std::uint32_t size() const { return count_; }
+  Result<std::string_view> Get(std::uint32_t i) const;
+  [[nodiscard]] Status Validate() const;
+
+ private:
+  std::span<const std::byte> contents_;
+  std::uint32_t count_ = 0;
+};
+
+// Bytes a leaf of these values encodes to.
+std::size_t LeafEncodedSize(std::size_t count, std::size_t value_bytes);
+std::vector<std::byte> EncodeLeaf(std::span<const std::string> values);
+
+// An inner node viewed in place. Relaxed nodes carry a size table (cumulative element
+// counts); regular ones do not: every child but the last then holds exactly
+// `full_child` elements, so the child of index i is i / full_child (radix indexing).
+class InnerView {
+ public:
+  // O(1) checks; Validate checks the whole size table.
+  static Result<InnerView> Parse(std::span<const std::byte> contents);
+  [[nodiscard]] Status Validate() const;
+  std::uint8_t height() const { return height_; }
+  bool relaxed() const { return relaxed_; }
+  std::uint32_t count() const { return count_; }
+  std::uint64_t total() const { return total_; }
+  PageId child(std::uint32_t k) const;
+  // Elements before child k (relaxed: from the table; regular: k * full_child).
+  std::uint64_t before(std::uint32_t k, std::uint64_t full_child) const;
+  // The child holding element i (< total) and the elements before it. Corruption when
+  // the table does not place i inside one child.
+  Result<std::pair<std::uint32_t, std::uint64_t>> Locate(std::uint64_t i, std::uint64_t full_child) const;
+
+ private:
+  std::span<const std::byte> contents_;
+  std::uint8_t height_ = 0;
+  bool relaxed_ = false;
+  std::uint32_t count_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+struct InnerChild {
+  PageId pid = 0;
+  std::uint64_t size = 0;
+};
+// `relaxed` false omits the size table (the caller checked the node is regular).
+std::vector<std::byte> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed);
+
+// Elements a full subtree of `height` holds: leaf_max * branching^height (saturating).
+std::uint64_t FullSubtreeSize(const VectorConfig& config, std::uint8_t height);
+
+}  // namespace llama

@@ -1,0 +1,246 @@
+#include "tools/pagedump/content_decoders.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "lss/catalog.h"
+#include "rebuild/vector_format.h"
+#include "util/coding.h"
+
+namespace llama::pagedump {
+
+std::optional<JsonValue> ContentDecoder::DecodeUpdatePayload(PageId, std::span<const std::byte>) const {
+  return std::nullopt;
+}
+std::optional<JsonValue> ContentDecoder::DecodeBasePage(PageId, std::span<const std::byte>) const {
+  return std::nullopt;
+}
+
+namespace {
+
+// Bytes that are all printable ASCII (tabs and newlines too) are shown as text: what an
+// access method that stores strings wrote, and what the tests write.
+class TextDecoder final : public ContentDecoder {
+ public:
+  std::string_view name() const override { return "text"; }
+  std::optional<JsonValue> DecodeUpdatePayload(PageId, std::span<const std::byte> payload) const override {
+    return AsText(payload);
+  }
+  std::optional<JsonValue> DecodeBasePage(PageId, std::span<const std::byte> contents) const override {
+    return AsText(contents);
+  }
+
+ private:
+  static std::optional<JsonValue> AsText(std::span<const std::byte> bytes) {
+    if (bytes.empty()) return std::nullopt;
+    const bool printable = std::all_of(bytes.begin(), bytes.end(), [](std::byte b) {
+      const auto c = std::to_integer<unsigned char>(b);
+      return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t';
+    });
+    if (!printable) return std::nullopt;
+    return JsonValue(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+};
+
+std::uint32_t Magic(std::span<const std::byte> contents) {
+  return contents.size() >= 4 ? DecodeFixed32(contents.data()) : 0;
+}
+
+JsonValue Problem(const Error& error) {
+  JsonValue out = JsonValue::MakeObject();
+  out.Set("problem", error.message());
+  return out;
+}
+
+JsonValue Wrap(const char* key, JsonValue value) {
+  JsonValue out = JsonValue::MakeObject();
+  out.Set(key, std::move(value));
+  return out;
+}
+
+// The store's catalog (page 0): names and their root pages.
+class CatalogDecoder final : public ContentDecoder {
+ public:
+  std::string_view name() const override { return "catalog"; }
+  std::optional<JsonValue> DecodeBasePage(PageId, std::span<const std::byte> contents) const override {
+    if (Magic(contents) != catalog_format::kMagic) return std::nullopt;
+    auto roots = DecodeCatalog(contents);
+    if (!roots) return Problem(roots.error());
+    JsonValue list = JsonValue::MakeArray();
+    for (const NamedRoot& root : *roots) {
+      JsonValue row = JsonValue::MakeObject();
+      row.Set("name", root.name);
+      row.Set("pid", root.pid);
+      list.Push(std::move(row));
+    }
+    return Wrap("roots", std::move(list));
+  }
+};
+
+// The vector's pages and deltas (rebuild/vector_format.h): entries and publications,
+// the meta page, writer buffers, RRB leaves and inner nodes.
+class VectorDecoder final : public ContentDecoder {
+ public:
+  // Elements and children shown per page; the rest are counted.
+  static constexpr std::size_t kShown = 64;
+
+  std::string_view name() const override { return "vector"; }
+
+  std::optional<JsonValue> DecodeUpdatePayload(PageId, std::span<const std::byte> payload) const override {
+    switch (VectorPayloadTag(payload)) {
+      case vector_format::kEntryTag: {
+        auto entry = DecodeEntry(payload);
+        if (!entry) return Problem(entry.error());
+        JsonValue e = JsonValue::MakeObject();
+        e.Set("timestamp", entry->timestamp);
+        e.Set("thread", entry->thread);
+        e.Set("sequence", entry->sequence);
+        JsonValue ops = JsonValue::MakeArray();
+        for (const VectorOp& op : entry->ops) ops.Push(OpText(op));
+        e.Set("ops", std::move(ops));
+        return Wrap("entry", std::move(e));
+      }
+      case vector_format::kPublicationTag: {
+        auto publication = DecodePublication(payload);
+        if (!publication) return Problem(publication.error());
+        return Wrap("publication", PublicationJson(*publication));
+      }
+      default: return std::nullopt;
+    }
+  }
+
+  std::optional<JsonValue> DecodeBasePage(PageId, std::span<const std::byte> contents) const override {
+    switch (Magic(contents)) {
+      case vector_format::kMetaMagic: {
+        auto config = DecodeMeta(contents);
+        if (!config) return Problem(config.error());
+        JsonValue meta = JsonValue::MakeObject();
+        meta.Set("branching", config->branching);
+        meta.Set("leaf_max_elements", config->leaf_max_elements);
+        meta.Set("leaf_page_size", config->leaf_page_size);
+        JsonValue buffers = JsonValue::MakeArray();
+        for (PageId pid : config->buffers) buffers.Push(pid);
+        meta.Set("buffer_pages", std::move(buffers));
+        return Wrap("meta", std::move(meta));
+      }
+      case vector_format::kBufferMagic: return Wrap("buffer", "a writer buffer page: its entries are the deltas above");
+      case vector_format::kLeafMagic: {
+        auto leaf = LeafView::Parse(contents);
+        if (!leaf) return Problem(leaf.error());
+        if (auto s = leaf->Validate(); !s) return Problem(s.error());
+        JsonValue out = JsonValue::MakeObject();
+        out.Set("count", leaf->size());
+        JsonValue elements = JsonValue::MakeArray();
+        for (std::uint32_t i = 0; i < leaf->size() && i < kShown; ++i) {
+          auto v = leaf->Get(i);
+          if (!v) return Problem(v.error());
+          elements.Push(std::string(*v));
+        }
+        out.Set("elements", std::move(elements));
+        out.Set("elements_truncated", leaf->size() > kShown);
+        return Wrap("leaf", std::move(out));
+      }
+      case vector_format::kInnerMagic: {
+        auto inner = InnerView::Parse(contents);
+        if (!inner) return Problem(inner.error());
+        if (auto s = inner->Validate(); !s) return Problem(s.error());
+        JsonValue out = JsonValue::MakeObject();
+        out.Set("height", inner->height());
+        out.Set("relaxed", inner->relaxed());
+        out.Set("count", inner->count());
+        out.Set("total", inner->total());
+        JsonValue children = JsonValue::MakeArray();
+        JsonValue sizes = JsonValue::MakeArray();
+        for (std::uint32_t k = 0; k < inner->count() && k < kShown; ++k) {
+          children.Push(inner->child(k));
+          // The size table (relaxed nodes only): elements up to and including child k.
+          if (inner->relaxed()) sizes.Push(k + 1 < inner->count() ? inner->before(k + 1, 0) : inner->total());
+        }
+        out.Set("children", std::move(children));
+        out.Set("size_table", inner->relaxed() ? std::move(sizes) : JsonValue());
+        out.Set("children_truncated", inner->count() > kShown);
+        return Wrap("inner", std::move(out));
+      }
+      default: return std::nullopt;
+    }
+  }
+
+  static std::string OpText(const VectorOp& op) {
+    std::string out(VectorOpName(op.code));
+    if (HasIndex(op.code)) out += " " + std::to_string(op.index);
+    if (HasValue(op.code)) out += " " + Quoted(op.value);
+    return out;
+  }
+
+ private:
+  // "hello" with C escapes for quotes, backslashes and bytes that are not printable.
+  static std::string Quoted(std::string_view v) {
+    std::string out = "\"";
+    for (char c : v) {
+      const auto b = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (b < 0x20 || b >= 0x7f) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", b);
+        out += buf;
+      } else {
+        out += c;
+      }
+    }
+    return out + "\"";
+  }
+};
+
+}  // namespace
+
+JsonValue PublicationJson(const VectorPublication& p) {
+  JsonValue out = JsonValue::MakeObject();
+  out.Set("generation", p.generation);
+  out.Set("root", p.root);
+  out.Set("height", p.height);
+  out.Set("size", p.size);
+  out.Set("watermark", p.watermark);
+  JsonValue pending = JsonValue::MakeArray();
+  for (PageId pid : p.pending_free) pending.Push(pid);
+  out.Set("pending_free", std::move(pending));
+  return out;
+}
+
+namespace {
+
+template <typename Fn>
+JsonValue FirstAnswer(Fn&& decode) {
+  for (const ContentDecoder* decoder : ContentDecoders()) {
+    if (std::optional<JsonValue> value = decode(*decoder)) {
+      JsonValue out = JsonValue::MakeObject();
+      out.Set("decoder", decoder->name());
+      out.Set("value", std::move(*value));
+      return out;
+    }
+  }
+  return JsonValue();
+}
+
+}  // namespace
+
+const std::vector<const ContentDecoder*>& ContentDecoders() {
+  static const CatalogDecoder catalog;
+  static const VectorDecoder vector;
+  static const TextDecoder text;
+  // The formats that recognize their bytes by a magic or a tag first; text last.
+  static const std::vector<const ContentDecoder*> decoders{&catalog, &vector, &text};
+  return decoders;
+}
+
+JsonValue DecodeUpdatePayload(PageId pid, std::span<const std::byte> payload) {
+  return FirstAnswer([&](const ContentDecoder& d) { return d.DecodeUpdatePayload(pid, payload); });
+}
+
+JsonValue DecodeBasePageContents(PageId pid, std::span<const std::byte> contents) {
+  return FirstAnswer([&](const ContentDecoder& d) { return d.DecodeBasePage(pid, contents); });
+}
+
+}  // namespace llama::pagedump

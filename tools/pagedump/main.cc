@@ -1,0 +1,16 @@
+// pagedump: the inspector for a llama-store directory on disk (docs/PAGEDUMP.md).
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "lss/env.h"
+#include "tools/pagedump/pagedump_cli.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Plain POSIX reads: an inspector needs no io_uring, and works where it is refused.
+  std::unique_ptr<llama::Env> env = llama::NewPosixEnv();
+  return llama::pagedump::RunPagedump(args, *env, std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1);
+}

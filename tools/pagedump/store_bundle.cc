@@ -1,0 +1,71 @@
+#include "tools/pagedump/store_bundle.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <optional>
+
+#include "lss/checkpoint.h"
+#include "lss/log_format.h"
+#include "util/coding.h"
+
+namespace llama::pagedump {
+
+namespace {
+
+constexpr std::uint8_t kFirstCheckpointTag = 0x80;
+constexpr std::uint8_t kFirstOtherTag = 0xf0;
+constexpr std::array<const char*, 4> kOtherNames = {
+    "CHECKPOINT-0000000000000001.tmp", "STORE.tmp", "orphan-segment-00000001", "notes.txt"};
+
+std::string NameOf(std::uint8_t tag) {
+  if (tag == 0) return "STORE";
+  if (tag < kFirstCheckpointTag) return log_format::SegmentFileName(tag);
+  if (tag < kFirstOtherTag) return CheckpointFileName(tag - kFirstCheckpointTag + 1u);
+  return kOtherNames[(tag - kFirstOtherTag) % kOtherNames.size()];
+}
+
+std::optional<std::uint8_t> TagOf(const std::string& name) {
+  for (unsigned tag = 0; tag <= 0xff; ++tag) {
+    if (NameOf(static_cast<std::uint8_t>(tag)) == name) return static_cast<std::uint8_t>(tag);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+StoreFiles UnbundleStore(std::span<const std::byte> bundle) {
+  StoreFiles files;
+  std::size_t at = 0;
+  while (at < bundle.size()) {
+    const auto tag = std::to_integer<std::uint8_t>(bundle[at++]);
+    std::uint32_t length = 0;
+    if (bundle.size() - at >= 4) {
+      length = DecodeFixed32(bundle.data() + at);
+      at += 4;
+    } else {
+      at = bundle.size();
+    }
+    const std::size_t n = std::min<std::size_t>(length, bundle.size() - at);
+    files[NameOf(tag)].assign(bundle.begin() + static_cast<std::ptrdiff_t>(at),
+                              bundle.begin() + static_cast<std::ptrdiff_t>(at + n));
+    at += n;
+  }
+  return files;
+}
+
+Result<std::vector<std::byte>> BundleStore(const StoreFiles& files) {
+  std::vector<std::byte> out;
+  for (const auto& [name, bytes] : files) {
+    const auto tag = TagOf(name);
+    if (!tag) return MakeError(ErrorCode::kInvalidArgument, "store bundle: no tag for file " + name);
+    out.push_back(static_cast<std::byte>(*tag));
+    std::byte length[4];
+    EncodeFixed32(length, static_cast<std::uint32_t>(bytes.size()));
+    out.insert(out.end(), length, length + 4);
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+  return out;
+}
+
+}  // namespace llama::pagedump
