@@ -1,0 +1,19 @@
+#include "bench/kv/kv_engine.h"
+
+namespace kvbench {
+
+std::vector<EngineEntry> AvailableEngines() {
+  std::vector<EngineEntry> engines{{"llama", OpenLlama}};
+#ifdef KV_WITH_ROCKSDB
+  engines.push_back({"rocksdb", OpenRocksDb});
+#endif
+#ifdef KV_WITH_LMDB
+  engines.push_back({"lmdb", OpenLmdb});
+#endif
+#ifdef KV_WITH_LEVELDB
+  engines.push_back({"leveldb", OpenLevelDb});
+#endif
+  return engines;
+}
+
+}  // namespace kvbench
