@@ -45,8 +45,9 @@ Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name
   if (options.node_bytes < 256 || options.node_bytes > 32 * 1024) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: node_bytes must be in 256 .. 32768");
   }
-  if (options.consolidate_after < 1 || options.consolidate_after > 64) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: consolidate_after must be in 1 .. 64");
+  if (options.consolidate_after < 1 || options.consolidate_after > 64 || options.inner_consolidate_after < 1 ||
+      options.inner_consolidate_after > 64) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: consolidate_after and inner_consolidate_after must be in 1 .. 64");
   }
   if (!(options.merge_fraction >= 0 && options.merge_fraction <= 0.4)) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: merge_fraction must be in 0 .. 0.4");
@@ -137,8 +138,13 @@ Result<std::optional<std::string>> BwTree::Get(std::string_view key) {
   if (!at) return tl::unexpected(at.error());
   auto entry = at->view.Find(key);
   if (!entry) return tl::unexpected(entry.error());
-  if (!*entry) return std::optional<std::string>();
-  return std::optional<std::string>(std::string((*entry)->value));
+  std::optional<std::string> value;
+  if (*entry) value = std::string((*entry)->value);
+  // A reader that walks a long chain folds it, so a read-mostly load soon reads bases.
+  if (at->view.delta_count() >= std::max(2u, options_.consolidate_after / 2)) {
+    if (auto s = Consolidate(op, at->pid, 2); !s) return tl::unexpected(s.error());
+  }
+  return value;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start,

@@ -54,8 +54,12 @@ namespace llama::bwtree {
 struct BwTreeOptions {
   // A node whose consolidated image would be larger than this splits (256 B .. 32 KiB).
   std::uint32_t node_bytes = 8192;
-  // Bw-tree deltas on a chain before the thread that added the last one consolidates it.
+  // Bw-tree deltas on a leaf's chain before the thread that added the last one
+  // consolidates it.
   std::uint32_t consolidate_after = 8;
+  // The same for inner nodes: every lookup walks them, so short chains pay off there, and
+  // they change seldom (once per split or merge below them).
+  std::uint32_t inner_consolidate_after = 2;
   // A node whose consolidated image is smaller than this fraction of node_bytes is
   // merged into its left neighbour (0 .. 0.4; 0 never merges).
   double merge_fraction = 0.25;

@@ -99,8 +99,9 @@ Status BwTree::AfterDelta(Op& op, PageId pid, const NodeView& view, bool deleted
     // A delete-heavy load must not leave nodes bloated: fold now, and merge if small.
     return Consolidate(op, pid, 1);
   }
-  if (view.delta_count() + 1 < options_.consolidate_after) return OkStatus();
-  return Consolidate(op, pid, options_.consolidate_after);
+  const std::uint32_t threshold = view.leaf() ? options_.consolidate_after : options_.inner_consolidate_after;
+  if (view.delta_count() + 1 < threshold) return OkStatus();
+  return Consolidate(op, pid, threshold);
 }
 
 Status BwTree::Consolidate(Op& op, PageId pid, std::uint32_t min_deltas) {

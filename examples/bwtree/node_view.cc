@@ -58,6 +58,7 @@ Result<NodeView> NodeView::Of(PageState state) {
   bool flushed_below = false;  // passed a Flush or PartialSwap delta: the rest is in the log
   bool bounds_known = false;
   HighKey cap = HighKey::Infinity();
+  if (state.chain_length() > 1) v.layers_.reserve(state.chain_length());  // a base alone needs none
   for (const PageNode& node : state) {
     if (node.is_base()) {
       if (!flushed_below) v.unflushed_ = true;
@@ -68,11 +69,12 @@ Result<NodeView> NodeView::Of(PageState state) {
       break;
     }
     const DeltaRecord& record = *node.delta();
-    if (record.is_flush() || record.is_partial_swap()) {
+    const DeltaKind kind = record.kind();
+    if (kind == DeltaKind::kFlush || kind == DeltaKind::kPartialSwap) {
       flushed_below = true;
       continue;
     }
-    if (!record.is_update()) continue;  // Relocation: where the state lives, not what it says
+    if (kind != DeltaKind::kUpdate) continue;  // Relocation: where the state lives, not what it says
     if (!flushed_below) v.unflushed_ = true;
     auto delta = BwDelta::Decode(record.payload());
     if (!delta) return tl::unexpected(delta.error());
