@@ -201,8 +201,10 @@ Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::ve
       if (!*existed) break;
     }
     auto out = Prepend(op.guard, at->pid, at->head, payload);
-    if (!out) return tl::unexpected(out.error());
-    if (out->installed) {
+    // NotFound: the leaf was merged away and freed since the descent; like a lost race,
+    // look again (Reread descends anew).
+    if (!out && !IsNotFound(out.error())) return tl::unexpected(out.error());
+    if (out && out->installed) {
       if (auto s = AfterDelta(op, at->pid, at->view, existed != nullptr); !s) return tl::unexpected(s.error());
       break;
     }

@@ -265,6 +265,17 @@ Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId righ
     auto floor = parent->view.FloorLive(key, true);
     if (!floor) return tl::unexpected(floor.error());
     if (!*floor || (*floor)->child != left) return OkStatus();  // the parent routes elsewhere now
+    // And the split is still pending: `left` still ends at `key` with `right` next. Read
+    // after the parent, this rules out posting a node that was posted, merged away and
+    // freed meanwhile (its page id would dangle): freeing it takes CASes on this parent
+    // (tombstone, erase), which would fail the CAS below.
+    auto left_ref = store_.Read(g, left);
+    if (!left_ref) return OkIfFreed(left_ref.error());
+    auto left_view = NodeView::Of(left_ref->state());
+    if (!left_view) return tl::unexpected(left_view.error());
+    if (left_view->removed() || left_view->right() != right || left_view->high() != HighKey::At(key)) {
+      return OkStatus();
+    }
     auto out = Prepend(g, parent->pid, parent->head, BwDelta::KeyAndPage(DeltaTag::kIndexInsert, key, right));
     if (!out) return LetGo(out.error());
     if (out->installed) {

@@ -4,6 +4,7 @@
 // and the store's evictor and cleaner swap pages out and move them underneath.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <random>
@@ -27,7 +28,8 @@ std::string StableValue(std::uint64_t i) { return "stable-" + std::to_string(i);
 // and relocated while the tree works on them.
 StoreOptions BusyStoreOptions() {
   StoreOptions o = SmallStoreOptions();
-  o.memory_budget = 2u << 20;
+  // About half of what the tests' trees hold, whatever the scale.
+  o.memory_budget = std::max<std::uint64_t>(256u << 10, static_cast<std::uint64_t>((2u << 20) * store_test::TestScale()));
   o.cleaner_space_factor = 2.0;
   o.maintenance_interval_ms = 5;
   return o;
