@@ -43,7 +43,7 @@ class KvEngine {
   // Up to `n` pairs with key >= start, in order, into *out (cleared first).
   virtual Status Scan(std::string_view start, std::size_t n,
                       std::vector<std::pair<std::string, std::string>>* out) = 0;
-  // What the engine is configured with, for the report.
+  // What the engine is configured with, for the report (the same in either sync mode).
   virtual std::string Describe() const = 0;
 };
 

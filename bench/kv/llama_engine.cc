@@ -37,8 +37,8 @@ class LlamaEngine final : public KvEngine {
     const auto& o = tree_->options();
     return "Bw-tree, node_bytes " + std::to_string(o.node_bytes) + ", consolidate_after " +
            std::to_string(o.consolidate_after) + "; store: io " + store_->stats().io_backend +
-           ", no compression, no memory budget, 64 MiB segments, 4 x 1 MiB flush buffers" +
-           (sync_ ? ", Put with sync (Flush + Store::Sync, group commit)" : ", Put without sync");
+           ", no compression, no memory budget, 64 MiB segments, 4 x 1 MiB flush buffers; synced Put: flush the "
+           "leaf, Store::Sync (group commit)";
   }
 
  private:

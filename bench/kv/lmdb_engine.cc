@@ -15,7 +15,7 @@ std::string LmdbError(int rc) { return mdb_strerror(rc); }
 
 class LmdbEngine final : public KvEngine {
  public:
-  LmdbEngine(MDB_env* env, MDB_dbi dbi, bool sync) : env_(env), dbi_(dbi), sync_(sync) {}
+  LmdbEngine(MDB_env* env, MDB_dbi dbi) : env_(env), dbi_(dbi) {}
   ~LmdbEngine() override { mdb_env_close(env_); }
 
   Status Put(std::string_view key, std::string_view value) override {
@@ -66,8 +66,7 @@ class LmdbEngine final : public KvEngine {
     return llama::OkStatus();
   }
   std::string Describe() const override {
-    return std::string(MDB_VERSION_STRING) + ", one write transaction per Put, " +
-           (sync_ ? "synced commits (no MDB_NOSYNC)" : "MDB_NOSYNC");
+    return std::string(MDB_VERSION_STRING) + ", one write transaction per Put; MDB_NOSYNC unless synced";
   }
 
  private:
@@ -100,7 +99,6 @@ class LmdbEngine final : public KvEngine {
 
   MDB_env* env_;
   MDB_dbi dbi_;
-  const bool sync_;
 };
 
 }  // namespace
@@ -126,7 +124,7 @@ Result<std::unique_ptr<KvEngine>> OpenLmdb(const EngineSettings& settings) {
     return fail(rc);
   }
   if (int rc = mdb_txn_commit(txn); rc != 0) return fail(rc);
-  return std::unique_ptr<KvEngine>(new LmdbEngine(env, dbi, settings.sync));
+  return std::unique_ptr<KvEngine>(new LmdbEngine(env, dbi));
 }
 
 }  // namespace kvbench

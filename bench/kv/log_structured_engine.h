@@ -49,9 +49,7 @@ class LogStructuredEngine final : public KvEngine {
     if (!it->status().ok()) return Fail(it->status().ToString());
     return llama::OkStatus();
   }
-  std::string Describe() const override {
-    return description_ + (write_.sync ? ", WriteOptions.sync" : ", no sync");
-  }
+  std::string Describe() const override { return description_ + "; synced Put: WriteOptions.sync"; }
 
  private:
   static tl::unexpected<llama::Error> Fail(const std::string& what) {
