@@ -86,7 +86,7 @@ Status RrbBuilder::Open(Child& c, std::uint8_t height) {
   return OkStatus();
 }
 
-RrbBuilder::Siblings RrbBuilder::SplitLeaf(Child& c, bool at_end) {
+RrbBuilder::Siblings RrbBuilder::SplitLeaf(Child& c, bool at_end, bool near_front) {
   Node& n = *c.node;
   std::vector<std::string> values = std::move(n.values);
   std::size_t total_bytes = n.bytes;
@@ -95,7 +95,11 @@ RrbBuilder::Siblings RrbBuilder::SplitLeaf(Child& c, bool at_end) {
   if (!at_end) {
     std::size_t parts = (values.size() + config_.leaf_max_elements - 1) / config_.leaf_max_elements;
     parts = std::max<std::size_t>({parts, 2, (LeafEncodedSize(values.size(), total_bytes) + leaf_capacity_ - 1) / leaf_capacity_});
-    target = (values.size() + parts - 1) / parts;
+    // The part the write went into gets the smaller share, so the next write nearby
+    // does not split it again at once (with tiny nodes that would grow the tree a level
+    // per write).
+    target = near_front ? values.size() / parts : (values.size() + parts - 1) / parts;
+    target = std::max<std::size_t>(target, 1);
   }
   std::vector<Node> parts(1);
   for (std::string& v : values) {
@@ -118,13 +122,13 @@ RrbBuilder::Siblings RrbBuilder::SplitLeaf(Child& c, bool at_end) {
   return out;
 }
 
-RrbBuilder::Siblings RrbBuilder::SplitInner(Child& c, bool at_end) {
+RrbBuilder::Siblings RrbBuilder::SplitInner(Child& c, bool at_end, bool near_front) {
   Node& n = *c.node;
   const std::size_t count = n.children.size();
   std::size_t target = config_.branching;
   if (!at_end) {
     const std::size_t parts = std::max<std::size_t>(2, (count + config_.branching - 1) / config_.branching);
-    target = (count + parts - 1) / parts;
+    target = std::max<std::size_t>(near_front ? count / parts : (count + parts - 1) / parts, 1);
   }
   std::vector<Child> all = std::move(n.children);
   n.children.clear();
@@ -150,7 +154,7 @@ Result<RrbBuilder::Siblings> RrbBuilder::Insert(Child& c, std::uint64_t i, std::
     n.bytes += value.size();
     n.values.insert(n.values.begin() + static_cast<std::ptrdiff_t>(i), std::move(value));
     Resize(c);
-    if (!LeafFits(n.values.size(), n.bytes)) return SplitLeaf(c, at_end);
+    if (!LeafFits(n.values.size(), n.bytes)) return SplitLeaf(c, at_end, 2 * i < n.values.size());
     return Siblings{};
   }
   // The child to insert into: a position on a boundary goes to the end of the left child.
@@ -164,7 +168,7 @@ Result<RrbBuilder::Siblings> RrbBuilder::Insert(Child& c, std::uint64_t i, std::
     n.children.insert(n.children.begin() + static_cast<std::ptrdiff_t>(k + 1 + e), std::move((*extra)[e]));
   }
   Resize(c);
-  if (n.children.size() > config_.branching) return SplitInner(c, at_end);
+  if (n.children.size() > config_.branching) return SplitInner(c, at_end, 2 * k < n.children.size());
   return Siblings{};
 }
 
@@ -173,7 +177,7 @@ Result<RrbBuilder::Siblings> RrbBuilder::Update(Child& c, std::uint64_t i, std::
   if (n.height == 0) {
     n.bytes = n.bytes - n.values[i].size() + value.size();
     n.values[i] = std::move(value);
-    if (!LeafFits(n.values.size(), n.bytes)) return SplitLeaf(c, false);
+    if (!LeafFits(n.values.size(), n.bytes)) return SplitLeaf(c, false, 2 * i < n.values.size());
     return Siblings{};
   }
   std::size_t k = 0;
@@ -185,7 +189,7 @@ Result<RrbBuilder::Siblings> RrbBuilder::Update(Child& c, std::uint64_t i, std::
     n.children.insert(n.children.begin() + static_cast<std::ptrdiff_t>(k + 1 + e), std::move((*extra)[e]));
   }
   Resize(c);
-  if (n.children.size() > config_.branching) return SplitInner(c, false);
+  if (n.children.size() > config_.branching) return SplitInner(c, false, 2 * k < n.children.size());
   return Siblings{};
 }
 
@@ -258,7 +262,8 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
     root_ = Child{0, std::move(top), 0};
     ++height_;
     Resize(root_);
-    extra = root_.node->children.size() > config_.branching ? SplitInner(root_, false) : Siblings{};
+    if (height_ >= kMaxHeight) return MakeError(ErrorCode::kResourceExhausted, "vector: tree height limit reached");
+    extra = root_.node->children.size() > config_.branching ? SplitInner(root_, false, false) : Siblings{};
   }
   // Shrink: an inner root with one child gives way to it; an empty tree has no root.
   while (height_ > 0 && root_.node && root_.node->children.size() == 1) {

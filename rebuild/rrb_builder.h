@@ -78,8 +78,10 @@ class RrbBuilder {
   Status Erase(Child& c, std::uint64_t i);
   Status ApplyAtRoot(const VectorOp& op);
   // Splits an overfull node into parts that fit (the first stays in `c`).
-  Siblings SplitLeaf(Child& c, bool at_end);
-  Siblings SplitInner(Child& c, bool at_end);
+  // `near_front`: the write that overflowed it was in the front half.
+  Siblings SplitLeaf(Child& c, bool at_end, bool near_front);
+  Siblings SplitInner(Child& c, bool at_end, bool near_front);
+  static constexpr std::uint8_t kMaxHeight = 64;
   Status MergeUnderfull(Node& parent, std::size_t k);
   bool LeafFits(std::size_t count, std::size_t bytes) const;
   static void Resize(Child& c);

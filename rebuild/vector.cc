@@ -21,6 +21,10 @@ std::vector<std::byte> BufferBaseContents() {
   return out;
 }
 
+// What an entry adds to its buffer page's state as the store sizes it (the record and its
+// node), so flow control keeps the state below the store's record limit.
+std::uint64_t BufferedBytes(const DeltaRecord& delta) { return delta.bytes().size() + 64; }
+
 std::uint32_t PageSizeFor(std::size_t contents) {
   std::uint32_t size = BasePage::kMinPageSize;
   while (size < BasePage::kMaxPageSize && size - base_page_format::kHeaderSize < contents) size *= 2;
@@ -290,7 +294,7 @@ Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions
     if (!out) return tl::unexpected(out.error());
     if (out->installed) break;
   }
-  buffer.live_bytes.fetch_add(payload.size());
+  buffer.live_bytes.fetch_add(BufferedBytes(*delta));
   const VectorTicket ticket{entry.timestamp, slot};
   if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
   if (o.sync) {
@@ -423,7 +427,7 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
           kept.push_back(node->delta_handle());
         } else {
           consumed_any = true;
-          dropped_bytes += static_cast<std::int64_t>(payload.size());
+          dropped_bytes += static_cast<std::int64_t>(BufferedBytes(*node->delta()));
         }
       }
       if (!consumed_any) break;

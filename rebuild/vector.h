@@ -70,6 +70,8 @@ struct VectorOptions {
   // ... or once the oldest pending write has waited this long.
   std::uint32_t max_delay_us = 2000;
   // Flow control: a writer waits while its buffer holds more unconsumed bytes than this.
+  // Keep it well below the store's largest log record (min(flush buffer, segment)): a
+  // buffer page's whole state must fit one record.
   std::uint64_t max_buffer_bytes = 256 << 10;
 };
 

@@ -162,8 +162,8 @@ std::uint8_t VectorPayloadTag(std::span<const std::byte> payload) {
 }
 
 Status ValidateVectorConfig(const VectorConfig& c) {
-  if (c.branching < 2 || c.branching > kMaxBranching) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: branching must be 2..256");
+  if (c.branching < 3 || c.branching > kMaxBranching) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: branching must be 3..256");
   }
   if (c.leaf_page_size < 4096 || c.leaf_page_size > 65536 || (c.leaf_page_size & (c.leaf_page_size - 1)) != 0) {
     return MakeError(ErrorCode::kInvalidArgument, "vector: leaf page size must be 4, 8, 16, 32 or 64 KiB");

@@ -100,7 +100,7 @@ std::uint8_t VectorPayloadTag(std::span<const std::byte> payload);
 // ---- Meta page ----
 
 struct VectorConfig {
-  std::uint32_t branching = 32;          // children per inner node, 2..256
+  std::uint32_t branching = 32;          // children per inner node, 3..256
   std::uint32_t leaf_max_elements = 64;  // elements per leaf (also bounded by bytes)
   std::uint32_t leaf_page_size = 4096;   // base page size of leaves and inner nodes
   std::vector<PageId> buffers;           // one buffer page per writer slot

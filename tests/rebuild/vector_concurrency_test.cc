@@ -1,0 +1,134 @@
+// Concurrency (run under ThreadSanitizer too): writers, readers holding snapshots, the
+// rebuilder, the store's evictor and cleaner all at once. Every snapshot is internally
+// consistent and never changes while held; memory held by retired snapshots stays bounded
+// as readers come and go.
+#include <atomic>
+#include <thread>
+
+#include "tests/rebuild/vector_test_util.h"
+
+namespace llama::vector_test {
+namespace {
+
+// Writers append "<thread>:<n>" for n = 0, 1, 2, ... A consistent snapshot holds, for
+// each thread, exactly its first k values in order (appends only: nothing else can move).
+void CheckConsistent(const VectorSnapshot& snap, int threads) {
+  std::vector<int> next(threads, 0);
+  auto s = snap.for_each(0, snap.size(), [&](std::uint64_t i, std::string_view v) {
+    const auto colon = v.find(':');
+    const int t = std::stoi(std::string(v.substr(0, colon)));
+    const int n = std::stoi(std::string(v.substr(colon + 1)));
+    EXPECT_EQ(n, next[t]) << "element " << i << " of generation " << snap.generation();
+    next[t] = n + 1;
+    return n == next[t] - 1;
+  });
+  EXPECT_TRUE(s.has_value()) << s.error().ToString();
+}
+
+TEST(VectorConcurrencyTest, WritersReadersRebuilderEvictionAndCleaning) {
+  TempDir tmp;
+  StoreOptions so = VectorStoreOptions();
+  so.segment_size = 256 << 10;
+  so.memory_budget = 64 << 10;  // tiny: tree pages are evicted and read back all the time
+  so.cleaner_space_factor = 1.5;
+  so.maintenance_interval_ms = 2;
+  auto store = Store::Open(tmp.path() + "/db", so);
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  VectorOptions vo = SmallVector(Shape{4, 8});
+  auto vec = Vector::Open(**store, "c", vo);
+  ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
+  constexpr int kWriters = 3;
+  const int per_writer = Scaled(1500);
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int n = 0; n < per_writer; ++n) {
+        auto ticket = (*vec)->append(std::to_string(t) + ":" + std::to_string(n), VectorWriteOptions{n % 97 == 0});
+        ASSERT_TRUE(ticket.has_value()) << ticket.error().ToString();
+      }
+    });
+  }
+  // Readers: one keeps a snapshot for the whole run and rereads it; others come and go.
+  std::atomic<int> reads{0};
+  threads.emplace_back([&] {
+    VectorSnapshot held = (*vec)->snapshot();
+    while (held.size() == 0 && !done) held = (*vec)->snapshot();
+    const std::vector<std::string> first = Contents(held);
+    while (!done) {
+      EXPECT_EQ(Contents(held), first) << "a held snapshot changed";
+      reads++;
+    }
+  });
+  threads.emplace_back([&] {
+    while (!done) {
+      VectorSnapshot s = (*vec)->snapshot();
+      CheckConsistent(s, kWriters);
+      if (s.size() > 0) {
+        auto v = s.at(s.size() / 2);
+        EXPECT_TRUE(v.has_value()) << v.error().ToString();
+      }
+      reads++;
+    }
+  });
+  for (int t = 0; t < kWriters; ++t) threads[t].join();
+  done = true;
+  for (std::size_t t = kWriters; t < threads.size(); ++t) threads[t].join();
+  EXPECT_GT(reads.load(), 0);
+
+  // Everything becomes visible; with every reader gone, the next publications free what
+  // only retired snapshots could reach.
+  auto last = (*vec)->append("end:0");
+  ASSERT_TRUE(last.has_value());
+  ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+  for (int i = 0; i < 2; ++i) {
+    auto t = (*vec)->append("end:" + std::to_string(i + 1));
+    ASSERT_TRUE(t.has_value());
+    ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
+  }
+  VectorSnapshot final_snap = (*vec)->snapshot();
+  EXPECT_EQ(final_snap.size(), static_cast<std::uint64_t>(kWriters * per_writer + 3));
+  const VectorMetrics m = (*vec)->metrics();
+  EXPECT_GT(m.pages_reclaimed, 0u);
+  EXPECT_EQ(m.retired_snapshots_waiting, 0u) << "no reader holds an old snapshot";
+  EXPECT_LT(m.pages_pending_free, 64u) << "only the last publication's dropped pages wait";
+  EXPECT_GT((*store)->stats().evictions, 0u) << "the budget evicted tree pages";
+  final_snap.release();
+  ASSERT_TRUE((*vec)->Close().has_value());
+  vec->reset();
+  ASSERT_TRUE((*store)->Close().has_value());
+}
+
+// A reader that never releases its snapshot holds back only the pages it can see: pages
+// created and dropped after it are reclaimed.
+TEST(VectorConcurrencyTest, AHeldSnapshotHoldsBackOnlyWhatItSees) {
+  TempDir tmp;
+  auto store = Store::Open(tmp.path() + "/db", VectorStoreOptions());
+  ASSERT_TRUE(store.has_value());
+  auto vec = Vector::Open(**store, "h", SmallVector(Shape{4, 8}));
+  ASSERT_TRUE(vec.has_value());
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE((*vec)->append(std::to_string(i)).has_value());
+  auto t = (*vec)->append("x");
+  ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
+  VectorSnapshot old = (*vec)->snapshot();
+  const std::vector<std::string> seen = Contents(old);
+  std::uint64_t pending_after_first = 0;
+  for (int round = 0; round < 30; ++round) {
+    auto u = (*vec)->update(static_cast<std::uint64_t>(round % 100), "u" + std::to_string(round));
+    ASSERT_TRUE(u.has_value());
+    ASSERT_TRUE((*vec)->wait_visible(*u).has_value());
+    if (round == 0) pending_after_first = (*vec)->metrics().pages_pending_free;
+  }
+  const VectorMetrics m = (*vec)->metrics();
+  EXPECT_GT(m.pages_reclaimed, 0u) << "pages only newer snapshots saw were freed";
+  EXPECT_LE(m.pages_pending_free, pending_after_first + 8) << "pending pages did not pile up";
+  EXPECT_EQ(m.retired_snapshots_waiting, 1u);
+  EXPECT_EQ(Contents(old), seen) << "the held snapshot still reads the same";
+  old.release();
+  ASSERT_TRUE((*vec)->Close().has_value());
+  vec->reset();
+  ASSERT_TRUE((*store)->Close().has_value());
+}
+
+}  // namespace
+}  // namespace llama::vector_test
