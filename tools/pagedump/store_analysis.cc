@@ -118,7 +118,7 @@ class Analyzer {
         out_.records_by_kind[kind].records += 1;
         out_.records_by_kind[kind].bytes += r.framed_size();
         if (!valid) ReportBadRecord(r.address, r.problem);
-        if (r.checksum_ok) {
+        if (r.frame) {  // damaged records too, so a page that needs one is told so
           IndexedRecord entry{r.frame->kind, r.framed_size(), valid, 0, LssAddress(), true};
           if (r.page) {
             entry.pid = r.page->pid;
@@ -250,12 +250,12 @@ class Analyzer {
         return;
       }
       const IndexedRecord& r = it->second;
-      if (r.kind != RecordKind::kPageState) {
-        Damage(where, "points at a " + RecordKindName(r.kind) + " record at " + AddressText(at));
-        return;
-      }
       if (!r.valid) {
         Damage(where, "its state needs the damaged record at " + AddressText(at));
+        return;
+      }
+      if (r.kind != RecordKind::kPageState) {
+        Damage(where, "points at a " + RecordKindName(r.kind) + " record at " + AddressText(at));
         return;
       }
       if (r.pid != pid) {
