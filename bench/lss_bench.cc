@@ -28,6 +28,7 @@
 #include "lss/log_writer.h"
 #include "lss/store.h"
 #include "pages/base_page.h"
+#include "bench/bench_util.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -35,19 +36,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path BenchDir(const std::string& name) {
-  const char* base = std::getenv("LLAMA_BENCH_DIR");
-  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
-                 ("llama-bench-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "lss_bench: %s\n", what.c_str());
-  std::abort();
-}
+using bench::BenchDir;
+[[noreturn]] void Fail(const std::string& what) { bench::Fail("lss_bench", what); }
 
 constexpr std::size_t kAppendBytes = 64u << 20;
 constexpr std::size_t kRecordBody = 4096;

@@ -30,6 +30,7 @@
 #include <benchmark/benchmark.h>
 
 #include "rebuild/vector.h"
+#include "bench/bench_util.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -37,19 +38,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path BenchDir(const std::string& name) {
-  const char* base = std::getenv("LLAMA_BENCH_DIR");
-  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
-                 ("llama-vbench-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "vector_bench: %s\n", what.c_str());
-  std::abort();
-}
+using bench::BenchDir;
+[[noreturn]] void Fail(const std::string& what) { bench::Fail("vector_bench", what); }
 
 StoreOptions BenchStore() {
   StoreOptions o;

@@ -2,8 +2,8 @@
 // records scanned after it: the list of log records the page's durable state spans,
 // newest first (docs/FORMAT.md, "Checkpoint and scan combined").
 //
-// The rules are those of Store::Recover, in a form that does not need a Store, so an
-// offline reader (lss/store_image.h, pagedump) sees exactly the pages recovery would.
+// Store::Recover applies these rules, and so does the offline reader (lss/store_image.h,
+// pagedump), which therefore sees exactly the pages recovery would.
 //
 // Ownership: a plain value; it owns its lists.
 #pragma once

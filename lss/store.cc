@@ -6,6 +6,7 @@
 
 #include "deltas/typed_deltas.h"
 #include "lss/page_record.h"
+#include "lss/recovery_chains.h"
 #include "lss/store_identity.h"
 #include "util/coding.h"
 
@@ -114,6 +115,9 @@ Status Store::Recover() {
   }
   segments_ = std::make_unique<SegmentSet>(env, dir_, store_id_, segment_size_);
 
+  // The rules that turn a checkpoint and the scanned records into each page's list of
+  // records are RecoveredChains' (shared with the offline reader, lss/store_image.h).
+  RecoveredChains chains;
   auto loaded = LoadNewestCheckpoint(env, dir_, store_id_);
   if (!loaded) return tl::unexpected(loaded.error());
   recovery_.damaged_checkpoints = loaded->damaged;
@@ -123,7 +127,7 @@ Status Store::Recover() {
     checkpoint_sequence_ = cp.sequence;
     recovery_.checkpoint_sequence = cp.sequence;
     scan_start = cp.scan_start;
-    for (const CheckpointPage& page : cp.pages) disk_chains_[page.pid] = page.chain;
+    chains.Seed(cp);
   }
   recovery_.scan_start = scan_start;
 
@@ -140,31 +144,7 @@ Status Store::Recover() {
       if (!next->has_value()) break;
       const LogRecord& rec = **next;
       ++recovery_.records_scanned;
-      const PageDiskRecord where{rec.address, static_cast<std::uint32_t>(rec.header.framed_size())};
-      if (rec.header.kind == RecordKind::kPageState) {
-        // The frame's checksum vouches for the bytes; the header says all recovery needs.
-        // (Deltas and base are validated when the page is read.)
-        auto page = DecodePageRecordHeader(rec.body);
-        if (!page) {
-          return MakeError(ErrorCode::kCorruption,
-                           "record at segment " + std::to_string(rec.address.segment()) + " offset " +
-                               std::to_string(rec.address.offset()) + ": " + page.error().message());
-        }
-        auto& chain = disk_chains_[page->pid];
-        // Records arrive in address order, so one at or below the chain's newest came from
-        // the checkpoint's side: it is in the checkpoint already, or older than the state
-        // the checkpoint names (the checkpoint was taken while it was still unwritten, after
-        // a newer record of the page was added). Either way it is not the page's newest
-        // state.
-        if (!chain.empty() && !(chain.front().address < rec.address)) continue;
-        if (page->has_base || page->prior.is_null()) chain.clear();
-        chain.insert(chain.begin(), where);
-      } else if (rec.header.kind == RecordKind::kFreePage && rec.body.size() == 4) {
-        const PageId pid = DecodeFixed32(rec.body.data());
-        auto it = disk_chains_.find(pid);
-        // A chain newer than the free belongs to a later use of the id.
-        if (it != disk_chains_.end() && it->second.front().address < rec.address) disk_chains_.erase(it);
-      }
+      if (auto s = chains.Apply(rec); !s) return s;
     }
     const ScanStop& stop = scanner->stop();
     recovery_.scan_stop = stop.position;
@@ -187,12 +167,10 @@ Status Store::Recover() {
       ids->erase(std::remove(ids->begin(), ids->end(), id), ids->end());
     }
   }
+  chains.Finish();
+  disk_chains_.insert(chains.chains().begin(), chains.chains().end());
   // Every segment a page's durable state needs must be there.
   for (auto it = disk_chains_.begin(); it != disk_chains_.end();) {
-    if (it->second.empty()) {
-      it = disk_chains_.erase(it);
-      continue;
-    }
     for (const PageDiskRecord& r : it->second) {
       if (!std::binary_search(ids->begin(), ids->end(), r.address.segment())) {
         return MakeError(ErrorCode::kCorruption,
@@ -738,14 +716,9 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
     }
     roots->insert(at, NamedRoot{std::string(name), *fresh});
     const std::vector<std::byte> contents = EncodeCatalog(*roots);
-    std::uint32_t page_size = BasePage::kMinPageSize;
-    while (page_size < BasePage::kMaxPageSize && page_size - base_page_format::kHeaderSize < contents.size()) {
-      page_size *= 2;
-    }
-    if (page_size - base_page_format::kHeaderSize < contents.size()) {
-      return MakeError(ErrorCode::kResourceExhausted, "catalog page is full");
-    }
-    auto page = BasePage::Create(kCatalogPage, page_size, contents);
+    const std::optional<std::uint32_t> page_size = BasePage::SmallestSizeFor(contents.size());
+    if (!page_size) return MakeError(ErrorCode::kResourceExhausted, "catalog page is full");
+    auto page = BasePage::Create(kCatalogPage, *page_size, contents);
     if (!page) return tl::unexpected(page.error());
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = UpdateR(guard, kCatalogPage, head, chain);

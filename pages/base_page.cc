@@ -10,6 +10,13 @@ namespace llama {
 
 using namespace base_page_format;
 
+std::optional<std::uint32_t> BasePage::SmallestSizeFor(std::size_t contents) {
+  for (std::uint32_t size = kMinPageSize; size <= kMaxPageSize; size *= 2) {
+    if (contents <= size - base_page_format::kHeaderSize) return size;
+  }
+  return std::nullopt;
+}
+
 bool BasePage::IsValidPageSize(std::uint64_t page_size) {
   return page_size >= kMinPageSize && page_size <= kMaxPageSize && std::has_single_bit(page_size);
 }

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "util/status.h"
@@ -41,6 +42,9 @@ class BasePage {
   static constexpr std::uint32_t kMaxPageSize = 1u << base_page_format::kMaxSizeLog2;
 
   static bool IsValidPageSize(std::uint64_t page_size);
+  // The smallest valid page size whose capacity holds `contents` bytes; nullopt when even
+  // 64 KiB does not.
+  static std::optional<std::uint32_t> SmallestSizeFor(std::size_t contents);
 
   // An empty page. InvalidArgument unless page_size is 4, 8, 16, 32 or 64 KiB.
   static Result<BasePage> Create(PageId pid, std::uint32_t page_size);

@@ -23,13 +23,8 @@ std::vector<std::byte> BufferBaseContents() {
 
 // What an entry adds to its buffer page's state as the store sizes it (the record and its
 // node), so flow control keeps the state below the store's record limit.
-std::uint64_t BufferedBytes(const DeltaRecord& delta) { return delta.bytes().size() + 64; }
+std::int64_t BufferedBytes(const DeltaRecord& delta) { return static_cast<std::int64_t>(delta.bytes().size()) + 64; }
 
-std::uint32_t PageSizeFor(std::size_t contents) {
-  std::uint32_t size = BasePage::kMinPageSize;
-  while (size < BasePage::kMaxPageSize && size - base_page_format::kHeaderSize < contents) size *= 2;
-  return size;
-}
 
 }  // namespace
 
@@ -108,7 +103,8 @@ Status Vector::Create() {
   for (;;) {
     auto ref = store_.Read(guard, meta_);
     if (!ref) return tl::unexpected(ref.error());
-    auto page = BasePage::Create(meta_, PageSizeFor(contents.size()), contents);
+    // The buffer list is at most 1024 ids, so some page size always holds it.
+    auto page = BasePage::Create(meta_, BasePage::SmallestSizeFor(contents.size()).value_or(BasePage::kMaxPageSize), contents);
     if (!page) return tl::unexpected(page.error());
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = store_.UpdateR(guard, meta_, *ref, chain);
@@ -195,9 +191,9 @@ Result<Vector::Batch> Vector::Collect(std::uint64_t from, std::uint64_t cut, std
   return batch;
 }
 
-Vector::WriterRecord& Vector::LocalRecord() {
+Vector::WriterRecord* Vector::LocalRecord() {
   for (const auto& held : thread_writers.held) {
-    if (held.vector_id == id_) return *static_cast<WriterRecord*>(held.record.get());
+    if (held.vector_id == id_) return static_cast<WriterRecord*>(held.record.get());
   }
   std::lock_guard lock(writers_mu_);
   std::shared_ptr<WriterRecord> record;
@@ -220,14 +216,11 @@ Vector::WriterRecord& Vector::LocalRecord() {
       record.reset();
     }
   }
-  if (!record) {
-    // More live writer threads than kMaxWriters: share the last record's slot ordering by
-    // registering nothing new; fall back to the first record (its inflight is shared, which
-    // only makes cuts more conservative).
-    record = writer_owners_.front();
-  }
+  // A record shared by two threads would let one clear the other's in-flight bound, and
+  // the cut could pass an entry not yet installed: refuse instead.
+  if (!record) return nullptr;
   thread_writers.held.push_back({id_, record, &record->in_use});
-  return *record;
+  return record.get();
 }
 
 std::uint64_t Vector::Cut() const {
@@ -250,21 +243,23 @@ Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions
                                                         std::to_string(max_value_size()) + ")");
     }
   }
-  {
-    std::lock_guard lock(mu_);
-    if (!failed_) return tl::unexpected(failed_.error());
-    if (stop_) return MakeError(ErrorCode::kAborted, "vector: closed");
+  if (!accepting_.load(std::memory_order_acquire)) return tl::unexpected(RefusalReason().error());
+  WriterRecord* writer = LocalRecord();
+  if (writer == nullptr) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "vector: more than " + std::to_string(kMaxWriters) + " threads write at once");
   }
-  WriterRecord& me = LocalRecord();
+  WriterRecord& me = *writer;
   const std::uint32_t slot = me.id % static_cast<std::uint32_t>(config_.buffers.size());
   const PageId pid = config_.buffers[slot];
   Slot& buffer = slots_[slot];
-  if (buffer.live_bytes.load() > options_.max_buffer_bytes) {
+  const auto limit = static_cast<std::int64_t>(options_.max_buffer_bytes);
+  if (buffer.live_bytes.load() > limit) {
     // Flow control: the rebuilder has fallen this far behind; wait for it to consume.
     std::unique_lock lock(mu_);
     wake_ = true;
     rebuild_cv_.notify_one();
-    visible_cv_.wait(lock, [&] { return buffer.live_bytes.load() <= options_.max_buffer_bytes || !failed_ || stop_; });
+    visible_cv_.wait(lock, [&] { return buffer.live_bytes.load() <= limit || !failed_ || stop_; });
     if (!failed_) return tl::unexpected(failed_.error());
   }
 
@@ -427,7 +422,7 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
           kept.push_back(node->delta_handle());
         } else {
           consumed_any = true;
-          dropped_bytes += static_cast<std::int64_t>(BufferedBytes(*node->delta()));
+          dropped_bytes += BufferedBytes(*node->delta());
         }
       }
       if (!consumed_any) break;
@@ -438,7 +433,7 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
       auto out = store_.UpdateR(guard, pid, *ref, chain);
       if (!out) return tl::unexpected(out.error());
       if (!out->installed) continue;  // a writer prepended meanwhile: again
-      slots_[slot].live_bytes.fetch_sub(static_cast<std::uint64_t>(dropped_bytes));
+      slots_[slot].live_bytes.fetch_sub(dropped_bytes);
       if (auto pos = store_.Flush(guard, pid); !pos) return tl::unexpected(pos.error());
       break;
     }
@@ -528,8 +523,15 @@ Status Vector::RebuildAndPublish(Batch batch) {
   return OkStatus();
 }
 
+Status Vector::RefusalReason() const {
+  std::lock_guard lock(mu_);
+  if (!failed_) return failed_;
+  return MakeError(ErrorCode::kAborted, "vector: closed");
+}
+
 void Vector::Fail(const Status& s) {
   std::lock_guard lock(mu_);
+  accepting_.store(false, std::memory_order_release);
   if (failed_) failed_ = s;
   visible_cv_.notify_all();
 }
@@ -593,6 +595,7 @@ Status Vector::Close() {
     if (closed_) return failed_;
     closed_ = true;
     stop_ = true;
+    accepting_.store(false, std::memory_order_release);
     rebuild_cv_.notify_one();
   }
   if (rebuilder_.joinable()) rebuilder_.join();

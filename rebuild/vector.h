@@ -152,13 +152,18 @@ class Vector {
  private:
   struct WriterRecord;
   struct Slot {
-    std::atomic<std::uint64_t> live_bytes{0};  // entry bytes not yet consumed
+    // Bytes of entries not yet consumed, as the store sizes them. Signed: the rebuilder may
+    // subtract an entry before its writer has added it.
+    std::atomic<std::int64_t> live_bytes{0};
   };
   Vector(Store& store, VectorOptions options);
   Status Recover(std::string_view name);
   Status Create();
   Result<VectorTicket> Write(std::vector<VectorOp> ops, VectorWriteOptions o);
-  WriterRecord& LocalRecord();
+  // This thread's writer record; null when kMaxWriters threads already hold one.
+  WriterRecord* LocalRecord();
+  // The error a write gets once the vector stopped accepting them (failed or closed).
+  Status RefusalReason() const;
   std::uint64_t Cut() const;
 
   struct Batch {
@@ -216,6 +221,9 @@ class Vector {
   std::condition_variable rebuild_cv_;   // wakes the rebuilder
   std::condition_variable visible_cv_;   // wakes wait_visible and flow-controlled writers
   bool stop_ = false;
+  // False once the vector failed or began closing: what the write path checks, without
+  // taking mu_.
+  std::atomic<bool> accepting_{true};
   bool wake_ = false;
   Status failed_ = OkStatus();
   std::uint64_t watermark_ = 1;

@@ -20,18 +20,19 @@ Status VectorSnapshot::WithLeaf(std::uint64_t i, const std::function<Status(cons
   for (int h = published_->tree.height;; --h) {
     auto bytes = ReadTreePage(store, guard, pid);
     if (!bytes) return tl::unexpected(bytes.error());
-    const std::string where = " (page " + std::to_string(pid) + ")";
+    // Built only on an error: this loop is the read path.
+    auto where = [pid] { return " (page " + std::to_string(pid) + ")"; };
     if (h == 0) {
       auto leaf = LeafView::Parse(*bytes);
-      if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where);
-      if (i - first >= leaf->size()) return MakeError(ErrorCode::kCorruption, "vector: leaf shorter than its parent says" + where);
+      if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where());
+      if (i - first >= leaf->size()) return MakeError(ErrorCode::kCorruption, "vector: leaf shorter than its parent says" + where());
       return fn(*leaf, first);
     }
     auto inner = InnerView::Parse(*bytes);
-    if (!inner) return MakeError(ErrorCode::kCorruption, inner.error().message() + where);
-    if (inner->height() != h) return MakeError(ErrorCode::kCorruption, "vector: inner node at the wrong height" + where);
+    if (!inner) return MakeError(ErrorCode::kCorruption, inner.error().message() + where());
+    if (inner->height() != h) return MakeError(ErrorCode::kCorruption, "vector: inner node at the wrong height" + where());
     auto located = inner->Locate(i - first, FullSubtreeSize(config, static_cast<std::uint8_t>(h - 1)));
-    if (!located) return MakeError(ErrorCode::kCorruption, located.error().message() + where);
+    if (!located) return MakeError(ErrorCode::kCorruption, located.error().message() + where());
     first += located->second;
     pid = inner->child(located->first);
   }

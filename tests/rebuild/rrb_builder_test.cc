@@ -23,7 +23,9 @@ class RrbBuilderTest : public ::testing::TestWithParam<Shape> {
     config_.buffers = {1};
   }
   void TearDown() override {
-    if (store_) ASSERT_TRUE(store_->Close().has_value());
+    if (store_) {
+      ASSERT_TRUE(store_->Close().has_value());
+    }
   }
 
   // Walks the tree checking every node; returns the elements below pid.
@@ -47,7 +49,9 @@ class RrbBuilderTest : public ::testing::TestWithParam<Shape> {
     EXPECT_TRUE(inner->Validate().has_value());
     EXPECT_EQ(inner->height(), height);
     EXPECT_LE(inner->count(), config_.branching);
-    if (is_root) EXPECT_GE(inner->count(), 2u) << "an inner root has two children at least";
+    if (is_root) {
+      EXPECT_GE(inner->count(), 2u) << "an inner root has two children at least";
+    }
     EXPECT_EQ(inner->total(), expect_size) << "inner " << pid;
     const std::uint64_t full = FullSubtreeSize(config_, static_cast<std::uint8_t>(height - 1));
     std::uint64_t sum = 0;

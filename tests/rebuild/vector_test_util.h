@@ -96,7 +96,7 @@ inline ::testing::AssertionResult SameSequence(const std::vector<std::string>& g
   if (got == want) return ::testing::AssertionSuccess();
   std::size_t i = 0;
   while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-  auto at = [](const std::vector<std::string>& v, std::size_t i) { return i < v.size() ? "\"" + v[i] + "\"" : std::string("(end)"); };
+  auto at = [](const std::vector<std::string>& v, std::size_t k) { return k < v.size() ? "\"" + v[k] + "\"" : std::string("(end)"); };
   return ::testing::AssertionFailure() << "sizes " << got.size() << " vs " << want.size() << "; first difference at "
                                        << i << ": " << at(got, i) << " vs " << at(want, i);
 }

@@ -1,0 +1,72 @@
+// Vector behaviour that is neither model nor crash: the adaptive batch window, and the
+// clear errors of writes that cannot be taken.
+#include "tests/rebuild/vector_test_util.h"
+
+namespace llama::vector_test {
+namespace {
+
+TEST(VectorTest, BatchWindowDoublesUnderPressureAndHalvesWhenItFalls) {
+  TempDir tmp;
+  auto store = Store::Open(tmp.path() + "/db", VectorStoreOptions());
+  ASSERT_TRUE(store.has_value());
+  VectorOptions o = SmallVector(Shape{32, 64});
+  o.initial_batch_window = 64;
+  o.min_batch_window = 16;
+  o.max_batch_window = 1024;
+  o.max_delay_us = 200000;  // rebuilds come from the window (or wait_visible), not the clock
+  auto vec = Vector::Open(**store, "w", o);
+  ASSERT_TRUE(vec.has_value());
+  EXPECT_EQ((*vec)->metrics().batch_window, 64u);
+  // Pressure: one batch far larger than the window (written before the rebuilder can
+  // start, as it waits for the window and the window is already full: 4000 entries).
+  Result<VectorTicket> last = VectorTicket{};
+  std::uint64_t max_window = 0;
+  for (int i = 0; i < 4000; ++i) {
+    last = (*vec)->append("p");
+    ASSERT_TRUE(last.has_value());
+    max_window = std::max(max_window, (*vec)->metrics().batch_window);
+  }
+  ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+  max_window = std::max(max_window, (*vec)->metrics().batch_window);
+  EXPECT_GT(max_window, 64u) << "batches larger than the window doubled it";
+  EXPECT_LE(max_window, 1024u) << "never past the maximum";
+  // No pressure: single writes each made visible at once give batches of one.
+  for (int i = 0; i < 12; ++i) {
+    auto t = (*vec)->append("q");
+    ASSERT_TRUE(t.has_value());
+    ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
+  }
+  EXPECT_EQ((*vec)->metrics().batch_window, 16u) << "small batches halved it down to the minimum";
+  ASSERT_TRUE((*vec)->Close().has_value());
+  vec->reset();
+  ASSERT_TRUE((*store)->Close().has_value());
+}
+
+TEST(VectorTest, WritesThatCannotBeTakenGetClearErrors) {
+  TempDir tmp;
+  auto store = Store::Open(tmp.path() + "/db", VectorStoreOptions());
+  ASSERT_TRUE(store.has_value());
+  auto vec = Vector::Open(**store, "e", SmallVector(Shape{32, 64}));
+  ASSERT_TRUE(vec.has_value());
+  auto big = (*vec)->append(std::string((*vec)->max_value_size() + 1, 'x'));
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE((*vec)->append(std::string((*vec)->max_value_size(), 'x')).has_value()) << "the largest value fits";
+  auto empty = (*vec)->write(VectorWriteBatch{});
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(Vector::Open(**store, "bad", [] {
+                 VectorOptions o;
+                 o.writer_slots = 0;
+                 return o;
+               }()).has_value());
+  ASSERT_TRUE((*vec)->Close().has_value());
+  auto after = (*vec)->append("late");
+  ASSERT_FALSE(after.has_value());
+  EXPECT_EQ(after.error().code(), ErrorCode::kAborted) << "a closed vector refuses writes";
+  vec->reset();
+  ASSERT_TRUE((*store)->Close().has_value());
+}
+
+}  // namespace
+}  // namespace llama::vector_test
