@@ -69,17 +69,20 @@ TEST(VectorFormatTest, LeavesAndInnerNodesReadInPlace) {
   EXPECT_FALSE(damaged->Get(1).has_value());
 
   const std::vector<InnerChild> children{{7, 10}, {8, 10}, {9, 3}};
-  auto regular = InnerView::Parse(EncodeInner(1, children, false));
+  // Views borrow the bytes: keep them alive as long as the views.
+  const std::vector<std::byte> regular_bytes = EncodeInner(1, children, false);
+  const std::vector<std::byte> relaxed_bytes = EncodeInner(1, children, true);
+  auto regular = InnerView::Parse(regular_bytes);
   ASSERT_TRUE(regular.has_value());
   EXPECT_FALSE(regular->relaxed());
   EXPECT_EQ(regular->total(), 23u);
   EXPECT_EQ(*regular->Locate(22, 10), (std::pair<std::uint32_t, std::uint64_t>{2, 20}));
-  auto relaxed = InnerView::Parse(EncodeInner(1, children, true));
+  auto relaxed = InnerView::Parse(relaxed_bytes);
   ASSERT_TRUE(relaxed.has_value());
   ASSERT_TRUE(relaxed->Validate().has_value());
   EXPECT_EQ(*relaxed->Locate(10, 0), (std::pair<std::uint32_t, std::uint64_t>{1, 10}));
   EXPECT_FALSE(relaxed->Locate(23, 0).has_value());
-  EveryTruncationFails(EncodeInner(1, children, true), InnerView::Parse);
+  EveryTruncationFails(relaxed_bytes, InnerView::Parse);
 }
 
 }  // namespace
