@@ -86,8 +86,14 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
     SCOPED_TRACE("round " + std::to_string(round));
     ASSERT_NO_FATAL_FAILURE(Open());
     BwTree* tree = tree_.get();
-    // Crash after a random number of I/O operations from now on.
-    const std::uint64_t crash_after = 20 + rng() % 400;
+    // Even rounds grow the tree (mostly puts: splits), odd rounds shrink it (mostly
+    // erases: merges), so both kinds of structure change are cut by crashes whatever the
+    // seed and however the crash point falls against the machine's speed.
+    const bool shrinking = round % 2 == 1;
+    const std::uint64_t erase_percent = shrinking ? 80 : 20;
+    // Crash after a random number of I/O operations from now on (each synced write costs
+    // at least one, so a round always runs some hundreds of writes first).
+    const std::uint64_t crash_after = 100 + rng() % 400;
     env_->SetCrashAfter(FaultOp::kAny, crash_after);
     std::vector<std::map<std::string, KeyHistory>> histories(kThreads);
     std::vector<std::thread> threads;
@@ -103,7 +109,7 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
             h.start = it == state.end() ? "" : it->second;
           }
           const bool sync = local() % 3 == 0;
-          const bool erase = local() % 100 < 35;
+          const bool erase = local() % 100 < erase_percent;
           const std::string value = erase ? "" : ValueOf(static_cast<std::uint64_t>(t), static_cast<std::uint64_t>(round) * 100000 + static_cast<std::uint64_t>(i), local);
           h.writes.push_back({value, false});
           bool ok;
