@@ -3,8 +3,8 @@
 //
 //   offset  size  field
 //        0     4  magic "LLCK" (0x4B434C4C as u32 little-endian)
-//        4     2  format version (1)
-//        6     2  header size (56)
+//        4     2  format version (1, or 2 with writer settings)
+//        6     2  header size (56 for version 1, 72 for version 2)
 //        8     8  store_id
 //       16     8  sequence
 //       24     8  scan_start (LssAddress raw)
@@ -13,6 +13,9 @@
 //       40     8  page_count
 //       48     4  application_state length
 //       52     4  reserved (0)
+//       56    16  version 2 only: writer settings { backend requested u8, backend in use
+//                 u8, flags u8 (bit 0: fell back), compression level i8, flush buffer size
+//                 u32, flush buffers u32, max disk chain u32 }
 //       56        page_count x { pid u32, chain length u32, chain length x { address u64,
 //                 length u32 } }
 //                 application_state bytes
@@ -34,7 +37,8 @@ namespace llama {
 namespace {
 
 constexpr std::uint32_t kMagic = 0x4B434C4C;  // "LLCK" as little-endian bytes
-constexpr std::uint16_t kVersion = 1;
+constexpr std::uint16_t kVersionPlain = 1;         // no writer settings
+constexpr std::uint16_t kVersionWithSettings = 2;  // writer settings after the header
 
 constexpr std::size_t kMagicOffset = 0;
 constexpr std::size_t kVersionOffset = 4;
@@ -48,11 +52,21 @@ constexpr std::size_t kPageCountOffset = 40;
 constexpr std::size_t kAppStateLenOffset = 48;
 constexpr std::size_t kReserved2Offset = 52;
 constexpr std::size_t kHeaderSize = 56;
+constexpr std::size_t kSettingsSize = 16;
+constexpr std::size_t kBackendRequestedOffset = 0;  // within the settings
+constexpr std::size_t kBackendInUseOffset = 1;
+constexpr std::size_t kSettingsFlagsOffset = 2;
+constexpr std::size_t kCompressionLevelOffset = 3;
+constexpr std::size_t kFlushBufferSizeOffset = 4;
+constexpr std::size_t kFlushBuffersOffset = 8;
+constexpr std::size_t kMaxDiskChainOffset = 12;
+constexpr std::uint8_t kFellBackFlag = 1;
+constexpr std::uint8_t kMaxBackendCode = 2;
 
 constexpr std::size_t kPageEntrySize = 8;     // pid u32, chain length u32
 constexpr std::size_t kRecordEntrySize = 12;  // address u64, length u32
 constexpr std::size_t kTrailerSize = 8;
-constexpr std::size_t kMinSize = kHeaderSize + kTrailerSize;
+constexpr std::size_t kMinSize = kHeaderSize + kTrailerSize;  // a version 1 file
 
 constexpr std::string_view kNamePrefix = "CHECKPOINT-";
 constexpr std::size_t kNameDigits = 16;
@@ -241,16 +255,30 @@ Status ValidateCheckpoint(const CheckpointData& data) {
   return OkStatus();
 }
 
+std::string_view CheckpointBackendName(std::uint8_t code, bool requested) {
+  switch (code) {
+    case 0:
+      return requested ? "auto" : "unknown";
+    case 1:
+      return "io_uring";
+    case 2:
+      return "posix";
+    default:
+      return "invalid";
+  }
+}
+
 std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data) {
-  std::size_t size = kHeaderSize + data.application_state.size() + kTrailerSize;
+  const std::size_t header_size = kHeaderSize + (data.settings ? kSettingsSize : 0);
+  std::size_t size = header_size + data.application_state.size() + kTrailerSize;
   for (const CheckpointPage& page : data.pages) {
     size += kPageEntrySize + kRecordEntrySize * page.chain.size();
   }
   std::vector<std::byte> out(size);
   std::byte* p = out.data();
   EncodeFixed32(p + kMagicOffset, kMagic);
-  EncodeFixed16(p + kVersionOffset, kVersion);
-  EncodeFixed16(p + kHeaderSizeOffset, static_cast<std::uint16_t>(kHeaderSize));
+  EncodeFixed16(p + kVersionOffset, data.settings ? kVersionWithSettings : kVersionPlain);
+  EncodeFixed16(p + kHeaderSizeOffset, static_cast<std::uint16_t>(header_size));
   EncodeFixed64(p + kStoreIdOffset, data.store_id);
   EncodeFixed64(p + kSequenceOffset, data.sequence);
   EncodeFixed64(p + kScanStartOffset, data.scan_start.raw());
@@ -259,7 +287,17 @@ std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data) {
   EncodeFixed64(p + kPageCountOffset, data.pages.size());
   EncodeFixed32(p + kAppStateLenOffset, static_cast<std::uint32_t>(data.application_state.size()));
   EncodeFixed32(p + kReserved2Offset, 0);
-  std::size_t pos = kHeaderSize;
+  if (const auto& w = data.settings) {
+    std::byte* q = p + kHeaderSize;
+    q[kBackendRequestedOffset] = static_cast<std::byte>(w->io_backend_requested);
+    q[kBackendInUseOffset] = static_cast<std::byte>(w->io_backend_in_use);
+    q[kSettingsFlagsOffset] = static_cast<std::byte>(w->io_fell_back ? kFellBackFlag : 0);
+    q[kCompressionLevelOffset] = static_cast<std::byte>(static_cast<std::uint8_t>(w->compression_level));
+    EncodeFixed32(q + kFlushBufferSizeOffset, w->flush_buffer_size);
+    EncodeFixed32(q + kFlushBuffersOffset, w->flush_buffers);
+    EncodeFixed32(q + kMaxDiskChainOffset, w->max_disk_chain);
+  }
+  std::size_t pos = header_size;
   for (const CheckpointPage& page : data.pages) {
     EncodeFixed32(p + pos, page.pid);
     EncodeFixed32(p + pos + 4, static_cast<std::uint32_t>(page.chain.size()));
@@ -288,12 +326,19 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
   if (const std::uint32_t magic = DecodeFixed32(p + kMagicOffset); magic != kMagic) {
     return Corrupt("bad magic " + Hex64(magic));
   }
-  if (const std::uint16_t version = DecodeFixed16(p + kVersionOffset); version != kVersion) {
+  const std::uint16_t version = DecodeFixed16(p + kVersionOffset);
+  if (version != kVersionPlain && version != kVersionWithSettings) {
     return Corrupt("unknown format version " + std::to_string(version));
   }
-  if (const std::uint16_t hs = DecodeFixed16(p + kHeaderSizeOffset); hs != kHeaderSize) {
+  const std::size_t header_size = kHeaderSize + (version == kVersionWithSettings ? kSettingsSize : 0);
+  if (const std::uint16_t hs = DecodeFixed16(p + kHeaderSizeOffset); hs != header_size) {
     return Corrupt("header size " + std::to_string(hs) + ", expected " +
-                   std::to_string(kHeaderSize));
+                   std::to_string(header_size) + " for version " + std::to_string(version));
+  }
+  if (size < header_size + kTrailerSize) {
+    return Corrupt(std::to_string(size) + " bytes is shorter than the " +
+                   std::to_string(header_size + kTrailerSize) + "-byte minimum of version " +
+                   std::to_string(version));
   }
   const std::uint64_t body_end = size - kTrailerSize;
   if (DecodeFixed64(p + body_end) !=
@@ -309,23 +354,42 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
   d.sequence = DecodeFixed64(p + kSequenceOffset);
   d.scan_start = LssAddress::FromRaw(DecodeFixed64(p + kScanStartOffset));
   d.oldest_segment = DecodeFixed32(p + kOldestSegmentOffset);
+  if (version == kVersionWithSettings) {
+    const std::byte* q = p + kHeaderSize;
+    CheckpointSettings& w = d.settings.emplace();
+    w.io_backend_requested = static_cast<std::uint8_t>(q[kBackendRequestedOffset]);
+    w.io_backend_in_use = static_cast<std::uint8_t>(q[kBackendInUseOffset]);
+    const auto flags = static_cast<std::uint8_t>(q[kSettingsFlagsOffset]);
+    w.io_fell_back = (flags & kFellBackFlag) != 0;
+    w.compression_level = static_cast<std::int8_t>(static_cast<std::uint8_t>(q[kCompressionLevelOffset]));
+    w.flush_buffer_size = DecodeFixed32(q + kFlushBufferSizeOffset);
+    w.flush_buffers = DecodeFixed32(q + kFlushBuffersOffset);
+    w.max_disk_chain = DecodeFixed32(q + kMaxDiskChainOffset);
+    if (w.io_backend_requested > kMaxBackendCode || w.io_backend_in_use > kMaxBackendCode) {
+      return Corrupt("writer settings: unknown io backend code " +
+                     std::to_string(std::max(w.io_backend_requested, w.io_backend_in_use)));
+    }
+    if ((flags & ~kFellBackFlag) != 0) {
+      return Corrupt("writer settings: unknown flags " + std::to_string(flags));
+    }
+  }
   const std::uint64_t page_count = DecodeFixed64(p + kPageCountOffset);
   const std::uint64_t app_len = DecodeFixed32(p + kAppStateLenOffset);
   if (std::string why = CheckScanStart(d); !why.empty()) return Corrupt(why);
   if (std::string why = CheckAppState(app_len); !why.empty()) return Corrupt(why);
 
   // Bytes between the header and the trailer: page entries, then the application state.
-  const std::uint64_t middle = body_end - kHeaderSize;
+  const std::uint64_t middle = body_end - header_size;
   if (app_len > middle) {
     return Corrupt("application state length " + std::to_string(app_len) + " exceeds file size");
   }
   const std::uint64_t pages_end = body_end - app_len;
   // Each page takes at least one page entry and one record entry.
-  if (page_count > (pages_end - kHeaderSize) / (kPageEntrySize + kRecordEntrySize)) {
+  if (page_count > (pages_end - header_size) / (kPageEntrySize + kRecordEntrySize)) {
     return Corrupt("page count " + std::to_string(page_count) + " exceeds file size");
   }
   d.pages.reserve(static_cast<std::size_t>(page_count));
-  std::uint64_t pos = kHeaderSize;
+  std::uint64_t pos = header_size;
   for (std::uint64_t i = 0; i < page_count; ++i) {
     if (pages_end - pos < kPageEntrySize) {
       return Corrupt("page entry " + std::to_string(i) + " exceeds file size");

@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lss/env.h"
@@ -39,6 +40,27 @@ struct CheckpointPage {
   friend bool operator==(const CheckpointPage&, const CheckpointPage&) = default;
 };
 
+// How the store that wrote a checkpoint was doing its I/O (format version 2; a version 1
+// checkpoint records none). For operators (pagedump's summary shows it); recovery does not
+// depend on it. The codes are fixed on disk: docs/FORMAT.md, "Writer settings".
+struct CheckpointSettings {
+  // IoBackend as asked for in StoreOptions: 0 auto, 1 io_uring, 2 posix.
+  std::uint8_t io_backend_requested = 0;
+  // The backend that did the I/O: 0 unknown (an Env lent by the caller that is neither),
+  // 1 io_uring, 2 posix.
+  std::uint8_t io_backend_in_use = 0;
+  bool io_fell_back = false;  // io_uring was asked for (auto) but refused; POSIX did the I/O
+  std::int8_t compression_level = 0;  // StoreOptions::compression_level, clamped to i8
+  std::uint32_t flush_buffer_size = 0;
+  std::uint32_t flush_buffers = 0;
+  std::uint32_t max_disk_chain = 0;
+  friend bool operator==(const CheckpointSettings&, const CheckpointSettings&) = default;
+};
+
+// The name of an io_backend_in_use / io_backend_requested code ("auto", "io_uring",
+// "posix", "unknown").
+std::string_view CheckpointBackendName(std::uint8_t code, bool requested);
+
 struct CheckpointData {
   std::uint64_t sequence = 0;         // strictly increasing per store
   std::uint64_t store_id = 0;         // the store this checkpoint belongs to
@@ -48,6 +70,9 @@ struct CheckpointData {
   // Opaque state of the layers above the page store (e.g. the vector's roots). Bounded
   // by the checkpoint size limit below.
   std::vector<std::byte> application_state;
+  // Written as format version 2 when present, version 1 (a 56-byte header) when not, so
+  // decoding and re-encoding any valid file gives back its bytes.
+  std::optional<CheckpointSettings> settings;
   friend bool operator==(const CheckpointData&, const CheckpointData&) = default;
 };
 

@@ -546,6 +546,7 @@ Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
   cp.sequence = checkpoint_sequence_ + 1;
   cp.store_id = store_id_;
   cp.scan_start = written;
+  cp.settings = WriterSettings();
   cp.oldest_segment = written.segment();
   for (const CheckpointPage& page : cp.pages) {
     for (const PageDiskRecord& r : page.chain) cp.oldest_segment = std::min(cp.oldest_segment, r.address.segment());
@@ -555,6 +556,23 @@ Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
   checkpoints_.fetch_add(1, std::memory_order_relaxed);
   if (auto s = PruneCheckpoints(*env_, dir_, 2); !s) return s;
   return DeleteCleanedSegments(deleted);
+}
+
+// The checkpoint's backend codes are IoBackend's values (docs/FORMAT.md, "Writer settings").
+static_assert(static_cast<int>(IoBackend::kAuto) == 0 && static_cast<int>(IoBackend::kIoUring) == 1 &&
+              static_cast<int>(IoBackend::kPosix) == 2);
+
+CheckpointSettings Store::WriterSettings() const {
+  CheckpointSettings w;
+  w.io_backend_requested = static_cast<std::uint8_t>(options_.io_backend);
+  const std::string_view in_use = env_->backend_name();
+  w.io_backend_in_use = in_use == IoBackendName(IoBackend::kIoUring) ? 1 : in_use == IoBackendName(IoBackend::kPosix) ? 2 : 0;
+  w.io_fell_back = !env_->fallback_reason().empty();
+  w.compression_level = static_cast<std::int8_t>(std::clamp(options_.compression_level, -128, 127));
+  w.flush_buffer_size = options_.flush_buffer_size;
+  w.flush_buffers = options_.flush_buffers;
+  w.max_disk_chain = options_.max_disk_chain;
+  return w;
 }
 
 StoreStats Store::stats() const {

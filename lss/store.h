@@ -206,6 +206,8 @@ class Store {
 
   const std::string dir_;
   StoreOptions options_;
+  // What each checkpoint records of how this store does its I/O.
+  CheckpointSettings WriterSettings() const;
   std::unique_ptr<Env> owned_env_;
   Env* env_ = nullptr;
   std::uint64_t store_id_ = 0;

@@ -2,6 +2,7 @@
 // every way a decoder can be handed damaged or hostile bytes, the durable write, loading
 // with fallback past damaged files, and pruning. Files live in a fresh directory per test.
 #include "lss/checkpoint.h"
+#include "tests/lss/checkpoint_examples.h"
 
 #include <gtest/gtest.h>
 
@@ -106,19 +107,6 @@ CheckpointData Sample(std::uint64_t sequence, std::uint64_t store_id = 7) {
   return d;
 }
 
-// The worked example of docs/FORMAT.md ("Checkpoint file").
-CheckpointData DocExample() {
-  CheckpointData d;
-  d.store_id = 0x1122334455667788;
-  d.sequence = 42;
-  d.scan_start = LssAddress::Make(3, 0x40);
-  d.oldest_segment = 2;
-  d.pages = {
-      {.pid = 5, .chain = {{LssAddress::Make(3, 0x20), 0x30}, {LssAddress::Make(2, 0x100), 0x80}}}};
-  d.application_state = ToBytes("hi");
-  return d;
-}
-
 constexpr std::string_view kDocExampleHex = R"(
 4c 4c 43 4b 01 00 38 00 88 77 66 55 44 33 22 11
 2a 00 00 00 00 00 00 00 40 00 00 00 03 00 00 00
@@ -127,6 +115,17 @@ constexpr std::string_view kDocExampleHex = R"(
 20 00 00 00 03 00 00 00 30 00 00 00 00 01 00 00
 02 00 00 00 80 00 00 00 68 69 33 c2 4f d0 be f3
 c5 86
+)";
+
+constexpr std::string_view kDocExampleWithSettingsHex = R"(
+4c 4c 43 4b 02 00 48 00 88 77 66 55 44 33 22 11
+2a 00 00 00 00 00 00 00 40 00 00 00 03 00 00 00
+02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00
+02 00 00 00 00 00 00 00 00 01 00 03 00 00 10 00
+04 00 00 00 08 00 00 00 05 00 00 00 02 00 00 00
+20 00 00 00 03 00 00 00 30 00 00 00 00 01 00 00
+02 00 00 00 80 00 00 00 68 69 71 b7 58 0f 8c 4a
+1e 38
 )";
 
 void ExpectCorrupt(const Bytes& bytes, std::string_view message_part) {
@@ -204,7 +203,7 @@ TEST(CheckpointCodecTest, ApplicationStateAtTheLimitRoundTrips) {
 
 TEST(CheckpointCodecTest, DocumentedExampleBytes) {
   // docs/FORMAT.md ("Checkpoint file") shows exactly these bytes.
-  const Bytes bytes = EncodeCheckpoint(DocExample());
+  const Bytes bytes = EncodeCheckpoint(checkpoint_examples::Version1());
   const Bytes want = FromHex(kDocExampleHex);
   ASSERT_EQ(want.size(), 98u);
   EXPECT_EQ(Hex(bytes), Hex(want));
@@ -212,33 +211,93 @@ TEST(CheckpointCodecTest, DocumentedExampleBytes) {
   EXPECT_EQ(Checksum64(std::span<const std::byte>(want.data(), 90)), 0x86c5f3bed04fc233u);
   auto back = DecodeCheckpoint(want);
   ASSERT_TRUE(back.has_value()) << back.error().ToString();
-  EXPECT_EQ(*back, DocExample());
+  EXPECT_EQ(*back, checkpoint_examples::Version1());
+}
+
+TEST(CheckpointCodecTest, WriterSettingsExampleBytes) {
+  // docs/FORMAT.md ("Writer settings") shows exactly these bytes: version 2, a 72-byte
+  // header, then the same entries as the version 1 example.
+  const Bytes bytes = EncodeCheckpoint(checkpoint_examples::Version2());
+  const Bytes want = FromHex(kDocExampleWithSettingsHex);
+  ASSERT_EQ(want.size(), 114u);
+  EXPECT_EQ(Hex(bytes), Hex(want));
+  auto back = DecodeCheckpoint(want);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, checkpoint_examples::Version2());
+}
+
+TEST(CheckpointCodecTest, EveryWriterSettingRoundTrips) {
+  for (std::uint8_t requested : {0, 1, 2}) {
+    for (std::uint8_t in_use : {0, 1, 2}) {
+      for (bool fell_back : {false, true}) {
+        for (std::int8_t level : {std::int8_t{-128}, std::int8_t{-5}, std::int8_t{0}, std::int8_t{22}, std::int8_t{127}}) {
+          CheckpointData d = Sample(9);
+          d.settings = CheckpointSettings{requested, in_use, fell_back, level, 0xFFFFFFFFu, 1, 0x12345678};
+          const Bytes bytes = EncodeCheckpoint(d);
+          auto back = DecodeCheckpoint(bytes);
+          ASSERT_TRUE(back.has_value()) << back.error().ToString();
+          EXPECT_EQ(*back, d);
+          EXPECT_EQ(EncodeCheckpoint(*back), bytes);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(CheckpointBackendName(0, true), "auto");
+  EXPECT_EQ(CheckpointBackendName(0, false), "unknown");
+  EXPECT_EQ(CheckpointBackendName(1, false), "io_uring");
+  EXPECT_EQ(CheckpointBackendName(2, true), "posix");
 }
 
 // ---------------------------------------------------------------------------------------
 // Damaged bytes.
 
 TEST(CheckpointDecodeTest, EveryTruncationIsCorruption) {
-  const Bytes bytes = EncodeCheckpoint(DocExample());
-  for (std::size_t len = 0; len < bytes.size(); ++len) {
-    SCOPED_TRACE(len);
-    const Bytes cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len));
-    auto d = DecodeCheckpoint(cut);
-    ASSERT_FALSE(d.has_value());
-    EXPECT_EQ(d.error().code(), ErrorCode::kCorruption);
+  for (const CheckpointData& example : {checkpoint_examples::Version1(), checkpoint_examples::Version2()}) {
+    const Bytes bytes = EncodeCheckpoint(example);
+    for (std::size_t len = 0; len < bytes.size(); ++len) {
+      SCOPED_TRACE(len);
+      const Bytes cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len));
+      auto d = DecodeCheckpoint(cut);
+      ASSERT_FALSE(d.has_value());
+      EXPECT_EQ(d.error().code(), ErrorCode::kCorruption);
+    }
   }
 }
 
 TEST(CheckpointDecodeTest, EveryBitFlipIsDetected) {
-  const Bytes bytes = EncodeCheckpoint(DocExample());
-  for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
-    SCOPED_TRACE(bit);
-    Bytes flipped = bytes;
-    flipped[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
-    auto d = DecodeCheckpoint(flipped);
-    ASSERT_FALSE(d.has_value());
-    EXPECT_EQ(d.error().code(), ErrorCode::kCorruption);
+  for (const CheckpointData& example : {checkpoint_examples::Version1(), checkpoint_examples::Version2()}) {
+    const Bytes bytes = EncodeCheckpoint(example);
+    for (std::size_t bit = 0; bit < bytes.size() * 8; ++bit) {
+      SCOPED_TRACE(bit);
+      Bytes flipped = bytes;
+      flipped[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
+      auto d = DecodeCheckpoint(flipped);
+      ASSERT_FALSE(d.has_value());
+      EXPECT_EQ(d.error().code(), ErrorCode::kCorruption);
+    }
   }
+}
+
+TEST(CheckpointDecodeTest, UnknownWriterSettingCodesAreCorruption) {
+  const std::size_t settings = kHeaderSize;
+  for (std::size_t off : {settings + 0, settings + 1}) {
+    SCOPED_TRACE(off);
+    Bytes bytes = EncodeCheckpoint(checkpoint_examples::Version2());
+    bytes[off] = std::byte{3};
+    Reseal(bytes);
+    ExpectCorrupt(bytes, "writer settings: unknown io backend code 3");
+  }
+  Bytes bytes = EncodeCheckpoint(checkpoint_examples::Version2());
+  bytes[settings + 2] = std::byte{0x82};
+  Reseal(bytes);
+  ExpectCorrupt(bytes, "writer settings: unknown flags 130");
+  // A version 2 file shorter than its header plus trailer, with a valid checksum.
+  bytes = EncodeCheckpoint(checkpoint_examples::Version1());
+  EncodeFixed16(bytes.data() + kOffVersion, 2);
+  EncodeFixed16(bytes.data() + kOffHeaderSize, 72);
+  bytes.resize(72);
+  Reseal(bytes);
+  ExpectCorrupt(bytes, "72 bytes is shorter than the 80-byte minimum of version 2");
 }
 
 TEST(CheckpointDecodeTest, ChecksumMismatch) {
@@ -262,9 +321,9 @@ TEST(CheckpointDecodeTest, WrongMagicVersionOrHeaderSize) {
   ExpectCorrupt(bytes, "bad magic");
 
   bytes = EncodeCheckpoint(Sample(3));
-  EncodeFixed16(bytes.data() + kOffVersion, 2);
+  EncodeFixed16(bytes.data() + kOffVersion, 3);
   Reseal(bytes);
-  ExpectCorrupt(bytes, "unknown format version 2");
+  ExpectCorrupt(bytes, "unknown format version 3");
 
   bytes = EncodeCheckpoint(Sample(3));
   EncodeFixed16(bytes.data() + kOffVersion, 0);
@@ -274,7 +333,17 @@ TEST(CheckpointDecodeTest, WrongMagicVersionOrHeaderSize) {
   bytes = EncodeCheckpoint(Sample(3));
   EncodeFixed16(bytes.data() + kOffHeaderSize, 64);
   Reseal(bytes);
-  ExpectCorrupt(bytes, "header size 64, expected 56");
+  ExpectCorrupt(bytes, "header size 64, expected 56 for version 1");
+
+  // Version 2 says 72; a version 1 header size with version 2 is refused, and vice versa.
+  bytes = EncodeCheckpoint(checkpoint_examples::Version2());
+  EncodeFixed16(bytes.data() + kOffHeaderSize, 56);
+  Reseal(bytes);
+  ExpectCorrupt(bytes, "header size 56, expected 72 for version 2");
+  bytes = EncodeCheckpoint(Sample(3));
+  EncodeFixed16(bytes.data() + kOffVersion, 2);
+  Reseal(bytes);
+  ExpectCorrupt(bytes, "header size 56, expected 72 for version 2");
 
   // A file of another kind (a segment header's magic) is not mistaken for a checkpoint.
   bytes = EncodeCheckpoint(Sample(3));

@@ -16,6 +16,7 @@
 
 #include "deltas/delta_record.h"
 #include "lss/checkpoint.h"
+#include "tests/lss/checkpoint_examples.h"
 #include "lss/env.h"
 #include "lss/log_format.h"
 #include "lss/log_reader.h"
@@ -129,6 +130,35 @@ constexpr char kCheckpointExample[] = R"(
 33 c2 4f d0 be f3 c5 86    | Checksum       XXH3-64 of bytes 0x00..0x59 = 0x86c5f3bed04fc233
 )";
 
+constexpr char kCheckpointV2Example[] = R"(
+4c 4c 43 4b                | Magic          "LLCK"
+02 00                      | Version        2: writer settings follow the header
+48 00                      | Header size    72
+88 77 66 55 44 33 22 11    | Store id       0x1122334455667788
+2a 00 00 00 00 00 00 00    | Sequence       42: the file is CHECKPOINT-000000000000002a
+40 00 00 00 03 00 00 00    | Scan start     segment 3, offset 0x40
+02 00 00 00                | Oldest segment 2
+00 00 00 00                | Reserved       0
+01 00 00 00 00 00 00 00    | Page count     1
+02 00 00 00                | App state len  2
+00 00 00 00                | Reserved       0
+00                         | Requested      0: auto                 (writer settings)
+01                         | In use         1: io_uring
+00                         | Flags          0: no fallback
+03                         | Compression    level 3
+00 00 10 00                | Flush buffer   0x100000 = 1 MiB
+04 00 00 00                | Flush buffers  4
+08 00 00 00                | Max chain      8
+05 00 00 00                | PID            5                    (page entry)
+02 00 00 00                | Chain length   2
+20 00 00 00 03 00 00 00    | Address        segment 3, offset 0x20: chain[0], the newest
+30 00 00 00                | Length         0x30 = 48 bytes
+00 01 00 00 02 00 00 00    | Address        segment 2, offset 0x100: chain[1]
+80 00 00 00                | Length         0x80 = 128 bytes
+68 69                      | App state      "hi"
+71 b7 58 0f 8c 4a 1e 38    | Checksum       XXH3-64 of bytes 0x00..0x69 = 0x381e4a8c0f58b771
+)";
+
 bool IsDumpLine(std::string_view line) {
   if (line.size() < 14 || !line.starts_with("    ") || line[12] != ':') return false;
   for (std::size_t i = 4; i < 12; ++i) {
@@ -195,19 +225,6 @@ Bytes Frame(RecordKind kind, LssAddress at, const Bytes& body) {
   return out;
 }
 
-// The checkpoint of the worked example (CheckpointCodecTest's DocExample()).
-CheckpointData CheckpointExample() {
-  CheckpointData d;
-  d.store_id = 0x1122334455667788;
-  d.sequence = 42;
-  d.scan_start = LssAddress::Make(3, 0x40);
-  d.oldest_segment = 2;
-  d.pages = {
-      {.pid = 5, .chain = {{LssAddress::Make(3, 0x20), 0x30}, {LssAddress::Make(2, 0x100), 0x80}}}};
-  d.application_state = ToBytes("hi");
-  return d;
-}
-
 constexpr LssAddress kFirstRecord = LssAddress::Make(1, 0x28);
 constexpr LssAddress kSecondRecord = LssAddress::Make(1, 0x83);
 constexpr LssAddress kSegmentEnd = LssAddress::Make(1, 0xe1);
@@ -218,6 +235,7 @@ TEST(FormatDocExampleTest, TheDocumentShowsTheseExamples) {
   EXPECT_EQ(DocExample("### A SegmentEnd frame"), std::string_view(kSegmentEndExample).substr(1));
   EXPECT_EQ(DocExample("### A STORE file"), std::string_view(kStoreFileExample).substr(1));
   EXPECT_EQ(DocExample("### A checkpoint file"), std::string_view(kCheckpointExample).substr(1));
+  EXPECT_EQ(DocExample("### A version 2 checkpoint file"), std::string_view(kCheckpointV2Example).substr(1));
 }
 
 TEST(FormatDocExampleTest, HexDumpMatchesTheDeltaSectionsFormat) {
@@ -352,7 +370,7 @@ TEST(FormatDocExampleTest, StoreFile) {
 }
 
 TEST(FormatDocExampleTest, CheckpointFile) {
-  const Bytes bytes = EncodeCheckpoint(CheckpointExample());
+  const Bytes bytes = EncodeCheckpoint(checkpoint_examples::Version1());
   const Bytes expected = FromHex(kCheckpointExample);
   ASSERT_EQ(expected.size(), 98u);
   EXPECT_EQ(Hex(bytes), Hex(expected));
@@ -360,7 +378,19 @@ TEST(FormatDocExampleTest, CheckpointFile) {
   EXPECT_EQ(CheckpointFileName(42), "CHECKPOINT-000000000000002a");
   auto decoded = DecodeCheckpoint(expected);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
-  EXPECT_EQ(*decoded, CheckpointExample());
+  EXPECT_EQ(*decoded, checkpoint_examples::Version1());
+}
+
+TEST(FormatDocExampleTest, Version2CheckpointFile) {
+  const Bytes bytes = EncodeCheckpoint(checkpoint_examples::Version2());
+  const Bytes expected = FromHex(kCheckpointV2Example);
+  ASSERT_EQ(expected.size(), 114u);
+  EXPECT_EQ(Hex(bytes), Hex(expected));
+  EXPECT_EQ(HexDump(expected), DocDump("### A version 2 checkpoint file"));
+  EXPECT_EQ(Checksum64(std::span<const std::byte>(expected.data(), 106)), 0x381e4a8c0f58b771u);
+  auto decoded = DecodeCheckpoint(expected);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
+  EXPECT_EQ(*decoded, checkpoint_examples::Version2());
 }
 
 }  // namespace

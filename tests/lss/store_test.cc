@@ -1,6 +1,7 @@
 // Store: the basic API over both I/O backends (through a FaultInjectionEnv that injects
 // nothing here): create, update, flush, sync, evict, read back, free, close, reopen, and
 // the open options.
+#include "lss/checkpoint.h"
 #include "lss/store.h"
 
 #include <gtest/gtest.h>
@@ -302,6 +303,52 @@ TEST_P(StoreTest, CheckpointThenPowerCutKeepsTheNewestFlushedState) {
   ASSERT_NE(store, nullptr);
   EXPECT_NE(store->recovery().checkpoint_sequence, 0u);
   EXPECT_TRUE(model.Verify(*store, /*exact=*/true));
+}
+
+TEST_P(StoreTest, CheckpointsRecordTheIoSettingsInUse) {
+  const std::string dir = dir_ / "db";
+  StoreOptions options = Options();
+  options.compression_level = -3;
+  options.max_disk_chain = 5;
+  {
+    auto store = MustOpen(dir, options);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Close().has_value());
+  }
+  auto loaded = LoadNewestCheckpoint(*env_, dir, 0);
+  ASSERT_TRUE(loaded.has_value() && loaded->checkpoint.has_value());
+  ASSERT_TRUE(loaded->checkpoint->settings.has_value()) << "a store writes version 2 checkpoints";
+  const CheckpointSettings& w = *loaded->checkpoint->settings;
+  EXPECT_EQ(w.io_backend_requested, static_cast<std::uint8_t>(GetParam()));
+  EXPECT_EQ(w.io_backend_in_use, static_cast<std::uint8_t>(GetParam())) << "the lent env forwards its backend";
+  EXPECT_FALSE(w.io_fell_back);
+  EXPECT_EQ(w.compression_level, -3);
+  EXPECT_EQ(w.flush_buffer_size, options.flush_buffer_size);
+  EXPECT_EQ(w.flush_buffers, options.flush_buffers);
+  EXPECT_EQ(w.max_disk_chain, 5u);
+
+  // A store that opens its own env with kAuto records what it got, and whether that was a
+  // fallback, exactly as its stats say.
+  const std::string own_dir = dir_ / "own";
+  StoreOptions own;
+  own.segment_size = options.segment_size;
+  std::string backend, fallback;
+  {
+    auto store = Store::Open(own_dir, own);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    backend = (*store)->stats().io_backend;
+    fallback = (*store)->stats().io_fallback_reason;
+    ASSERT_TRUE((*store)->Close().has_value());
+  }
+  auto env = OpenEnv(IoBackend::kPosix);
+  ASSERT_TRUE(env.has_value());
+  auto own_loaded = LoadNewestCheckpoint(**env, own_dir, 0);
+  ASSERT_TRUE(own_loaded.has_value() && own_loaded->checkpoint.has_value());
+  ASSERT_TRUE(own_loaded->checkpoint->settings.has_value());
+  const CheckpointSettings& o = *own_loaded->checkpoint->settings;
+  EXPECT_EQ(CheckpointBackendName(o.io_backend_requested, true), "auto");
+  EXPECT_EQ(CheckpointBackendName(o.io_backend_in_use, false), backend);
+  EXPECT_EQ(o.io_fell_back, !fallback.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),

@@ -258,8 +258,9 @@ TEST(MappingTableConcurrencyTest, ChurnKeepsReclaimedMemoryBounded) {
   for (int i = 0; i < kPages; ++i) pages.push_back(*table.Allocate());
   const std::int64_t baseline = PageNode::live_count();
   std::atomic<bool> done{false};
-  std::atomic<std::int64_t> max_live{0};
-  std::atomic<std::size_t> max_pending{0};
+  // Samples of the nodes alive and the nodes retired but not yet freed, every 64 writes.
+  std::vector<std::int64_t> live_samples[kWriters];
+  std::vector<std::int64_t> pending_samples[kWriters];
 
   auto writer = [&](int seed) {
     std::mt19937 rng(seed);
@@ -274,14 +275,8 @@ TEST(MappingTableConcurrencyTest, ChurnKeepsReclaimedMemoryBounded) {
         (void)table.UpdateD(g, pid, head, UpdateRecord(pid, "d"));
       }
       if (i % 64 == 0) {
-        std::int64_t live = PageNode::live_count() - baseline;
-        std::int64_t seen = max_live.load();
-        while (live > seen && !max_live.compare_exchange_weak(seen, live)) {
-        }
-        std::size_t pending = table.generations().retired_pending();
-        std::size_t seen_p = max_pending.load();
-        while (pending > seen_p && !max_pending.compare_exchange_weak(seen_p, pending)) {
-        }
+        live_samples[seed - 1].push_back(PageNode::live_count() - baseline);
+        pending_samples[seed - 1].push_back(static_cast<std::int64_t>(table.generations().retired_pending()));
       }
     }
   };
@@ -307,13 +302,23 @@ TEST(MappingTableConcurrencyTest, ChurnKeepsReclaimedMemoryBounded) {
   // kWriters * kOpsPerWriter states were created; only a bounded number lived at once:
   // the installed chains plus what waits for a generation (per shard, about one batch).
   const std::int64_t created = static_cast<std::int64_t>(kWriters) * kOpsPerWriter;
-  std::cout << "created " << created << " nodes, max live " << max_live << ", max retired "
-            << max_pending << "\n";
-  // A reader preempted inside its guard (4 threads on 2 cores) legitimately holds back
-  // what was retired meanwhile, so the bound is loose; what matters is that it is a small
-  // fraction of what was created, not growing with it.
-  EXPECT_LT(max_live.load(), created / 6);
-  EXPECT_LT(max_pending.load(), static_cast<std::size_t>(created / 12));
+  auto median_and_max = [](std::vector<std::int64_t>* per_writer) {
+    std::vector<std::int64_t> all;
+    for (int w = 0; w < kWriters; ++w) all.insert(all.end(), per_writer[w].begin(), per_writer[w].end());
+    std::sort(all.begin(), all.end());
+    return std::pair{all[all.size() / 2], all.back()};
+  };
+  const auto [live_median, live_max] = median_and_max(live_samples);
+  const auto [pending_median, pending_max] = median_and_max(pending_samples);
+  std::cout << "created " << created << " nodes; live: median " << live_median << ", max " << live_max
+            << "; retired pending: median " << pending_median << ", max " << pending_max << "\n";
+  // A reader is inside its guard almost all the time, so when the scheduler takes its
+  // core (4 threads on 2 cores, more under a loaded machine) it legitimately holds back
+  // everything retired until it runs again: the maximum depends on the machine's load.
+  // The median does not: were retired nodes never freed, it would be about created / 2
+  // (here it is a few thousand: the installed chains plus about one retire batch per shard).
+  EXPECT_LT(live_median, created / 8);
+  EXPECT_LT(pending_median, created / 16);
   table.generations().TryReclaim();
   EXPECT_EQ(table.generations().retired_pending(), 0u);
   // After the churn only the installed chains remain.

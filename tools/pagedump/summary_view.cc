@@ -49,15 +49,39 @@ double Fraction(std::uint64_t part, std::uint64_t whole) {
 
 JsonValue OrNull(const std::string& s) { return s.empty() ? JsonValue() : JsonValue(s); }
 
+// A checkpoint's writer settings (format version 2), or null for a version 1 checkpoint.
+JsonValue SettingsJson(const std::optional<CheckpointSettings>& settings) {
+  if (!settings) return JsonValue();
+  JsonValue w = JsonValue::MakeObject();
+  w.Set("requested", std::string(CheckpointBackendName(settings->io_backend_requested, true)));
+  w.Set("in_use", std::string(CheckpointBackendName(settings->io_backend_in_use, false)));
+  w.Set("fell_back", settings->io_fell_back);
+  w.Set("flush_buffer_size", settings->flush_buffer_size);
+  w.Set("flush_buffers", settings->flush_buffers);
+  w.Set("compression_level", static_cast<std::int64_t>(settings->compression_level));
+  w.Set("max_disk_chain", settings->max_disk_chain);
+  return w;
+}
+
+// The checkpoint recovery would use, if it decodes.
+const CheckpointData* UsedCheckpoint(const StoreImage& image) {
+  const auto& used = image.recovery().checkpoint_sequence;
+  if (!used) return nullptr;
+  for (const CheckpointFileInfo& cp : image.checkpoint_files()) {
+    if (cp.sequence == used && cp.problem.empty() && cp.data) return &*cp.data;
+  }
+  return nullptr;
+}
+
 JsonValue StoreJson(const StoreImage& image) {
   JsonValue store = JsonValue::MakeObject();
   store.Set("dir", image.dir());
   store.Set("store_id", HexU64(image.identity().store_id));
   store.Set("segment_size", image.identity().segment_size);
   store.Set("identity_problem", OrNull(image.identity_problem()));
-  // The store records no I/O backend options on disk: STORE holds the id and the segment
-  // size. null until a format records them.
-  store.Set("io_backend", JsonValue());
+  // How the store last did its I/O, as the checkpoint recovery would use recorded it.
+  const CheckpointData* used = UsedCheckpoint(image);
+  store.Set("io_backend", used ? SettingsJson(used->settings) : JsonValue());
   return store;
 }
 
@@ -113,6 +137,7 @@ JsonValue CheckpointsJson(const StoreImage& image) {
     row.Set("scan_start", ok ? AddressJson(cp.data->scan_start) : JsonValue());
     row.Set("oldest_segment", ok ? JsonValue(cp.data->oldest_segment) : JsonValue());
     row.Set("app_state_bytes", ok ? JsonValue(cp.data->application_state.size()) : JsonValue());
+    row.Set("writer_settings", ok ? SettingsJson(cp.data->settings) : JsonValue());
     row.Set("used", ok && used && cp.sequence == used);
     row.Set("problem", OrNull(cp.problem));
     list.Push(std::move(row));

@@ -42,6 +42,16 @@ TEST_F(PagedumpStoreTest, SummaryCountsMatchWhatWasWritten) {
   EXPECT_EQ(summary.Find("store")->Find("store_id")->as_string(), HexU64Text(written_->store_id));
   EXPECT_EQ(summary.Find("store")->Find("segment_size")->as_uint(), 64u * 1024);
   EXPECT_TRUE(summary.Find("clean")->as_bool()) << summary.Write();
+  // The I/O settings the store ran with, as its newest checkpoint recorded them.
+  const JsonValue* io = summary.Find("store")->Find("io_backend");
+  ASSERT_TRUE(io != nullptr && io->is_object()) << summary.Write();
+  EXPECT_EQ(io->Find("requested")->as_string(), "posix");
+  EXPECT_EQ(io->Find("in_use")->as_string(), "posix");
+  EXPECT_FALSE(io->Find("fell_back")->as_bool());
+  EXPECT_EQ(io->Find("flush_buffer_size")->as_uint(), SmallStoreOptions().flush_buffer_size);
+  EXPECT_EQ(io->Find("flush_buffers")->as_uint(), SmallStoreOptions().flush_buffers);
+  EXPECT_EQ(io->Find("compression_level")->as_int(), SmallStoreOptions().compression_level);
+  EXPECT_EQ(io->Find("max_disk_chain")->as_uint(), SmallStoreOptions().max_disk_chain);
 
   const std::size_t segment_files = CountFiles(Dir(), "segment-");
   EXPECT_GE(segment_files, 3u) << "the workload should span several segments\n" << RenderTool({Dir()});
@@ -71,6 +81,7 @@ TEST_F(PagedumpStoreTest, SummaryCountsMatchWhatWasWritten) {
   ASSERT_FALSE(list.empty());
   EXPECT_EQ(checkpoints->Find("used_by_recovery")->as_uint(), list.back().Find("sequence")->as_uint());
   EXPECT_TRUE(list.back().Find("used")->as_bool());
+  EXPECT_EQ(list.back().Find("writer_settings")->Write(), io->Write());
   std::uint64_t live = 0;
   for (const JsonValue& s : summary.Find("segments")->Find("list")->as_array()) live += s.Find("live_bytes")->as_uint();
   EXPECT_EQ(live, summary.Find("segments")->Find("live_bytes")->as_uint());
