@@ -1,0 +1,47 @@
+// Uses an installed llama-store: creates a store in argv[1], appends to a vector, syncs,
+// closes, reopens and reads the element back. Exits 0 when it is there.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "lss/store.h"
+#include "rebuild/vector.h"
+
+namespace {
+int Fail(const char* what, const llama::Error& e) {
+  std::fprintf(stderr, "%s: %s\n", what, e.ToString().c_str());
+  return 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: consumer DIR\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  for (int round = 0; round < 2; ++round) {
+    auto store = llama::Store::Open(dir);
+    if (!store) return Fail("open store", store.error());
+    auto vec = llama::Vector::Open(**store, "installed");
+    if (!vec) return Fail("open vector", vec.error());
+    if (round == 0) {
+      auto t = (*vec)->append("hello from an installed llama-store");
+      if (!t) return Fail("append", t.error());
+      if (auto s = (*vec)->sync(*t); !s) return Fail("sync", s.error());
+      if (auto s = (*vec)->wait_visible(*t); !s) return Fail("wait_visible", s.error());
+    } else {
+      const llama::VectorSnapshot snap = (*vec)->snapshot();
+      auto v = snap.at(0);
+      if (!v) return Fail("at", v.error());
+      if (snap.size() != 1 || *v != "hello from an installed llama-store") {
+        std::fprintf(stderr, "read back %zu elements, first \"%s\"\n", static_cast<std::size_t>(snap.size()), v->c_str());
+        return 1;
+      }
+      std::printf("%s\n", v->c_str());
+    }
+    if (auto s = (*vec)->Close(); !s) return Fail("close vector", s.error());
+    if (auto s = (*store)->Close(); !s) return Fail("close store", s.error());
+  }
+  return 0;
+}
