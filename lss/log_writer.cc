@@ -41,6 +41,7 @@ void LogWriter::Reservation::Abandon() {
   EncodeFrame(data_, RecordKind::kFailedFlush, address_,
               std::span<const std::byte>(data_ + kFrameHeaderSize, size_ - kFrameHeaderSize),
               false, 0);
+  writer->stat_abandoned_.fetch_add(1, std::memory_order_relaxed);
   writer->ReleaseWriter(index_);
 }
 
@@ -376,6 +377,7 @@ LogWriter::Stats LogWriter::stats() const {
   s.buffers_written = stat_buffers_written_.load(kRelaxed);
   s.syncs = stat_syncs_.load(kRelaxed);
   s.segments_created = stat_segments_created_.load(kRelaxed);
+  s.abandoned = stat_abandoned_.load(kRelaxed);
   return s;
 }
 

@@ -57,6 +57,7 @@ class LogWriter {
     std::uint64_t buffers_written = 0;
     std::uint64_t syncs = 0;            // fdatasync batches (group commits)
     std::uint64_t segments_created = 0;
+    std::uint64_t abandoned = 0;        // reservations dropped: failed-flush markers written
   };
 
   // Starts a new segment `first_segment` (its file is created on the first write); its
@@ -187,7 +188,7 @@ class LogWriter {
 
   std::mutex sync_mu_;  // one group commit at a time
 
-  std::atomic<std::uint64_t> stat_records_{0}, stat_bytes_appended_{0}, stat_bytes_written_{0},
+  std::atomic<std::uint64_t> stat_abandoned_{0}, stat_records_{0}, stat_bytes_appended_{0}, stat_bytes_written_{0},
       stat_buffers_written_{0}, stat_syncs_{0}, stat_segments_created_{0};
 };
 

@@ -449,13 +449,19 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     if (auto s = EncodePageRecord(pid, prior, fresh, base.get(), body); !s) return tl::unexpected(s.error());
     if (auto s = CheckRecordFits(pid, body.size()); !s) return tl::unexpected(s.error());
     EncodedBody encoded = MaybeCompress(body, options_.compression_level);
+    // The page changed while its record was encoded (a writer, the evictor, the cleaner):
+    // start over before reserving log space, so such a race costs no failed-flush marker.
+    // Only a change in the short window from Reserve to the CAS below still costs one.
+    auto again = table_.Read(guard, pid);
+    if (!again) return tl::unexpected(again.error());
+    if (*again != *ref) continue;
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
     if (!reservation) return tl::unexpected(reservation.error());
     auto flush = DeltaRecord::MakeFlush(pid, reservation->address(), prior);
     if (!flush) return tl::unexpected(flush.error());
     auto out = table_.UpdateD(guard, pid, *ref, Share(std::move(*flush)));
-    // A lost race drops the reservation, which fills it with a failed-flush marker.
     if (!out) return tl::unexpected(out.error());
+    // A lost race drops the reservation, which fills it with a failed-flush marker.
     if (!out->installed) continue;
     EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
                 encoded.bytes, encoded.compressed, encoded.raw_len);
@@ -579,11 +585,13 @@ StoreStats Store::stats() const {
   StoreStats s;
   s.io_backend = std::string(env_->backend_name());
   s.io_fallback_reason = env_->fallback_reason();
+
   if (writer_) {
     const LogWriter::Stats w = writer_->stats();
     s.bytes_written = w.bytes_written;
     s.syncs = w.syncs;
     s.records = w.records;
+    s.failed_flushes = w.abandoned;
   }
   if (auto ids = segments_->ListIds(); ids) {
     s.segments = ids->size();

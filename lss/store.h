@@ -98,6 +98,7 @@ struct StoreStats {
   std::uint64_t log_bytes = 0;    // bytes in segment files
   double live_fraction = 0;       // live_bytes / log_bytes
   std::uint64_t flushes = 0;
+  std::uint64_t failed_flushes = 0;   // log reservations dropped after a lost race: a failed-flush marker each
   std::uint64_t evictions = 0;
   std::uint64_t resident_bytes = 0;   // estimated bytes of page state in memory (budget only)
   std::uint64_t cleaner_runs = 0;
@@ -156,7 +157,9 @@ class Store {
     std::vector<std::uint32_t> deleted;   // segment files deleted by this call
     std::uint64_t pages_relocated = 0;
     std::uint64_t bytes_relocated = 0;
-    std::uint64_t pages_skipped = 0;      // kept changing; their segments wait for a later pass
+    // Kept changing, or consolidated in memory and not flushed yet (nothing in memory
+    // refers to their records then); their segments wait for a later pass.
+    std::uint64_t pages_skipped = 0;
   };
   // The segment cleaner. Picks up to `max_segments` sealed segments by LFS cost-benefit
   // ((1 - u) * age / (1 + u), u = live fraction), rewrites the live state of every page

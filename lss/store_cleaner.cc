@@ -109,8 +109,6 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
                      [&](const PageDiskRecord& r) { return r.address.segment() == segment; })) {
       return OkStatus();  // a whole flush moved it meanwhile
     }
-    auto ref = table_.Read(guard, pid);
-    if (!ref) return OkStatus();  // freed
     const LssAddress head = chain.front().address;
     auto state = ReadDiskState(head);
     if (!state) return tl::unexpected(state.error());
@@ -118,18 +116,36 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     if (auto s = EncodePageRecord(pid, LssAddress(), state->deltas, state->base.get(), body); !s) return s;
     if (auto s = CheckRecordFits(pid, body.size()); !s) return s;
     EncodedBody encoded = MaybeCompress(body, options_.compression_level);
+    // Whether the page still builds on `head` is decided before any log space is reserved:
+    // a reservation dropped on a retry costs a failed-flush marker in the log.
+    auto ref = table_.Read(guard, pid);
+    if (!ref) return OkStatus();  // freed
+    if (ref->empty()) return OkStatus();  // the id was reused; nothing of it is on disk
+    if (ref->on_disk() && ref->address() != head) continue;  // moved on since the snapshot
+    if (ref->in_memory()) {
+      const LssAddress flushed = SplitAtFlushPoint(ref->state()).flushed;
+      if (flushed.is_null()) {
+        // The state in memory refers to no record: a consolidation replaced it and it will
+        // be written whole at its next flush, which leaves the records in `segment` dead.
+        // Until then they are the page's durable state, and a relocation would have
+        // nothing to attach to (nor could it tell a flush that raced it). Retrying cannot
+        // help: skip the page now, its segment waits for a later pass. (The cleaner does
+        // not flush it itself: what becomes durable, and when, is the access method's.)
+        return MakeError(ErrorCode::kAborted, "cleaner: page " + std::to_string(pid) +
+                                                  " is consolidated in memory and not flushed yet");
+      }
+      // If a flush landed since the snapshot, its record chains onto `head`: start again,
+      // or the moved copy would be an older state placed after a newer record.
+      if (flushed != head) continue;
+    }
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
     if (!reservation) return tl::unexpected(reservation.error());
     Result<UpdateOutcome> out = UpdateOutcome{false, *ref};
     if (ref->on_disk()) {
-      if (ref->address() != head) continue;  // drops the reservation: a failed-flush marker
       out = table_.UpdateR(guard, pid, *ref, reservation->address());
-    } else if (ref->in_memory()) {
+    } else {
       // Everything below the page's newest flush point is the state at `head`; say that it
-      // now lives at the new address. Deltas above it are untouched (not yet flushed). If
-      // a flush landed since the snapshot, its record chains onto `head`: start again,
-      // or the moved copy would be an older state placed after a newer record.
-      if (SplitAtFlushPoint(ref->state()).flushed != head) continue;
+      // now lives at the new address. Deltas above it are untouched (not yet flushed).
       auto relocation = DeltaRecord::MakeRelocation(pid, head, reservation->address());
       if (!relocation) return tl::unexpected(relocation.error());
       // New Update deltas on top do not change the flush point: retry the CAS on the head
@@ -142,8 +158,6 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
         expected = out->head;
         if (!expected.in_memory() || SplitAtFlushPoint(expected.state()).flushed != head) break;
       }
-    } else {
-      return OkStatus();  // an empty page: the id was reused; nothing of it is on disk
     }
     if (!out) {
       // Freed meanwhile: nothing of it needs moving (the reservation becomes a marker).

@@ -166,11 +166,11 @@ int Run(const Config& cfg) {
                 (unsigned long long)updates.load(), secs, updates.load() / secs,
                 (unsigned long long)flushes.load(), (unsigned long long)consolidations.load(),
                 (unsigned long long)retries.load());
-    std::printf("log: %.1f MiB written, %llu records, %llu group commits, %llu segments (%.1f MiB, %.0f%% live), "
-                "%llu cleaner runs\n",
-                s.bytes_written / 1048576.0, (unsigned long long)s.records, (unsigned long long)s.syncs,
-                (unsigned long long)s.segments, s.log_bytes / 1048576.0, 100 * s.live_fraction,
-                (unsigned long long)s.cleaner_runs);
+    std::printf("log: %.1f MiB written, %llu records (%llu failed-flush markers), %llu group commits, %llu segments "
+                "(%.1f MiB, %.0f%% live), %llu cleaner runs\n",
+                s.bytes_written / 1048576.0, (unsigned long long)s.records, (unsigned long long)s.failed_flushes,
+                (unsigned long long)s.syncs, (unsigned long long)s.segments, s.log_bytes / 1048576.0,
+                100 * s.live_fraction, (unsigned long long)s.cleaner_runs);
     std::printf("memory: budget %llu KiB, resident %llu KiB; %llu evictions, %llu reads from disk, %llu checkpoints\n",
                 (unsigned long long)cfg.budget_kib, (unsigned long long)(s.resident_bytes / 1024),
                 (unsigned long long)s.evictions, (unsigned long long)s.reads_from_disk,

@@ -1,6 +1,7 @@
 // The segment cleaner: live page states move to the log tail, dead segments are deleted
 // once no checkpoint or reader needs them, and space stays within a small factor of the
 // live data under an update-heavy workload.
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -137,6 +138,71 @@ TEST(StoreCleanerTest, RelocatedPagesKeepFlushingIncrementally) {
     ASSERT_TRUE(store->SyncAll().has_value());
     for (const auto& [pid, expected] : model) ASSERT_EQ(Contents(*store, pid), expected) << pid;
   }
+  auto reopened = Store::Open(dir.path(), options);
+  ASSERT_TRUE(reopened.has_value()) << reopened.error().ToString();
+  for (const auto& [pid, expected] : model) ASSERT_EQ(Contents(**reopened, pid), expected) << pid;
+}
+
+// A page consolidated in memory (a new base by Update-R, not flushed yet) no longer refers
+// to its records on disk, which stay its durable state until its next flush. The cleaner
+// used to retry such a page 64 times, spending log space on a failed-flush marker each
+// time, before skipping it; it now skips it at once and spends nothing. Once the pages
+// are flushed, the next pass cleans the segment.
+TEST(StoreCleanerTest, PagesConsolidatedInMemoryAreSkippedWithoutSpendingLogSpace) {
+  TempDir dir;
+  std::map<PageId, std::vector<std::string>> model;
+  StoreOptions options = SmallStore();
+  options.cleaner_max_live_fraction = 1.01;  // clean even fully live segments
+  {
+    auto store = *Store::Open(dir.path(), options);
+    std::vector<PageId> pages;
+    for (int i = 0; i < 30; ++i) pages.push_back(*store->Allocate());
+    {
+    auto g = store->EnterGeneration();
+    for (PageId pid : pages) {
+      OwnedChain state = BaseChain(pid, std::string(1500, 'b'));
+      ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
+      ASSERT_TRUE(store->Flush(g, pid).has_value());
+    }
+    // Later segments, so the first one is the cleaner's choice.
+    const PageId filler = *store->Allocate();
+    for (int i = 0; i < 200; ++i) {
+      OwnedChain state = BaseChain(filler, std::string(1000, 'f') + std::to_string(i));
+      ASSERT_TRUE(store->UpdateR(g, filler, *store->Read(g, filler), state)->installed);
+      ASSERT_TRUE(store->Flush(g, filler).has_value());
+    }
+    // Consolidate every page in memory: the records in the first segment are still their
+    // durable state, and nothing in memory points at them.
+    for (PageId pid : pages) {
+      const std::string contents = "consolidated " + std::to_string(pid);
+      OwnedChain state = BaseChain(pid, contents);
+      ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
+      model[pid] = {"[base:" + contents + "]"};
+    }
+    }  // no reader left: cleaned segments can be deleted
+    ASSERT_TRUE(store->SyncAll().has_value());
+    const std::uint64_t markers_before = store->stats().failed_flushes;
+    auto cleaned = store->Clean(64);
+    ASSERT_TRUE(cleaned.has_value()) << cleaned.error().ToString();
+    auto has_segment_1 = [](const Store::CleanResult& r) {
+      return std::find(r.cleaned.begin(), r.cleaned.end(), 1u) != r.cleaned.end();
+    };
+    EXPECT_FALSE(has_segment_1(*cleaned)) << "its records are still the pages' durable state";
+    EXPECT_EQ(cleaned->pages_skipped, pages.size());
+    EXPECT_EQ(store->stats().failed_flushes, markers_before) << "no log space spent on retries";
+    {
+      auto g = store->EnterGeneration();
+      for (PageId pid : pages) ASSERT_TRUE(store->Flush(g, pid).has_value());
+    }
+    ASSERT_TRUE(store->SyncAll().has_value());
+    cleaned = store->Clean(64);
+    ASSERT_TRUE(cleaned.has_value()) << cleaned.error().ToString();
+    EXPECT_TRUE(has_segment_1(*cleaned)) << "the flushes left its records dead";
+    EXPECT_EQ(cleaned->pages_skipped, 0u);
+    EXPECT_EQ(store->stats().failed_flushes, markers_before);
+    for (const auto& [pid, expected] : model) ASSERT_EQ(Contents(*store, pid), expected) << pid;
+  }
+  // The store was not closed: recovery finds the flushed pages.
   auto reopened = Store::Open(dir.path(), options);
   ASSERT_TRUE(reopened.has_value()) << reopened.error().ToString();
   for (const auto& [pid, expected] : model) ASSERT_EQ(Contents(**reopened, pid), expected) << pid;
