@@ -718,37 +718,60 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
   if (auto s = ValidateRootName(name); !s) return tl::unexpected(s.error());
   std::lock_guard lock(catalog_mu_);
   std::optional<PageId> fresh;
+  // A fresh page the catalog does not name yet goes back when a later step fails (best
+  // effort: the error returned is the step's). Once the catalog in memory names it, it is
+  // that root's page even if the catalog's flush or sync fails.
+  auto give_back = [&](const Error& error) -> Result<PageId> {
+    if (fresh) {
+      auto guard = EnterGeneration();
+      (void)Free(guard, *fresh);
+    }
+    return tl::unexpected(error);
+  };
   for (;;) {
     auto guard = EnterGeneration();
     PageRef head = PageRef::Empty();
     auto roots = ReadCatalog(guard, &head);
-    if (!roots) return tl::unexpected(roots.error());
+    if (!roots) return give_back(roots.error());
     auto at = std::lower_bound(roots->begin(), roots->end(), name,
                                [](const NamedRoot& r, std::string_view n) { return r.name < n; });
+    // (catalog_mu_ is held, so no one else adds `name`: this never returns after `fresh`.)
     if (at != roots->end() && at->name == name) return at->pid;
     if (!fresh) {
       // The root page gets durable state before the catalog names it: a named page that
       // recovery did not restore could be handed out again by Allocate.
       auto pid = Allocate();
       if (!pid) return tl::unexpected(pid.error());
+      fresh = *pid;
       auto page = BasePage::Create(*pid, BasePage::kMinPageSize);
-      if (!page) return tl::unexpected(page.error());
+      if (!page) return give_back(page.error());
       OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
       auto installed = UpdateR(guard, *pid, PageRef::Empty(), chain);
-      if (!installed) return tl::unexpected(installed.error());
+      if (!installed) return give_back(installed.error());
       auto pos = Flush(guard, *pid);
-      if (!pos) return tl::unexpected(pos.error());
-      fresh = *pid;
+      if (!pos) return give_back(pos.error());
     }
     roots->insert(at, NamedRoot{std::string(name), *fresh});
     const std::vector<std::byte> contents = EncodeCatalog(*roots);
     const std::optional<std::uint32_t> page_size = BasePage::SmallestSizeFor(contents.size());
-    if (!page_size) return MakeError(ErrorCode::kResourceExhausted, "catalog page is full");
+    if (!page_size) {
+      return give_back(Error(ErrorCode::kResourceExhausted, "catalog page is full: " +
+                                                                std::to_string(roots->size() - 1) + " roots"));
+    }
     auto page = BasePage::Create(kCatalogPage, *page_size, contents);
-    if (!page) return tl::unexpected(page.error());
+    if (!page) return give_back(page.error());
+    // The catalog must also fit one log record (small flush buffers or segments make that
+    // smaller than the largest page): installed in memory but unflushable, it would fail
+    // every later flush of page 0, and so every Close.
+    if (!CheckRecordFits(kCatalogPage, PageRecordSize({}, &*page))) {
+      return give_back(Error(ErrorCode::kResourceExhausted,
+                             "catalog page is full: " + std::to_string(roots->size() - 1) +
+                                 " roots fill the largest log record (" +
+                                 std::to_string(writer_->max_record_size()) + " bytes)"));
+    }
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = UpdateR(guard, kCatalogPage, head, chain);
-    if (!installed) return tl::unexpected(installed.error());
+    if (!installed) return give_back(installed.error());
     if (!installed->installed) continue;  // the evictor or cleaner changed the page: again
     auto pos = Flush(guard, kCatalogPage);
     if (!pos) return tl::unexpected(pos.error());

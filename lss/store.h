@@ -172,7 +172,9 @@ class Store {
   // registered under `name`; on first use allocates one, gives it an empty 4 KiB base page
   // and registers it, both durably (synced) before returning, so a registered name always
   // names a page that recovery restores. Never Free a root page. InvalidArgument for a
-  // name outside 1..255 bytes; ResourceExhausted when the catalog page is full.
+  // name outside 1..255 bytes; ResourceExhausted when the catalog is full: it must fit one
+  // base page (64 KiB) and one log record (StoreOptions: flush buffer and segment sizes).
+  // A page allocated for a refused name is freed again.
   Result<PageId> OpenRoot(std::string_view name);
   // Every registered root, sorted by name.
   Result<std::vector<NamedRoot>> Roots();
