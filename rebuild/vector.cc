@@ -40,10 +40,14 @@ struct Vector::WriterRecord {
 };
 
 namespace {
-// Per thread: the writer record it holds in each vector (released when the thread exits).
+// Per thread: the writer record it holds in each live vector it wrote to. An entry goes
+// when the thread exits, or, once its vector is destroyed, when the thread next registers
+// with a vector (so a long-lived thread writing to many short-lived vectors keeps only the
+// entries of the live ones).
 struct ThreadWriterCache {
   struct Held {
     std::uint64_t vector_id;
+    std::weak_ptr<const int> vector_alive;
     std::shared_ptr<void> record;
     std::atomic<bool>* in_use;
   };
@@ -195,6 +199,9 @@ Vector::WriterRecord* Vector::LocalRecord() {
   for (const auto& held : thread_writers.held) {
     if (held.vector_id == id_) return static_cast<WriterRecord*>(held.record.get());
   }
+  // The first write of this thread to this vector: drop the entries of destroyed vectors
+  // (their records are referenced by nothing else once the vector is gone).
+  std::erase_if(thread_writers.held, [](const ThreadWriterCache::Held& h) { return h.vector_alive.expired(); });
   std::lock_guard lock(writers_mu_);
   std::shared_ptr<WriterRecord> record;
   for (const auto& owned : writer_owners_) {
@@ -219,9 +226,11 @@ Vector::WriterRecord* Vector::LocalRecord() {
   // A record shared by two threads would let one clear the other's in-flight bound, and
   // the cut could pass an entry not yet installed: refuse instead.
   if (!record) return nullptr;
-  thread_writers.held.push_back({id_, record, &record->in_use});
+  thread_writers.held.push_back({id_, alive_, record, &record->in_use});
   return record.get();
 }
+
+std::size_t Vector::ThreadWriterRecords() { return thread_writers.held.size(); }
 
 std::uint64_t Vector::Cut() const {
   std::uint64_t cut = clock_.load(std::memory_order_seq_cst);

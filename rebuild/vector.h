@@ -148,6 +148,9 @@ class Vector {
   const VectorConfig& config() const { return config_; }
   PageId meta_page() const { return meta_; }
   std::size_t max_value_size() const { return RrbBuilder::MaxValueSize(config_); }
+  // Diagnostics: how many writer records the calling thread holds (one per live vector it
+  // wrote to, plus destroyed ones not yet dropped; see LocalRecord).
+  static std::size_t ThreadWriterRecords();
 
  private:
   struct WriterRecord;
@@ -185,6 +188,9 @@ class Vector {
   VectorConfig config_;
   PageId meta_ = 0;
   const std::uint64_t id_;  // distinguishes this Vector object in thread-local caches
+  // Expires with this object: a thread's cache drops its entry for a destroyed Vector the
+  // next time that thread first writes to another one.
+  const std::shared_ptr<const int> alive_ = std::make_shared<const int>(0);
 
   // Writers.
   std::atomic<std::uint64_t> clock_{1};

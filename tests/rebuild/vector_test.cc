@@ -1,5 +1,7 @@
 // Vector behaviour that is neither model nor crash: the adaptive batch window, and the
 // clear errors of writes that cannot be taken.
+#include <thread>
+
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
@@ -39,6 +41,34 @@ TEST(VectorTest, BatchWindowDoublesUnderPressureAndHalvesWhenItFalls) {
   EXPECT_EQ((*vec)->metrics().batch_window, 16u) << "small batches halved it down to the minimum";
   ASSERT_TRUE((*vec)->Close().has_value());
   vec->reset();
+  ASSERT_TRUE((*store)->Close().has_value());
+}
+
+TEST(VectorTest, AThreadKeepsWriterRecordsOnlyForLiveVectors) {
+  TempDir tmp;
+  auto store = Store::Open(tmp.path() + "/db", VectorStoreOptions());
+  ASSERT_TRUE(store.has_value());
+  // A writer thread that outlives many vectors (a pool thread, say) must not keep a record
+  // for each of them.
+  std::thread([&] {
+    std::unique_ptr<Vector> kept;
+    for (int i = 0; i < 40; ++i) {
+      auto vec = Vector::Open(**store, "v" + std::to_string(i), SmallVector(Shape{32, 64}));
+      ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
+      ASSERT_TRUE((*vec)->append("x").has_value());
+      ASSERT_TRUE((*vec)->Close().has_value());
+      if (i == 0) {
+        kept = std::move(*vec);  // closed, not destroyed: its record stays
+      }
+    }
+    EXPECT_EQ(Vector::ThreadWriterRecords(), 2u) << "the kept vector's and the newest one's";
+    kept.reset();
+    auto vec = Vector::Open(**store, "last", SmallVector(Shape{32, 64}));
+    ASSERT_TRUE(vec.has_value());
+    ASSERT_TRUE((*vec)->append("y").has_value());
+    EXPECT_EQ(Vector::ThreadWriterRecords(), 1u);
+    ASSERT_TRUE((*vec)->Close().has_value());
+  }).join();
   ASSERT_TRUE((*store)->Close().has_value());
 }
 
