@@ -165,9 +165,16 @@ TEST(BwTreeCatalogTest, NamedTreesShareAStoreAndReopen) {
     }
     auto roots = store->Roots();
     ASSERT_TRUE(roots.has_value());
-    ASSERT_EQ(roots->size(), 2u);
-    EXPECT_EQ((*roots)[0].name, "bwtree:a");
-    EXPECT_EQ((*roots)[1].name, "bwtree:b");
+    // Each tree has its root and its pending page (bwtree_pending.cc).
+    ASSERT_EQ(roots->size(), 4u);
+    EXPECT_EQ((*roots)[0].name, "bwtree-pending:a");
+    EXPECT_EQ((*roots)[1].name, "bwtree-pending:b");
+    EXPECT_EQ((*roots)[2].name, "bwtree:a");
+    EXPECT_EQ((*roots)[3].name, "bwtree:b");
+    EXPECT_EQ((*roots)[2].pid, ta->root());
+    EXPECT_EQ((*roots)[0].pid, ta->pending_page());
+    // A name is open once at a time.
+    EXPECT_FALSE(BwTree::Open(*store, "a", SmallNodeOptions()).has_value());
     ta.reset();
     tb.reset();
     ASSERT_TRUE(store->Close().has_value());
