@@ -355,35 +355,41 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
   bool frozen = false;
   std::uint64_t nonce = 0;   // the RemoveNode's, ours or another thread's (0: none)
   std::uint64_t listed = 0;  // our own pending record's, until the freeze settles
-  for (int attempt = 0; attempt < kStepAttempts && !frozen; ++attempt) {
-    auto ref = store_.Read(g, removed);
-    if (!ref) return OkIfFreed(ref.error());  // (a record of ours is left for Open: harmless)
-    auto view = NodeView::Of(ref->state());
-    if (!view) return tl::unexpected(view.error());
-    if (view->removed()) {
-      frozen = true;
-      nonce = view->nonce();
-      break;
+  auto freeze = [&]() -> Status {
+    for (int attempt = 0; attempt < kStepAttempts && !frozen; ++attempt) {
+      auto ref = store_.Read(g, removed);
+      if (!ref) return OkIfFreed(ref.error());
+      auto view = NodeView::Of(ref->state());
+      if (!view) return tl::unexpected(view.error());
+      if (view->removed()) {
+        frozen = true;
+        nonce = view->nonce();
+        break;
+      }
+      auto parent = find_tombstone();
+      if (!parent) return tl::unexpected(parent.error());
+      if (!*parent) break;  // no merge under way (finished, or a stale reader)
+      if (auto s = Flush(g, (*parent)->pid); !s) return s;
+      if (listed == 0) {
+        listed = NewNonce();
+        if (auto s = AddPending(g, removed, listed); !s) return s;
+      }
+      auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode(listed));
+      if (!out) return LetGo(out.error());
+      if (out->installed) {
+        frozen = true;
+        nonce = listed;
+      }
     }
-    auto parent = find_tombstone();
-    if (!parent) return tl::unexpected(parent.error());
-    if (!*parent) break;  // no merge under way (finished, or a stale reader)
-    if (auto s = Flush(g, (*parent)->pid); !s) return s;
-    if (listed == 0) {
-      listed = NewNonce();
-      if (auto s = AddPending(g, removed, listed); !s) return s;
-    }
-    auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode(listed));
-    if (!out) return LetGo(out.error());
-    if (out->installed) {
-      frozen = true;
-      nonce = listed;
-    }
-  }
-  // Another thread froze it (or nobody did): our record names nothing.
+    return OkStatus();
+  };
+  const Status froze = freeze();
+  // Unless our RemoveNode went on, our record names nothing (another thread froze the
+  // node, or nobody did).
   if (listed != 0 && listed != nonce) {
     if (auto s = DropPending(g, removed, listed); !s) return s;
   }
+  if (!froze) return froze;
   if (!frozen) return OkStatus();
   if (auto s = Flush(g, removed); !s) return s;
 
