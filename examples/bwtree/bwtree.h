@@ -44,6 +44,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,10 @@ struct BwTreeOptions {
   // A node whose consolidated image is smaller than this fraction of node_bytes is
   // merged into its left neighbour (0 .. 0.4; 0 never merges).
   double merge_fraction = 0.25;
+  // For crash tests: called on the thread doing a structure change at the moments a crash
+  // leaves a page that only the pending page names ("new node flushed", "tombstone
+  // erased", "root copied") or a collapse half done ("child retired"). Null: not called.
+  std::function<void(std::string_view step)> test_hook;
 };
 
 struct WriteOptions {
@@ -215,6 +220,9 @@ class BwTree {
   Result<Pending> NewNode(const GenerationGuard& g, const NodeContents& contents);
   Result<OwnedChain> BaseChain(PageId pid, const NodeContents& contents) const;
   void FreeQuietly(const GenerationGuard& g, PageId pid);
+  void Hook(std::string_view step) const {
+    if (options_.test_hook) options_.test_hook(step);
+  }
   // After new nodes' fate is in the log: drops their pending records, freeing them first
   // if nothing names them (`linked` false).
   Status Settle(const GenerationGuard& g, const std::vector<Pending>& created, bool linked);

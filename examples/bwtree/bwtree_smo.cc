@@ -94,6 +94,7 @@ Result<BwTree::Pending> BwTree::NewNode(const GenerationGuard& g, const NodeCont
     (void)Settle(g, {born}, false);
     return tl::unexpected(pos.error());
   }
+  Hook("new node flushed");
   return born;
 }
 
@@ -459,6 +460,7 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
     if (!out) return LetGo(out.error());
     if (out->installed) {
       if (auto s = Flush(g, (*parent)->pid); !s) return s;
+      Hook("tombstone erased");
       auto freed = store_.Free(g, removed);
       if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
       nodes_freed_.fetch_add(1, std::memory_order_relaxed);
@@ -523,6 +525,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
   // The Retire reaches the log before the root's copy: a crash in between leaves the root
   // naming a retired child, which the next traversal (or Open) copies up again.
   if (auto s = Flush(g, child); !s) return s;
+  Hook("child retired");
   // Frozen: this is the child's last state.
   auto contents = view->Materialize();
   if (!contents) return tl::unexpected(contents.error());
@@ -548,6 +551,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
     // removal. A reader that read the child's id earlier holds a generation, so the id is
     // not reused under it: it finds the child retired (or gone) and starts again.
     if (auto s = Flush(g, root_); !s) return s;
+    Hook("root copied");
     const std::uint64_t nonce = view->nonce();
     auto freed = store_.Free(g, child);
     if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());

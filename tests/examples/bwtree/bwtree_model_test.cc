@@ -186,8 +186,12 @@ TEST_P(BwTreeModelTest, ShrinkingToAFewKeysCollapsesTheRoot) {
   // so with 256-byte nodes an empty leftmost node can be left beside a right sibling
   // too large to merge, and a level or two stays; larger nodes end as one leaf.)
   ASSERT_FALSE(shape.nodes_per_level.empty());
-  if (shape.nodes_per_level.size() > 1) EXPECT_GE(shape.nodes_per_level[1], 2u);
-  if (GetParam().node_bytes >= 512) EXPECT_EQ(shape.nodes_per_level, std::vector<std::uint64_t>{1});
+  if (shape.nodes_per_level.size() > 1) {
+    EXPECT_GE(shape.nodes_per_level[1], 2u);
+  }
+  if (GetParam().node_bytes >= 512) {
+    EXPECT_EQ(shape.nodes_per_level, std::vector<std::uint64_t>{1});
+  }
   EXPECT_GT(tree_->stats().root_collapses, 0u);
   EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
 }
