@@ -206,6 +206,9 @@ class BwTree {
   Status PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
                         std::uint8_t level);
   Status TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint8_t level);
+  // `pid` is small and its parent's leftmost child: merges its right neighbour (under
+  // the same parent) into it if the two fit in one node with room to spare.
+  Status AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent);
   Status HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level);
   // Where to cut `contents` into parts of about node_bytes * 3/4 (empty: it cannot be cut).
   std::vector<std::size_t> Partition(const NodeContents& contents) const;

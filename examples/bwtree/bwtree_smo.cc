@@ -318,8 +318,9 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   auto parent = Descend(helper, low, static_cast<std::uint8_t>(level + 1));
   if (!parent) return LetGo(parent.error());
   // Only a live, non-leftmost child whose left neighbour is live under the same parent:
-  // the tombstone then pins the two together (a parent never splits between them).
-  if (low == parent->view.low()) return OkStatus();
+  // the tombstone then pins the two together (a parent never splits between them). A
+  // small leftmost child absorbs its right neighbour instead, if the two fit together.
+  if (low == parent->view.low()) return AbsorbRightNeighbour(op, pid, *parent);
   auto entry = parent->view.Find(low);
   if (!entry) return tl::unexpected(entry.error());
   if (!*entry || !(*entry)->live() || (*entry)->child != pid) return OkStatus();
@@ -332,6 +333,29 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   merges_started_.fetch_add(1, std::memory_order_relaxed);
   if (auto s = HelpMerge(op.guard, pid, low, level); !s) return s;
   return AfterDelta(helper, parent->pid, parent->view, false);
+}
+
+Status BwTree::AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent) {
+  auto ref = store_.Read(op.guard, pid);
+  if (!ref) return OkIfFreed(ref.error());
+  auto view = NodeView::Of(ref->state());
+  if (!view) return tl::unexpected(view.error());
+  if (view->removed() || view->high().infinite) return OkStatus();
+  // The right neighbour must be under the same parent (a live entry at this node's high key).
+  auto entry = parent.view.Find(view->high().key);
+  if (!entry) return tl::unexpected(entry.error());
+  if (!*entry || !(*entry)->live() || (*entry)->child != *view->right()) return OkStatus();
+  auto right_ref = store_.Read(op.guard, *view->right());
+  if (!right_ref) return OkIfFreed(right_ref.error());
+  auto right = NodeView::Of(right_ref->state());
+  if (!right) return tl::unexpected(right.error());
+  if (right->removed() || right->level() != view->level()) return OkStatus();
+  auto contents = view->Materialize();
+  auto right_contents = contents ? right->Materialize() : contents;
+  if (!right_contents) return tl::unexpected(right_contents.error());
+  // Together well under a split (which comes at node_bytes), so the two do not ping-pong.
+  if (EncodedNodeSize(*contents) + EncodedNodeSize(*right_contents) > options_.node_bytes * 3 / 4) return OkStatus();
+  return TryStartMerge(op, *view->right(), right->low(), right->level());
 }
 
 Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level) {

@@ -182,9 +182,10 @@ TEST_P(BwTreeModelTest, ShrinkingToAFewKeysCollapsesTheRoot) {
   std::string levels;
   for (std::uint64_t c : shape.nodes_per_level) levels += " " + std::to_string(c);
   SCOPED_TRACE("per level:" + levels);
-  // The root never has one child: that level collapsed away. (Merges go leftwards only,
-  // so with 256-byte nodes an empty leftmost node can be left beside a right sibling
-  // too large to merge, and a level or two stays; larger nodes end as one leaf.)
+  // The root never has one child: that level collapsed away. (With 256-byte nodes an
+  // empty leftmost node can be left beside a right sibling too large to merge into it,
+  // when nothing visits it after the sibling shrank, and a level or two stays; larger
+  // nodes end as one leaf.)
   ASSERT_FALSE(shape.nodes_per_level.empty());
   if (shape.nodes_per_level.size() > 1) {
     EXPECT_GE(shape.nodes_per_level[1], 2u);
