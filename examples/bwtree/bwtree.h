@@ -69,7 +69,8 @@ struct BwTreeOptions {
   // they change seldom (once per split or merge below them).
   std::uint32_t inner_consolidate_after = 2;
   // A node whose consolidated image is smaller than this fraction of node_bytes is
-  // merged into its left neighbour (0 .. 0.4; 0 never merges).
+  // merged into its left neighbour (a leftmost child absorbs its right neighbour instead,
+  // if the two fit in 3/4 of node_bytes) (0 .. 0.4; 0 never merges).
   double merge_fraction = 0.25;
   // For crash tests: called on the thread doing a structure change at the moments a crash
   // leaves a page that only the pending page names ("new node flushed", "tombstone
