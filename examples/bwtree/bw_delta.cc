@@ -58,7 +58,17 @@ std::vector<std::byte> BwDelta::KeyAndPage(DeltaTag tag, std::string_view key, P
   return out;
 }
 
-std::vector<std::byte> BwDelta::RemoveNode() { return Start(DeltaTag::kRemoveNode, 1); }
+std::vector<std::byte> BwDelta::RemoveNode(std::uint64_t nonce) {
+  if (nonce == 0) return Start(DeltaTag::kRemoveNode, 1);
+  return Stamp(DeltaTag::kRemoveNode, nonce);
+}
+
+std::vector<std::byte> BwDelta::Stamp(DeltaTag tag, std::uint64_t nonce) {
+  auto out = Start(tag, 9);
+  out.resize(9);
+  EncodeFixed64(out.data() + 1, nonce);
+  return out;
+}
 
 std::vector<std::byte> BwDelta::Merge(PageId removed, std::span<const std::byte> image) {
   auto out = Start(DeltaTag::kMerge, 5 + image.size());
@@ -104,7 +114,14 @@ Result<BwDelta> BwDelta::Decode(std::span<const std::byte> payload) {
       return d;
     case static_cast<std::uint8_t>(DeltaTag::kRemoveNode):
       d.tag = DeltaTag::kRemoveNode;
-      if (!body.empty()) return tl::unexpected(Corrupt("trailing bytes after RemoveNode"));
+      if (body.empty()) return d;
+      [[fallthrough]];
+    case static_cast<std::uint8_t>(DeltaTag::kBirth):
+    case static_cast<std::uint8_t>(DeltaTag::kRetire):
+      d.tag = static_cast<DeltaTag>(tag);
+      if (body.size() != 8) return tl::unexpected(Corrupt("a nonce of " + std::to_string(body.size()) + " bytes"));
+      d.nonce = DecodeFixed64(body.data());
+      if (d.nonce == 0) return tl::unexpected(Corrupt("a zero nonce"));
       return d;
     case static_cast<std::uint8_t>(DeltaTag::kMerge):
       d.tag = DeltaTag::kMerge;

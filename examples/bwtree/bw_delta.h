@@ -10,9 +10,16 @@
 //   IndexTombstone k C  inner: the separator k -> C stays but routes no more: C is being
 //                       merged into its left neighbour (the first step of a merge)
 //   IndexErase k C      inner: the tombstone k -> C is gone (the last step of a merge)
-//   RemoveNode          any level: the node is frozen, to be merged into its left neighbour
+//   RemoveNode [n]      any level: the node is frozen, to be merged into its left neighbour;
+//                       n names the tree's pending record that frees the page if a crash
+//                       cuts the merge after its tombstone is erased (absent in old trees)
 //   Merge R image       any level: the node absorbs its removed right neighbour R, whose
 //                       whole contents (a node image, node_image.h) the delta carries
+//   Birth n             any level, inert: a new node, listed in the tree's pending page under
+//                       n until a node that names it is in the log (a crash before that
+//                       leaves a page that Open frees)
+//   Retire n            any level: the root's only child, frozen to be copied into the root
+//                       (the root collapse) and then freed; listed in the pending page under n
 //
 // Ownership: a decoded BwDelta borrows the payload bytes it was decoded from (valid while
 // the reader stays in its generation); the encoders return owned bytes.
@@ -38,6 +45,8 @@ enum class DeltaTag : std::uint8_t {
   kIndexErase = 6,
   kRemoveNode = 7,
   kMerge = 8,
+  kBirth = 9,
+  kRetire = 10,
 };
 
 struct BwDelta {
@@ -46,6 +55,7 @@ struct BwDelta {
   std::string_view value;            // Insert
   PageId pid = 0;                    // Split: sibling; Index*: child; Merge: the removed node
   std::span<const std::byte> image;  // Merge: the removed node's contents
+  std::uint64_t nonce = 0;           // Birth, Retire, RemoveNode: the pending record's (0: none)
 
   static Result<BwDelta> Decode(std::span<const std::byte> payload);
 
@@ -53,7 +63,10 @@ struct BwDelta {
   static std::vector<std::byte> Delete(std::string_view key);
   // Split, IndexInsert, IndexTombstone, IndexErase: a key and a page id.
   static std::vector<std::byte> KeyAndPage(DeltaTag tag, std::string_view key, PageId pid);
-  static std::vector<std::byte> RemoveNode();
+  // nonce 0 writes the form without a nonce (what trees wrote before pending records).
+  static std::vector<std::byte> RemoveNode(std::uint64_t nonce = 0);
+  // Birth and Retire: a tag and a nonce.
+  static std::vector<std::byte> Stamp(DeltaTag tag, std::uint64_t nonce);
   static std::vector<std::byte> Merge(PageId removed, std::span<const std::byte> image);
 };
 

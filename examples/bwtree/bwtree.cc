@@ -3,6 +3,10 @@
 #include "examples/bwtree/bwtree.h"
 
 #include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "examples/bwtree/bw_delta.h"
@@ -27,6 +31,24 @@ Status CheckKeyValue(std::string_view key, std::string_view value) {
 
 bool IsNotFound(const Error& e) { return e.code() == ErrorCode::kNotFound; }
 
+// The trees open in this process, by store and name: the pending page's records belong to
+// one BwTree at a time (Open settles them, assuming no change of this tree is under way).
+std::mutex open_trees_mu;
+std::set<std::pair<const Store*, std::string>>& OpenTrees() {
+  static auto* trees = new std::set<std::pair<const Store*, std::string>>();
+  return *trees;
+}
+
+std::uint64_t RandomSeed() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+// Catalog names longer than this would not fit the pending page's "bwtree-pending:" prefix
+// in the catalog's 255 bytes.
+constexpr std::size_t kMaxNameBytes = 240;
+
 }  // namespace
 
 std::uint64_t TreeShape::nodes() const {
@@ -35,11 +57,19 @@ std::uint64_t TreeShape::nodes() const {
   return n;
 }
 
-BwTree::BwTree(Store& store, PageId root, BwTreeOptions options)
+BwTree::BwTree(Store& store, std::string name, PageId root, PageId pending, BwTreeOptions options)
     : store_(store),
+      name_(std::move(name)),
       root_(root),
+      pending_(pending),
       options_(options),
-      merge_bytes_(static_cast<std::uint32_t>(options.merge_fraction * options.node_bytes)) {}
+      merge_bytes_(static_cast<std::uint32_t>(options.merge_fraction * options.node_bytes)),
+      nonce_seed_(RandomSeed()) {}
+
+BwTree::~BwTree() {
+  std::lock_guard lock(open_trees_mu);
+  OpenTrees().erase({&store_, name_});
+}
 
 Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name, BwTreeOptions options) {
   if (options.node_bytes < 256 || options.node_bytes > 32 * 1024) {
@@ -52,22 +82,40 @@ Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name
   if (!(options.merge_fraction >= 0 && options.merge_fraction <= 0.4)) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: merge_fraction must be in 0 .. 0.4");
   }
-  // The store's catalog names the root page; the root's id never changes.
+  if (name.size() > kMaxNameBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: a tree name has at most 240 bytes");
+  }
+  {
+    std::lock_guard lock(open_trees_mu);
+    if (!OpenTrees().emplace(&store, std::string(name)).second) {
+      return MakeError(ErrorCode::kInvalidArgument, "bwtree: tree \"" + std::string(name) + "\" is open already");
+    }
+  }
+  // The store's catalog names the root page (its id never changes) and the pending page.
   auto root = store.OpenRoot("bwtree:" + std::string(name));
-  if (!root) return tl::unexpected(root.error());
-  std::unique_ptr<BwTree> tree(new BwTree(store, *root, options));
-  if (auto s = tree->InitializeRoot(); !s) return tl::unexpected(s.error());
+  auto pending = root ? store.OpenRoot("bwtree-pending:" + std::string(name)) : root;
+  if (!pending) {
+    std::lock_guard lock(open_trees_mu);
+    OpenTrees().erase({&store, std::string(name)});
+    return tl::unexpected(pending.error());
+  }
+  // From here the tree's destructor unregisters the name.
+  std::unique_ptr<BwTree> tree(new BwTree(store, std::string(name), *root, *pending, options));
+  if (auto s = tree->InitializePage(tree->root_); !s) return tl::unexpected(s.error());
+  if (auto s = tree->InitializePage(tree->pending_); !s) return tl::unexpected(s.error());
+  // What a crash cut short: pages stamped for a change whose end is not in the log.
+  if (auto s = tree->ReclaimPending(); !s) return tl::unexpected(s.error());
   return tree;
 }
 
-Status BwTree::InitializeRoot() {
+Status BwTree::InitializePage(PageId pid) {
   LssAddress written;
   {
     auto g = store_.EnterGeneration();
-    auto ref = store_.Read(g, root_);
+    auto ref = store_.Read(g, pid);
     if (!ref) return tl::unexpected(ref.error());
     // The catalog gives a new root page an empty base page (perhaps under llama's own Flush
-    // delta, if it was evicted and read back); a tree's root is never empty.
+    // delta, if it was evicted and read back); a tree's root (and pending page) never is.
     bool fresh = ref->empty();
     if (!fresh) {
       const BasePage* base = ref->state().base();
@@ -81,12 +129,12 @@ Status BwTree::InitializeRoot() {
       return OkStatus();
     }
     // First use: an empty leaf covering every key.
-    auto chain = BaseChain(root_, NodeContents{});
+    auto chain = BaseChain(pid, NodeContents{});
     if (!chain) return tl::unexpected(chain.error());
-    auto out = store_.UpdateR(g, root_, *ref, *chain);
+    auto out = store_.UpdateR(g, pid, *ref, *chain);
     if (!out) return tl::unexpected(out.error());
-    if (!out->installed) return InitializeRoot();  // the evictor moved the page meanwhile
-    auto pos = store_.Flush(g, root_);
+    if (!out->installed) return InitializePage(pid);  // the evictor moved the page meanwhile
+    auto pos = store_.Flush(g, pid);
     if (!pos) return tl::unexpected(pos.error());
     written = *pos;
   }
@@ -182,6 +230,8 @@ BwTreeStats BwTree::stats() const {
   s.merges_started = merges_started_.load(std::memory_order_relaxed);
   s.merges = merges_.load(std::memory_order_relaxed);
   s.nodes_freed = nodes_freed_.load(std::memory_order_relaxed);
+  s.root_collapses = root_collapses_.load(std::memory_order_relaxed);
+  s.orphans_freed = orphans_freed_.load(std::memory_order_relaxed);
   s.cas_retries = cas_retries_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
   return s;
@@ -282,8 +332,14 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       auto view = NodeView::Of(ref->state());
       if (!view) return tl::unexpected(view.error());
       // A removed node is reached only through a parent read before its tombstone: the
-      // next descent routes around it (and helps the merge).
-      if (view->removed()) break;
+      // next descent routes around it (and helps the merge). A retired one is the root's
+      // only child being copied into the root: finish that, then start again.
+      if (view->removed()) {
+        if (view->retired()) {
+          if (auto s = HelpCollapse(op.guard, pid); !s) return tl::unexpected(s.error());
+        }
+        break;
+      }
       if (expect_level >= 0 && view->level() != expect_level) break;
       if (key < view->low()) break;  // a stale parent sent us too far right
       if (view->high().Excludes(key)) {
@@ -302,8 +358,11 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       // An empty leaf, or an inner node with one child, left over from a delete-heavy
       // load whose last delete could not merge it then (it was a leftmost child, or its
       // neighbour was busy): a reader passing by starts the merge. O(1) to notice.
-      if (op.help && pid != root_ && view->delta_count() == 0 && view->base_entries() <= (view->leaf() ? 0u : 1u)) {
-        if (auto s = MaybeMerge(op, pid); !s) return tl::unexpected(s.error());
+      if (op.help && view->delta_count() == 0 && view->base_entries() <= (view->leaf() ? 0u : 1u)) {
+        // The root with one child gets shorter instead (then this descent goes on through
+        // the old root's view, meets the retired child and starts again).
+        auto s = pid != root_ ? MaybeMerge(op, pid) : view->leaf() ? OkStatus() : TryCollapseRoot(op.guard);
+        if (!s) return tl::unexpected(s.error());
       }
       if (view->level() == level) return Located{pid, *ref, std::move(*view)};
       if (view->level() < level) {

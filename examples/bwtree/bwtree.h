@@ -21,22 +21,30 @@
 //   on the left neighbour, tombstone erased, page freed. Any thread that meets a
 //   tombstone helps the merge along.
 // - The root's page id never changes (the store's catalog names it); a root that splits
-//   pushes its contents down into new children.
+//   pushes its contents down into new children, and a root left with one child takes
+//   that child's contents and frees it (the root collapse: the tree gets shorter).
+// - A page that only a half-finished structure change can name (a new node before the
+//   Split that names it, a merged or collapsed node before its Free) is listed in the
+//   tree's pending page (a second catalog root) first; Open frees those a crash left
+//   unreachable, so crashes leak no pages.
 //
 // Durability: a write with `sync` flushes its leaf (and any node on its path whose state
 // the log does not have yet) and syncs the log to there (group commit). After a crash
 // every synced write is there: structure changes reach the log in dependency order
 // (a new node before the Split that names it, a Split before the IndexInsert that posts
 // it, a tombstone before the RemoveNode, a RemoveNode before the Merge, a Merge before the
-// erase and the Free), so every prefix of the log is a valid tree.
+// erase and the Free, a Retire before the root's copy of the child, the copy before the
+// child's Free), so every prefix of the log is a valid tree.
 //
 // Ownership and threads: the tree borrows the Store (which must outlive it) and owns no
 // pages in memory of its own; every node lives in the store's mapping table. All
-// methods are thread-safe. Values returned are copies.
+// methods are thread-safe. Values returned are copies. A tree name is open at most once
+// per store at a time (Open refuses a second BwTree while the first lives).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,8 +69,13 @@ struct BwTreeOptions {
   // they change seldom (once per split or merge below them).
   std::uint32_t inner_consolidate_after = 2;
   // A node whose consolidated image is smaller than this fraction of node_bytes is
-  // merged into its left neighbour (0 .. 0.4; 0 never merges).
+  // merged into its left neighbour (a leftmost child absorbs its right neighbour instead,
+  // if the two fit in 3/4 of node_bytes) (0 .. 0.4; 0 never merges).
   double merge_fraction = 0.25;
+  // For crash tests: called on the thread doing a structure change at the moments a crash
+  // leaves a page that only the pending page names ("new node flushed", "tombstone
+  // erased", "root copied") or a collapse half done ("child retired"). Null: not called.
+  std::function<void(std::string_view step)> test_hook;
 };
 
 struct WriteOptions {
@@ -78,6 +91,8 @@ struct BwTreeStats {
   std::uint64_t merges_started = 0; // tombstones installed
   std::uint64_t merges = 0;         // Merge deltas installed
   std::uint64_t nodes_freed = 0;    // pages freed after a merge finished
+  std::uint64_t root_collapses = 0; // the root took its only child's contents (one level less)
+  std::uint64_t orphans_freed = 0;  // pages Open found unreachable after a crash and freed
   std::uint64_t cas_retries = 0;    // lost CAS races retried by writers
   std::uint64_t restarts = 0;       // traversals started again from the root
 };
@@ -89,6 +104,11 @@ struct TreeShape {
   std::uint64_t unposted_splits = 0;   // side links whose right node the parent does not name
   std::uint64_t pending_merges = 0;    // tombstones still in inner nodes
   std::uint64_t removed_in_chain = 0;  // removed nodes still linked into a level
+  // Pages the tree holds: every node on a level (the root included) and every removed
+  // node a tombstone still names. With the catalog page and one pending page per tree,
+  // that is every page the store has, unless a page leaked.
+  std::uint64_t pages = 0;
+  std::uint64_t pending = 0;  // records in the pending page (0 once every change finished)
   std::uint64_t nodes() const;
 };
 
@@ -110,11 +130,18 @@ class BwTree {
 
   // Walks the whole tree and checks its invariants (ranges contiguous on every level,
   // entries sorted and in range, separators equal to their children's low keys, levels
-  // consistent). Meant for tests, with no writer running; Corruption says what is wrong.
+  // consistent, a retired node only as the root's only child). Meant for tests, with no
+  // writer running; Corruption says what is wrong.
   Result<TreeShape> Check();
+
+  ~BwTree();
+  BwTree(const BwTree&) = delete;
+  BwTree& operator=(const BwTree&) = delete;
 
   BwTreeStats stats() const;
   PageId root() const { return root_; }
+  // The pending page (catalog name "bwtree-pending:<name>").
+  PageId pending_page() const { return pending_; }
   const BwTreeOptions& options() const { return options_; }
 
  private:
@@ -139,8 +166,16 @@ class BwTree {
     NodeView view;
   };
 
-  BwTree(Store& store, PageId root, BwTreeOptions options);
-  Status InitializeRoot();
+  // A page and the nonce of its pending record.
+  struct Pending {
+    PageId pid = 0;
+    std::uint64_t nonce = 0;
+  };
+
+  BwTree(Store& store, std::string name, PageId root, PageId pending, BwTreeOptions options);
+  // Gives a page fresh from the catalog (an empty base page) an empty leaf; a page that is
+  // a node already is left alone.
+  Status InitializePage(PageId pid);
 
   // The node at `level` whose range holds `key`, from the root.
   Result<Located> Descend(Op& op, std::string_view key, std::uint8_t level);
@@ -172,28 +207,65 @@ class BwTree {
   Status PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
                         std::uint8_t level);
   Status TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint8_t level);
+  // `pid` is small and its parent's leftmost child: merges its right neighbour (under
+  // the same parent) into it if the two fit in one node with room to spare.
+  Status AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent);
   Status HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level);
   // Where to cut `contents` into parts of about node_bytes * 3/4 (empty: it cannot be cut).
   std::vector<std::size_t> Partition(const NodeContents& contents) const;
   // New pages for the parts of `contents` that start at `starts` (each flushed), the last
   // ending at `high` with right sibling `right`, each other one ending where the next
   // starts. Frees what it made if one fails.
-  Result<std::vector<PageId>> NewParts(const GenerationGuard& g, const NodeContents& contents,
-                                       const std::vector<std::size_t>& starts, HighKey high,
-                                       std::optional<PageId> right);
+  Result<std::vector<Pending>> NewParts(const GenerationGuard& g, const NodeContents& contents,
+                                        const std::vector<std::size_t>& starts, HighKey high,
+                                        std::optional<PageId> right);
   // A new page holding `contents` as its base, flushed (so it is in the log before any
   // delta that names it).
-  Result<PageId> NewNode(const GenerationGuard& g, const NodeContents& contents);
+  Result<Pending> NewNode(const GenerationGuard& g, const NodeContents& contents);
   Result<OwnedChain> BaseChain(PageId pid, const NodeContents& contents) const;
   void FreeQuietly(const GenerationGuard& g, PageId pid);
+  void Hook(std::string_view step) const {
+    if (options_.test_hook) options_.test_hook(step);
+  }
+  // After new nodes' fate is in the log: drops their pending records, freeing them first
+  // if nothing names them (`linked` false).
+  Status Settle(const GenerationGuard& g, const std::vector<Pending>& created, bool linked);
+
+  // The root collapse (bwtree_smo.cc). While the root is an inner node with one child
+  // that has no right sibling: Retire the child, copy it into the root, free it.
+  Status TryCollapseRoot(const GenerationGuard& g);
+  // Finishes the collapse of the retired `child` (any thread that meets it helps).
+  Status HelpCollapse(const GenerationGuard& g, PageId child);
+
+  // The pending page (bwtree_pending.cc): records (page id, nonce) of pages that only a
+  // half-finished structure change names, each written before the page's stamp (Birth,
+  // RemoveNode, Retire) with that nonce can reach the log.
+  std::uint64_t NewNonce();
+  // Adds the record and flushes the pending page (so it is in the log before the stamp).
+  Status AddPending(const GenerationGuard& g, PageId pid, std::uint64_t nonce);
+  // Removes the record (reaches the log with the pending page's next flush).
+  Status DropPending(const GenerationGuard& g, PageId pid, std::uint64_t nonce);
+  // Prepends an Insert or Delete of a record onto the pending page (folding it when long).
+  Status ChangePending(const GenerationGuard& g, const std::vector<std::byte>& payload);
+  Result<std::vector<Pending>> PendingRecords(const GenerationGuard& g);
+  // Open: settles every record a crash left (finishing or freeing what it names).
+  Status ReclaimPending();
+  // Whether the record can go; frees the page if a crash left it stamped and unreachable.
+  Result<bool> ResolvePending(const GenerationGuard& g, Pending record);
+  Result<bool> Reachable(const GenerationGuard& g, PageId pid, const NodeView& view);
 
   Store& store_;
+  const std::string name_;
   const PageId root_;
+  const PageId pending_;
   const BwTreeOptions options_;
   const std::uint32_t merge_bytes_;
+  const std::uint64_t nonce_seed_;
+  std::atomic<std::uint64_t> nonce_next_{0};
 
   mutable std::atomic<std::uint64_t> consolidations_{0}, splits_{0}, root_splits_{0}, index_posts_{0},
-      merges_started_{0}, merges_{0}, nodes_freed_{0}, cas_retries_{0}, restarts_{0};
+      merges_started_{0}, merges_{0}, nodes_freed_{0}, root_collapses_{0}, orphans_freed_{0}, cas_retries_{0},
+      restarts_{0};
 };
 
 }  // namespace llama::bwtree

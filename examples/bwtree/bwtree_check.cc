@@ -4,8 +4,10 @@
 // - every node is at its level, and its entries are sorted and inside its range;
 // - every live separator in an inner node equals its child's low key, and the child is
 //   one level down (a child's low key never changes, so this holds at all times).
+// - a retired node (a root collapse under way) is the root's only child.
 // Half-finished changes are legal and counted: a node its parent does not name yet (an
 // unposted split), a tombstone (a merge under way), a removed node still on a level.
+// It also counts the pages the tree holds and the pending page's records.
 #include <set>
 #include <string>
 
@@ -26,8 +28,10 @@ Result<TreeShape> BwTree::Check() {
   auto g = store_.EnterGeneration();
   TreeShape shape;
   std::set<PageId> named{root_};  // the nodes the level above names (live entries)
+  std::set<PageId> pages;         // every page the tree holds
   PageId leftmost = root_;
   int level = -1;
+  std::size_t root_entries = 0;
   for (;;) {
     std::set<PageId> named_below;
     std::optional<PageId> leftmost_below;
@@ -47,7 +51,11 @@ Result<TreeShape> BwTree::Check() {
         return tl::unexpected(Broken(where + " starts at \"" + std::string(view->low()) + "\", expected \"" +
                                      expect_low + "\""));
       }
+      pages.insert(pid);
       if (view->removed()) ++shape.removed_in_chain;
+      if (view->retired() && (pid == root_ || shape.nodes_per_level.size() != 1 || root_entries != 1 || !named.count(pid))) {
+        return tl::unexpected(Broken(where + " is retired but not the root's only child"));
+      }
       if (!named.count(pid) && !view->removed()) ++shape.unposted_splits;
       auto contents = view->Materialize();
       if (!contents) return tl::unexpected(contents.error());
@@ -65,9 +73,14 @@ Result<TreeShape> BwTree::Check() {
           return tl::unexpected(Broken(where + ": the first entry is not a live separator at the low key"));
         }
         if (!leftmost_below) leftmost_below = contents->entries[0].child;
+        if (pid == root_) root_entries = contents->entries.size();
         for (const Entry& e : contents->entries) {
           if (e.tombstone) {
             ++shape.pending_merges;
+            // Still allocated until its merge finishes (the tombstone goes before the free).
+            auto removed = store_.Read(g, e.child);
+            if (!removed) return tl::unexpected(Broken(where + ": tombstone child " + std::to_string(e.child) + ": " + removed.error().ToString()));
+            pages.insert(e.child);
             continue;
           }
           auto child_ref = store_.Read(g, e.child);
@@ -88,10 +101,15 @@ Result<TreeShape> BwTree::Check() {
     }
     shape.nodes_per_level.push_back(nodes + 1);
     if (level == 0) break;
+    if (!leftmost_below) return tl::unexpected(Broken("an inner level names no child"));
     named = std::move(named_below);
     leftmost = *leftmost_below;
     --level;
   }
+  shape.pages = pages.size();
+  auto records = PendingRecords(g);
+  if (!records) return tl::unexpected(records.error());
+  shape.pending = records->size();
   return shape;
 }
 

@@ -71,20 +71,40 @@ Result<OwnedChain> BwTree::BaseChain(PageId pid, const NodeContents& contents) c
   return PageChainBuilder::Base(Share(std::move(*page)));
 }
 
-Result<PageId> BwTree::NewNode(const GenerationGuard& g, const NodeContents& contents) {
+Result<BwTree::Pending> BwTree::NewNode(const GenerationGuard& g, const NodeContents& contents) {
   auto pid = store_.Allocate();
-  if (!pid) return pid;
-  auto chain = BaseChain(*pid, contents);
-  auto ref = chain ? store_.Read(g, *pid) : Result<PageRef>(tl::unexpected(chain.error()));
-  auto out = ref ? store_.UpdateR(g, *pid, *ref, *chain) : Result<UpdateOutcome>(tl::unexpected(ref.error()));
+  if (!pid) return tl::unexpected(pid.error());
+  const Pending born{*pid, NewNonce()};
+  // The pending record is in the log before the node can be: a crash before a node that
+  // names this one reaches the log leaves a page Open finds (by the Birth stamp) and frees.
+  Status listed = AddPending(g, born.pid, born.nonce);
+  auto chain = listed ? BaseChain(born.pid, contents) : Result<OwnedChain>(tl::unexpected(listed.error()));
+  auto birth = chain ? DeltaRecord::MakeUpdate(born.pid, BwDelta::Stamp(DeltaTag::kBirth, born.nonce))
+                     : Result<DeltaRecord>(tl::unexpected(chain.error()));
+  auto ref = birth ? store_.Read(g, born.pid) : Result<PageRef>(tl::unexpected(birth.error()));
+  Result<UpdateOutcome> out = tl::unexpected(ref ? Error(ErrorCode::kAborted, "") : ref.error());
+  if (ref) {
+    OwnedChain state = PageChainBuilder::Prepend(Share(std::move(*birth)), std::move(*chain));
+    out = store_.UpdateR(g, born.pid, *ref, state);
+  }
   // Nobody else knows the id yet, so the CAS cannot lose; flushing now puts the node in
   // the log before any delta that names it.
-  auto pos = out ? store_.Flush(g, *pid) : Result<LssAddress>(tl::unexpected(out.error()));
+  auto pos = out ? store_.Flush(g, born.pid) : Result<LssAddress>(tl::unexpected(out.error()));
   if (!pos) {
-    FreeQuietly(g, *pid);
+    (void)Settle(g, {born}, false);
     return tl::unexpected(pos.error());
   }
-  return pid;
+  Hook("new node flushed");
+  return born;
+}
+
+Status BwTree::Settle(const GenerationGuard& g, const std::vector<Pending>& created, bool linked) {
+  for (const Pending& p : created) {
+    // Unlinked: the free is logged before the record's removal can be.
+    if (!linked) FreeQuietly(g, p.pid);
+    if (auto s = DropPending(g, p.pid, p.nonce); !s) return s;
+  }
+  return OkStatus();
 }
 
 void BwTree::FreeQuietly(const GenerationGuard& g, PageId pid) {
@@ -127,7 +147,8 @@ Status BwTree::Consolidate(Op& op, PageId pid, std::uint32_t min_deltas) {
   if (!out) return LetGo(out.error());
   if (!out->installed) return OkStatus();
   consolidations_.fetch_add(1, std::memory_order_relaxed);
-  if (WantsMerge(*contents, size) && pid != root_ && nested_merges < kMaxNestedMerges) {
+  if (pid == root_) return contents->entries.size() == 1 && !contents->leaf() ? TryCollapseRoot(op.guard) : OkStatus();
+  if (WantsMerge(*contents, size) && nested_merges < kMaxNestedMerges) {
     NestedMerge nested;
     return TryStartMerge(op, pid, contents->low, contents->level);
   }
@@ -172,21 +193,21 @@ std::vector<std::size_t> BwTree::Partition(const NodeContents& contents) const {
   return cuts;
 }
 
-Result<std::vector<PageId>> BwTree::NewParts(const GenerationGuard& g, const NodeContents& contents,
-                                             const std::vector<std::size_t>& starts, HighKey high,
-                                             std::optional<PageId> right) {
+Result<std::vector<BwTree::Pending>> BwTree::NewParts(const GenerationGuard& g, const NodeContents& contents,
+                                                      const std::vector<std::size_t>& starts, HighKey high,
+                                                      std::optional<PageId> right) {
   // Rightmost first, so each part knows its right sibling.
-  std::vector<PageId> created(starts.size());
+  std::vector<Pending> created(starts.size());
   for (std::size_t j = starts.size(); j-- > 0;) {
     const std::size_t end = j + 1 < starts.size() ? starts[j + 1] : contents.entries.size();
     const std::string_view low = starts[j] == 0 ? contents.low : contents.entries[starts[j]].key;
     auto q = NewNode(g, Slice(contents, starts[j], end, low, high, right));
     if (!q) {
-      for (std::size_t k = j + 1; k < created.size(); ++k) FreeQuietly(g, created[k]);
+      (void)Settle(g, std::vector<Pending>(created.begin() + static_cast<std::ptrdiff_t>(j) + 1, created.end()), false);
       return tl::unexpected(q.error());
     }
     created[j] = *q;
-    right = *q;
+    right = q->pid;
     high = HighKey::At(low);
   }
   return created;
@@ -203,27 +224,32 @@ Result<bool> BwTree::Split(Op& op, PageId pid, PageRef head, const NodeContents&
   // reachable.
   auto parts = NewParts(op.guard, contents, cuts, contents.high, contents.right);
   if (!parts) return tl::unexpected(parts.error());
-  const std::vector<PageId>& created = *parts;
+  const std::vector<Pending>& created = *parts;
   const std::string_view separator = contents.entries[cuts[0]].key;
-  auto out = Prepend(op.guard, pid, head, BwDelta::KeyAndPage(DeltaTag::kSplit, separator, created[0]));
+  auto out = Prepend(op.guard, pid, head, BwDelta::KeyAndPage(DeltaTag::kSplit, separator, created[0].pid));
   if (!out || !out->installed) {
-    for (PageId q : created) FreeQuietly(op.guard, q);
+    if (auto s = Settle(op.guard, created, false); !s) return tl::unexpected(s.error());
     if (!out && !IsNotFound(out.error())) return tl::unexpected(out.error());
     return true;  // lost the race: whoever changed the node will split it if still needed
   }
   splits_.fetch_add(1, std::memory_order_relaxed);
   // Fold the node down to its own part now (its chain is long and half of it moved).
-  auto chain = BaseChain(pid, Slice(contents, 0, cuts[0], contents.low, HighKey::At(separator), created[0]));
+  auto chain = BaseChain(pid, Slice(contents, 0, cuts[0], contents.low, HighKey::At(separator), created[0].pid));
   if (!chain) return tl::unexpected(chain.error());
   auto folded = store_.UpdateR(op.guard, pid, out->head, *chain);
   if (!folded && !IsNotFound(folded.error())) return tl::unexpected(folded.error());
   if (folded && folded->installed) consolidations_.fetch_add(1, std::memory_order_relaxed);
+  // Once the Split is in the log, every new part is reachable (each names the next), so
+  // their pending records can go. (If the node was merged away meanwhile, its contents
+  // were flushed into its left neighbour before its free.)
+  if (auto s = Flush(op.guard, pid); !s) return tl::unexpected(s.error());
+  if (auto s = Settle(op.guard, created, true); !s) return tl::unexpected(s.error());
   // Post every new part in the parent, left to right.
   PageId left = pid;
   for (std::size_t j = 0; j < cuts.size(); ++j) {
     const std::string_view low = contents.entries[cuts[j]].key;
-    if (auto s = PostIndexEntry(op.guard, left, created[j], low, contents.level); !s) return tl::unexpected(s.error());
-    left = created[j];
+    if (auto s = PostIndexEntry(op.guard, left, created[j].pid, low, contents.level); !s) return tl::unexpected(s.error());
+    left = created[j].pid;
   }
   return true;
 }
@@ -235,20 +261,21 @@ Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, con
   starts.insert(starts.end(), cuts.begin(), cuts.end());
   auto parts = NewParts(op.guard, contents, starts, HighKey::Infinity(), std::nullopt);
   if (!parts) return tl::unexpected(parts.error());
-  const std::vector<PageId>& created = *parts;
+  const std::vector<Pending>& created = *parts;
   NodeContents root;
   root.level = static_cast<std::uint8_t>(contents.level + 1);
   for (std::size_t j = 0; j < starts.size(); ++j) {
-    root.entries.push_back(Entry{j == 0 ? contents.low : contents.entries[starts[j]].key, {}, created[j], false});
+    root.entries.push_back(Entry{j == 0 ? contents.low : contents.entries[starts[j]].key, {}, created[j].pid, false});
   }
   auto chain = BaseChain(root_, root);
   auto out = chain ? store_.UpdateR(op.guard, root_, head, *chain) : Result<UpdateOutcome>(tl::unexpected(chain.error()));
   if (!out || !out->installed) {
-    for (PageId q : created) FreeQuietly(op.guard, q);
+    if (auto s = Settle(op.guard, created, false); !s) return s;
     return out ? OkStatus() : Status(tl::unexpected(out.error()));
   }
   root_splits_.fetch_add(1, std::memory_order_relaxed);
-  return Flush(op.guard, root_);
+  if (auto s = Flush(op.guard, root_); !s) return s;
+  return Settle(op.guard, created, true);
 }
 
 Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
@@ -291,8 +318,9 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   auto parent = Descend(helper, low, static_cast<std::uint8_t>(level + 1));
   if (!parent) return LetGo(parent.error());
   // Only a live, non-leftmost child whose left neighbour is live under the same parent:
-  // the tombstone then pins the two together (a parent never splits between them).
-  if (low == parent->view.low()) return OkStatus();
+  // the tombstone then pins the two together (a parent never splits between them). A
+  // small leftmost child absorbs its right neighbour instead, if the two fit together.
+  if (low == parent->view.low()) return AbsorbRightNeighbour(op, pid, *parent);
   auto entry = parent->view.Find(low);
   if (!entry) return tl::unexpected(entry.error());
   if (!*entry || !(*entry)->live() || (*entry)->child != pid) return OkStatus();
@@ -305,6 +333,29 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   merges_started_.fetch_add(1, std::memory_order_relaxed);
   if (auto s = HelpMerge(op.guard, pid, low, level); !s) return s;
   return AfterDelta(helper, parent->pid, parent->view, false);
+}
+
+Status BwTree::AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent) {
+  auto ref = store_.Read(op.guard, pid);
+  if (!ref) return OkIfFreed(ref.error());
+  auto view = NodeView::Of(ref->state());
+  if (!view) return tl::unexpected(view.error());
+  if (view->removed() || view->high().infinite) return OkStatus();
+  // The right neighbour must be under the same parent (a live entry at this node's high key).
+  auto entry = parent.view.Find(view->high().key);
+  if (!entry) return tl::unexpected(entry.error());
+  if (!*entry || !(*entry)->live() || (*entry)->child != *view->right()) return OkStatus();
+  auto right_ref = store_.Read(op.guard, *view->right());
+  if (!right_ref) return OkIfFreed(right_ref.error());
+  auto right = NodeView::Of(right_ref->state());
+  if (!right) return tl::unexpected(right.error());
+  if (right->removed() || right->level() != view->level()) return OkStatus();
+  auto contents = view->Materialize();
+  auto right_contents = contents ? right->Materialize() : contents;
+  if (!right_contents) return tl::unexpected(right_contents.error());
+  // Together well under a split (which comes at node_bytes), so the two do not ping-pong.
+  if (EncodedNodeSize(*contents) + EncodedNodeSize(*right_contents) > options_.node_bytes * 3 / 4) return OkStatus();
+  return TryStartMerge(op, *view->right(), right->low(), right->level());
 }
 
 Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level) {
@@ -323,25 +374,47 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
     return std::optional<Located>(std::move(*parent));
   };
 
-  // 1. Freeze the node: RemoveNode, after the tombstone is in the log.
+  // 1. Freeze the node: RemoveNode, after the tombstone is in the log, and stamped with
+  // the nonce of a pending record that is in the log first (so a crash between the
+  // tombstone's erase and the free leaves a page Open frees).
   bool frozen = false;
-  for (int attempt = 0; attempt < kStepAttempts && !frozen; ++attempt) {
-    auto ref = store_.Read(g, removed);
-    if (!ref) return OkIfFreed(ref.error());
-    auto view = NodeView::Of(ref->state());
-    if (!view) return tl::unexpected(view.error());
-    if (view->removed()) {
-      frozen = true;
-      break;
+  std::uint64_t nonce = 0;   // the RemoveNode's, ours or another thread's (0: none)
+  std::uint64_t listed = 0;  // our own pending record's, until the freeze settles
+  auto freeze = [&]() -> Status {
+    for (int attempt = 0; attempt < kStepAttempts && !frozen; ++attempt) {
+      auto ref = store_.Read(g, removed);
+      if (!ref) return OkIfFreed(ref.error());
+      auto view = NodeView::Of(ref->state());
+      if (!view) return tl::unexpected(view.error());
+      if (view->removed()) {
+        frozen = true;
+        nonce = view->nonce();
+        break;
+      }
+      auto parent = find_tombstone();
+      if (!parent) return tl::unexpected(parent.error());
+      if (!*parent) break;  // no merge under way (finished, or a stale reader)
+      if (auto s = Flush(g, (*parent)->pid); !s) return s;
+      if (listed == 0) {
+        listed = NewNonce();
+        if (auto s = AddPending(g, removed, listed); !s) return s;
+      }
+      auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode(listed));
+      if (!out) return LetGo(out.error());
+      if (out->installed) {
+        frozen = true;
+        nonce = listed;
+      }
     }
-    auto parent = find_tombstone();
-    if (!parent) return tl::unexpected(parent.error());
-    if (!*parent) return OkStatus();  // no merge under way (finished, or a stale reader)
-    if (auto s = Flush(g, (*parent)->pid); !s) return s;
-    auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode());
-    if (!out) return LetGo(out.error());
-    frozen = out->installed;
+    return OkStatus();
+  };
+  const Status froze = freeze();
+  // Unless our RemoveNode went on, our record names nothing (another thread froze the
+  // node, or nobody did).
+  if (listed != 0 && listed != nonce) {
+    if (auto s = DropPending(g, removed, listed); !s) return s;
   }
+  if (!froze) return froze;
   if (!frozen) return OkStatus();
   if (auto s = Flush(g, removed); !s) return s;
 
@@ -411,11 +484,102 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
     if (!out) return LetGo(out.error());
     if (out->installed) {
       if (auto s = Flush(g, (*parent)->pid); !s) return s;
+      Hook("tombstone erased");
       auto freed = store_.Free(g, removed);
       if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
       nodes_freed_.fetch_add(1, std::memory_order_relaxed);
-      return AfterDelta(helper, (*parent)->pid, (*parent)->view, true);
+      if (nonce != 0) {
+        if (auto s = DropPending(g, removed, nonce); !s) return s;
+      }
+      if (auto s = AfterDelta(helper, (*parent)->pid, (*parent)->view, true); !s) return s;
+      // The root may be left with one child.
+      return (*parent)->pid == root_ ? TryCollapseRoot(g) : OkStatus();
     }
+  }
+  return OkStatus();
+}
+
+Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
+  for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
+    auto root = store_.Read(g, root_);
+    if (!root) return tl::unexpected(root.error());
+    auto view = NodeView::Of(root->state());
+    if (!view) return tl::unexpected(view.error());
+    if (view->leaf()) return OkStatus();
+    auto contents = view->Materialize();
+    if (!contents) return tl::unexpected(contents.error());
+    if (contents->entries.size() != 1) return OkStatus();
+    const PageId child = contents->entries[0].child;
+    auto ref = store_.Read(g, child);
+    if (!ref) return OkIfFreed(ref.error());
+    auto child_view = NodeView::Of(ref->state());
+    if (!child_view) return tl::unexpected(child_view.error());
+    if (child_view->retired()) {
+      if (auto s = HelpCollapse(g, child); !s) return s;
+      continue;  // the new root may have one child too
+    }
+    // The child must be its whole level: a side link left by a split is posted first
+    // (then the root has two children), and the Retire below fails if the child splits
+    // after this read. With no right sibling nothing can post a new root entry either.
+    if (child_view->removed() || child_view->level() + 1 != view->level() || !child_view->high().infinite) {
+      return OkStatus();
+    }
+    // 1. The pending record, in the log before the Retire that stamps the child with it.
+    const std::uint64_t nonce = NewNonce();
+    if (auto s = AddPending(g, child, nonce); !s) return s;
+    // 2. Retire the child: from now on no delta lands on it (like a RemoveNode).
+    auto out = Prepend(g, child, *ref, BwDelta::Stamp(DeltaTag::kRetire, nonce));
+    if (!out || !out->installed) {
+      if (auto s = DropPending(g, child, nonce); !s) return s;
+      if (!out) return LetGo(out.error());
+      continue;
+    }
+    // 3. Copy it into the root and free it.
+    if (auto s = HelpCollapse(g, child); !s) return s;
+  }
+  return OkStatus();
+}
+
+Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
+  auto ref = store_.Read(g, child);
+  if (!ref) return OkIfFreed(ref.error());
+  auto view = NodeView::Of(ref->state());
+  if (!view) return tl::unexpected(view.error());
+  if (!view->retired()) return OkStatus();
+  // The Retire reaches the log before the root's copy: a crash in between leaves the root
+  // naming a retired child, which the next traversal (or Open) copies up again.
+  if (auto s = Flush(g, child); !s) return s;
+  Hook("child retired");
+  // Frozen: this is the child's last state.
+  auto contents = view->Materialize();
+  if (!contents) return tl::unexpected(contents.error());
+  if (!contents->low.empty() || !contents->high.infinite) {
+    return MakeError(ErrorCode::kCorruption, "bwtree: retired node " + std::to_string(child) + " is not a whole level");
+  }
+  auto chain = BaseChain(root_, *contents);
+  if (!chain) return tl::unexpected(chain.error());
+  for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
+    auto root = store_.Read(g, root_);
+    if (!root) return tl::unexpected(root.error());
+    auto root_view = NodeView::Of(root->state());
+    if (!root_view) return tl::unexpected(root_view.error());
+    if (root_view->level() != view->level() + 1) return OkStatus();  // copied up already
+    auto root_contents = root_view->Materialize();
+    if (!root_contents) return tl::unexpected(root_contents.error());
+    if (root_contents->entries.size() != 1 || root_contents->entries[0].child != child) return OkStatus();
+    auto out = store_.UpdateR(g, root_, *root, *chain);
+    if (!out) return LetGo(out.error());
+    if (!out->installed) continue;
+    root_collapses_.fetch_add(1, std::memory_order_relaxed);
+    // The copy reaches the log before the child's free, the free before the record's
+    // removal. A reader that read the child's id earlier holds a generation, so the id is
+    // not reused under it: it finds the child retired (or gone) and starts again.
+    if (auto s = Flush(g, root_); !s) return s;
+    Hook("root copied");
+    const std::uint64_t nonce = view->nonce();
+    auto freed = store_.Free(g, child);
+    if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
+    return DropPending(g, child, nonce);
   }
   return OkStatus();
 }

@@ -102,7 +102,14 @@ Result<NodeView> NodeView::Of(PageState state) {
       }
       case DeltaTag::kRemoveNode:
         v.removed_ = true;
+        if (v.nonce_ == 0) v.nonce_ = delta->nonce;
         break;
+      case DeltaTag::kBirth:
+      case DeltaTag::kRetire:
+        // Not layers: they say nothing about the node's entries or bounds.
+        if (v.nonce_ == 0) v.nonce_ = delta->nonce;
+        if (delta->tag == DeltaTag::kRetire) v.removed_ = v.retired_ = true;
+        continue;
       case DeltaTag::kDelete:
       case DeltaTag::kIndexErase:
         ++v.deletes_;
@@ -152,6 +159,8 @@ Result<std::optional<Entry>> NodeView::FindIn(std::string_view key, std::size_t 
         if (key >= layers_[i].image->low()) return layers_[i].image->Find(key);
         break;
       case DeltaTag::kRemoveNode:
+      case DeltaTag::kBirth:
+      case DeltaTag::kRetire:
         break;
     }
   }
@@ -181,6 +190,8 @@ Result<std::optional<std::string_view>> NodeView::PrevKey(std::string_view bound
       }
       case DeltaTag::kSplit:
       case DeltaTag::kRemoveNode:
+      case DeltaTag::kBirth:
+      case DeltaTag::kRetire:
         break;
     }
   }
@@ -245,6 +256,8 @@ Result<NodeContents> NodeView::Materialize() const {
         if (auto s = it->image->AppendAll(c.entries); !s) return tl::unexpected(s.error());
         break;
       case DeltaTag::kRemoveNode:
+      case DeltaTag::kBirth:
+      case DeltaTag::kRetire:
         break;
     }
   }

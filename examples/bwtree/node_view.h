@@ -10,7 +10,11 @@
 //   key; a Merge delta answers for every key at or past the removed node's low key from
 //   the image it carries; the base answers last.
 // - The node is removed (frozen, about to be merged away) if a RemoveNode delta is in the
-//   chain; it is always the newest Bw-tree delta of a removed node.
+//   chain; it is always the newest Bw-tree delta of a removed node. A Retire delta freezes
+//   it the same way, for the root collapse (it is retired too).
+// - Birth and Retire deltas (and a RemoveNode's nonce) name the tree's pending record for
+//   the page: nonce() is the newest one's. They are not layers: they say nothing about
+//   entries or bounds, and delta_count() does not count them.
 //
 // Ownership: the view borrows the page state (its records and base page), so it is valid
 // only while the reader stays in the generation it read the state in.
@@ -40,6 +44,10 @@ class NodeView {
   HighKey high() const { return high_; }
   std::optional<PageId> right() const { return right_; }
   bool removed() const { return removed_; }
+  // Frozen by a Retire delta: the root's only child, being copied into the root.
+  bool retired() const { return retired_; }
+  // The nonce of the newest Birth, Retire or RemoveNode delta (0: none).
+  std::uint64_t nonce() const { return nonce_; }
   // Bw-tree deltas on the chain (what consolidation folds).
   std::uint32_t delta_count() const { return static_cast<std::uint32_t>(layers_.size()); }
   // Delete and IndexErase deltas on the chain, and entries in the base: a node whose
@@ -83,7 +91,9 @@ class NodeView {
   HighKey high_;
   std::optional<PageId> right_;
   std::uint32_t deletes_ = 0;
+  std::uint64_t nonce_ = 0;
   bool removed_ = false;
+  bool retired_ = false;
   bool unflushed_ = false;
 };
 

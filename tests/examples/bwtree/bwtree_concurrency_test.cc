@@ -35,6 +35,16 @@ StoreOptions BusyStoreOptions() {
   return o;
 }
 
+// Joins the threads; none may have reported an error, and the scanners must have
+// scanned and checked rows.
+void JoinScanningThreads(std::vector<std::thread>& threads, const std::vector<std::string>& errors,
+                         const std::atomic<std::uint64_t>& scans, const std::atomic<std::uint64_t>& rows_checked) {
+  for (auto& th : threads) th.join();
+  for (std::size_t i = 0; i < errors.size(); ++i) EXPECT_EQ(errors[i], "") << "thread " << i;
+  EXPECT_GT(scans.load(), 0u);
+  EXPECT_GT(rows_checked.load(), 0u);
+}
+
 class BwTreeConcurrencyTest : public ::testing::Test, public TreeFixture {
  protected:
   void SetUp() override { OpenTree(BusyStoreOptions(), SmallNodeOptions(256, 2)); }
@@ -120,10 +130,7 @@ TEST_F(BwTreeConcurrencyTest, ScansDuringSplitsAndMergesSeeEveryStableKeyOnce) {
       }
     });
   }
-  for (auto& th : threads) th.join();
-  for (std::size_t i = 0; i < errors.size(); ++i) EXPECT_EQ(errors[i], "") << "thread " << i;
-  EXPECT_GT(scans.load(), 0u);
-  EXPECT_GT(rows_checked.load(), 0u);
+  JoinScanningThreads(threads, errors, scans, rows_checked);
   const BwTreeStats stats = tree_->stats();
   EXPECT_GT(stats.splits, 0u);
   EXPECT_GT(stats.merges, 0u);
@@ -132,7 +139,141 @@ TEST_F(BwTreeConcurrencyTest, ScansDuringSplitsAndMergesSeeEveryStableKeyOnce) {
   for (const auto& [k, v] : stable_keys) {
     auto got = tree_->Get(k);
     ASSERT_TRUE(got.has_value() && got->has_value() && **got == v);
+  }  EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
+}
+
+// The tree grows and shrinks in cycles: writers fill it with their keys, then erase them
+// all, so merges shrink every level and the root collapses, again and again, while
+// scanners check that each of a few stable keys is returned exactly once, a reader Gets
+// them, and a churner keeps inserting and erasing keys of its own.
+TEST_F(BwTreeConcurrencyTest, RootCollapsesUnderReadersScansAndInserts) {
+  const std::uint64_t seed = TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  // Nodes under 40% full merge: with 256-byte nodes, a leaf holding one stable key is
+  // small enough, so the tree can shrink to the few leaves the stable keys need.
+  BwTreeOptions options = SmallNodeOptions(256, 2);
+  options.merge_fraction = 0.4;
+  ASSERT_NO_FATAL_FAILURE(OpenTree(BusyStoreOptions(), options));
+  constexpr std::uint64_t kStable = 8;
+  std::map<std::string, std::string> stable_keys;
+  for (std::uint64_t i = 0; i < kStable; ++i) {
+    ASSERT_TRUE(tree_->Put(Stable(i), StableValue(i)).has_value());
+    stable_keys[Stable(i)] = StableValue(i);
   }
+  constexpr int kWriters = 2, kScanners = 2;
+  const int cycles = std::max(3, Scaled(4));
+  const std::uint64_t keys_per_writer = static_cast<std::uint64_t>(std::max(150, Scaled(700)));
+  std::atomic<int> writers_done{0};
+  std::atomic<std::uint64_t> scans{0}, rows_checked{0}, collapses_seen{0};
+  // Writers, the churner, the reader, the scanners.
+  std::vector<std::string> errors(kWriters + 2 + kScanners);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t));
+      std::vector<std::uint64_t> ids(keys_per_writer);
+      for (std::uint64_t i = 0; i < keys_per_writer; ++i) ids[i] = kStable + i * kWriters + static_cast<std::uint64_t>(t);
+      for (int c = 0; c < cycles && errors[t].empty(); ++c) {
+        std::shuffle(ids.begin(), ids.end(), rng);
+        for (std::uint64_t id : ids) {
+          if (auto s = tree_->Put(Volatile(id), "v"); !s) errors[t] = s.error().ToString();
+        }
+        std::shuffle(ids.begin(), ids.end(), rng);
+        for (std::uint64_t id : ids) {
+          auto erased = tree_->Erase(Volatile(id));
+          if (!erased) {
+            errors[t] = erased.error().ToString();
+          } else if (!*erased) {
+            errors[t] = "a key this thread put was not there to erase";
+          }
+        }
+      }
+      // The readers, scanners and churner run until the last writer is done: collapses
+      // so far raced them.
+      const std::uint64_t collapses = tree_->stats().root_collapses;
+      std::uint64_t seen = collapses_seen.load();
+      while (seen < collapses && !collapses_seen.compare_exchange_weak(seen, collapses)) {
+      }
+      writers_done.fetch_add(1);
+    });
+  }
+  // The churner: inserts and erases keys of its own all along (ending with none).
+  threads.emplace_back([&] {
+    std::string& error = errors[kWriters];
+    std::mt19937_64 rng(seed * 7);
+    const std::uint64_t base = kStable + kWriters * keys_per_writer;
+    std::set<std::uint64_t> mine;
+    while (writers_done.load() < kWriters && error.empty()) {
+      const std::uint64_t id = base + rng() % 16;
+      if (mine.count(id)) {
+        auto erased = tree_->Erase(Volatile(id));
+        if (!erased || !*erased) error = erased ? "the churner's key was gone" : erased.error().ToString();
+        mine.erase(id);
+      } else {
+        if (auto s = tree_->Put(Volatile(id), "churn"); !s) error = s.error().ToString();
+        mine.insert(id);
+      }
+    }
+    for (std::uint64_t id : mine) {
+      if (auto erased = tree_->Erase(Volatile(id)); !erased || !*erased) error = "the churner could not erase its key";
+    }
+  });
+  // The reader.
+  threads.emplace_back([&] {
+    std::string& error = errors[kWriters + 1];
+    std::mt19937_64 rng(seed * 11);
+    while (writers_done.load() < kWriters && error.empty()) {
+      const std::uint64_t i = rng() % kStable;
+      auto got = tree_->Get(Stable(i));
+      if (!got) {
+        error = got.error().ToString();
+      } else if (!*got || **got != StableValue(i)) {
+        error = "a stable key went missing in a Get";
+      }
+    }
+  });
+  for (int s = 0; s < kScanners; ++s) {
+    threads.emplace_back([&, s] {
+      std::string& error = errors[kWriters + 2 + static_cast<std::size_t>(s)];
+      std::mt19937_64 rng(seed * 31 + static_cast<std::uint64_t>(s));
+      while (writers_done.load() < kWriters && error.empty()) {
+        // From the start or from a stable key, through all of them (the volatile keys in
+        // between come and go).
+        const std::string start = rng() % 2 == 0 ? std::string() : Stable(rng() % kStable);
+        auto rows = tree_->Scan(start, 1u << 20);
+        if (!rows) {
+          error = rows.error().ToString();
+          break;
+        }
+        std::size_t stable_rows = 0;
+        for (std::size_t i = 0; i < rows->size(); ++i) {
+          const std::string& k = (*rows)[i].first;
+          if (k < start || (i > 0 && !((*rows)[i - 1].first < k))) error = "scan rows out of order or repeated";
+          if (auto it = stable_keys.find(k); it != stable_keys.end()) {
+            if ((*rows)[i].second != it->second) error = "a scan returned a stable key with another value";
+            ++stable_rows;
+          }
+        }
+        // The whole range to +infinity: every stable key from `start` on, exactly once.
+        const auto expected = static_cast<std::size_t>(std::distance(stable_keys.lower_bound(start), stable_keys.end()));
+        if (error.empty() && stable_rows != expected) {
+          error = "a scan returned " + std::to_string(stable_rows) + " stable keys of " + std::to_string(expected);
+        }
+        rows_checked.fetch_add(stable_rows, std::memory_order_relaxed);
+        scans.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  JoinScanningThreads(threads, errors, scans, rows_checked);
+  const BwTreeStats stats = tree_->stats();
+  EXPECT_GT(stats.root_collapses, 0u);
+  EXPECT_GT(collapses_seen.load(), 0u) << "no collapse raced the readers";
+  // Lookups finish what is under way; then the tree holds the stable keys only, no
+  // taller than they need, and every page it ever freed is gone from the store.
+  for (const auto& [k, v] : stable_keys) ASSERT_TRUE(tree_->Get(k)->has_value());
+  TreeShape shape;
+  ASSERT_TRUE(MatchesModel(*tree_, stable_keys, &shape));
+  EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
 }
 
 TEST_F(BwTreeConcurrencyTest, RacingInsertsAndDeletesLeaveExactlyTheLastWrites) {
@@ -181,7 +322,7 @@ TEST_F(BwTreeConcurrencyTest, RacingInsertsAndDeletesLeaveExactlyTheLastWrites) 
   const BwTreeStats stats = tree_->stats();
   EXPECT_GT(stats.splits, 0u);
   EXPECT_GT(stats.merges, 0u);
-  EXPECT_GT(store_->stats().evictions, 0u) << "the memory budget should have evicted pages";
+  EXPECT_GT(store_->stats().evictions, 0u) << "the memory budget should have evicted pages";  EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
 }
 
 }  // namespace

@@ -92,6 +92,25 @@ class TreeFixture {
   std::unique_ptr<BwTree> tree_;
 };
 
+// Pages the store holds beyond what its trees reach (every tree in the store must be
+// given): every page is the catalog page, a tree's pending page, or a page Check() finds
+// the tree holding. 0 unless a page leaked. For quiescent trees (Check() walks them
+// now: a Get may have split a node since an earlier Check()).
+inline ::testing::AssertionResult NoLeakedPages(Store& store, const std::vector<BwTree*>& trees) {
+  std::int64_t held = 1;  // the catalog page
+  for (BwTree* tree : trees) {
+    auto shape = tree->Check();
+    if (!shape) return ::testing::AssertionFailure() << "Check: " << shape.error().ToString();
+    if (shape->pending != 0) return ::testing::AssertionFailure() << shape->pending << " pending records are left";
+    held += 1 + static_cast<std::int64_t>(shape->pages);
+  }
+  const auto in_use = static_cast<std::int64_t>(store.stats().pages_in_use);
+  if (in_use != held) {
+    return ::testing::AssertionFailure() << "the store holds " << in_use << " pages, the trees " << held;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // The tree holds exactly `model`: a full scan, a scan from the middle, and a Get of every
 // key; and Check() passes. Returns the shape Check() found.
 inline ::testing::AssertionResult MatchesModel(BwTree& tree, const std::map<std::string, std::string>& model,

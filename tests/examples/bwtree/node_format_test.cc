@@ -135,6 +135,18 @@ TEST(BwDeltaTest, EveryKindRoundTrips) {
     EXPECT_EQ(kp->pid, 0xfffffffeu);
   }
   EXPECT_EQ(BwDelta::Decode(BwDelta::RemoveNode())->tag, DeltaTag::kRemoveNode);
+  EXPECT_EQ(BwDelta::Decode(BwDelta::RemoveNode())->nonce, 0u);
+  // The stamps: RemoveNode with a nonce, Birth, Retire.
+  const auto removed = BwDelta::RemoveNode(0x0123456789abcdefull);
+  EXPECT_EQ(BwDelta::Decode(removed)->tag, DeltaTag::kRemoveNode);
+  EXPECT_EQ(BwDelta::Decode(removed)->nonce, 0x0123456789abcdefull);
+  for (DeltaTag tag : {DeltaTag::kBirth, DeltaTag::kRetire}) {
+    auto stamp = BwDelta::Decode(BwDelta::Stamp(tag, 42));
+    ASSERT_TRUE(stamp.has_value());
+    EXPECT_EQ(stamp->tag, tag);
+    EXPECT_EQ(stamp->nonce, 42u);
+  }
+  EXPECT_FALSE(BwDelta::Decode(BwDelta::Stamp(DeltaTag::kBirth, 0)).has_value()) << "a zero nonce";
   const auto image = Image(Leaf("m", {}, {}, {{"m", "1"}}));
   const auto merge_bytes = BwDelta::Merge(17, image);
   auto merge = BwDelta::Decode(merge_bytes);
@@ -146,7 +158,7 @@ TEST(BwDeltaTest, EveryKindRoundTrips) {
 TEST(BwDeltaTest, TruncatedOrPaddedPayloadsAreCorruption) {
   const std::vector<std::vector<std::byte>> payloads = {
       BwDelta::Insert("key", "value"), BwDelta::Delete("key"), BwDelta::KeyAndPage(DeltaTag::kSplit, "k", 1),
-      BwDelta::RemoveNode()};
+      BwDelta::RemoveNode(), BwDelta::Stamp(DeltaTag::kBirth, 7), BwDelta::Stamp(DeltaTag::kRetire, 7)};
   for (const auto& p : payloads) {
     for (std::size_t n = 0; n < p.size(); ++n) {
       auto d = BwDelta::Decode(std::span<const std::byte>(p.data(), n));
