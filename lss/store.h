@@ -47,8 +47,22 @@
 
 namespace llama {
 
+// What Store::Open does when the log is damaged before a position a sync made durable
+// (acknowledged data would be lost), as opposed to a torn tail left by a crash, which is
+// always cut off silently (docs/DESIGN.md, "Damage or torn tail").
+enum class RecoveryMode : std::uint8_t {
+  // Refuse to open (Corruption naming the segment, offset and reason); nothing on disk
+  // changes, so the store can be inspected (pagedump) or opened with the mode below.
+  kRefuseOnCorruption,
+  // Open at the last good record before the damage, as after a torn tail: everything
+  // after it is dropped (segments past it are set aside as orphans) and the recovery
+  // report says so (RecoveryReport::corruption, records_dropped).
+  kTruncateAtCorruption,
+};
+
 struct StoreOptions {
   IoBackend io_backend = IoBackend::kAuto;
+  RecoveryMode recovery_mode = RecoveryMode::kRefuseOnCorruption;
   // Lend an Env (e.g. a FaultInjectionEnv in tests) instead of opening one. Must outlive
   // the store.
   Env* env = nullptr;
@@ -84,6 +98,12 @@ struct RecoveryReport {
   std::uint64_t records_scanned = 0;
   std::uint64_t pages_recovered = 0;
   std::vector<std::uint32_t> orphan_segments;  // unreachable segment files set aside
+  // Valid records found past the stop, never replayed: a torn tail's unsynced writes
+  // that reached the disk out of order, or what kTruncateAtCorruption dropped.
+  std::uint64_t records_past_stop = 0;
+  // kTruncateAtCorruption opened a log damaged before a synced position: what was wrong
+  // ("" when nothing was; the default mode refuses such a log instead).
+  std::string corruption;
   double seconds = 0;
 };
 

@@ -121,6 +121,22 @@ TEST_F(PagedumpDamageTest, BitFlipInARecordIsNamed) {
   RunEveryView();
 }
 
+// With the checkpoints gone the scan starts at 1:40 and meets the flipped record; the
+// SyncPoint the clean close wrote says the log was synced past it, so it is corruption
+// (Store::Open would refuse), not a torn tail.
+TEST_F(PagedumpDamageTest, DamageBeforeASyncedPositionIsCorruption) {
+  for (const std::string& name : Names("CHECKPOINT-")) std::filesystem::remove(File(name));
+  const std::uint64_t offset = MiddleRecord(1).Find("offset")->as_uint();
+  std::string bytes = ReadFile(File(SegmentName(1)));
+  bytes[offset + 40] ^= 0x10;
+  WriteFile(File(SegmentName(1)), bytes);
+  const auto damage = ExpectDamage();
+  const std::string at = "segment 1 offset " + std::to_string(offset);
+  EXPECT_TRUE(AnyContains(damage, "recovery: the log scan stops at 1:" + std::to_string(offset))) << Joined(damage);
+  EXPECT_TRUE(AnyContains(damage, "corruption, not a torn tail")) << Joined(damage);
+  EXPECT_TRUE(AnyContains(damage, "Store::Open would fail: log corruption at " + at)) << Joined(damage);
+}
+
 TEST_F(PagedumpDamageTest, TruncatedSegmentIsNamed) {
   std::filesystem::resize_file(File(SegmentName(1)), std::filesystem::file_size(File(SegmentName(1))) / 2);
   const auto damage = ExpectDamage();
