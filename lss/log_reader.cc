@@ -101,6 +101,15 @@ void LogScanner::FindRecords(std::span<const std::byte> bytes, std::uint32_t seg
   // checksum covers them, so only a frame written at this very place passes.
   for (std::size_t o = from; o + kFrameHeaderSize <= bytes.size();) {
     const std::byte* p = bytes.data() + o;
+    if (DecodeFixed32(p + kFrameSegmentOffset) == 0) {
+      // A frame's segment field is never 0: skip a zeroed stretch (a preallocated tail)
+      // to the first frame start whose segment field could hold a nonzero byte.
+      const auto* first = std::find_if(p + kFrameSegmentOffset, bytes.data() + bytes.size(),
+                                       [](std::byte b) { return b != std::byte{0}; });
+      const auto nonzero = static_cast<std::size_t>(first - bytes.data());
+      o = std::max(o + 1, nonzero < kFrameSegmentOffset + 3 ? o + 1 : nonzero - kFrameSegmentOffset - 3);
+      continue;
+    }
     if (DecodeFixed32(p + kFrameSegmentOffset) != segment || DecodeFixed32(p + kFrameOffsetOffset) != o) {
       ++o;
       continue;

@@ -114,6 +114,7 @@ Status Store::Recover() {
     return MakeError(ErrorCode::kCorruption, dir_ + "/STORE: segment size out of range");
   }
   segments_ = std::make_unique<SegmentSet>(env, dir_, store_id_, segment_size_);
+  segments_->set_preallocate(options_.preallocate_segments);
 
   // The rules that turn a checkpoint and the scanned records into each page's list of
   // records are RecoveredChains' (shared with the offline reader, lss/store_image.h).

@@ -71,6 +71,10 @@ struct StoreOptions {
   std::uint32_t segment_size = 64u << 20;  // fixed when the store is created
   std::uint32_t flush_buffer_size = 1u << 20;
   std::uint32_t flush_buffers = 4;
+  // Preallocate every new segment file to the segment size (fallocate), so that a synced
+  // write does not also commit a growing file size (about 1.4x to 2.6x synced puts on
+  // ext4, bench/lss_bench.cc). Best effort: without fallocate files grow as written.
+  bool preallocate_segments = true;
   int compression_level = 3;  // zstd level for records that shrink; 0: never compress
   // A page's on-disk state spans at most this many records before Flush writes it whole.
   std::uint32_t max_disk_chain = 8;
@@ -115,7 +119,7 @@ struct StoreStats {
   std::uint64_t records = 0;
   std::uint64_t segments = 0;
   std::uint64_t live_bytes = 0;
-  std::uint64_t log_bytes = 0;    // bytes in segment files
+  std::uint64_t log_bytes = 0;    // bytes in segment files (preallocated ones count whole)
   double live_fraction = 0;       // live_bytes / log_bytes
   std::uint64_t flushes = 0;
   std::uint64_t evictions = 0;

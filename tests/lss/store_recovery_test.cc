@@ -104,6 +104,13 @@ std::vector<ScannedRecord> ScanLog(Env& env, const std::string& dir) {
 class StoreRecoveryTest : public store_test::StoreTestBase {
  protected:
   // Writes only: updates and flushes, no syncs, evictions, reads or checkpoints.
+  // Segment files as long as what was written (tests that damage a file at its end).
+  StoreOptions NotPreallocated() {
+    StoreOptions o = Options();
+    o.preallocate_segments = false;
+    return o;
+  }
+
   static Workload::Mix WritesOnly(Workload::Mix mix) {
     mix.sync = mix.sync_all = mix.evict = mix.read_back = mix.checkpoint = 0;
     return mix;
@@ -114,8 +121,9 @@ class StoreRecoveryTest : public store_test::StoreTestBase {
   // must leave it crashed. No checkpoints unless `checkpoints`.
   void BuildSyncedImage(const std::string& dir, std::uint64_t seed, int steps, Model& model, bool checkpoints,
                         std::size_t min_segments = 3,
-                        const std::function<void(std::unique_ptr<Store>&, Workload&)>& finish = {}) {
-    auto store = MustOpen(dir);
+                        const std::function<void(std::unique_ptr<Store>&, Workload&)>& finish = {},
+                        bool preallocate = true) {
+    auto store = MustOpen(dir, preallocate ? Options() : NotPreallocated());
     ASSERT_NE(store, nullptr);
     Workload w(seed, model, 30);
     Workload::Mix mix;
@@ -262,7 +270,8 @@ TEST_P(StoreRecoveryTest, TruncationAtEveryOffsetOfTheLastRecords) {
   const std::string image_plain = dir_ / "image-no-checkpoint";
   Model model;
   {
-    auto store = MustOpen(image);
+    // Cuts are made at the end of the file: segments as long as their records.
+    auto store = MustOpen(image, NotPreallocated());
     ASSERT_NE(store, nullptr);
     Workload w(seed, model, 30);
     Workload::Mix mix;
@@ -372,7 +381,8 @@ TEST_P(StoreRecoveryTest, ZeroFilledRandomAndStaleTailsAreRejected) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   const std::string image = dir_ / "image";
   Model model;
-  ASSERT_NO_FATAL_FAILURE(BuildSyncedImage(image, seed, 200, model, /*checkpoints=*/false));
+  // Tails are appended at the end of the file: segments as long as their records.
+  ASSERT_NO_FATAL_FAILURE(BuildSyncedImage(image, seed, 200, model, /*checkpoints=*/false, 3, {}, false));
   const std::uint32_t newest = SegmentIds(image).back();
   const std::string newest_name = log_format::SegmentFileName(newest);
 
@@ -716,7 +726,8 @@ TEST_P(StoreRecoveryTest, AHoleInUnsyncedWritesIsATornTail) {
         CopyStoreDir(image, crashed);
         ASSERT_TRUE(env_->SimulatePowerCut().has_value());
         env_->ClearFaults();
-      }));
+      },
+      /*preallocate=*/false));  // file sizes show what was written
   const std::vector<ScannedRecord> records = ScanLog(*base_env_, crashed);
   // A page record past the synced position with valid records after it.
   const ScannedRecord* victim = nullptr;
@@ -746,6 +757,48 @@ TEST_P(StoreRecoveryTest, AHoleInUnsyncedWritesIsATornTail) {
   EXPECT_GE(r.records_past_stop, after) << "the records past the hole were found and set aside";
   EXPECT_TRUE(model.VerifyCut(*store, victim->address));
   CrashAndDrop(store);
+}
+
+// ---- Preallocated segments ----
+
+// Segment files are preallocated to the segment size (the default): the zeros past the
+// last record are the end of the log, never damage, after a power cut as after a clean
+// close; the new segment after recovery is preallocated too.
+TEST_P(StoreRecoveryTest, PreallocatedSegmentsEndInZeros) {
+  const std::uint64_t seed = store_test::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::string dir = dir_ / "db";
+  Model model;
+  ASSERT_TRUE(Options().preallocate_segments) << "the default";
+  ASSERT_NO_FATAL_FAILURE(BuildSyncedImage(dir, seed, 200, model, /*checkpoints=*/false, 2));
+  for (std::uint32_t id : SegmentIds(dir)) {
+    EXPECT_EQ(fs::file_size(SegmentPath(dir, id)), Options().segment_size) << "segment " << id;
+  }
+  auto store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  const RecoveryReport& r = store->recovery();
+  EXPECT_TRUE(r.stop_reason.starts_with("end of log: no record past this point")) << r.stop_reason;
+  EXPECT_EQ(r.records_past_stop, 0u);
+  std::map<PageId, std::string> got;
+  ASSERT_TRUE(model.Verify(*store, true, &got));
+  model.Rebase(got);
+  Workload w(seed + 1, model, 30);
+  w.Restart(got);
+  ASSERT_TRUE(w.Run(*store, 50).has_value());
+  ASSERT_TRUE(store->Close().has_value());
+  const std::uint32_t newest = SegmentIds(dir).back();
+  EXPECT_EQ(fs::file_size(SegmentPath(dir, newest)), Options().segment_size);
+  store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->recovery().stop_reason.starts_with("end of log")) << store->recovery().stop_reason;
+  // A clean close keeps everything, unflushed deltas too.
+  for (const auto& [pid, h] : model.pages()) {
+    auto live = w.live().find(pid);
+    const std::string want = live == w.live().end() ? std::string() : store_test::Join(live->second);
+    auto state = PageState(*store, pid);
+    ASSERT_TRUE(state.has_value()) << state.error().ToString();
+    EXPECT_EQ(*state, want) << "page " << pid;
+  }
 }
 
 // ---- Power cuts and torn crashes in a random workload ----

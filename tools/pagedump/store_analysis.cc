@@ -105,6 +105,12 @@ class Analyzer {
       summary.end = walk.end;
       summary.end_offset = walk.end_offset;
       summary.end_detail = walk.end_detail;
+      const std::uint64_t readable = std::min<std::uint64_t>(f.file_size, segment_size);
+      switch (walk.end) {
+        case SegmentEnd::kSegmentEnd: summary.data_bytes = walk.end_offset + log_format::kSegmentEndRecordSize; break;
+        case SegmentEnd::kCleanEnd: summary.data_bytes = std::min<std::uint64_t>(walk.end_offset, readable); break;
+        case SegmentEnd::kDamaged: summary.data_bytes = readable; break;
+      }
       const std::string file = "segment " + std::to_string(f.id);
       if (!f.header_problem.empty()) Damage(file, "header: " + f.header_problem);
       if (f.file_size > segment_size) {
@@ -233,7 +239,7 @@ class Analyzer {
       }
       CheckPage(pid, chain);
     }
-    for (const SegmentSummary& s : out_.segments) out_.log_bytes += s.file_size;
+    for (const SegmentSummary& s : out_.segments) out_.log_bytes += s.data_bytes;
   }
 
   void CheckPage(PageId pid, const std::vector<PageDiskRecord>& chain) {
