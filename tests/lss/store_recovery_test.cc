@@ -636,10 +636,14 @@ TEST_P(StoreRecoveryTest, DamageBeforeASyncedPositionIsCorruption) {
   const std::vector<ScannedRecord> records = ScanLog(*base_env_, image);
   LssAddress durable;
   for (const ScannedRecord& r : records) durable = std::max(durable, r.durable);
-  const std::uint32_t newest = durable.segment();
-  // Victims: the first page record of segment 1, and the page record of the newest synced
-  // segment half way to the furthest synced position.
+  // Victims: the first page record of segment 1, and the page record half way through
+  // the newest segment holding synced page records.
   std::vector<const ScannedRecord*> victims;
+  std::uint32_t newest = 0;
+  for (const ScannedRecord& r : records) {
+    if (r.kind == RecordKind::kPageState && r.end() <= durable) newest = r.address.segment();
+  }
+  ASSERT_GT(newest, 1u) << "the synced records span a single segment";
   std::vector<const ScannedRecord*> in_newest;
   for (const ScannedRecord& r : records) {
     if (r.kind != RecordKind::kPageState) continue;
