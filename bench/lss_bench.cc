@@ -4,7 +4,9 @@
 //   BM_LogAppend/llama            LogWriter appends of 4 KiB records, one sync at the end
 //   BM_LogAppend/pwrite           a plain sequential pwrite loop of the same bytes, one
 //                                 fdatasync: the limit            (items = bytes)
-//   BM_SyncedPut/llama            Update-D + Flush + Sync of a 100-byte delta per op
+//   BM_SyncedPut/llama            Update-D + Flush + Sync of a 100-byte delta per op,
+//                                 segments not preallocated
+//   BM_SyncedPut/llama_prealloc   the same with preallocated segments (the default)
 //   BM_SyncedPut/rocksdb          RocksDB Put of a 16-byte key, 100-byte value, sync=true,
 //                                 no compression                  (items = puts)
 //   BM_Recovery/llama             Store::Open of a store whose log must be scanned whole
@@ -99,6 +101,7 @@ void BM_SyncedPut_llama(benchmark::State& state) {
     g_store_dir = BenchDir("synced");
     StoreOptions o;
     o.compression_level = 0;
+    o.preallocate_segments = state.range(0) != 0;
     auto store = Store::Open(g_store_dir.string(), o);
     if (!store) Fail(store.error().ToString());
     g_store = std::move(*store);
@@ -125,7 +128,8 @@ void BM_SyncedPut_llama(benchmark::State& state) {
     fs::remove_all(g_store_dir);
   }
 }
-BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama")->Arg(0)->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama_prealloc")->Arg(1)->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
 
 std::unique_ptr<rocksdb::DB> g_rocks;
 

@@ -63,6 +63,13 @@ class File {
     (void)size;
     return MakeError(ErrorCode::kUnsupported, "truncate " + path() + ": not supported");
   }
+  // fallocate: reserves disk blocks for the first `size` bytes and extends the file to
+  // `size` if shorter (the new bytes read as zeros). Durable after the next Sync.
+  // kUnsupported where the file system or the implementation cannot.
+  [[nodiscard]] virtual Status Allocate(std::uint64_t size) {
+    (void)size;
+    return MakeError(ErrorCode::kUnsupported, "fallocate " + path() + ": not supported");
+  }
   // Closes the descriptor; later calls fail. The destructor closes too, ignoring errors.
   [[nodiscard]] virtual Status Close() = 0;
   virtual const std::string& path() const = 0;

@@ -304,8 +304,21 @@ class FaultFile final : public File {
   }
 
   Status Truncate(std::uint64_t size) override {
+    return ChangeSize("truncate", size, [&] { return base_->Truncate(size); });
+  }
+
+  // Recorded as what it does to the modelled file: a zero-extension to at least `size`,
+  // undone by a crash before the next Sync like any unsynced size change.
+  Status Allocate(std::uint64_t size) override {
+    Result<std::uint64_t> old_size = base_->Size();
+    const std::uint64_t new_size = old_size ? std::max(*old_size, size) : size;
+    return ChangeSize("fallocate", new_size, [&] { return base_->Allocate(size); });
+  }
+
+  template <typename Fn>
+  Status ChangeSize(std::string_view name, std::uint64_t size, Fn&& change) {
     bool fire = false;
-    Status admitted = AdmitWrite("truncate", &fire);
+    Status admitted = AdmitWrite(name, &fire);
     if (!admitted) {
       if (fire) env_->RunCrashCallback();
       return admitted;
@@ -319,7 +332,7 @@ class FaultFile final : public File {
       Result<std::size_t> n = base_->ReadAt(size, op.old);
       op.old.resize(n ? *n : 0);
     }
-    Status result = base_->Truncate(size);
+    Status result = change();
     {
       std::lock_guard lock(env_->mu);
       if (epoch_ == env_->epoch) {

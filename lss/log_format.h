@@ -63,12 +63,19 @@ enum class RecordKind : std::uint8_t {
   kFailedFlush = 3,  // a flush whose Flush delta lost its CAS; body ignored, skipped
   kSegmentEnd = 4,   // body: next segment id u32. The log continues there.
   kApplication = 5,  // opaque to the page store: records of the layers above
+  kSyncPoint = 6,    // body: durable position u64. Everything before it was synced.
 };
-inline constexpr std::uint8_t kMaxRecordKind = 5;
+inline constexpr std::uint8_t kMaxRecordKind = 6;
 
 // SegmentEnd: a frame with a 4-byte body. Every segment keeps room for one at its end.
 inline constexpr std::size_t kSegmentEndBodySize = 4;
 inline constexpr std::size_t kSegmentEndRecordSize = kFrameHeaderSize + kSegmentEndBodySize;
+
+// SyncPoint: a frame with an 8-byte body, the LSS position a completed group commit made
+// durable (everything in the log before it). Written by the log writer ahead of the next
+// record after a sync; recovery uses it to tell damage from a torn tail.
+inline constexpr std::size_t kSyncPointBodySize = 8;
+inline constexpr std::size_t kSyncPointRecordSize = kFrameHeaderSize + kSyncPointBodySize;
 
 // Limits on configuration.
 inline constexpr std::uint32_t kMinSegmentSize = 64 * 1024;

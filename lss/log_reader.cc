@@ -59,6 +59,7 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start,
       scanner.headers_[id] = *h;
     } else {
       scanner.bad_headers_[id] = h ? "header names another segment or store" : h.error().message();
+      if (h) scanner.foreign_.push_back(id);
     }
   }
   scanner.segment_ = start.segment();
@@ -76,23 +77,101 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start,
   return scanner;
 }
 
-Status LogScanner::LoadSegment(std::uint32_t id) {
+Status LogScanner::ReadSegment(std::uint32_t id, std::vector<std::byte>& out) {
   auto file = segments_->Get(id);
   if (!file) return tl::unexpected(file.error());
   auto size = (*file)->Size();
   if (!size) return tl::unexpected(size.error());
-  data_.resize(std::min<std::uint64_t>(*size, segments_->segment_size()));
-  auto n = (*file)->ReadAt(0, data_);
+  out.resize(std::min<std::uint64_t>(*size, segments_->segment_size()));
+  auto n = (*file)->ReadAt(0, out);
   if (!n) return tl::unexpected(n.error());
-  data_.resize(*n);
+  out.resize(*n);
+  return OkStatus();
+}
+
+Status LogScanner::LoadSegment(std::uint32_t id) {
+  if (auto s = ReadSegment(id, data_); !s) return s;
   segment_ = id;
   visited_.push_back(id);
   return OkStatus();
 }
 
+void LogScanner::FindRecords(std::span<const std::byte> bytes, std::uint32_t segment, std::size_t from) {
+  // Every offset is a candidate: a frame names its own segment and offset, and its
+  // checksum covers them, so only a frame written at this very place passes.
+  for (std::size_t o = from; o + kFrameHeaderSize <= bytes.size();) {
+    const std::byte* p = bytes.data() + o;
+    if (DecodeFixed32(p + kFrameSegmentOffset) == 0) {
+      // A frame's segment field is never 0: skip a zeroed stretch (a preallocated tail)
+      // to the first frame start whose segment field could hold a nonzero byte.
+      const auto* first = std::find_if(p + kFrameSegmentOffset, bytes.data() + bytes.size(),
+                                       [](std::byte b) { return b != std::byte{0}; });
+      const auto nonzero = static_cast<std::size_t>(first - bytes.data());
+      o = std::max(o + 1, nonzero < kFrameSegmentOffset + 3 ? o + 1 : nonzero - kFrameSegmentOffset - 3);
+      continue;
+    }
+    if (DecodeFixed32(p + kFrameSegmentOffset) != segment || DecodeFixed32(p + kFrameOffsetOffset) != o) {
+      ++o;
+      continue;
+    }
+    const LssAddress at = LssAddress::Make(segment, static_cast<std::uint32_t>(o));
+    auto frame = DecodeFrame(bytes.subspan(o), at, segments_->segment_size());
+    if (!frame) {
+      ++o;
+      continue;
+    }
+    if (stop_.records_past++ == 0) stop_.first_record_past = at;
+    if (frame->header.kind == RecordKind::kSyncPoint && frame->body.size() == kSyncPointBodySize) {
+      const LssAddress durable = LssAddress::FromRaw(DecodeFixed64(frame->body.data()));
+      // A SyncPoint is written after the sync it names, so never before that position.
+      if (durable.is_valid() && durable <= at && durable > stop_.durable_through) {
+        stop_.durable_through = durable;
+        stop_.sync_point_at = at;
+      }
+    }
+    o += frame->header.framed_size();
+  }
+}
+
+Status LogScanner::LookPastStop() {
+  const LssAddress stop = stop_.position;
+  auto ids = segments_->ListIds();
+  if (!ids) return tl::unexpected(ids.error());
+  std::vector<std::byte> other;
+  for (std::uint32_t id : *ids) {
+    if (id < stop.segment()) continue;
+    if (std::find(foreign_.begin(), foreign_.end(), id) != foreign_.end()) continue;
+    const bool loaded = id == segment_ && !visited_.empty() && visited_.back() == id;
+    if (!loaded) {
+      if (auto s = ReadSegment(id, other); !s) return s;
+    }
+    const std::size_t from = id == stop.segment() ? std::size_t{stop.offset()} + 1 : kSegmentHeaderSize;
+    FindRecords(loaded ? std::span<const std::byte>(data_) : std::span<const std::byte>(other), id, from);
+  }
+  return OkStatus();
+}
+
+std::string ScanStop::CorruptionMessage() const {
+  auto at = [](LssAddress a) {
+    return "segment " + std::to_string(a.segment()) + " offset " + std::to_string(a.offset());
+  };
+  std::string out = "log corruption at " + at(position) + ": " + std::string(ScanStopReasonName(reason)) +
+                    ": " + detail;
+  if (lost_from != position) out += " (the log lost everything from " + at(lost_from) + ")";
+  if (!corruption()) return out;
+  return out + "; the SyncPoint record at " + at(sync_point_at) + " says the log was synced through " +
+         at(durable_through) + ", so this is damage to synced data, not a torn tail; " +
+         std::to_string(records_past) + " valid records (the first at " + at(first_record_past) +
+         ") follow it";
+}
+
 void LogScanner::Stop(ScanStop::Reason reason, std::string detail) {
   stopped_ = true;
-  stop_ = ScanStop{LssAddress::Make(segment_, offset_), reason, std::move(detail)};
+  stop_ = ScanStop();
+  stop_.position = LssAddress::Make(segment_, offset_);
+  stop_.reason = reason;
+  stop_.detail = std::move(detail);
+  stop_.lost_from = stop_.position;
 }
 
 bool LogScanner::FollowResume(LssAddress torn_at) {
@@ -149,10 +228,17 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
           Stop(ScanStop::Reason::kEndOfLog,
                "the log ends with a segment end (segment " + std::to_string(next) + " never written)");
         }
+        if (next > segment_ && next <= LssAddress::kMaxSegment) {
+          stop_.lost_from = LssAddress::Make(next, kSegmentHeaderSize);
+        }
         break;
       }
     }
     return std::optional<LogRecord>(std::move(record));
+  }
+  if (!looked_past_) {
+    looked_past_ = true;
+    if (auto s = LookPastStop(); !s) return tl::unexpected(s.error());
   }
   return std::optional<LogRecord>();
 }

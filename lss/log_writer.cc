@@ -82,6 +82,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::Open(SegmentSet& segments,
   const LssAddress start = LssAddress::Make(first_segment, kSegmentHeaderSize);
   w->written_.store(start.raw());
   w->durable_.store(start.raw());
+  w->sync_point_.store(start.raw());
   w->OpenBuffer(0, first_segment, kSegmentHeaderSize);
   w->io_thread_ = std::thread([raw = w.get()] { raw->IoLoop(); });
   return w;
@@ -111,7 +112,28 @@ void LogWriter::OpenBuffer(std::uint64_t index, std::uint32_t segment, std::uint
   current_.store(index, std::memory_order_release);
 }
 
+Status LogWriter::AppendSyncPoint() {
+  // A group commit finished since the last SyncPoint: the next record carries the news
+  // (docs/DESIGN.md, "Damage or torn tail"). One thread wins the exchange.
+  const std::uint64_t durable = durable_.load(std::memory_order_acquire);
+  std::uint64_t marked = sync_point_.load(kRelaxed);
+  if (durable <= marked || !sync_point_.compare_exchange_strong(marked, durable, kRelaxed)) return OkStatus();
+  auto r = ReserveSpace(kSyncPointRecordSize);
+  if (!r) return tl::unexpected(r.error());
+  std::byte body[kSyncPointBodySize];
+  EncodeFixed64(body, durable);
+  EncodeFrame(r->bytes().data(), RecordKind::kSyncPoint, r->address(), body, false, 0);
+  Commit(std::move(*r));
+  stat_sync_points_.fetch_add(1, kRelaxed);
+  return OkStatus();
+}
+
 Result<LogWriter::Reservation> LogWriter::Reserve(std::size_t framed_size) {
+  if (auto s = AppendSyncPoint(); !s) return tl::unexpected(s.error());
+  return ReserveSpace(framed_size);
+}
+
+Result<LogWriter::Reservation> LogWriter::ReserveSpace(std::size_t framed_size) {
   if (framed_size < kFrameHeaderSize || framed_size > max_record_size_) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "log record of " + std::to_string(framed_size) + " bytes (limit " +
@@ -378,10 +400,15 @@ LogWriter::Stats LogWriter::stats() const {
   s.syncs = stat_syncs_.load(kRelaxed);
   s.segments_created = stat_segments_created_.load(kRelaxed);
   s.abandoned = stat_abandoned_.load(kRelaxed);
+  s.sync_points = stat_sync_points_.load(kRelaxed);
   return s;
 }
 
 Status LogWriter::Close() {
+  if (closed_.load()) return health();
+  // The last group commit's position, made durable by the closing sync: a log closed
+  // cleanly is vouched for up to its last acknowledged record.
+  if (!failed_.load()) (void)AppendSyncPoint();
   if (closed_.exchange(true)) return health();
   Status result = OkStatus();
   if (!failed_.load()) {

@@ -13,7 +13,9 @@
 // needed, waits until it is written, and then one thread at a time fdatasyncs every
 // segment written since the last sync (and the directory, if a segment was created) and
 // publishes the new durable position; threads that queued behind it usually find their
-// position already durable.
+// position already durable. The next record reserved after that is preceded by a
+// SyncPoint record naming the new durable position, so that recovery can tell damage
+// before a synced position (corruption) from a torn tail (docs/DESIGN.md).
 //
 // Errors: the first failed write or sync is sticky. From then on every Reserve and Sync
 // returns it, so nothing written after it is ever acknowledged as durable (a failed
@@ -58,6 +60,7 @@ class LogWriter {
     std::uint64_t syncs = 0;            // fdatasync batches (group commits)
     std::uint64_t segments_created = 0;
     std::uint64_t abandoned = 0;        // reservations dropped: failed-flush markers written
+    std::uint64_t sync_points = 0;      // SyncPoint records written (counted in records too)
   };
 
   // Starts a new segment `first_segment` (its file is created on the first write); its
@@ -94,7 +97,9 @@ class LogWriter {
   };
 
   // Space for one framed record of `framed_size` bytes. Fill bytes() (EncodeFrame) and
-  // Commit. Fails when the record is too large or the log has failed.
+  // Commit. Fails when the record is too large or the log has failed. The first
+  // reservation after a sync made a new position durable is preceded by a SyncPoint
+  // record naming that position (so the record may not start where the tail was).
   Result<Reservation> Reserve(std::size_t framed_size);
   // The writer is done with the reservation's bytes.
   void Commit(Reservation reservation);
@@ -149,6 +154,9 @@ class LogWriter {
   };
 
   LogWriter(SegmentSet& segments, Options options);
+  Result<Reservation> ReserveSpace(std::size_t framed_size);
+  // Appends a SyncPoint naming the durable position if a sync advanced it since the last.
+  Status AppendSyncPoint();
   Buffer& BufferAt(std::uint64_t index) { return *ring_[index % ring_.size()]; }
   static std::uint64_t RoundBits(std::uint64_t index) { return (index & 0xFFFF) << kRoundShift; }
   void OpenBuffer(std::uint64_t index, std::uint32_t segment, std::uint32_t base);
@@ -172,6 +180,7 @@ class LogWriter {
   std::atomic<std::uint64_t> current_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> durable_{0};
+  std::atomic<std::uint64_t> sync_point_{0};  // the durable position the last SyncPoint named
   std::atomic<bool> failed_{false};
   std::atomic<bool> closed_{false};
 
@@ -189,7 +198,7 @@ class LogWriter {
   std::mutex sync_mu_;  // one group commit at a time
 
   std::atomic<std::uint64_t> stat_abandoned_{0}, stat_records_{0}, stat_bytes_appended_{0}, stat_bytes_written_{0},
-      stat_buffers_written_{0}, stat_syncs_{0}, stat_segments_created_{0};
+      stat_buffers_written_{0}, stat_syncs_{0}, stat_segments_created_{0}, stat_sync_points_{0};
 };
 
 }  // namespace llama

@@ -91,6 +91,17 @@ Status FdTruncate(int fd, const std::string& path, std::uint64_t size) {
   return OkStatus();
 }
 
+Status FdAllocate(int fd, const std::string& path, std::uint64_t size) {
+  while (::fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+      return MakeError(ErrorCode::kUnsupported, "fallocate " + path + ": not supported by the file system");
+    }
+    return tl::unexpected<Error>(ErrnoError(errno, DescribeAt("fallocate", path, size)));
+  }
+  return OkStatus();
+}
+
 GuardedFd::~GuardedFd() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -27,6 +27,8 @@ std::string DescribeAt(std::string_view op, const std::string& path, std::uint64
 Result<int> OpenFd(const std::string& path, OpenMode mode);
 Result<std::uint64_t> FdSize(int fd, const std::string& path);
 Status FdTruncate(int fd, const std::string& path, std::uint64_t size);
+// fallocate(fd, 0, 0, size); EOPNOTSUPP / ENOSYS are kUnsupported.
+Status FdAllocate(int fd, const std::string& path, std::uint64_t size);
 
 // A descriptor that can be closed while other threads use it: every operation holds a
 // shared lock for its duration, Close takes the exclusive lock, so no operation ever runs
@@ -69,6 +71,9 @@ class FdFile : public File {
   }
   Status Truncate(std::uint64_t size) override {
     return fd_.With<Status>("ftruncate", [&](int fd) { return FdTruncate(fd, path(), size); });
+  }
+  Status Allocate(std::uint64_t size) override {
+    return fd_.With<Status>("fallocate", [&](int fd) { return FdAllocate(fd, path(), size); });
   }
   Status Close() override { return fd_.Close(); }
   const std::string& path() const override { return fd_.path(); }

@@ -27,6 +27,12 @@ Result<std::shared_ptr<File>> SegmentSet::Create(std::uint32_t segment_id, LssAd
   std::byte header[log_format::kSegmentHeaderSize];
   EncodeSegmentHeader(SegmentHeader{segment_id, segment_size_, store_id_, resume_from}, header);
   if (auto s = (*file)->WriteAt(0, header); !s) return tl::unexpected(s.error());
+  if (preallocate_) {
+    // Best effort: a file system without fallocate just grows the file as it is written.
+    if (auto s = (*file)->Allocate(segment_size_); !s && s.error().code() != ErrorCode::kUnsupported) {
+      return tl::unexpected(s.error());
+    }
+  }
   std::shared_ptr<File> shared(std::move(*file));
   open_[segment_id] = shared;
   return shared;

@@ -28,6 +28,9 @@ class SegmentSet {
   std::uint64_t store_id() const { return store_id_; }
   std::uint32_t segment_size() const { return segment_size_; }
   std::string PathOf(std::uint32_t segment_id) const;
+  // Create preallocates each new file to the segment size (fallocate), so that syncing
+  // its records does not also commit a growing file size. Off by default.
+  void set_preallocate(bool on) { preallocate_ = on; }
 
   // The file of an existing segment (opened read-write on first use).
   Result<std::shared_ptr<File>> Get(std::uint32_t segment_id);
@@ -46,6 +49,7 @@ class SegmentSet {
   const std::string dir_;
   const std::uint64_t store_id_;
   const std::uint32_t segment_size_;
+  bool preallocate_ = false;
   std::mutex mu_;
   std::map<std::uint32_t, std::shared_ptr<File>> open_;
 };

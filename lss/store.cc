@@ -114,6 +114,7 @@ Status Store::Recover() {
     return MakeError(ErrorCode::kCorruption, dir_ + "/STORE: segment size out of range");
   }
   segments_ = std::make_unique<SegmentSet>(env, dir_, store_id_, segment_size_);
+  segments_->set_preallocate(options_.preallocate_segments);
 
   // The rules that turn a checkpoint and the scanned records into each page's list of
   // records are RecoveredChains' (shared with the offline reader, lss/store_image.h).
@@ -147,9 +148,28 @@ Status Store::Recover() {
       if (auto s = chains.Apply(rec); !s) return s;
     }
     const ScanStop& stop = scanner->stop();
+    if (stop.corruption()) {
+      // Damage before a synced position: no crash does that. Refuse before anything on
+      // disk changes, unless the operator asked to cut the log there.
+      if (options_.recovery_mode != RecoveryMode::kTruncateAtCorruption) {
+        return MakeError(ErrorCode::kCorruption,
+                         dir_ + ": " + stop.CorruptionMessage() +
+                             "; refusing to open (RecoveryMode::kTruncateAtCorruption opens at the last good record)");
+      }
+      recovery_.corruption = stop.CorruptionMessage();
+    }
+    recovery_.records_past_stop = stop.records_past;
     recovery_.scan_stop = stop.position;
     recovery_.stop_reason = std::string(ScanStopReasonName(stop.reason)) + ": " + stop.detail;
     resume_from = stop.position;
+    // The new log builds on what the scan accepted; a crash of the process that wrote it
+    // may have left it in the page cache only. Make it durable before anything the new
+    // writer syncs can be acknowledged (a later SyncPoint vouches for all of it).
+    for (std::uint32_t id : scanner->visited_segments()) {
+      auto file = segments_->Get(id);
+      if (!file) return tl::unexpected(file.error());
+      if (auto s = (*file)->Sync(); !s) return s;
+    }
     // Segment files past the checkpoint that the log does not reach hold nothing durable:
     // set them aside (renamed, not deleted) so no later scan can mistake them for the log.
     for (std::uint32_t id : scanner->UnvisitedSegments()) {
@@ -199,6 +219,15 @@ Status Store::Recover() {
   if (loaded->checkpoint) max_id = std::max(max_id, scan_start.segment());
   if (max_id >= LssAddress::kMaxSegment) {
     return MakeError(ErrorCode::kResourceExhausted, "store: out of segment ids");
+  }
+  if (!recovery_.corruption.empty()) {
+    // Cutting the log at damage is a decision the files must remember: without it the next
+    // Open would find the same damage and refuse. The segment that resumes from the cut
+    // is created now (the writer continues in it), so every later scan follows it.
+    auto file = segments_->Create(max_id + 1, resume_from);
+    if (!file) return tl::unexpected(file.error());
+    if (auto s = (*file)->Sync(); !s) return s;
+    if (auto s = env.SyncDir(dir_); !s) return s;
   }
   auto writer = LogWriter::Open(*segments_, max_id + 1, resume_from,
                                 LogWriter::Options{options_.flush_buffer_size, options_.flush_buffers});

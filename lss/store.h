@@ -47,8 +47,22 @@
 
 namespace llama {
 
+// What Store::Open does when the log is damaged before a position a sync made durable
+// (acknowledged data would be lost), as opposed to a torn tail left by a crash, which is
+// always cut off silently (docs/DESIGN.md, "Damage or torn tail").
+enum class RecoveryMode : std::uint8_t {
+  // Refuse to open (Corruption naming the segment, offset and reason); nothing on disk
+  // changes, so the store can be inspected (pagedump) or opened with the mode below.
+  kRefuseOnCorruption,
+  // Open at the last good record before the damage, as after a torn tail: everything
+  // after it is dropped (segments past it are set aside as orphans) and the recovery
+  // report says so (RecoveryReport::corruption, records_dropped).
+  kTruncateAtCorruption,
+};
+
 struct StoreOptions {
   IoBackend io_backend = IoBackend::kAuto;
+  RecoveryMode recovery_mode = RecoveryMode::kRefuseOnCorruption;
   // Lend an Env (e.g. a FaultInjectionEnv in tests) instead of opening one. Must outlive
   // the store.
   Env* env = nullptr;
@@ -57,6 +71,10 @@ struct StoreOptions {
   std::uint32_t segment_size = 64u << 20;  // fixed when the store is created
   std::uint32_t flush_buffer_size = 1u << 20;
   std::uint32_t flush_buffers = 4;
+  // Preallocate every new segment file to the segment size (fallocate), so that a synced
+  // write does not also commit a growing file size (about 1.4x to 2.6x synced puts on
+  // ext4, bench/lss_bench.cc). Best effort: without fallocate files grow as written.
+  bool preallocate_segments = true;
   int compression_level = 3;  // zstd level for records that shrink; 0: never compress
   // A page's on-disk state spans at most this many records before Flush writes it whole.
   std::uint32_t max_disk_chain = 8;
@@ -84,6 +102,12 @@ struct RecoveryReport {
   std::uint64_t records_scanned = 0;
   std::uint64_t pages_recovered = 0;
   std::vector<std::uint32_t> orphan_segments;  // unreachable segment files set aside
+  // Valid records found past the stop, never replayed: a torn tail's unsynced writes
+  // that reached the disk out of order, or what kTruncateAtCorruption dropped.
+  std::uint64_t records_past_stop = 0;
+  // kTruncateAtCorruption opened a log damaged before a synced position: what was wrong
+  // ("" when nothing was; the default mode refuses such a log instead).
+  std::string corruption;
   double seconds = 0;
 };
 
@@ -95,7 +119,7 @@ struct StoreStats {
   std::uint64_t records = 0;
   std::uint64_t segments = 0;
   std::uint64_t live_bytes = 0;
-  std::uint64_t log_bytes = 0;    // bytes in segment files
+  std::uint64_t log_bytes = 0;    // bytes in segment files (preallocated ones count whole)
   double live_fraction = 0;       // live_bytes / log_bytes
   std::uint64_t flushes = 0;
   std::uint64_t failed_flushes = 0;   // log reservations dropped after a lost race: a failed-flush marker each

@@ -215,6 +215,10 @@ Status StoreImage::Recover() {
       }
     }
     recovery_.stop = scanner->stop();
+    if (recovery_.stop.corruption() && recovery_.open_failure.empty()) {
+      recovery_.open_failure = recovery_.stop.CorruptionMessage() +
+                               " (RecoveryMode::kTruncateAtCorruption would open it, dropping them)";
+    }
     recovery_.visited_segments = scanner->visited_segments();
     for (std::uint32_t id : scanner->UnvisitedSegments()) {
       if (id < recovery_.scan_start.segment()) continue;  // older log, still referenced

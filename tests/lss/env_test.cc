@@ -203,6 +203,31 @@ TEST_P(EnvTest, TruncateShrinksAndExtends) {
       std::all_of(back.begin() + 100, back.end(), [](std::byte b) { return b == std::byte{0}; }));
 }
 
+// fallocate: the file reaches the size asked for, reading as zeros past what was written;
+// writes inside it land in place and do not change the size; a smaller size changes
+// nothing. File systems without fallocate say kUnsupported.
+TEST_P(EnvTest, AllocateExtendsWithZeros) {
+  auto file = Create(dir_ / "alloc");
+  ASSERT_NE(file, nullptr);
+  ASSERT_TRUE(file->WriteAt(0, Pattern(100, 4)).has_value());
+  auto s = file->Allocate(64 * 1024);
+  if (!s) {
+    ASSERT_EQ(s.error().code(), ErrorCode::kUnsupported) << s.error().ToString();
+    GTEST_SKIP() << "fallocate unsupported here: " << s.error().ToString();
+  }
+  EXPECT_EQ(file->Size().value(), 64u * 1024);
+  std::vector<std::byte> back(64 * 1024);
+  ASSERT_EQ(file->ReadAt(0, back).value(), back.size());
+  const auto p = Pattern(100, 4);
+  EXPECT_TRUE(std::equal(p.begin(), p.end(), back.begin())) << "allocation keeps the bytes written";
+  EXPECT_TRUE(std::all_of(back.begin() + 100, back.end(), [](std::byte b) { return b == std::byte{0}; }));
+  ASSERT_TRUE(file->WriteAt(5000, Pattern(300, 5)).has_value());
+  ASSERT_TRUE(file->Sync().has_value());
+  EXPECT_EQ(file->Size().value(), 64u * 1024);
+  ASSERT_TRUE(file->Allocate(1000).has_value());
+  EXPECT_EQ(file->Size().value(), 64u * 1024) << "never shrinks";
+}
+
 TEST_P(EnvTest, CreateNewOnExistingFileFails) {
   const std::string path = dir_ / "exists";
   ASSERT_NE(Create(path), nullptr);

@@ -33,7 +33,7 @@ struct Log {
     writer = std::move(*w);
   }
 
-  // Every record from the start of the log, SegmentEnd records left out.
+  // Every record from the start of the log, SegmentEnd and SyncPoint records left out.
   std::vector<LogRecord> Scan(ScanStop* stop = nullptr) {
     auto scanner = LogScanner::Open(*segments, LssAddress::Make(1, kSegmentHeaderSize), kSegmentSize);
     EXPECT_TRUE(scanner.has_value());
@@ -42,7 +42,8 @@ struct Log {
       auto next = scanner->Next();
       EXPECT_TRUE(next.has_value());
       if (!next || !next->has_value()) break;
-      if ((*next)->header.kind != RecordKind::kSegmentEnd) out.push_back(std::move(**next));
+      const RecordKind kind = (*next)->header.kind;
+      if (kind != RecordKind::kSegmentEnd && kind != RecordKind::kSyncPoint) out.push_back(std::move(**next));
     }
     if (stop) *stop = scanner->stop();
     return out;
@@ -143,6 +144,50 @@ TEST(LogWriterTest, AbandonedReservationBecomesAFailedFlushMarker) {
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].header.kind, RecordKind::kFailedFlush);
   EXPECT_EQ(AsStringView(records[1].body), "after");
+}
+
+// After a sync, the next record is preceded by a SyncPoint naming the durable position;
+// without a sync there is none, and a clean close writes the last one.
+TEST(LogWriterTest, SyncPointsFollowSyncs) {
+  Log log;
+  auto a = log.writer->Append(RecordKind::kApplication, AsBytes("a"));
+  ASSERT_TRUE(a.has_value());
+  auto b = log.writer->Append(RecordKind::kApplication, AsBytes("b"));
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->address, a->end) << "no sync, no SyncPoint";
+  ASSERT_TRUE(log.writer->Sync(b->end).has_value());
+  const LssAddress durable = log.writer->durable_position();
+  EXPECT_GE(durable, b->end);
+  ASSERT_TRUE(log.writer->Sync(log.writer->tail()).has_value());
+  EXPECT_EQ(log.writer->stats().sync_points, 0u) << "a sync alone writes nothing";
+  auto c = log.writer->Append(RecordKind::kApplication, AsBytes("c"));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->address.offset(), b->end.offset() + kSyncPointRecordSize);
+  ASSERT_TRUE(log.writer->Sync(c->end).has_value());
+  ASSERT_TRUE(log.writer->Close().has_value());
+  EXPECT_EQ(log.writer->stats().sync_points, 2u) << "one before c, one at the close";
+  auto scanner = LogScanner::Open(*log.segments, LssAddress::Make(1, kSegmentHeaderSize), kSegmentSize);
+  ASSERT_TRUE(scanner.has_value());
+  std::vector<std::pair<RecordKind, LssAddress>> seen;
+  for (;;) {
+    auto next = scanner->Next();
+    ASSERT_TRUE(next.has_value());
+    if (!next->has_value()) break;
+    const LogRecord& r = **next;
+    LssAddress named;
+    if (r.header.kind == RecordKind::kSyncPoint) {
+      ASSERT_EQ(r.body.size(), kSyncPointBodySize);
+      named = LssAddress::FromRaw(DecodeFixed64(r.body.data()));
+      EXPECT_LE(named, r.address) << "a SyncPoint names a position before itself";
+    }
+    seen.emplace_back(r.header.kind, named);
+  }
+  ASSERT_EQ(seen.size(), 5u);  // a, b, SyncPoint, c, SyncPoint (the final SegmentEnd is the stop)
+  EXPECT_EQ(seen[2].first, RecordKind::kSyncPoint);
+  EXPECT_EQ(seen[2].second, durable);
+  EXPECT_EQ(seen[4].first, RecordKind::kSyncPoint);
+  EXPECT_EQ(seen[4].second, c->end);
+  EXPECT_FALSE(scanner->stop().corruption());
 }
 
 TEST(LogWriterTest, RejectsRecordsLargerThanABuffer) {

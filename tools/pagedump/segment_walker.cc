@@ -42,6 +42,11 @@ void DecodeBody(WalkedRecord& record, const std::vector<std::byte>& body) {
         record.problem = "SegmentEnd body of " + std::to_string(body.size()) + " bytes, not 4";
       }
       break;
+    case RecordKind::kSyncPoint:
+      if (body.size() != log_format::kSyncPointBodySize) {
+        record.problem = "SyncPoint body of " + std::to_string(body.size()) + " bytes, not 8";
+      }
+      break;
     case RecordKind::kFailedFlush:
     case RecordKind::kApplication: break;
   }

@@ -23,6 +23,7 @@ std::string RecordKindName(RecordKind kind) {
     case RecordKind::kFailedFlush: return "FailedFlush";
     case RecordKind::kSegmentEnd: return "SegmentEnd";
     case RecordKind::kApplication: return "Application";
+    case RecordKind::kSyncPoint: return "SyncPoint";
   }
   return "kind " + std::to_string(static_cast<int>(kind));
 }
@@ -104,6 +105,12 @@ class Analyzer {
       summary.end = walk.end;
       summary.end_offset = walk.end_offset;
       summary.end_detail = walk.end_detail;
+      const std::uint64_t readable = std::min<std::uint64_t>(f.file_size, segment_size);
+      switch (walk.end) {
+        case SegmentEnd::kSegmentEnd: summary.data_bytes = walk.end_offset + log_format::kSegmentEndRecordSize; break;
+        case SegmentEnd::kCleanEnd: summary.data_bytes = std::min<std::uint64_t>(walk.end_offset, readable); break;
+        case SegmentEnd::kDamaged: summary.data_bytes = readable; break;
+      }
       const std::string file = "segment " + std::to_string(f.id);
       if (!f.header_problem.empty()) Damage(file, "header: " + f.header_problem);
       if (f.file_size > segment_size) {
@@ -183,10 +190,17 @@ class Analyzer {
   void CheckRecovery() {
     if (!recovery_.scanned) return;
     const ScanStop& stop = recovery_.stop;
-    if (stop.reason != ScanStop::Reason::kEndOfLog) {
-      Damage("recovery", "the log scan stops at " + AddressText(stop.position) + ": " +
-                             std::string(ScanStopReasonName(stop.reason)) + ": " + stop.detail +
-                             "; nothing after it is recovered");
+    if (stop.reason != ScanStop::Reason::kEndOfLog || stop.corruption()) {
+      std::string what = "the log scan stops at " + AddressText(stop.position) + ": " +
+                         std::string(ScanStopReasonName(stop.reason)) + ": " + stop.detail;
+      if (stop.corruption()) {
+        what += "; corruption, not a torn tail: the SyncPoint at " + AddressText(stop.sync_point_at) +
+                " says the log was synced through " + AddressText(stop.durable_through);
+      } else if (stop.records_past > 0) {
+        what += "; a torn tail: " + std::to_string(stop.records_past) + " valid records follow (the first at " +
+                AddressText(stop.first_record_past) + "), none of them known to be synced";
+      }
+      Damage("recovery", what + "; nothing after it is recovered");
     }
     if (const SegmentFileInfo* f = image_.segment_file(recovery_.scan_start.segment());
         f != nullptr && recovery_.scan_start.offset() > std::min<std::uint64_t>(f->file_size, image_.identity().segment_size)) {
@@ -225,7 +239,7 @@ class Analyzer {
       }
       CheckPage(pid, chain);
     }
-    for (const SegmentSummary& s : out_.segments) out_.log_bytes += s.file_size;
+    for (const SegmentSummary& s : out_.segments) out_.log_bytes += s.data_bytes;
   }
 
   void CheckPage(PageId pid, const std::vector<PageDiskRecord>& chain) {

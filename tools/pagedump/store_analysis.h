@@ -29,6 +29,9 @@ struct Finding {
 struct SegmentSummary {
   std::uint32_t id = 0;
   std::uint64_t file_size = 0;
+  // Bytes the log used: up to the end of the SegmentEnd, or of the last record before the
+  // zeros (a preallocated or crashed segment); the whole file when it ends in damage.
+  std::uint64_t data_bytes = 0;
   std::string header_problem;
   LssAddress resume_from;
   std::uint64_t records = 0;
@@ -47,7 +50,7 @@ struct KindCount {
 struct StoreAnalysis {
   std::vector<SegmentSummary> segments;
   std::map<std::string, KindCount> records_by_kind;  // by kind name; "damaged" for bad frames
-  std::uint64_t log_bytes = 0;
+  std::uint64_t log_bytes = 0;  // sum of the segments' data_bytes
   std::uint64_t live_bytes = 0;
   std::vector<Finding> damage;
   std::vector<Finding> notes;

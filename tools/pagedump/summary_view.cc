@@ -96,10 +96,11 @@ JsonValue SegmentsJson(const StoreAnalysis& analysis) {
     JsonValue row = JsonValue::MakeObject();
     row.Set("id", s.id);
     row.Set("file_bytes", s.file_size);
+    row.Set("data_bytes", s.data_bytes);
     row.Set("records", s.records);
     row.Set("damaged_records", s.damaged_records);
     row.Set("live_bytes", s.live_bytes);
-    row.Set("live_fraction", Fraction(s.live_bytes, s.file_size));
+    row.Set("live_fraction", Fraction(s.live_bytes, s.data_bytes));
     row.Set("resume_from", AddressJson(s.resume_from));
     row.Set("end", std::string(SegmentEndName(s.end)));
     row.Set("end_offset", s.end_offset);

@@ -49,6 +49,12 @@ class PagedumpDamageTest : public SharedStoreTest {
     EXPECT_NE(text.out.find("clean: false"), std::string::npos) << text.out;
     return lines;
   }
+  // Where a file's bytes end before the zeros a preallocated segment ends in (a trailing
+  // zero byte of the data itself is cut too, which only narrows what a test damages).
+  static std::size_t DataEnd(const std::string& bytes) {
+    const std::size_t last = bytes.find_last_not_of('\0');
+    return last == std::string::npos ? 0 : last + 1;
+  }
   static bool AnyContains(const std::vector<std::string>& lines, const std::string& needle) {
     return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
   }
@@ -121,6 +127,22 @@ TEST_F(PagedumpDamageTest, BitFlipInARecordIsNamed) {
   RunEveryView();
 }
 
+// With the checkpoints gone the scan starts at 1:40 and meets the flipped record; the
+// SyncPoint the clean close wrote says the log was synced past it, so it is corruption
+// (Store::Open would refuse), not a torn tail.
+TEST_F(PagedumpDamageTest, DamageBeforeASyncedPositionIsCorruption) {
+  for (const std::string& name : Names("CHECKPOINT-")) std::filesystem::remove(File(name));
+  const std::uint64_t offset = MiddleRecord(1).Find("offset")->as_uint();
+  std::string bytes = ReadFile(File(SegmentName(1)));
+  bytes[offset + 40] ^= 0x10;
+  WriteFile(File(SegmentName(1)), bytes);
+  const auto damage = ExpectDamage();
+  const std::string at = "segment 1 offset " + std::to_string(offset);
+  EXPECT_TRUE(AnyContains(damage, "recovery: the log scan stops at 1:" + std::to_string(offset))) << Joined(damage);
+  EXPECT_TRUE(AnyContains(damage, "corruption, not a torn tail")) << Joined(damage);
+  EXPECT_TRUE(AnyContains(damage, "Store::Open would fail: log corruption at " + at)) << Joined(damage);
+}
+
 TEST_F(PagedumpDamageTest, TruncatedSegmentIsNamed) {
   std::filesystem::resize_file(File(SegmentName(1)), std::filesystem::file_size(File(SegmentName(1))) / 2);
   const auto damage = ExpectDamage();
@@ -130,7 +152,7 @@ TEST_F(PagedumpDamageTest, TruncatedSegmentIsNamed) {
 
 TEST_F(PagedumpDamageTest, TruncatedLastSegmentIsNamed) {
   const std::string last = Names("segment-").back();
-  std::filesystem::resize_file(File(last), std::filesystem::file_size(File(last)) - 10);
+  std::filesystem::resize_file(File(last), DataEnd(ReadFile(File(last))) - 10);
   const auto damage = ExpectDamage();
   EXPECT_TRUE(AnyContains(damage, "recovery: the log scan stops")) << Joined(damage);
   RunEveryView();
@@ -228,7 +250,8 @@ TEST_F(PagedumpDamageTest, AnySingleBitFlipIsFound) {
   for (int trial = 0; trial < store_test::Scaled(12); ++trial) {
     const std::string name = files[rng() % files.size()];
     std::string bytes = pristine.at(name);
-    const std::size_t at = rng() % bytes.size();
+    // Not in the zeros past a preallocated segment's data: never read, so not damage.
+    const std::size_t at = rng() % DataEnd(bytes);
     const int bit = static_cast<int>(rng() % 8);
     bytes[at] = static_cast<char>(bytes[at] ^ (1 << bit));
     WriteFile(File(name), bytes);
