@@ -614,7 +614,6 @@ StoreStats Store::stats() const {
   StoreStats s;
   s.io_backend = std::string(env_->backend_name());
   s.io_fallback_reason = env_->fallback_reason();
-
   if (writer_) {
     const LogWriter::Stats w = writer_->stats();
     s.bytes_written = w.bytes_written;
