@@ -43,6 +43,21 @@ std::vector<std::string> Contents(Store& store, PageId pid) {
   return out;
 }
 
+// Allocates `n` pages, gives each a 1500-byte base page and flushes it: together they fill
+// most of the first segment.
+std::vector<PageId> FlushedBasePages(Store& store, int n) {
+  std::vector<PageId> pages;
+  auto g = store.EnterGeneration();
+  for (int i = 0; i < n; ++i) {
+    const PageId pid = *store.Allocate();
+    OwnedChain state = BaseChain(pid, std::string(1500, 'b'));
+    EXPECT_TRUE(store.UpdateR(g, pid, *store.Read(g, pid), state)->installed);
+    EXPECT_TRUE(store.Flush(g, pid).has_value());
+    pages.push_back(pid);
+  }
+  return pages;
+}
+
 TEST(StoreCleanerTest, UpdateHeavyWorkloadStaysWithinSpaceFactor) {
   TempDir dir;
   std::map<PageId, std::vector<std::string>> model;
@@ -101,16 +116,11 @@ TEST(StoreCleanerTest, RelocatedPagesKeepFlushingIncrementally) {
   options.cleaner_max_live_fraction = 1.01;  // clean even fully live segments
   {
     auto store = *Store::Open(dir.path(), options);
-    std::vector<PageId> pages;
-    for (int i = 0; i < 30; ++i) pages.push_back(*store->Allocate());
+    const std::vector<PageId> pages = FlushedBasePages(*store, 30);
+    ASSERT_FALSE(HasFailure());
+    for (PageId pid : pages) model[pid] = {"[base:" + std::string(1500, 'b') + "]"};
     {
       auto g = store->EnterGeneration();
-      for (PageId pid : pages) {
-        OwnedChain state = BaseChain(pid, std::string(1500, 'b'));
-        ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
-        ASSERT_TRUE(store->Flush(g, pid).has_value());
-        model[pid] = {"[base:" + std::string(1500, 'b') + "]"};
-      }
       // Fill more segments with garbage so the first ones become the cleaner's choice.
       for (int i = 0; i < 300; ++i) {
         const PageId pid = pages[static_cast<std::size_t>(i) % pages.size()];
@@ -155,30 +165,25 @@ TEST(StoreCleanerTest, PagesConsolidatedInMemoryAreSkippedWithoutSpendingLogSpac
   options.cleaner_max_live_fraction = 1.01;  // clean even fully live segments
   {
     auto store = *Store::Open(dir.path(), options);
-    std::vector<PageId> pages;
-    for (int i = 0; i < 30; ++i) pages.push_back(*store->Allocate());
+    const std::vector<PageId> pages = FlushedBasePages(*store, 30);
+    ASSERT_FALSE(HasFailure());
     {
-    auto g = store->EnterGeneration();
-    for (PageId pid : pages) {
-      OwnedChain state = BaseChain(pid, std::string(1500, 'b'));
-      ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
-      ASSERT_TRUE(store->Flush(g, pid).has_value());
-    }
-    // Later segments, so the first one is the cleaner's choice.
-    const PageId filler = *store->Allocate();
-    for (int i = 0; i < 200; ++i) {
-      OwnedChain state = BaseChain(filler, std::string(1000, 'f') + std::to_string(i));
-      ASSERT_TRUE(store->UpdateR(g, filler, *store->Read(g, filler), state)->installed);
-      ASSERT_TRUE(store->Flush(g, filler).has_value());
-    }
-    // Consolidate every page in memory: the records in the first segment are still their
-    // durable state, and nothing in memory points at them.
-    for (PageId pid : pages) {
-      const std::string contents = "consolidated " + std::to_string(pid);
-      OwnedChain state = BaseChain(pid, contents);
-      ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
-      model[pid] = {"[base:" + contents + "]"};
-    }
+      auto g = store->EnterGeneration();
+      // Later segments, so the first one is the cleaner's choice.
+      const PageId filler = *store->Allocate();
+      for (int i = 0; i < 200; ++i) {
+        OwnedChain state = BaseChain(filler, std::string(1000, 'f') + std::to_string(i));
+        ASSERT_TRUE(store->UpdateR(g, filler, *store->Read(g, filler), state)->installed);
+        ASSERT_TRUE(store->Flush(g, filler).has_value());
+      }
+      // Consolidate every page in memory: the records in the first segment are still their
+      // durable state, and nothing in memory points at them.
+      for (PageId pid : pages) {
+        const std::string contents = "consolidated " + std::to_string(pid);
+        OwnedChain state = BaseChain(pid, contents);
+        ASSERT_TRUE(store->UpdateR(g, pid, *store->Read(g, pid), state)->installed);
+        model[pid] = {"[base:" + contents + "]"};
+      }
     }  // no reader left: cleaned segments can be deleted
     ASSERT_TRUE(store->SyncAll().has_value());
     const std::uint64_t markers_before = store->stats().failed_flushes;
