@@ -60,6 +60,7 @@ constexpr std::size_t kCompressionLevelOffset = 3;
 constexpr std::size_t kFlushBufferSizeOffset = 4;
 constexpr std::size_t kFlushBuffersOffset = 8;
 constexpr std::size_t kMaxDiskChainOffset = 12;
+static_assert(kMaxDiskChainOffset + 4 == kSettingsSize, "the writer settings are 16 bytes");
 constexpr std::uint8_t kFellBackFlag = 1;
 constexpr std::uint8_t kMaxBackendCode = 2;
 
