@@ -256,17 +256,16 @@ Status ValidateCheckpoint(const CheckpointData& data) {
   return OkStatus();
 }
 
+// The writer settings' backend codes are IoBackend's values (docs/FORMAT.md, "Writer
+// settings"): Store::WriterSettings stores them as they are.
+static_assert(static_cast<int>(IoBackend::kAuto) == 0 && static_cast<int>(IoBackend::kIoUring) == 1 &&
+              static_cast<int>(IoBackend::kPosix) == 2);
+
 std::string_view CheckpointBackendName(std::uint8_t code, bool requested) {
-  switch (code) {
-    case 0:
-      return requested ? "auto" : "unknown";
-    case 1:
-      return "io_uring";
-    case 2:
-      return "posix";
-    default:
-      return "invalid";
-  }
+  // 0 in use means an Env that is neither backend.
+  if (code > kMaxBackendCode) return "invalid";
+  if (code == 0 && !requested) return "unknown";
+  return IoBackendName(static_cast<IoBackend>(code));
 }
 
 std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data) {

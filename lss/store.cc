@@ -593,10 +593,6 @@ Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
   return DeleteCleanedSegments(deleted);
 }
 
-// The checkpoint's backend codes are IoBackend's values (docs/FORMAT.md, "Writer settings").
-static_assert(static_cast<int>(IoBackend::kAuto) == 0 && static_cast<int>(IoBackend::kIoUring) == 1 &&
-              static_cast<int>(IoBackend::kPosix) == 2);
-
 CheckpointSettings Store::WriterSettings() const {
   CheckpointSettings w;
   w.io_backend_requested = static_cast<std::uint8_t>(options_.io_backend);
