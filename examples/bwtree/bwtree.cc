@@ -15,16 +15,14 @@ namespace llama::bwtree {
 
 namespace {
 
-Status CheckKeyValue(std::string_view key, std::string_view value) {
-  if (key.size() > kMaxKeyBytes) {
+Status CheckKeyValue(std::string_view key, std::string_view value, std::size_t max_key_bytes = kMaxKeyBytes) {
+  if (key.size() > max_key_bytes) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: key of " + std::to_string(key.size()) +
-                                                      " bytes exceeds the limit of " +
-                                                      std::to_string(kMaxKeyBytes));
+                                                      " bytes exceeds the limit of " + std::to_string(max_key_bytes));
   }
   if (value.size() > kMaxValueBytes) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: value of " + std::to_string(value.size()) +
-                                                      " bytes exceeds the limit of " +
-                                                      std::to_string(kMaxValueBytes));
+                                                      " bytes exceeds the limit of " + std::to_string(kMaxValueBytes));
   }
   return OkStatus();
 }
@@ -64,6 +62,7 @@ BwTree::BwTree(Store& store, std::string name, PageId root, PageId pending, BwTr
       pending_(pending),
       options_(options),
       merge_bytes_(static_cast<std::uint32_t>(options.merge_fraction * options.node_bytes)),
+      max_key_bytes_(options.max_key_bytes != 0 ? options.max_key_bytes : MaxKeyBytesFor(options.node_bytes)),
       nonce_seed_(RandomSeed()) {}
 
 BwTree::~BwTree() {
@@ -75,9 +74,17 @@ Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name
   if (options.node_bytes < 256 || options.node_bytes > 32 * 1024) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: node_bytes must be in 256 .. 32768");
   }
+  if (options.max_key_bytes > MaxKeyBytesFor(options.node_bytes)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "bwtree: max_key_bytes " + std::to_string(options.max_key_bytes) + " exceeds the limit of " +
+                         std::to_string(MaxKeyBytesFor(options.node_bytes)) + " for node_bytes " +
+                         std::to_string(options.node_bytes) +
+                         " (a node must hold its bound keys and four entries of the longest key)");
+  }
   if (options.consolidate_after < 1 || options.consolidate_after > 64 || options.inner_consolidate_after < 1 ||
       options.inner_consolidate_after > 64) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: consolidate_after and inner_consolidate_after must be in 1 .. 64");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "bwtree: consolidate_after and inner_consolidate_after must be in 1 .. 64");
   }
   if (!(options.merge_fraction >= 0 && options.merge_fraction <= 0.4)) {
     return MakeError(ErrorCode::kInvalidArgument, "bwtree: merge_fraction must be in 0 .. 0.4");
@@ -143,8 +150,18 @@ Status BwTree::InitializePage(PageId pid) {
 
 // ---- Operations ----
 
+std::uint32_t BwTree::MaxKeyBytesFor(std::uint32_t node_bytes) {
+  using namespace node_image_format;
+  // An inner node's header, two bound keys and four entries (offset slot, entry header and
+  // key each): kHeaderSize + 2k + 4 * (kOffsetSize + kInnerEntryHeader + k) <= node_bytes.
+  // (A leaf's entry header is one byte shorter, so a leaf of four such keys fits too.)
+  constexpr std::size_t kFixed = kHeaderSize + 4 * (kOffsetSize + kInnerEntryHeader);
+  if (node_bytes <= kFixed) return 0;
+  return static_cast<std::uint32_t>(std::min<std::size_t>(kMaxKeyBytes, (node_bytes - kFixed) / 6));
+}
+
 Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions options) {
-  if (auto s = CheckKeyValue(key, value); !s) return s;
+  if (auto s = CheckKeyValue(key, value, max_key_bytes_); !s) return s;
   const std::vector<std::byte> payload = BwDelta::Insert(key, value);
   LssAddress sync_to;
   {
@@ -195,8 +212,7 @@ Result<std::optional<std::string>> BwTree::Get(std::string_view key) {
   return value;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start,
-                                                                      std::size_t limit) {
+Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start, std::size_t limit) {
   if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
   std::vector<std::pair<std::string, std::string>> out;
   std::string next(start);
@@ -239,8 +255,8 @@ BwTreeStats BwTree::stats() const {
 
 // ---- Writes ----
 
-Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload,
-                                     bool sync, bool* existed) {
+Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload, bool sync,
+                                     bool* existed) {
   auto at = Descend(op, key, 0);
   if (!at) return tl::unexpected(at.error());
   for (;;) {
@@ -373,8 +389,8 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       auto child = view->FloorLive(key, true, op.help ? &skipped : nullptr);
       if (!child) return tl::unexpected(child.error());
       if (!*child) {
-        return MakeError(ErrorCode::kCorruption,
-                         "bwtree: inner node " + std::to_string(pid) + " has no live entry at or below a key it covers");
+        return MakeError(ErrorCode::kCorruption, "bwtree: inner node " + std::to_string(pid) +
+                                                     " has no live entry at or below a key it covers");
       }
       for (const Entry& t : skipped) {
         if (auto s = HelpMerge(op.guard, t.child, t.key, static_cast<std::uint8_t>(view->level() - 1)); !s) {

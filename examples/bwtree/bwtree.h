@@ -47,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +63,12 @@ namespace llama::bwtree {
 struct BwTreeOptions {
   // A node whose consolidated image would be larger than this splits (256 B .. 32 KiB).
   std::uint32_t node_bytes = 8192;
+  // The longest key Put accepts. 0: the most node_bytes allows (BwTree::MaxKeyBytesFor:
+  // 32 bytes at 256, 160 at 1 KiB, kMaxKeyBytes = 1 KiB from 6,204 up). Open refuses more
+  // than that: a node must hold its two bound keys and four entries of the longest key, so
+  // that a split leaves every inner node two children or more (else the tree would grow a
+  // level every few inserts).
+  std::uint32_t max_key_bytes = 0;
   // Bw-tree deltas on a leaf's chain before the thread that added the last one
   // consolidates it.
   std::uint32_t consolidate_after = 8;
@@ -85,20 +92,22 @@ struct WriteOptions {
 
 struct BwTreeStats {
   std::uint64_t consolidations = 0;
-  std::uint64_t splits = 0;         // Split deltas installed (root push-downs not counted)
-  std::uint64_t root_splits = 0;    // the root pushed its contents down a level
-  std::uint64_t index_posts = 0;    // IndexInsert deltas installed
-  std::uint64_t merges_started = 0; // tombstones installed
-  std::uint64_t merges = 0;         // Merge deltas installed
-  std::uint64_t nodes_freed = 0;    // pages freed after a merge finished
-  std::uint64_t root_collapses = 0; // the root took its only child's contents (one level less)
-  std::uint64_t orphans_freed = 0;  // pages Open found unreachable after a crash and freed
-  std::uint64_t cas_retries = 0;    // lost CAS races retried by writers
-  std::uint64_t restarts = 0;       // traversals started again from the root
+  std::uint64_t splits = 0;          // Split deltas installed (root push-downs not counted)
+  std::uint64_t root_splits = 0;     // the root pushed its contents down a level
+  std::uint64_t index_posts = 0;     // IndexInsert deltas installed
+  std::uint64_t merges_started = 0;  // tombstones installed
+  std::uint64_t merges = 0;          // Merge deltas installed
+  std::uint64_t nodes_freed = 0;     // pages freed after a merge finished
+  std::uint64_t root_collapses = 0;  // the root took its only child's contents (one level less)
+  std::uint64_t orphans_freed = 0;   // pages Open found unreachable after a crash and freed
+  std::uint64_t cas_retries = 0;     // lost CAS races retried by writers
+  std::uint64_t restarts = 0;        // traversals started again from the root
 };
 
 // What Check() found: the tree's shape, level by level from the root (index 0).
 struct TreeShape {
+  // The root's level + 1 (nodes_per_level.size()); at most kMaxLevel + 1.
+  std::size_t height() const { return nodes_per_level.size(); }
   std::vector<std::uint64_t> nodes_per_level;
   std::uint64_t keys = 0;
   std::uint64_t unposted_splits = 0;   // side links whose right node the parent does not name
@@ -109,29 +118,40 @@ struct TreeShape {
   // that is every page the store has, unless a page leaked.
   std::uint64_t pages = 0;
   std::uint64_t pending = 0;  // records in the pending page (0 once every change finished)
+  // Whether the store's pages in use were compared with the pages its trees hold: only when
+  // every catalog root is a Bw-tree's (Check cannot count another layer's pages).
+  bool store_pages_checked = false;
+  std::uint64_t store_pages = 0;  // the store's pages in use, when checked
   std::uint64_t nodes() const;
 };
 
 class BwTree {
  public:
   // Opens the tree registered in `store` under `name`, creating an empty one on first use.
-  static Result<std::unique_ptr<BwTree>> Open(Store& store, std::string_view name,
-                                              BwTreeOptions options = {});
+  static Result<std::unique_ptr<BwTree>> Open(Store& store, std::string_view name, BwTreeOptions options = {});
 
-  // InvalidArgument for keys over 1 KiB or values over 16 KiB.
+  // The longest key a tree with nodes of `node_bytes` can take (see
+  // BwTreeOptions::max_key_bytes).
+  static std::uint32_t MaxKeyBytesFor(std::uint32_t node_bytes);
+
+  // InvalidArgument for keys over max_key_bytes() or values over 16 KiB; ResourceExhausted
+  // if the tree would grow past kMaxLevel (the write itself is in the tree then).
   Status Put(std::string_view key, std::string_view value, WriteOptions options = {});
   Result<std::optional<std::string>> Get(std::string_view key);
   // True if the key was there.
   Result<bool> Erase(std::string_view key, WriteOptions options = {});
   // Up to `limit` pairs with key >= `start`, in key order. Every key present for the whole
   // scan is returned exactly once; keys written during it may or may not be.
-  Result<std::vector<std::pair<std::string, std::string>>> Scan(std::string_view start,
-                                                                std::size_t limit);
+  Result<std::vector<std::pair<std::string, std::string>>> Scan(std::string_view start, std::size_t limit);
 
   // Walks the whole tree and checks its invariants (ranges contiguous on every level,
-  // entries sorted and in range, separators equal to their children's low keys, levels
-  // consistent, a retired node only as the root's only child). Meant for tests, with no
-  // writer running; Corruption says what is wrong.
+  // entries sorted and in range, every node's range and so every key inside the range the
+  // separators above it give, separators equal to their children's low keys, levels
+  // consistent, a retired node only as the root's only child). When every root in the
+  // store's catalog is a Bw-tree's, it also walks the other trees and compares the pages
+  // all of them hold (nodes, pending pages, pages pending records name, the catalog page)
+  // with the store's pages in use: a subtree no longer reached shows up there. Meant for
+  // tests, with no writer running on any tree of the store; Corruption says what is wrong.
   Result<TreeShape> Check();
 
   ~BwTree();
@@ -143,6 +163,10 @@ class BwTree {
   // The pending page (catalog name "bwtree-pending:<name>").
   PageId pending_page() const { return pending_; }
   const BwTreeOptions& options() const { return options_; }
+  // The longest key Put accepts (options().max_key_bytes, or what node_bytes allows). Get,
+  // Erase and Scan take keys up to kMaxKeyBytes: a tree written with larger nodes and
+  // reopened with smaller ones may hold longer keys than it now accepts.
+  std::uint32_t max_key_bytes() const { return max_key_bytes_; }
 
  private:
   // One operation's context: its generation, whether it may help other threads'
@@ -186,8 +210,8 @@ class BwTree {
                                 const std::vector<std::byte>& payload);
   // Installs `payload` on the leaf for `key` (retrying lost races), consolidates if the
   // chain grew long, and for a synced write returns the log position to Sync.
-  Result<LssAddress> WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload,
-                               bool sync, bool* existed);
+  Result<LssAddress> WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload, bool sync,
+                               bool* existed);
   Result<LssAddress> FlushForSync(Op& op, PageId leaf);
   Status Flush(const GenerationGuard& g, PageId pid);
 
@@ -204,8 +228,7 @@ class BwTree {
   bool WantsMerge(const NodeContents& contents, std::size_t size) const;
   Result<bool> Split(Op& op, PageId pid, PageRef head, const NodeContents& contents);
   Status SplitRoot(Op& op, PageRef head, const NodeContents& contents, const std::vector<std::size_t>& cuts);
-  Status PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
-                        std::uint8_t level);
+  Status PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key, std::uint8_t level);
   Status TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint8_t level);
   // `pid` is small and its parent's leftmost child: merges its right neighbour (under
   // the same parent) into it if the two fit in one node with room to spare.
@@ -248,6 +271,10 @@ class BwTree {
   // Prepends an Insert or Delete of a record onto the pending page (folding it when long).
   Status ChangePending(const GenerationGuard& g, const std::vector<std::byte>& payload);
   Result<std::vector<Pending>> PendingRecords(const GenerationGuard& g);
+  // The records in any tree's pending page (Check() counts other trees' pages too).
+  static Result<std::vector<Pending>> PendingRecordsOf(Store& store, const GenerationGuard& g, PageId pending);
+  // Check(): the pages every Bw-tree in the store holds, against the store's pages in use.
+  Status CheckStorePages(const GenerationGuard& g, const std::set<PageId>& own_pages, TreeShape& shape);
   // Open: settles every record a crash left (finishing or freeing what it names).
   Status ReclaimPending();
   // Whether the record can go; frees the page if a crash left it stamped and unreachable.
@@ -260,6 +287,7 @@ class BwTree {
   const PageId pending_;
   const BwTreeOptions options_;
   const std::uint32_t merge_bytes_;
+  const std::uint32_t max_key_bytes_;
   const std::uint64_t nonce_seed_;
   std::atomic<std::uint64_t> nonce_next_{0};
 

@@ -90,7 +90,11 @@ Status BwTree::ChangePending(const GenerationGuard& g, const std::vector<std::by
 }
 
 Result<std::vector<BwTree::Pending>> BwTree::PendingRecords(const GenerationGuard& g) {
-  auto ref = store_.Read(g, pending_);
+  return PendingRecordsOf(store_, g, pending_);
+}
+
+Result<std::vector<BwTree::Pending>> BwTree::PendingRecordsOf(Store& store, const GenerationGuard& g, PageId pending) {
+  auto ref = store.Read(g, pending);
   if (!ref) return tl::unexpected(ref.error());
   auto view = NodeView::Of(ref->state());
   if (!view) return tl::unexpected(view.error());
@@ -101,7 +105,8 @@ Result<std::vector<BwTree::Pending>> BwTree::PendingRecords(const GenerationGuar
     if (e.key.size() != 12) return MakeError(ErrorCode::kCorruption, "bwtree: a pending record's key is not 12 bytes");
     Pending p;
     for (int i = 0; i < 4; ++i) p.pid = (p.pid << 8) | static_cast<std::uint8_t>(e.key[static_cast<std::size_t>(i)]);
-    for (int i = 4; i < 12; ++i) p.nonce = (p.nonce << 8) | static_cast<std::uint8_t>(e.key[static_cast<std::size_t>(i)]);
+    for (int i = 4; i < 12; ++i)
+      p.nonce = (p.nonce << 8) | static_cast<std::uint8_t>(e.key[static_cast<std::size_t>(i)]);
     records.push_back(p);
   }
   return records;
@@ -143,8 +148,8 @@ Result<bool> BwTree::ResolvePending(const GenerationGuard& g, Pending record) {
       // A merge or collapse under way: finish it (which frees the page and drops the
       // record); if it cannot finish now, keep the record for whoever does later.
       if (pass > 0) return false;
-      Status helped = view->retired() ? HelpCollapse(g, record.pid)
-                                      : HelpMerge(g, record.pid, view->low(), view->level());
+      Status helped =
+          view->retired() ? HelpCollapse(g, record.pid) : HelpMerge(g, record.pid, view->low(), view->level());
       if (!helped) return tl::unexpected(helped.error());
       continue;
     }

@@ -48,8 +48,8 @@ std::uint32_t PageSizeFor(std::size_t bytes) {
 }
 
 // The entry at `index` of `contents` as a separator, with its page id (inner) or value.
-NodeContents Slice(const NodeContents& contents, std::size_t begin, std::size_t end, std::string_view low,
-                   HighKey high, std::optional<PageId> right) {
+NodeContents Slice(const NodeContents& contents, std::size_t begin, std::size_t end, std::string_view low, HighKey high,
+                   std::optional<PageId> right) {
   NodeContents part;
   part.level = contents.level;
   part.low = low;
@@ -181,13 +181,23 @@ std::vector<std::size_t> BwTree::Partition(const NodeContents& contents) const {
   const std::size_t part_bytes = std::max<std::size_t>(1, options_.node_bytes * 3 / 4);
   const std::size_t parts = std::max<std::size_t>(2, (total + part_bytes - 1) / part_bytes);
   const std::size_t target = total / parts;
+  // An inner part keeps two entries or more, so every inner node a split makes has two
+  // children at least and the tree's height stays logarithmic whatever the keys' length
+  // (a tree written with larger nodes may hold keys too long for this node_bytes). A node
+  // that cannot be cut so stays whole, on a larger page.
+  const std::size_t min_entries = contents.leaf() ? 1 : 2;
+  const std::size_t n = contents.entries.size();
   std::vector<std::size_t> cuts;
   std::size_t bytes = 0;
-  for (std::size_t i = 0; i < contents.entries.size(); ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     const Entry& e = contents.entries[i];
     // A part starts at a live entry: a tombstone stays in the node of its left neighbour,
     // which its merge needs.
-    if (i > 0 && cuts.size() + 1 < parts && bytes >= target * (cuts.size() + 1) && e.live()) cuts.push_back(i);
+    const std::size_t part_begin = cuts.empty() ? 0 : cuts.back();
+    const bool room = i - part_begin >= min_entries && n - i >= min_entries;
+    if (i > 0 && room && cuts.size() + 1 < parts && bytes >= target * (cuts.size() + 1) && e.live()) {
+      cuts.push_back(i);
+    }
     bytes += EncodedEntrySize(e, contents.leaf());
   }
   return cuts;
@@ -248,7 +258,8 @@ Result<bool> BwTree::Split(Op& op, PageId pid, PageRef head, const NodeContents&
   PageId left = pid;
   for (std::size_t j = 0; j < cuts.size(); ++j) {
     const std::string_view low = contents.entries[cuts[j]].key;
-    if (auto s = PostIndexEntry(op.guard, left, created[j].pid, low, contents.level); !s) return tl::unexpected(s.error());
+    if (auto s = PostIndexEntry(op.guard, left, created[j].pid, low, contents.level); !s)
+      return tl::unexpected(s.error());
     left = created[j].pid;
   }
   return true;
@@ -257,6 +268,10 @@ Result<bool> BwTree::Split(Op& op, PageId pid, PageRef head, const NodeContents&
 Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, const std::vector<std::size_t>& cuts) {
   // The root keeps its page id: its entries move down into new children (rightmost
   // first, each flushed), then one Update-R turns the root into their parent.
+  if (contents.level >= kMaxLevel) {
+    return MakeError(ErrorCode::kResourceExhausted, "bwtree: the tree is " + std::to_string(kMaxLevel + 1) +
+                                                        " levels tall, its limit; the root cannot split");
+  }
   std::vector<std::size_t> starts{0};
   starts.insert(starts.end(), cuts.begin(), cuts.end());
   auto parts = NewParts(op.guard, contents, starts, HighKey::Infinity(), std::nullopt);
@@ -268,7 +283,8 @@ Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, con
     root.entries.push_back(Entry{j == 0 ? contents.low : contents.entries[starts[j]].key, {}, created[j].pid, false});
   }
   auto chain = BaseChain(root_, root);
-  auto out = chain ? store_.UpdateR(op.guard, root_, head, *chain) : Result<UpdateOutcome>(tl::unexpected(chain.error()));
+  auto out =
+      chain ? store_.UpdateR(op.guard, root_, head, *chain) : Result<UpdateOutcome>(tl::unexpected(chain.error()));
   if (!out || !out->installed) {
     if (auto s = Settle(op.guard, created, false); !s) return s;
     return out ? OkStatus() : Status(tl::unexpected(out.error()));

@@ -14,9 +14,7 @@ Error Corrupt(const std::string& why) { return Error(ErrorCode::kCorruption, "bw
 
 const std::byte* Bytes(std::string_view s) { return reinterpret_cast<const std::byte*>(s.data()); }
 
-void Append(std::vector<std::byte>& out, std::string_view s) {
-  out.insert(out.end(), Bytes(s), Bytes(s) + s.size());
-}
+void Append(std::vector<std::byte>& out, std::string_view s) { out.insert(out.end(), Bytes(s), Bytes(s) + s.size()); }
 
 void Put16(std::vector<std::byte>& out, std::size_t at, std::uint16_t v) { EncodeFixed16(out.data() + at, v); }
 void Put32(std::vector<std::byte>& out, std::size_t at, std::uint32_t v) { EncodeFixed32(out.data() + at, v); }
@@ -24,8 +22,7 @@ void Put32(std::vector<std::byte>& out, std::size_t at, std::uint32_t v) { Encod
 }  // namespace
 
 std::size_t EncodedEntrySize(const Entry& e, bool leaf) {
-  return kOffsetSize + (leaf ? kLeafEntryHeader + e.key.size() + e.value.size()
-                             : kInnerEntryHeader + e.key.size());
+  return kOffsetSize + (leaf ? kLeafEntryHeader + e.key.size() + e.value.size() : kInnerEntryHeader + e.key.size());
 }
 
 std::size_t EncodedNodeSize(const NodeContents& node) {
@@ -36,10 +33,13 @@ std::size_t EncodedNodeSize(const NodeContents& node) {
 
 Status EncodeNodeImage(const NodeContents& node, std::vector<std::byte>& out) {
   auto too_big = [](const char* what, std::size_t n, std::size_t limit) {
-    return MakeError(ErrorCode::kInvalidArgument, std::string("bwtree: ") + what + " of " +
-                                                      std::to_string(n) + " bytes exceeds the limit of " +
-                                                      std::to_string(limit));
+    return MakeError(ErrorCode::kInvalidArgument, std::string("bwtree: ") + what + " of " + std::to_string(n) +
+                                                      " bytes exceeds the limit of " + std::to_string(limit));
   };
+  if (node.level > kMaxLevel) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: level " + std::to_string(node.level) +
+                                                      " exceeds the limit of " + std::to_string(kMaxLevel));
+  }
   if (node.low.size() > kMaxKeyBytes) return too_big("low key", node.low.size(), kMaxKeyBytes);
   if (!node.high.infinite && node.high.key.size() > kMaxKeyBytes) {
     return too_big("high key", node.high.key.size(), kMaxKeyBytes);
@@ -95,6 +95,10 @@ Result<NodeImage> NodeImage::Parse(std::span<const std::byte> bytes) {
   NodeImage image;
   image.bytes_ = bytes;
   image.level_ = std::to_integer<std::uint8_t>(p[kLevelOffset]);
+  if (image.level_ > kMaxLevel) {
+    return tl::unexpected(
+        Corrupt("level " + std::to_string(image.level_) + " above the limit of " + std::to_string(kMaxLevel)));
+  }
   if (flags & kHasRight) image.right_ = DecodeFixed32(p + kRightOffset);
   image.count_ = DecodeFixed32(p + kCountOffset);
   const std::size_t low_len = DecodeFixed16(p + kLowLenOffset);

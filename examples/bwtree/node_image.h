@@ -40,18 +40,24 @@ inline constexpr std::size_t kCountOffset = 8;
 inline constexpr std::size_t kLowLenOffset = 12;
 inline constexpr std::size_t kHighLenOffset = 14;
 inline constexpr std::size_t kHeaderSize = 16;
-inline constexpr std::uint8_t kHasHigh = 1;   // flags bit 0: high key present (else +inf)
-inline constexpr std::uint8_t kHasRight = 2;  // flags bit 1: right sibling present
-inline constexpr std::uint8_t kTombstone = 1;  // inner entry flags bit 0
-inline constexpr std::size_t kOffsetSize = 4;  // one u32 per entry in the offset table
+inline constexpr std::uint8_t kHasHigh = 1;          // flags bit 0: high key present (else +inf)
+inline constexpr std::uint8_t kHasRight = 2;         // flags bit 1: right sibling present
+inline constexpr std::uint8_t kTombstone = 1;        // inner entry flags bit 0
+inline constexpr std::size_t kOffsetSize = 4;        // one u32 per entry in the offset table
 inline constexpr std::size_t kLeafEntryHeader = 6;   // u16 key len, u32 value len
 inline constexpr std::size_t kInnerEntryHeader = 7;  // u16 key len, u32 child, u8 flags
 }  // namespace node_image_format
 
-// The largest key and value the tree accepts: a node of two entries and the chain above
-// it always fit a page and a log record.
+// The largest key and value any tree accepts: a node of two entries and the chain above
+// it always fit a page and a log record. A tree whose nodes are small accepts shorter keys
+// still (BwTreeOptions::max_key_bytes).
 inline constexpr std::size_t kMaxKeyBytes = 1024;
 inline constexpr std::size_t kMaxValueBytes = 16 * 1024;
+// The highest level a node may have (the level byte could say 255): a tree is at most 64
+// levels tall. Every inner node a split makes has at least two children, so a tree this
+// tall would need 2^63 leaves, more than 32-bit page ids can name; reaching the bound is
+// an error (ResourceExhausted), and an image that claims a higher level is Corruption.
+inline constexpr std::uint8_t kMaxLevel = 63;
 
 // An exclusive upper bound: a key, or +infinity.
 struct HighKey {
