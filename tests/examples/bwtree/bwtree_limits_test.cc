@@ -117,6 +117,27 @@ TEST_F(BwTreeLimitsTest, ReopeningWithSmallerNodesKeepsLongKeysReadableAndTheTre
   EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
 }
 
+// The longest chain of the largest deltas (consolidate_after 64, 16 KiB values) is more
+// than one log record holds: flushing it must still work, and nothing is lost.
+TEST_F(BwTreeLimitsTest, LongChainsOfTheLargestValuesFlushAndReopen) {
+  BwTreeOptions options;
+  options.node_bytes = 32 * 1024;
+  options.consolidate_after = 64;
+  OpenTree(SmallStoreOptions(), options);
+  std::map<std::string, std::string> model;
+  for (int i = 0; i < 63; ++i) {
+    const std::string key = LongKey(tree_->max_key_bytes(), i);
+    const std::string value(kMaxValueBytes, static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(tree_->Put(key, value).has_value()) << i;
+    model[key] = value;
+  }
+  ASSERT_TRUE(MatchesModel(*tree_, model));
+  tree_.reset();
+  ASSERT_TRUE(store_->Close().has_value());
+  OpenTree(SmallStoreOptions(), options);
+  EXPECT_TRUE(MatchesModel(*tree_, model));
+}
+
 TEST(BwTreeLevelBoundTest, AnImageAboveTheLevelLimitIsRefusedAndReadAsCorruption) {
   NodeContents node;
   node.level = kMaxLevel;
@@ -239,3 +260,4 @@ TEST_F(BwTreeCheckTest, SkipsThePageCountWhenAnotherLayerSharesTheStore) {
 
 }  // namespace
 }  // namespace llama::bwtree::test
+
