@@ -7,7 +7,7 @@ namespace llama {
 std::uint64_t PageCache::ChainBytes(const PageNode* head) {
   std::uint64_t bytes = 0;
   for (const PageNode& node : PageState(head)) {
-    bytes += kNodeOverhead + (node.is_base() ? node.base()->page_size() : node.delta()->len());
+    bytes += kNodeOverhead + (node.is_base() ? node.base()->memory_bytes() : node.delta()->len());
   }
   return bytes;
 }

@@ -27,12 +27,12 @@ Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size) {
                      "base page size " + std::to_string(page_size) +
                          " is not one of 4, 8, 16, 32 or 64 KiB");
   }
-  auto data = std::make_unique<std::byte[]>(page_size);  // zero-filled
+  auto data = std::make_unique<std::byte[]>(kHeaderSize);  // zero-filled: used = 0
   std::byte* p = data.get();
   EncodeFixed32(p + kMagicOffset, kMagic);
   p[kSizeLog2Offset] = static_cast<std::byte>(std::countr_zero(page_size));
   EncodeFixed32(p + kPidOffset, pid);
-  return BasePage(std::move(data), page_size);
+  return BasePage(std::move(data), page_size, kHeaderSize);
 }
 
 Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size,
@@ -61,9 +61,9 @@ Result<BasePage> BasePage::Decode(std::span<const std::byte> image) {
   const std::uint64_t used = DecodeFixed32(p + kUsedOffset);
   if (used > page_size - kHeaderSize) return corrupt("used length exceeds the page capacity");
   if (kHeaderSize + used != image.size()) return corrupt("image size does not match used length");
-  auto data = std::make_unique<std::byte[]>(page_size);
+  auto data = std::make_unique_for_overwrite<std::byte[]>(image.size());
   std::memcpy(data.get(), p, image.size());
-  return BasePage(std::move(data), page_size);
+  return BasePage(std::move(data), page_size, image.size());
 }
 
 PageId BasePage::pid() const { return DecodeFixed32(data_.get() + kPidOffset); }
@@ -80,11 +80,14 @@ Status BasePage::SetContents(std::span<const std::byte> contents) {
                      "base page: " + std::to_string(contents.size()) +
                          " bytes do not fit a page of capacity " + std::to_string(capacity()));
   }
-  std::byte* body = data_.get() + kHeaderSize;
-  if (!contents.empty()) std::memcpy(body, contents.data(), contents.size());
-  // Keep the bytes past `used` zero, so an encoded image never carries stale contents.
-  const std::uint32_t old_used = used();
-  if (old_used > contents.size()) std::memset(body + contents.size(), 0, old_used - contents.size());
+  const std::size_t need = kHeaderSize + contents.size();
+  if (need > allocated_) {  // grow to exactly what the contents need; the header moves along
+    auto data = std::make_unique_for_overwrite<std::byte[]>(need);
+    std::memcpy(data.get(), data_.get(), kHeaderSize);
+    data_ = std::move(data);
+    allocated_ = need;
+  }
+  if (!contents.empty()) std::memcpy(data_.get() + kHeaderSize, contents.data(), contents.size());
   EncodeFixed32(data_.get() + kUsedOffset, static_cast<std::uint32_t>(contents.size()));
   return OkStatus();
 }

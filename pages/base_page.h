@@ -3,8 +3,10 @@
 // and decodes it.
 //
 // Layout (docs/FORMAT.md, "Base page"): a 16-byte header, then `used` content bytes.
-// In memory the page is a page_size buffer; its encoded image is the first 16 + used
-// bytes of that buffer, so encoding never copies.
+// page_size is the page's logical size, its capacity; in memory the page holds only its
+// header and contents (16 + used bytes, reallocated when SetContents needs more), which
+// is also its encoded image, so encoding never copies and a half-empty 64 KiB page costs
+// what it holds, not 64 KiB.
 //
 // Ownership: a BasePage is mutable while one party owns it; a page node holds it through
 // a BasePageHandle and from then on it is immutable (consolidation builds a new page).
@@ -68,13 +70,17 @@ class BasePage {
   Status SetContents(std::span<const std::byte> contents);
   // The on-disk image: header plus contents, no padding.
   std::span<const std::byte> Encoded() const;
+  // Bytes of memory the page holds: the object and its buffer (what a memory budget
+  // counts).
+  std::size_t memory_bytes() const { return sizeof(BasePage) + allocated_; }
 
  private:
-  BasePage(std::unique_ptr<std::byte[]> data, std::uint32_t page_size)
-      : data_(std::move(data)), page_size_(page_size) {}
+  BasePage(std::unique_ptr<std::byte[]> data, std::uint32_t page_size, std::size_t allocated)
+      : data_(std::move(data)), page_size_(page_size), allocated_(allocated) {}
 
-  std::unique_ptr<std::byte[]> data_;
+  std::unique_ptr<std::byte[]> data_;  // header and contents
   std::uint32_t page_size_;
+  std::size_t allocated_;  // bytes in data_: at least kHeaderSize + used()
 };
 
 using BasePageHandle = std::shared_ptr<const BasePage>;

@@ -119,7 +119,7 @@ TEST(BasePageTest, ContentsOverCapacityAreRefused) {
   }
 }
 
-TEST(BasePageTest, SetContentsReplacesAndZeroesWhatItShrinksAway) {
+TEST(BasePageTest, SetContentsReplacesWhatItShrinksAwayAndGrowsAgain) {
   auto page = BasePage::Create(3, 4096, Pattern(1000, 6));
   ASSERT_TRUE(page.has_value());
   const Bytes small = Pattern(10, 7);
@@ -127,15 +127,36 @@ TEST(BasePageTest, SetContentsReplacesAndZeroesWhatItShrinksAway) {
   EXPECT_EQ(page->used(), 10u);
   EXPECT_TRUE(SameBytes(page->contents(), small));
   EXPECT_EQ(page->Encoded().size(), 26u);
-  // The buffer past `used` is zero again (the page buffer is page_size bytes long), so a
-  // later SetContents that grows cannot expose stale bytes.
-  const std::byte* body = page->contents().data();
-  for (std::size_t i = 10; i < 1000; ++i) ASSERT_EQ(body[i], std::byte{0}) << "byte " << i;
+  // Growing again shows only the new contents, never what the shrink left behind.
+  const Bytes large = Pattern(3000, 8);
+  ASSERT_TRUE(page->SetContents(large).has_value());
+  EXPECT_TRUE(SameBytes(page->contents(), large));
+  EXPECT_EQ(page->Encoded().size(), 16u + 3000u);
 
   ASSERT_TRUE(page->SetContents({}).has_value());
   EXPECT_EQ(page->used(), 0u);
   EXPECT_EQ(page->Encoded().size(), 16u);
   EXPECT_EQ(page->pid(), 3u) << "SetContents must leave the header alone";
+}
+
+// A page holds its header and contents, not its whole page size: the memory a budget
+// counts is what the contents need, at every page size, after Create, Decode and growth.
+TEST(BasePageTest, MemoryIsWhatTheContentsNeedNotThePageSize) {
+  for (std::uint32_t size = BasePage::kMinPageSize; size <= BasePage::kMaxPageSize; size *= 2) {
+    SCOPED_TRACE("page size " + std::to_string(size));
+    auto empty = BasePage::Create(1, size);
+    ASSERT_TRUE(empty.has_value());
+    EXPECT_EQ(empty->memory_bytes(), sizeof(BasePage) + 16);
+    auto page = BasePage::Create(1, size, Pattern(100, 1));
+    ASSERT_TRUE(page.has_value());
+    EXPECT_EQ(page->memory_bytes(), sizeof(BasePage) + 16 + 100);
+    auto decoded = BasePage::Decode(page->Encoded());
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(decoded->memory_bytes(), sizeof(BasePage) + 16 + 100);
+    EXPECT_EQ(decoded->page_size(), size);
+    ASSERT_TRUE(page->SetContents(Pattern(size - 16, 2)).has_value());  // full
+    EXPECT_EQ(page->memory_bytes(), sizeof(BasePage) + size);
+  }
 }
 
 TEST(BasePageTest, OtherSizesAreRefused) {
