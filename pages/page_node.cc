@@ -6,6 +6,12 @@ namespace llama {
 
 PageNode::PageNode(Kind kind, DeltaHandle delta, BasePageHandle base)
     : kind_(kind), delta_(std::move(delta)), base_(std::move(base)) {
+  if (delta_ != nullptr) {
+    delta_kind_ = delta_->kind();
+    bytes_ = delta_->payload();
+  } else if (base_ != nullptr) {
+    bytes_ = base_->contents();
+  }
   live_count_.fetch_add(1, std::memory_order_relaxed);
 }
 

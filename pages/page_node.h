@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "deltas/delta_record.h"
 #include "pages/base_page.h"
@@ -54,6 +55,14 @@ class PageNode {
   const BasePage* base() const { return base_.get(); }
   const BasePageHandle& base_handle() const { return base_; }
 
+  // The bytes a reader reads in place, kept in the node so that reaching them costs no
+  // hop through the record or page object: a base node's contents, a delta node's
+  // payload. Valid as long as the node is (for a reader: while it stays in the generation
+  // it read the chain in); the record and page behind them are immutable once shared.
+  std::span<const std::byte> bytes() const { return bytes_; }
+  // A delta node's kind, kept in the node for the same reason (meaningless on a base).
+  DeltaKind delta_kind() const { return delta_kind_; }
+
   // The prior state in memory, or null at the bottom of the in-memory chain.
   const PageNode* next() const { return next_; }
   // Where the prior state is on disk, when it is not in memory (null address otherwise).
@@ -80,10 +89,12 @@ class PageNode {
   void LinkBelow(PageNode* below, LssAddress prior_on_disk);
 
   Kind kind_;
+  DeltaKind delta_kind_ = DeltaKind::kUpdate;
   std::uint32_t chain_length_ = 1;
   bool reaches_disk_ = false;
   DeltaHandle delta_;
   BasePageHandle base_;
+  std::span<const std::byte> bytes_;
   PageNode* next_ = nullptr;
   const PageNode* last_flushed_ = nullptr;
   LssAddress prior_on_disk_;

@@ -58,25 +58,27 @@ Result<NodeView> NodeView::Of(PageState state) {
   bool flushed_below = false;  // passed a Flush or PartialSwap delta: the rest is in the log
   bool bounds_known = false;
   HighKey cap = HighKey::Infinity();
-  if (state.chain_length() > 1) v.layers_.reserve(state.chain_length());  // a base alone needs none
   for (const PageNode& node : state) {
+    // Bytes and kinds are read from the node itself (PageNode::bytes): one hop a node.
     if (node.is_base()) {
       if (!flushed_below) v.unflushed_ = true;
-      auto image = NodeImage::Parse(node.base()->contents());
+      auto image = NodeImage::Parse(node.bytes());
       if (!image) return tl::unexpected(image.error());
       v.base_ = *image;
       v.base_cap_ = cap;
       break;
     }
-    const DeltaRecord& record = *node.delta();
-    const DeltaKind kind = record.kind();
+    const DeltaKind kind = node.delta_kind();
     if (kind == DeltaKind::kFlush || kind == DeltaKind::kPartialSwap) {
       flushed_below = true;
       continue;
     }
     if (kind != DeltaKind::kUpdate) continue;  // Relocation: where the state lives, not what it says
     if (!flushed_below) v.unflushed_ = true;
-    auto delta = BwDelta::Decode(record.payload());
+    // Reserved at the first layer only: a consolidated node (a base, perhaps under llama's
+    // Flush delta) is read without allocating.
+    if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
+    auto delta = BwDelta::Decode(node.bytes());
     if (!delta) return tl::unexpected(delta.error());
     Layer layer{*delta, std::nullopt, cap};
     switch (delta->tag) {
