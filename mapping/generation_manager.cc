@@ -96,13 +96,15 @@ void GenerationManager::Retire(Reclaimer reclaim, void* context, std::uintptr_t 
   // generation <= g, so it blocks reclamation until it leaves.
   const std::uint64_t g = global_.load(std::memory_order_seq_cst);
   RetireShard& shard = shards_[ThreadOrdinal() % kShards];
+  // Counted before the item is visible to a reclaimer, whose decrement then always comes
+  // after this increment: retired_pending() never dips below zero (wrapping around).
+  pending_.fetch_add(1, std::memory_order_relaxed);
   bool reclaim_now;
   {
     std::lock_guard lock(shard.mu);
     shard.items.push_back(Retired{g, reclaim, context, object});
     reclaim_now = shard.items.size() >= shard.next_reclaim_at;
   }
-  pending_.fetch_add(1, std::memory_order_relaxed);
   if (reclaim_now) {
     global_.fetch_add(1, std::memory_order_seq_cst);
     ReclaimShard(shard, oldest_active_generation());
