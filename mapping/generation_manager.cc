@@ -33,7 +33,9 @@ GenerationGuard& GenerationGuard::operator=(GenerationGuard&& other) noexcept {
   return *this;
 }
 
-GenerationGuard::~GenerationGuard() { Release(); }
+GenerationGuard::~GenerationGuard() {
+  Release();
+}
 
 void GenerationGuard::Release() {
   if (manager_ != nullptr) manager_->Leave(slot_);
@@ -63,7 +65,10 @@ GenerationGuard GenerationManager::Enter() {
     if (slots_[i].generation.compare_exchange_strong(expected, g, std::memory_order_seq_cst)) {
       return GenerationGuard(this, static_cast<std::uint32_t>(i), g);
     }
-    if (tries % n == n - 1) std::this_thread::yield();  // every slot busy: wait for one
+    if (tries % n == n - 1) {  // every slot busy: wait for one
+      slot_waits_.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::yield();
+    }
   }
 }
 

@@ -1,7 +1,6 @@
 #include "mapping/generation_manager.h"
 
 #include <atomic>
-#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -88,8 +87,10 @@ TEST(GenerationManagerTest, EnterWaitsForAFreeSlot) {
     GenerationGuard g = gm.Enter();
     entered = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The waiter found the only slot busy (it yields only then) and has not entered since.
+  while (gm.slot_waits() == 0) std::this_thread::yield();
   EXPECT_FALSE(entered.load()) << "a second guard got the only slot";
+  EXPECT_EQ(gm.active_readers(), 1u);
   holder.reset();
   waiter.join();
   EXPECT_TRUE(entered.load());
