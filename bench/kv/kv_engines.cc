@@ -6,6 +6,7 @@ std::vector<EngineEntry> AvailableEngines() {
   std::vector<EngineEntry> engines{{"llama", OpenLlama}};
 #ifdef KV_WITH_ROCKSDB
   engines.push_back({"rocksdb", OpenRocksDb});
+  engines.push_back({"rocksdb-nowal", OpenRocksDbNoWal, /*syncs=*/false});
 #endif
 #ifdef KV_WITH_LMDB
   engines.push_back({"lmdb", OpenLmdb});
