@@ -1,8 +1,9 @@
 // kv_bench: the key-value comparison. One run measures llama-store's Bw-tree and the peers
-// this build has (RocksDB with and without its WAL, LMDB, LevelDB) on the same machine,
-// workload by workload (each workload runs on every engine back to back, so a noisy minute
-// hurts them alike), and prints one table of ops/s with the ratio of ours to each peer;
-// the same figures go to a JSON file that bench/kv/plot_kv.py draws as an SVG bar chart.
+// this build has (RocksDB with and without its WAL, LMDB, LevelDB, WiredTiger) on the same
+// machine, workload by workload (each workload runs on every engine back to back, so a
+// noisy minute hurts them alike), and prints one table of ops/s with the ratio of ours to
+// each peer; the same figures go to a JSON file that bench/kv/plot_kv.py draws as an SVG
+// bar chart.
 //
 //   build/release/bench/kv/kv_bench [--keys 1000000] [--threads 4] [--json kv_bench.json]
 //
@@ -267,13 +268,13 @@ int main(int argc, char** argv) {
   config.dir = (fs::path(bench_dir ? bench_dir : fs::temp_directory_path().string()) /
                 ("llama-kv-bench-" + std::to_string(::getpid())))
                    .string();
-  CLI::App app{"The key-value comparison: llama-store's Bw-tree vs RocksDB, LMDB and LevelDB"};
+  CLI::App app{"The key-value comparison: llama-store's Bw-tree vs RocksDB, LMDB, LevelDB and WiredTiger"};
   app.add_option("--keys", config.keys, "keys loaded (16-byte keys, 100-byte values)")->check(CLI::Range(1000, 1'000'000'000));
   app.add_option("--threads", config.threads, "the multi-threaded runs' thread count")->check(CLI::Range(1, 256));
   app.add_option("--durable-ops", config.durable_ops, "synced puts in the durable run")->check(CLI::Range(100, 100'000'000));
   app.add_option("--dir", config.dir, "where the databases go (default $LLAMA_BENCH_DIR or the temp dir)");
   app.add_option("--json", config.json, "where the results go");
-  app.add_option("--engines", config.engines, "a subset of: llama rocksdb rocksdb-nowal lmdb leveldb");
+  app.add_option("--engines", config.engines, "a subset of: llama rocksdb rocksdb-nowal lmdb leveldb wiredtiger");
   app.add_option("--seed", config.seed, "workload seed");
   CLI11_PARSE(app, argc, argv);
 

@@ -1,6 +1,6 @@
 // KvEngine: the key-value interface the comparison drives, with one adapter per engine
-// (llama-store's Bw-tree and, when their Debian packages are installed, RocksDB, LMDB and
-// LevelDB). Every adapter is used from many threads at once.
+// (llama-store's Bw-tree and, when their Debian packages are installed, RocksDB, LMDB,
+// LevelDB and WiredTiger). Every adapter is used from many threads at once.
 //
 // Settings are chosen to be comparable (bench/kv/README.md): no compression anywhere,
 // caches large enough for the whole data set, and the same sync mode: with `sync`, every
@@ -51,7 +51,7 @@ class KvEngine {
 using EngineFactory = std::function<Result<std::unique_ptr<KvEngine>>(const EngineSettings&)>;
 
 struct EngineEntry {
-  std::string name;  // "llama", "rocksdb", "rocksdb-nowal", "lmdb", "leveldb"
+  std::string name;  // "llama", "rocksdb", "rocksdb-nowal", "lmdb", "leveldb", "wiredtiger"
   EngineFactory open;
   bool syncs = true;  // false: it cannot make a write durable when Put returns; left out of the synced rows
 };
@@ -71,6 +71,9 @@ Result<std::unique_ptr<KvEngine>> OpenLmdb(const EngineSettings& settings);
 #endif
 #ifdef KV_WITH_LEVELDB
 Result<std::unique_ptr<KvEngine>> OpenLevelDb(const EngineSettings& settings);
+#endif
+#ifdef KV_WITH_WIREDTIGER
+Result<std::unique_ptr<KvEngine>> OpenWiredTiger(const EngineSettings& settings);
 #endif
 
 // An error value from another library's status text.

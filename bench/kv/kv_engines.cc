@@ -14,6 +14,9 @@ std::vector<EngineEntry> AvailableEngines() {
 #ifdef KV_WITH_LEVELDB
   engines.push_back({"leveldb", OpenLevelDb});
 #endif
+#ifdef KV_WITH_WIREDTIGER
+  engines.push_back({"wiredtiger", OpenWiredTiger});
+#endif
   return engines;
 }
 
