@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "lss/log_format.h"
 #include "rebuild/tree_page.h"
 #include "util/coding.h"
 
@@ -76,7 +77,13 @@ Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name
     return MakeError(ErrorCode::kInvalidArgument,
                      "vector: writer_slots must be 1.." + std::to_string(vector_format::kMaxSlots));
   }
-  if (options.max_buffer_bytes < 4096) return MakeError(ErrorCode::kInvalidArgument, "vector: max_buffer_bytes < 4 KiB");
+  // A buffer page's state must fit one log record, and none is larger than 1 GiB (the
+  // largest segment). The bound also keeps the int64 flow-control limit positive.
+  if (options.max_buffer_bytes < 4096 || options.max_buffer_bytes > log_format::kMaxSegmentSize) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "vector: max_buffer_bytes must be 4 KiB..1 GiB (a buffer page's state must "
+                     "fit one log record)");
+  }
   std::unique_ptr<Vector> v(new Vector(store, options));
   if (auto s = v->Recover(name); !s) return tl::unexpected(s.error());
   v->rebuilder_ = std::thread([raw = v.get()] { raw->RebuilderLoop(); });
