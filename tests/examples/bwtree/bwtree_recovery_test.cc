@@ -601,6 +601,41 @@ constexpr std::uint32_t kKillKeys = 600;
   ::_exit(0);
 }
 
+// The reports the child wrote to `path` so far (whole ones).
+std::vector<Report> ReadReports(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<Report> reports(bytes.size() / sizeof(Report));
+  if (!reports.empty()) std::memcpy(reports.data(), bytes.data(), reports.size() * sizeof(Report));
+  return reports;
+}
+
+// Synced writes a child must have reported, after checking the tree, before it is killed.
+constexpr int kWritesBeforeKill = 20;
+
+// Waits until the child has checked the tree and reported kWritesBeforeKill synced writes
+// since: then it is in the middle of its load. False if it ended first, or if that takes
+// minutes (a hang).
+bool WaitForTheLoad(pid_t child, const std::string& path) {
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (std::chrono::steady_clock::now() < limit) {
+    int writes = -1;  // -1 until kVerified
+    for (const Report& r : ReadReports(path)) {
+      if (r.kind == kVerified) writes = 0;
+      if (writes >= 0 && (r.kind == kSyncedPut || r.kind == kSyncedErase)) ++writes;
+    }
+    if (writes >= kWritesBeforeKill) return true;
+    siginfo_t info{};
+    // Whether it ended, without reaping it (the caller does).
+    if (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == child) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
 TEST(BwTreeKillTest, KillNineDuringASyncedLoad) {
   const std::uint64_t seed = TestSeed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -621,21 +656,21 @@ TEST(BwTreeKillTest, KillNineDuringASyncedLoad) {
     ASSERT_GE(child, 0);
     if (child == 0) KillChild(db, round, reported, seed + static_cast<std::uint64_t>(round), fd);
     ::close(fd);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 500));
+    // Killed in the middle of its load, however slow the machine: once it has checked
+    // the tree and synced some writes, after a random while more.
+    const bool loaded = WaitForTheLoad(child, path);
+    if (loaded) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 500));
     ::kill(child, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(loaded) << "the child did not get to check the tree and sync " << kWritesBeforeKill
+                        << " writes";
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
       ++killed;
     } else {
       ADD_FAILURE() << "the child ended by itself, status " << status;
     }
-    std::ifstream in(path, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<Report> reports(bytes.size() / sizeof(Report));
-    if (!reports.empty())
-      std::memcpy(reports.data(), bytes.data(), reports.size() * sizeof(Report));
-    for (const Report& r : reports) {
+    for (const Report& r : ReadReports(path)) {
       if (r.kind == kSyncedPut || r.kind == kTriedErase || r.kind == kSyncedErase) {
         reported[r.key].Add(r);
       } else if (r.kind == kVerified) {
@@ -650,8 +685,8 @@ TEST(BwTreeKillTest, KillNineDuringASyncedLoad) {
       }
     }
   }
-  EXPECT_GT(killed, 0);
-  EXPECT_GT(verified, 0) << "no child got to check the previous round";
+  EXPECT_EQ(killed, rounds);
+  EXPECT_EQ(verified, rounds) << "a child did not get to check the previous round";
   ASSERT_FALSE(reported.empty());
   // The last check, in this process (no fork follows).
   auto store = MustOpenStore(db, SmallStoreOptions());
