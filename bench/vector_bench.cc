@@ -7,6 +7,7 @@
 //                                                 commit), 1 and 8 threads
 //   BM_RandomAt/llama, BM_RandomAt/std_vector     random at(i) on 10 million 8-byte
 //                                                 elements, all cached (LLAMA_BENCH_AT_N)
+//   BM_RandomAtInto/llama                         the same through at(i, &out) (a reused buffer)
 //   BM_Iterate/llama, BM_Iterate/std_vector       sequential iteration over the same, per
 //                                                 element (the snapshot's iterator)
 //   BM_InsertErase/llama, .../std_vector          insert + erase at random indices at 1
@@ -202,6 +203,22 @@ void BM_RandomAt_std_vector(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+// The same through the view accessor into a reused buffer: no allocation per read.
+void BM_RandomAtInto_llama(benchmark::State& state) {
+  Opened o;
+  VectorSnapshot snap = OpenFilled(o, "at_into");
+  const std::uint64_t n = snap.size();
+  std::mt19937_64 rng(1);
+  std::string out;
+  for (auto _ : state) {
+    if (auto s = snap.at(rng() % n, &out); !s) Fail(s.error().ToString());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  snap.release();
+  o.Close();
+}
+BENCHMARK(BM_RandomAtInto_llama)->Name("BM_RandomAtInto/llama")->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_RandomAt_llama)->Name("BM_RandomAt/llama")->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_RandomAt_std_vector)->Name("BM_RandomAt/std_vector")->UseRealTime()->MinTime(2.0);
 
