@@ -7,6 +7,9 @@
 //                                                 commit), 1 and 8 threads
 //   BM_RandomAt/llama, BM_RandomAt/std_vector     random at(i) on 10 million 8-byte
 //                                                 elements, all cached (LLAMA_BENCH_AT_N)
+//   BM_RandomAtInto/llama                         the same through at(i, &out) (a reused buffer)
+//   BM_Iterate/llama, BM_Iterate/std_vector       sequential iteration over the same, per
+//                                                 element (the snapshot's iterator)
 //   BM_InsertErase/llama, .../std_vector          insert + erase at random indices at 1
 //                                                 million elements, amortized; the vector's
 //                                                 time includes publishing every op
@@ -164,13 +167,20 @@ void Fill(Opened& o, std::uint64_t n) {
   if (!o.vec->wait_visible(*last)) Fail("visible");
 }
 
-void BM_RandomAt_llama(benchmark::State& state) {
-  Opened o;
-  o.Open("at");
+// Opens a vector, fills it with AtCount() elements and returns a snapshot of them all.
+VectorSnapshot OpenFilled(Opened& o, const std::string& name) {
+  o.Open(name);
   const std::uint64_t n = AtCount();
   Fill(o, n);
   VectorSnapshot snap = o.vec->snapshot();
   if (snap.size() != n) Fail("size");
+  return snap;
+}
+
+void BM_RandomAt_llama(benchmark::State& state) {
+  Opened o;
+  VectorSnapshot snap = OpenFilled(o, "at");
+  const std::uint64_t n = snap.size();
   std::mt19937_64 rng(1);
   for (auto _ : state) {
     auto v = snap.at(rng() % n);
@@ -193,8 +203,59 @@ void BM_RandomAt_std_vector(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+// The same through the view accessor into a reused buffer: no allocation per read.
+void BM_RandomAtInto_llama(benchmark::State& state) {
+  Opened o;
+  VectorSnapshot snap = OpenFilled(o, "at_into");
+  const std::uint64_t n = snap.size();
+  std::mt19937_64 rng(1);
+  std::string out;
+  for (auto _ : state) {
+    if (auto s = snap.at(rng() % n, &out); !s) Fail(s.error().ToString());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  snap.release();
+  o.Close();
+}
+BENCHMARK(BM_RandomAtInto_llama)->Name("BM_RandomAtInto/llama")->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_RandomAt_llama)->Name("BM_RandomAt/llama")->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_RandomAt_std_vector)->Name("BM_RandomAt/std_vector")->UseRealTime()->MinTime(2.0);
+
+// ---- sequential iteration ----
+
+// One item = one element: the iterator steps on, restarting at the end.
+void BM_Iterate_llama(benchmark::State& state) {
+  Opened o;
+  VectorSnapshot snap = OpenFilled(o, "iterate");
+  {
+    auto it = snap.begin();
+    const auto end = snap.end();
+    for (auto _ : state) {
+      benchmark::DoNotOptimize((*it).data());
+      if (++it == end) {
+        if (!it.error()) Fail(it.error().error().ToString());
+        it = snap.begin();
+      }
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  snap.release();
+  o.Close();
+}
+void BM_Iterate_std_vector(benchmark::State& state) {
+  const std::uint64_t n = AtCount();
+  std::vector<std::string> v(n);
+  for (std::uint64_t i = 0; i < n; ++i) v[i].assign(8, static_cast<char>(i));
+  auto it = v.begin();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(it->data());
+    if (++it == v.end()) it = v.begin();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Iterate_llama)->Name("BM_Iterate/llama")->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Iterate_std_vector)->Name("BM_Iterate/std_vector")->UseRealTime()->MinTime(2.0);
 
 // ---- insert and erase in the middle ----
 

@@ -33,7 +33,9 @@ GenerationGuard& GenerationGuard::operator=(GenerationGuard&& other) noexcept {
   return *this;
 }
 
-GenerationGuard::~GenerationGuard() { Release(); }
+GenerationGuard::~GenerationGuard() {
+  Release();
+}
 
 void GenerationGuard::Release() {
   if (manager_ != nullptr) manager_->Leave(slot_);
@@ -63,7 +65,10 @@ GenerationGuard GenerationManager::Enter() {
     if (slots_[i].generation.compare_exchange_strong(expected, g, std::memory_order_seq_cst)) {
       return GenerationGuard(this, static_cast<std::uint32_t>(i), g);
     }
-    if (tries % n == n - 1) std::this_thread::yield();  // every slot busy: wait for one
+    if (tries % n == n - 1) {  // every slot busy: wait for one
+      slot_waits_.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::yield();
+    }
   }
 }
 
@@ -96,13 +101,15 @@ void GenerationManager::Retire(Reclaimer reclaim, void* context, std::uintptr_t 
   // generation <= g, so it blocks reclamation until it leaves.
   const std::uint64_t g = global_.load(std::memory_order_seq_cst);
   RetireShard& shard = shards_[ThreadOrdinal() % kShards];
+  // Counted before the item is visible to a reclaimer, whose decrement then always comes
+  // after this increment: retired_pending() never dips below zero (wrapping around).
+  pending_.fetch_add(1, std::memory_order_relaxed);
   bool reclaim_now;
   {
     std::lock_guard lock(shard.mu);
     shard.items.push_back(Retired{g, reclaim, context, object});
     reclaim_now = shard.items.size() >= shard.next_reclaim_at;
   }
-  pending_.fetch_add(1, std::memory_order_relaxed);
   if (reclaim_now) {
     global_.fetch_add(1, std::memory_order_seq_cst);
     ReclaimShard(shard, oldest_active_generation());

@@ -85,6 +85,10 @@ class GenerationManager {
   std::size_t retired_pending() const { return pending_.load(std::memory_order_relaxed); }
   std::uint64_t reclaimed_total() const { return reclaimed_.load(std::memory_order_relaxed); }
   std::size_t active_readers() const;
+  // How many times Enter found every reader slot busy and had to yield. Non-zero means
+  // more guards were alive at once than Options::reader_slots; tests also use it to know
+  // that a second Enter really is waiting.
+  std::uint64_t slot_waits() const { return slot_waits_.load(std::memory_order_relaxed); }
 
  private:
   friend class GenerationGuard;
@@ -114,6 +118,7 @@ class GenerationManager {
   std::atomic<std::uint64_t> global_{1};
   std::atomic<std::size_t> pending_{0};
   std::atomic<std::uint64_t> reclaimed_{0};
+  std::atomic<std::uint64_t> slot_waits_{0};
   RetireShard shards_[kShards];
 };
 

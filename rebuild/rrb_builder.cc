@@ -23,7 +23,7 @@ RrbBuilder::RrbBuilder(Store& store, const VectorConfig& config, Tree published)
 RrbBuilder::~RrbBuilder() = default;
 
 std::size_t RrbBuilder::MaxValueSize(const VectorConfig& config) {
-  return config.leaf_page_size - base_page_format::kHeaderSize - LeafEncodedSize(1, 0);
+  return llama::MaxValueSize(config.leaf_page_size);
 }
 
 bool RrbBuilder::LeafFits(std::size_t count, std::size_t bytes) const {
@@ -255,6 +255,12 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
   if (!extra) return tl::unexpected(extra.error());
   // Grow: the root split, so a new root holds it and its siblings (and may split again).
   while (!extra->empty()) {
+    // Checked before growing, so no tree past the u8 height's limit is ever built.
+    if (height_ >= vector_format::kMaxHeight) {
+      return MakeError(
+          ErrorCode::kResourceExhausted,
+          "vector: tree height limit (" + std::to_string(vector_format::kMaxHeight) + ") reached");
+    }
     auto top = std::make_unique<Node>();
     top->height = static_cast<std::uint8_t>(height_ + 1);
     top->children.push_back(std::move(root_));
@@ -262,7 +268,6 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
     root_ = Child{0, std::move(top), 0};
     ++height_;
     Resize(root_);
-    if (height_ >= kMaxHeight) return MakeError(ErrorCode::kResourceExhausted, "vector: tree height limit reached");
     extra = root_.node->children.size() > config_.branching ? SplitInner(root_, false, false) : Siblings{};
   }
   // Shrink: an inner root with one child gives way to it; an empty tree has no root.
@@ -280,6 +285,7 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
 }
 
 Status RrbBuilder::Apply(const VectorEntry& entry) {
+  if (auto s = ValidateOps(entry.ops, MaxValueSize(config_)); !s) return s;
   std::uint64_t size = size_;
   for (std::size_t n = 0; n < entry.ops.size(); ++n) {
     const VectorOp& op = entry.ops[n];
@@ -290,10 +296,6 @@ Status RrbBuilder::Apply(const VectorEntry& entry) {
       return MakeError(ErrorCode::kInvalidArgument, std::string(VectorOpName(op.code)) + " at index " +
                                                         std::to_string(op.index) + " past the end (size " +
                                                         std::to_string(size) + ") at its turn in the replay");
-    }
-    if (HasValue(op.code) && op.value.size() > MaxValueSize(config_)) {
-      return MakeError(ErrorCode::kInvalidArgument, "value of " + std::to_string(op.value.size()) +
-                                                        " bytes does not fit a leaf page");
     }
     size = op.code == VectorOpCode::kErase ? size - 1 : op.code == VectorOpCode::kUpdate ? size : size + 1;
   }
@@ -314,7 +316,7 @@ bool RrbBuilder::Regular(const Node& n) const {
 Result<PageId> RrbBuilder::Write(Child& c, std::vector<PageId>& created, LssAddress& position) {
   if (!c.node) return c.pid;
   Node& n = *c.node;
-  std::vector<std::byte> contents;
+  Result<std::vector<std::byte>> contents;
   if (n.height == 0) {
     contents = EncodeLeaf(n.values);
   } else {
@@ -326,10 +328,11 @@ Result<PageId> RrbBuilder::Write(Child& c, std::vector<PageId>& created, LssAddr
     }
     contents = EncodeInner(n.height, children, !Regular(n));
   }
+  if (!contents) return tl::unexpected(contents.error());
   auto pid = store_.Allocate();
   if (!pid) return pid;
   created.push_back(*pid);
-  auto page = BasePage::Create(*pid, config_.leaf_page_size, contents);
+  auto page = BasePage::Create(*pid, config_.leaf_page_size, *contents);
   if (!page) return tl::unexpected(page.error());
   OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
   auto guard = store_.EnterGeneration();

@@ -40,8 +40,10 @@ class RrbBuilder {
   RrbBuilder& operator=(const RrbBuilder&) = delete;
 
   // Applies an entry's operations in order, all or nothing: InvalidArgument (and no
-  // change) when an index is past the end at its turn; other errors are I/O or
-  // corruption from reading published pages (the builder is then unusable).
+  // change) when an index is past the end at its turn or a value does not fit a leaf;
+  // other errors are I/O or corruption from reading published pages, or
+  // ResourceExhausted when the tree would grow past vector_format::kMaxHeight (the
+  // builder is then unusable).
   [[nodiscard]] Status Apply(const VectorEntry& entry);
   std::uint64_t size() const { return size_; }
 
@@ -81,7 +83,6 @@ class RrbBuilder {
   // `near_front`: the write that overflowed it was in the front half.
   Siblings SplitLeaf(Child& c, bool at_end, bool near_front);
   Siblings SplitInner(Child& c, bool at_end, bool near_front);
-  static constexpr std::uint8_t kMaxHeight = 64;
   Status MergeUnderfull(Node& parent, std::size_t k);
   bool LeafFits(std::size_t count, std::size_t bytes) const;
   static void Resize(Child& c);

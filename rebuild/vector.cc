@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "lss/log_format.h"
 #include "rebuild/tree_page.h"
 #include "util/coding.h"
 
@@ -73,9 +74,16 @@ Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name
     return MakeError(ErrorCode::kInvalidArgument, "vector: need 1 <= min_batch_window <= max_batch_window");
   }
   if (options.writer_slots < 1 || options.writer_slots > vector_format::kMaxSlots) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: writer_slots must be 1..1024");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "vector: writer_slots must be 1.." + std::to_string(vector_format::kMaxSlots));
   }
-  if (options.max_buffer_bytes < 4096) return MakeError(ErrorCode::kInvalidArgument, "vector: max_buffer_bytes < 4 KiB");
+  // A buffer page's state must fit one log record, and none is larger than 1 GiB (the
+  // largest segment). The bound also keeps the int64 flow-control limit positive.
+  if (options.max_buffer_bytes < 4096 || options.max_buffer_bytes > log_format::kMaxSegmentSize) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "vector: max_buffer_bytes must be 4 KiB..1 GiB (a buffer page's state must "
+                     "fit one log record)");
+  }
   std::unique_ptr<Vector> v(new Vector(store, options));
   if (auto s = v->Recover(name); !s) return tl::unexpected(s.error());
   v->rebuilder_ = std::thread([raw = v.get()] { raw->RebuilderLoop(); });
@@ -103,11 +111,14 @@ Status Vector::Create() {
     if (!installed) return tl::unexpected(installed.error());
     if (auto pos = store_.Flush(guard, pid); !pos) return tl::unexpected(pos.error());
   }
-  const std::vector<std::byte> contents = EncodeMeta(config);
+  auto encoded = EncodeMeta(config);
+  if (!encoded) return tl::unexpected(encoded.error());
+  const std::vector<std::byte>& contents = *encoded;
   for (;;) {
     auto ref = store_.Read(guard, meta_);
     if (!ref) return tl::unexpected(ref.error());
-    // The buffer list is at most 1024 ids, so some page size always holds it.
+    // The buffer list is at most kMaxSlots ids, so some page size always holds it
+    // (static_assert in vector_format.h).
     auto page = BasePage::Create(meta_, BasePage::SmallestSizeFor(contents.size()).value_or(BasePage::kMaxPageSize), contents);
     if (!page) return tl::unexpected(page.error());
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
@@ -180,15 +191,20 @@ Result<Vector::Batch> Vector::Collect(std::uint64_t from, std::uint64_t cut, std
     for (const PageNode& node : ref->state()) {
       if (!node.is_delta() || !node.delta()->view().is_update()) continue;
       auto payload = node.delta()->view().payload();
-      if (VectorPayloadTag(payload) != vector_format::kEntryTag) {
-        return Corrupt("buffer page " + std::to_string(pid) + " holds a delta that is not an entry");
-      }
-      if (payload.size() < vector_format::kEntryHeaderSize) return Corrupt("entry shorter than its header");
-      const std::uint64_t ts = DecodeFixed64(payload.data() + 8);
-      if (max_timestamp != nullptr) *max_timestamp = std::max(*max_timestamp, ts);
-      if (ts < from || ts >= cut) continue;
+      const std::string where = "buffer page " + std::to_string(pid) + ": ";
+      // Every entry's timestamp is checked, not only those of the batch: recovery sets the
+      // clock past the largest, which must not wrap.
+      auto ts = EntryTimestamp(payload);
+      if (!ts) return Corrupt(where + ts.error().message());
+      if (max_timestamp != nullptr) *max_timestamp = std::max(*max_timestamp, *ts);
+      if (*ts < from || *ts >= cut) continue;
       auto entry = DecodeEntry(payload);
-      if (!entry) return Corrupt("buffer page " + std::to_string(pid) + ": " + entry.error().message());
+      if (!entry) return Corrupt(where + entry.error().message());
+      // Write refused such a value for this vector's leaves: a longer one is damage, not
+      // a write to reject at replay.
+      if (auto s = ValidateOps(entry->ops, max_value_size()); !s) {
+        return Corrupt(where + s.error().message());
+      }
       batch.entries.push_back(std::move(*entry));
     }
   }
@@ -243,15 +259,8 @@ std::uint64_t Vector::Cut() const {
 }
 
 Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions o) {
-  if (ops.empty()) return MakeError(ErrorCode::kInvalidArgument, "vector: empty write batch");
-  if (ops.size() > 0xFFFF) return MakeError(ErrorCode::kInvalidArgument, "vector: more than 65535 operations in one batch");
-  for (const VectorOp& op : ops) {
-    if (HasValue(op.code) && op.value.size() > max_value_size()) {
-      return MakeError(ErrorCode::kInvalidArgument, "vector: a value of " + std::to_string(op.value.size()) +
-                                                        " bytes does not fit a leaf page (at most " +
-                                                        std::to_string(max_value_size()) + ")");
-    }
-  }
+  // Refused before taking a timestamp: the entry's u16 count and u32 value lengths.
+  if (auto s = ValidateOps(ops, max_value_size()); !s) return tl::unexpected(s.error());
   if (!accepting_.load(std::memory_order_acquire)) return tl::unexpected(RefusalReason().error());
   WriterRecord* writer = LocalRecord();
   if (writer == nullptr) {
@@ -282,7 +291,9 @@ Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions
     WriterRecord& r;
     ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
   } clear{me};
-  const std::vector<std::byte> payload = EncodeEntry(entry);
+  auto encoded = EncodeEntry(entry);
+  if (!encoded) return tl::unexpected(encoded.error());
+  const std::vector<std::byte>& payload = *encoded;
   if (payload.size() > options_.max_buffer_bytes / 2) {
     return MakeError(ErrorCode::kInvalidArgument, "vector: a write of " + std::to_string(payload.size()) +
                                                       " bytes is larger than half of max_buffer_bytes");
@@ -382,7 +393,9 @@ std::vector<PageId> Vector::Reclaimable() {
 }
 
 Status Vector::Publish(const VectorPublication& publication) {
-  auto record = DeltaRecord::MakeUpdate(meta_, EncodePublication(publication));
+  auto encoded = EncodePublication(publication);
+  if (!encoded) return tl::unexpected(encoded.error());
+  auto record = DeltaRecord::MakeUpdate(meta_, *encoded);
   if (!record) return tl::unexpected(record.error());
   DeltaHandle delta = Share(std::move(*record));
   auto guard = store_.EnterGeneration();
@@ -425,9 +438,9 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
       // keep the same records.
       for (const PageNode* node = ref->state().head(); node != nullptr; node = node->next()) {
         if (!node->is_delta() || !node->delta()->view().is_update()) continue;
-        auto payload = node->delta()->view().payload();
-        const std::uint64_t ts = DecodeFixed64(payload.data() + 8);
-        if (ts >= cut) {
+        auto ts = EntryTimestamp(node->delta()->view().payload());
+        if (!ts) return Corrupt("buffer page " + std::to_string(pid) + ": " + ts.error().message());
+        if (*ts >= cut) {
           kept.push_back(node->delta_handle());
         } else {
           consumed_any = true;

@@ -195,6 +195,7 @@ class Vector {
   // Writers.
   std::atomic<std::uint64_t> clock_{1};
   static constexpr std::size_t kMaxWriters = 4096;
+  static_assert(kMaxWriters - 1 <= UINT32_MAX, "a writer's id is an entry's u32 thread field");
   std::unique_ptr<std::atomic<WriterRecord*>[]> writers_;
   std::atomic<std::size_t> writer_count_{0};
   std::vector<std::shared_ptr<WriterRecord>> writer_owners_;  // guarded by writers_mu_

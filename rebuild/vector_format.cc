@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pages/base_page.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -11,7 +12,39 @@ namespace {
 
 using namespace vector_format;
 
+// Tree pages are base pages: the limits in vector_format.h restate the base page's.
+static_assert(kMinTreePageSize == BasePage::kMinPageSize &&
+              kMaxTreePageSize == BasePage::kMaxPageSize);
+static_assert(kTreePageOverhead == base_page_format::kHeaderSize);
+
 tl::unexpected<Error> Corrupt(const std::string& what) { return MakeError(ErrorCode::kCorruption, "vector: " + what); }
+tl::unexpected<Error> Invalid(const std::string& what) {
+  return MakeError(ErrorCode::kInvalidArgument, "vector: " + what);
+}
+// The same rule, read back: an out-of-range field is damage, not a bad argument.
+tl::unexpected<Error> AsCorruption(const Error& e) {
+  return MakeError(ErrorCode::kCorruption, e.message());
+}
+
+// Each range check below serves both sides: the encoder returns its InvalidArgument, the
+// decoder the same message as Corruption.
+Status CheckTimestamp(std::uint64_t ts) {
+  if (ts >= kMinTimestamp && ts <= kMaxTimestamp) return OkStatus();
+  return Invalid("entry timestamp " + std::to_string(ts) + " outside " +
+                 std::to_string(kMinTimestamp) + ".." + std::to_string(kMaxTimestamp));
+}
+
+Status CheckInnerShape(std::uint8_t height, std::size_t count) {
+  if (height < 1 || height > kMaxHeight) {
+    return Invalid("inner node height " + std::to_string(height) + " outside 1.." +
+                   std::to_string(kMaxHeight));
+  }
+  if (count < 1 || count > kMaxBranching) {
+    return Invalid("inner node of " + std::to_string(count) + " children (1.." +
+                   std::to_string(kMaxBranching) + ")");
+  }
+  return OkStatus();
+}
 
 // Appends little-endian integers and bytes to a growing buffer.
 class Writer {
@@ -73,7 +106,26 @@ std::string_view VectorOpName(VectorOpCode code) {
   return "?";
 }
 
-std::vector<std::byte> EncodeEntry(const VectorEntry& entry) {
+Status ValidateOps(std::span<const VectorOp> ops, std::size_t max_value_size) {
+  if (ops.empty()) return Invalid("empty write batch");
+  if (ops.size() > kMaxEntryOps) {
+    return Invalid(std::to_string(ops.size()) +
+                   " operations in one write, more than the limit of " +
+                   std::to_string(kMaxEntryOps));
+  }
+  for (const VectorOp& op : ops) {
+    if (HasValue(op.code) && op.value.size() > max_value_size) {
+      return Invalid("a value of " + std::to_string(op.value.size()) +
+                     " bytes does not fit a leaf page (at most " + std::to_string(max_value_size) +
+                     ")");
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::vector<std::byte>> EncodeEntry(const VectorEntry& entry) {
+  if (auto s = ValidateOps(entry.ops, kMaxValueSize); !s) return tl::unexpected(s.error());
+  if (auto s = CheckTimestamp(entry.timestamp); !s) return tl::unexpected(s.error());
   Writer w;
   w.U8(kEntryTag);
   w.U8(0);
@@ -104,6 +156,7 @@ Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
   if (tag != kEntryTag) return Corrupt("not an entry (tag " + std::to_string(tag) + ")");
   if (reserved != 0) return Corrupt("entry reserved byte set");
   if (count == 0) return Corrupt("entry with no operation");
+  if (auto s = CheckTimestamp(e.timestamp); !s) return AsCorruption(s.error());
   for (std::uint16_t i = 0; i < count; ++i) {
     VectorOp op;
     std::uint8_t code = 0;
@@ -113,7 +166,15 @@ Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
     if (HasIndex(op.code) && !r.U64(&op.index)) return Corrupt("entry operation " + std::to_string(i) + " truncated");
     if (HasValue(op.code)) {
       std::uint32_t len = 0;
-      if (!r.U32(&len) || !r.Bytes(len, &op.value)) return Corrupt("entry operation " + std::to_string(i) + " value truncated");
+      if (!r.U32(&len)) return Corrupt("entry operation " + std::to_string(i) + " value truncated");
+      if (len > kMaxValueSize) {
+        return Corrupt("entry operation " + std::to_string(i) + " has a value of " +
+                       std::to_string(len) + " bytes, more than any leaf holds (" +
+                       std::to_string(kMaxValueSize) + ")");
+      }
+      if (!r.Bytes(len, &op.value)) {
+        return Corrupt("entry operation " + std::to_string(i) + " value truncated");
+      }
     }
     e.ops.push_back(std::move(op));
   }
@@ -121,7 +182,37 @@ Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
   return e;
 }
 
-std::vector<std::byte> EncodePublication(const VectorPublication& p) {
+Result<std::uint64_t> EntryTimestamp(std::span<const std::byte> payload) {
+  if (payload.size() < kEntryHeaderSize || VectorPayloadTag(payload) != kEntryTag) {
+    return Corrupt("not an entry, or shorter than its header");
+  }
+  const std::uint64_t ts = DecodeFixed64(payload.data() + 8);
+  if (auto s = CheckTimestamp(ts); !s) return AsCorruption(s.error());
+  return ts;
+}
+
+namespace {
+
+// What a publication's fields must satisfy, whichever side checks (the encoder's
+// InvalidArgument, the decoder's Corruption). The pending-free count is a u32: at most
+// 2^32 - 1 page ids exist besides page 0, and the list names each dropped page once.
+Status CheckPublication(const VectorPublication& p) {
+  if (p.height > kMaxHeight) {
+    return Invalid("publication height " + std::to_string(p.height) + " above the limit " +
+                   std::to_string(kMaxHeight));
+  }
+  if ((p.root == 0) != (p.size == 0)) return Invalid("publication root and size disagree");
+  if (p.root == 0 && p.height != 0) return Invalid("publication of the empty vector has a height");
+  if (p.pending_free.size() > UINT32_MAX) {
+    return Invalid("publication pending-free list longer than its u32 count");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::vector<std::byte>> EncodePublication(const VectorPublication& p) {
+  if (auto s = CheckPublication(p); !s) return tl::unexpected(s.error());
   Writer w;
   w.U8(kPublicationTag);
   w.U8(p.height);
@@ -148,10 +239,10 @@ Result<VectorPublication> DecodePublication(std::span<const std::byte> payload) 
   }
   if (tag != kPublicationTag) return Corrupt("not a publication (tag " + std::to_string(tag) + ")");
   if (reserved16 != 0 || reserved32 != 0) return Corrupt("publication reserved bytes set");
-  if ((p.root == 0) != (p.size == 0)) return Corrupt("publication root and size disagree");
   if (r.remaining() != std::size_t{count} * 4) return Corrupt("publication pending-free list has the wrong length");
   p.pending_free.resize(count);
   for (PageId& pid : p.pending_free) (void)r.U32(&pid);
+  if (auto s = CheckPublication(p); !s) return AsCorruption(s.error());
   return p;
 }
 
@@ -162,25 +253,29 @@ std::uint8_t VectorPayloadTag(std::span<const std::byte> payload) {
 }
 
 Status ValidateVectorConfig(const VectorConfig& c) {
-  if (c.branching < 3 || c.branching > kMaxBranching) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: branching must be 3..256");
+  if (c.branching < kMinBranching || c.branching > kMaxBranching) {
+    return Invalid("branching must be " + std::to_string(kMinBranching) + ".." +
+                   std::to_string(kMaxBranching));
   }
-  if (c.leaf_page_size < 4096 || c.leaf_page_size > 65536 || (c.leaf_page_size & (c.leaf_page_size - 1)) != 0) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: leaf page size must be 4, 8, 16, 32 or 64 KiB");
+  if (c.leaf_page_size < kMinTreePageSize || c.leaf_page_size > kMaxTreePageSize ||
+      (c.leaf_page_size & (c.leaf_page_size - 1)) != 0) {
+    return Invalid("leaf page size must be 4, 8, 16, 32 or 64 KiB");
   }
-  if (c.leaf_max_elements < 2 || LeafEncodedSize(c.leaf_max_elements, 0) > c.leaf_page_size - 16) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: leaf_max_elements must be >= 2 and fit a leaf page");
-  }
-  if (kInnerHeaderSize + std::size_t{c.branching} * 12 > c.leaf_page_size - 16) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: an inner node of this branching does not fit a page");
+  // Enough offsets for a full leaf of empty values; more would make a leaf that no page
+  // holds. (Any branching in range fits any page: see kMaxBranching.)
+  const std::size_t most = (c.leaf_page_size - kTreePageOverhead - kLeafHeaderSize) / 4 - 1;
+  if (c.leaf_max_elements < 2 || c.leaf_max_elements > most) {
+    return Invalid("leaf_max_elements must be 2.." + std::to_string(most) + " for leaf pages of " +
+                   std::to_string(c.leaf_page_size) + " bytes");
   }
   if (c.buffers.empty() || c.buffers.size() > kMaxSlots) {
-    return MakeError(ErrorCode::kInvalidArgument, "vector: writer slots must be 1..1024");
+    return Invalid("writer slots must be 1.." + std::to_string(kMaxSlots));
   }
   return OkStatus();
 }
 
-std::vector<std::byte> EncodeMeta(const VectorConfig& c) {
+Result<std::vector<std::byte>> EncodeMeta(const VectorConfig& c) {
+  if (auto s = ValidateVectorConfig(c); !s) return tl::unexpected(s.error());
   Writer w;
   w.U32(kMetaMagic);
   w.U32(kVersion);
@@ -212,11 +307,13 @@ Result<VectorConfig> DecodeMeta(std::span<const std::byte> contents) {
 // ---- Leaves: magic u32, count u32, offsets u32[count + 1] (from the start of the value
 // bytes), value bytes.
 
-std::size_t LeafEncodedSize(std::size_t count, std::size_t value_bytes) {
-  return kLeafHeaderSize + 4 * (count + 1) + value_bytes;
-}
-
-std::vector<std::byte> EncodeLeaf(std::span<const std::string> values) {
+Result<std::vector<std::byte>> EncodeLeaf(std::span<const std::string> values) {
+  std::size_t value_bytes = 0;
+  for (const std::string& v : values) value_bytes += v.size();
+  if (LeafEncodedSize(values.size(), value_bytes) > kMaxTreePageContents) {
+    return Invalid("a leaf of " + std::to_string(values.size()) + " values and " +
+                   std::to_string(value_bytes) + " bytes does not fit the largest tree page");
+  }
   Writer w;
   w.U32(kLeafMagic);
   w.U32(static_cast<std::uint32_t>(values.size()));
@@ -264,7 +361,9 @@ Status LeafView::Validate() const {
 // ---- Inner nodes: magic u32, height u8, flags u8, count u16, total u64, child pids
 // u32[count], and when relaxed, cumulative sizes u64[count].
 
-std::vector<std::byte> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed) {
+Result<std::vector<std::byte>> EncodeInner(std::uint8_t height,
+                                           std::span<const InnerChild> children, bool relaxed) {
+  if (auto s = CheckInnerShape(height, children.size()); !s) return tl::unexpected(s.error());
   Writer w;
   w.U32(kInnerMagic);
   w.U8(height);
@@ -292,8 +391,7 @@ Result<InnerView> InnerView::Parse(std::span<const std::byte> contents) {
   v.count_ = DecodeFixed16(contents.data() + 6);
   v.total_ = DecodeFixed64(contents.data() + 8);
   if ((flags & ~kInnerRelaxed) != 0) return Corrupt("inner node has unknown flags");
-  if (v.height_ == 0) return Corrupt("inner node of height 0");
-  if (v.count_ == 0) return Corrupt("inner node with no children");
+  if (auto s = CheckInnerShape(v.height_, v.count_); !s) return AsCorruption(s.error());
   const std::size_t want = kInnerHeaderSize + 4 * std::size_t{v.count_} + (v.relaxed_ ? 8 * std::size_t{v.count_} : 0);
   if (contents.size() != want) return Corrupt("inner node has the wrong length");
   return v;
@@ -318,7 +416,11 @@ PageId InnerView::child(std::uint32_t k) const { return DecodeFixed32(contents_.
 
 std::uint64_t InnerView::before(std::uint32_t k, std::uint64_t full_child) const {
   if (k == 0) return 0;
-  if (!relaxed_) return std::min<std::uint64_t>(std::uint64_t{k} * full_child, total_);
+  if (!relaxed_) {
+    // Saturates rather than wraps: k * full_child may pass 2^64 on a damaged node.
+    if (full_child != 0 && k > total_ / full_child) return total_;
+    return std::uint64_t{k} * full_child;
+  }
   return DecodeFixed64(contents_.data() + kInnerHeaderSize + 4 * std::size_t{count_} + 8 * std::size_t{k - 1});
 }
 

@@ -42,12 +42,64 @@ inline constexpr std::size_t kLeafHeaderSize = 8;     // magic, count
 inline constexpr std::size_t kInnerHeaderSize = 16;   // magic, height u8, flags u8, count u16, total u64
 inline constexpr std::size_t kEntryHeaderSize = 24;   // tag, reserved, op count u16, thread u32, timestamp u64, sequence u64
 inline constexpr std::size_t kPublicationHeaderSize = 40;
-inline constexpr std::uint8_t kInnerRelaxed = 0x01;   // inner flags: a size table follows the children
-inline constexpr std::uint32_t kMaxBranching = 256;
-inline constexpr std::uint32_t kMaxSlots = 1024;
+// Inner flags: a size table follows the children.
+inline constexpr std::uint8_t kInnerRelaxed = 0x01;
 static_assert(kInnerHeaderSize == 4 + 1 + 1 + 2 + 8);
 static_assert(kEntryHeaderSize == 1 + 1 + 2 + 4 + 8 + 8);
 static_assert(kPublicationHeaderSize == 1 + 1 + 2 + 4 + 8 + 8 + 8 + 4 + 4);
+
+// ---- Limits. Every fixed-width field has one of these bounds, checked where it is
+// written (InvalidArgument: it never wraps) and where it is read (Corruption); the table
+// is docs/FORMAT.md, "Vector limits".
+
+// Tree pages are base pages: 4..64 KiB, less the base page header (pages/base_page.h,
+// checked in vector_format.cc).
+inline constexpr std::uint32_t kMinTreePageSize = 4096;
+inline constexpr std::uint32_t kMaxTreePageSize = 65536;
+inline constexpr std::size_t kTreePageOverhead = 16;
+inline constexpr std::size_t kMaxTreePageContents = kMaxTreePageSize - kTreePageOverhead;
+// Children per inner node. The child count is a u16, and a node of the largest branching
+// (header, pid and size-table entry per child) fits the smallest tree page, so no branching
+// in range needs a check against the page size.
+inline constexpr std::uint32_t kMinBranching = 3;
+inline constexpr std::uint32_t kMaxBranching = 256;
+static_assert(kMaxBranching <= UINT16_MAX);
+static_assert(kInnerHeaderSize + kMaxBranching * (4 + 8) <= kMinTreePageSize - kTreePageOverhead);
+// Leaf counts and offsets are u32; a leaf is at most one tree page.
+static_assert(kMaxTreePageContents <= UINT32_MAX);
+// Writer slots: the meta page lists one buffer page id (u32) per slot and must fit the
+// largest base page.
+inline constexpr std::uint32_t kMaxSlots = 1024;
+static_assert(kMetaHeaderSize + 4 * std::size_t{kMaxSlots} <= kMaxTreePageContents);
+// Tree height (a u8 in publications and inner nodes). The builder refuses to grow a tree
+// past it (ResourceExhausted). Measured heights, even under adversarial mixes of inserts
+// and erases, stay within a few levels of log2 of the element count, and a vector holds
+// fewer than 2^46 elements (2^32 pages of at most kMaxLeafElements): this is far above
+// any reachable height. It also bounds the builder's recursion.
+inline constexpr std::uint8_t kMaxHeight = 63;
+// Operations in one entry: its count is a u16.
+inline constexpr std::size_t kMaxEntryOps = UINT16_MAX;
+// Timestamps come from a clock starting at 1; 2^64 - 1 is reserved as the open end of a
+// recovery scan (and the clock at it is exhausted), so an entry never carries it.
+inline constexpr std::uint64_t kMinTimestamp = 1;
+inline constexpr std::uint64_t kMaxTimestamp = UINT64_MAX - 1;
+}  // namespace vector_format
+
+// Bytes a leaf of `count` values totalling `value_bytes` encodes to.
+constexpr std::size_t LeafEncodedSize(std::size_t count, std::size_t value_bytes) {
+  return vector_format::kLeafHeaderSize + 4 * (count + 1) + value_bytes;
+}
+// The largest value a leaf of this tree page size holds (a leaf of that value alone).
+constexpr std::size_t MaxValueSize(std::uint32_t tree_page_size) {
+  return tree_page_size - vector_format::kTreePageOverhead - LeafEncodedSize(1, 0);
+}
+namespace vector_format {
+// The largest value of any vector (its length is a u32 in entries); longer is Corruption.
+inline constexpr std::size_t kMaxValueSize = MaxValueSize(kMaxTreePageSize);
+static_assert(kMaxValueSize <= UINT32_MAX);
+// The most elements a leaf holds: empty values in the largest tree page.
+inline constexpr std::uint32_t kMaxLeafElements = (kMaxTreePageContents - kLeafHeaderSize) / 4 - 1;
+static_assert(LeafEncodedSize(kMaxLeafElements, 0) == kMaxTreePageContents);
 }  // namespace vector_format
 
 // ---- Operations and entries (buffer-page deltas) ----
@@ -74,8 +126,16 @@ struct VectorEntry {
   friend bool operator==(const VectorEntry&, const VectorEntry&) = default;
 };
 
-std::vector<std::byte> EncodeEntry(const VectorEntry& entry);
+// InvalidArgument naming the limit when `ops` cannot be one entry: none, more than
+// kMaxEntryOps, or a value longer than `max_value_size`.
+[[nodiscard]] Status ValidateOps(std::span<const VectorOp> ops, std::size_t max_value_size);
+// InvalidArgument when a field does not fit its width (ValidateOps with kMaxValueSize, a
+// timestamp outside kMinTimestamp..kMaxTimestamp).
+Result<std::vector<std::byte>> EncodeEntry(const VectorEntry& entry);
+// Corruption when a field is out of range (as EncodeEntry refuses to write it).
 Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload);
+// The timestamp of an entry payload, without decoding its operations.
+Result<std::uint64_t> EntryTimestamp(std::span<const std::byte> payload);
 
 // ---- Publications (meta-page deltas) ----
 
@@ -91,7 +151,9 @@ struct VectorPublication {
   friend bool operator==(const VectorPublication&, const VectorPublication&) = default;
 };
 
-std::vector<std::byte> EncodePublication(const VectorPublication& publication);
+// InvalidArgument when the height passes kMaxHeight, the empty tree has a height or
+// elements, or the pending-free list passes its u32 count.
+Result<std::vector<std::byte>> EncodePublication(const VectorPublication& publication);
 Result<VectorPublication> DecodePublication(std::span<const std::byte> payload);
 
 // The tag of a vector Update-delta payload, or 0 when it is not one.
@@ -100,14 +162,15 @@ std::uint8_t VectorPayloadTag(std::span<const std::byte> payload);
 // ---- Meta page ----
 
 struct VectorConfig {
-  std::uint32_t branching = 32;          // children per inner node, 3..256
+  std::uint32_t branching = 32;          // children per inner node, kMinBranching..kMaxBranching
   std::uint32_t leaf_max_elements = 64;  // elements per leaf (also bounded by bytes)
   std::uint32_t leaf_page_size = 4096;   // base page size of leaves and inner nodes
   std::vector<PageId> buffers;           // one buffer page per writer slot
   friend bool operator==(const VectorConfig&, const VectorConfig&) = default;
 };
 
-std::vector<std::byte> EncodeMeta(const VectorConfig& config);
+// InvalidArgument when ValidateVectorConfig refuses the configuration.
+Result<std::vector<std::byte>> EncodeMeta(const VectorConfig& config);
 Result<VectorConfig> DecodeMeta(std::span<const std::byte> contents);
 // InvalidArgument naming the first parameter out of range.
 [[nodiscard]] Status ValidateVectorConfig(const VectorConfig& config);
@@ -128,9 +191,9 @@ class LeafView {
   std::uint32_t count_ = 0;
 };
 
-// Bytes a leaf of these values encodes to.
-std::size_t LeafEncodedSize(std::size_t count, std::size_t value_bytes);
-std::vector<std::byte> EncodeLeaf(std::span<const std::string> values);
+// InvalidArgument when the leaf would not fit the largest tree page (so its offsets fit
+// their u32s); the builder keeps leaves within the vector's own page size.
+Result<std::vector<std::byte>> EncodeLeaf(std::span<const std::string> values);
 
 // An inner node viewed in place. Relaxed nodes carry a size table (cumulative element
 // counts); regular ones do not: every child but the last then holds exactly
@@ -164,7 +227,9 @@ struct InnerChild {
   std::uint64_t size = 0;
 };
 // `relaxed` false omits the size table (the caller checked the node is regular).
-std::vector<std::byte> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed);
+// InvalidArgument unless 1 <= height <= kMaxHeight and 1..kMaxBranching children.
+Result<std::vector<std::byte>> EncodeInner(std::uint8_t height,
+                                           std::span<const InnerChild> children, bool relaxed);
 
 // Elements a full subtree of `height` holds: leaf_max * branching^height (saturating).
 std::uint64_t FullSubtreeSize(const VectorConfig& config, std::uint8_t height);

@@ -6,28 +6,33 @@
 
 namespace llama {
 
-Status VectorSnapshot::WithLeaf(std::uint64_t i, const std::function<Status(const LeafView&, std::uint64_t)>& fn) const {
+// A leaf to read: its page, the index of its first element and, from the read index, its
+// element count (0 when found by descent: the leaf itself says).
+struct VectorSnapshot::LeafSpot {
+  PageId pid = 0;
+  std::uint64_t first = 0;
+  std::uint32_t count = 0;
+};
+
+Status VectorSnapshot::CheckIndex(std::uint64_t i) const {
   if (!published_) return MakeError(ErrorCode::kInvalidArgument, "vector snapshot: released");
   if (i >= size()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "vector snapshot: index " + std::to_string(i) + " past the end (size " + std::to_string(size()) + ")");
   }
-  Store& store = *published_->store;
+  return OkStatus();
+}
+
+Result<VectorSnapshot::LeafSpot> VectorSnapshot::Descend(Store& store, const GenerationGuard& guard,
+                                                         std::uint64_t i) const {
   const VectorConfig& config = *published_->config;
-  auto guard = store.EnterGeneration();
   PageId pid = published_->tree.root;
   std::uint64_t first = 0;  // index of the first element under pid
-  for (int h = published_->tree.height;; --h) {
+  for (int h = published_->tree.height; h > 0; --h) {
     auto bytes = ReadTreePage(store, guard, pid);
     if (!bytes) return tl::unexpected(bytes.error());
     // Built only on an error: this loop is the read path.
     auto where = [pid] { return " (page " + std::to_string(pid) + ")"; };
-    if (h == 0) {
-      auto leaf = LeafView::Parse(*bytes);
-      if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where());
-      if (i - first >= leaf->size()) return MakeError(ErrorCode::kCorruption, "vector: leaf shorter than its parent says" + where());
-      return fn(*leaf, first);
-    }
     auto inner = InnerView::Parse(*bytes);
     if (!inner) return MakeError(ErrorCode::kCorruption, inner.error().message() + where());
     if (inner->height() != h) return MakeError(ErrorCode::kCorruption, "vector: inner node at the wrong height" + where());
@@ -36,40 +41,92 @@ Status VectorSnapshot::WithLeaf(std::uint64_t i, const std::function<Status(cons
     first += located->second;
     pid = inner->child(located->first);
   }
+  return LeafSpot{pid, first, 0};
+}
+
+Status VectorSnapshot::VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVisitor visit, void* ctx,
+                                   std::size_t* hint) const {
+  if (!published_) return MakeError(ErrorCode::kInvalidArgument, "vector snapshot: released");
+  if (from >= end) return OkStatus();
+  const PublishedTree& tree = *published_;
+  Store& store = *tree.store;
+  const std::uint64_t leaves = (end - from) / std::max<std::uint32_t>(tree.config->leaf_max_elements, 1) + 1;
+  const VectorReadIndex* index = tree.read_index.Get(store, *tree.config, tree.tree, leaves);
+  std::size_t k = index ? index->Find(from, hint ? *hint : 0) : 0;
+  for (std::uint64_t i = from; i < end; ++k) {
+    auto guard = store.EnterGeneration();
+    LeafSpot spot;
+    if (index != nullptr) {
+      const VectorReadIndex::Leaf& leaf = index->leaf(k);
+      spot = {leaf.pid, leaf.first, leaf.count};
+    } else if (auto found = Descend(store, guard, i); found) {
+      spot = *found;
+    } else {
+      return tl::unexpected(found.error());
+    }
+    auto bytes = ReadTreePage(store, guard, spot.pid);
+    if (!bytes) return tl::unexpected(bytes.error());
+    auto where = [&spot] { return " (page " + std::to_string(spot.pid) + ")"; };
+    auto leaf = LeafView::Parse(*bytes);
+    if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where());
+    if (i - spot.first >= leaf->size() || (spot.count != 0 && spot.count != leaf->size())) {
+      return MakeError(ErrorCode::kCorruption, "vector: leaf size differs from what its parent says" + where());
+    }
+    auto more = visit(ctx, *leaf, spot.first);
+    if (!more) return tl::unexpected(more.error());
+    if (hint != nullptr && index != nullptr) *hint = k + 1;
+    if (!*more) break;
+    i = spot.first + leaf->size();
+  }
+  return OkStatus();
+}
+
+template <class Fn>
+Status VectorSnapshot::ForLeaves(std::uint64_t from, std::uint64_t end, Fn&& fn, std::size_t* hint) const {
+  using F = std::remove_reference_t<Fn>;
+  auto visit = [](void* f, const LeafView& leaf, std::uint64_t first) -> Result<bool> {
+    return (*static_cast<F*>(f))(leaf, first);
+  };
+  return VisitLeaves(from, end, visit, &fn, hint);
+}
+
+Status VectorSnapshot::WithValue(std::uint64_t i, void (*fn)(void*, std::string_view), void* ctx) const {
+  if (auto s = CheckIndex(i); !s) return s;
+  return ForLeaves(i, i + 1, [&](const LeafView& leaf, std::uint64_t first) -> Result<bool> {
+    auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
+    if (!v) return tl::unexpected(v.error());
+    fn(ctx, *v);
+    return false;
+  });
+}
+
+Status VectorSnapshot::at(std::uint64_t i, std::string* out) const {
+  return with(i, [out](std::string_view v) { out->assign(v); });
 }
 
 Result<std::string> VectorSnapshot::at(std::uint64_t i) const {
   std::string out;
-  auto s = WithLeaf(i, [&](const LeafView& leaf, std::uint64_t first) -> Status {
-    auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
-    if (!v) return tl::unexpected(v.error());
-    out.assign(*v);
-    return OkStatus();
-  });
-  if (!s) return tl::unexpected(s.error());
+  if (auto s = at(i, &out); !s) return tl::unexpected(s.error());
   return out;
 }
 
 Status VectorSnapshot::for_each(std::uint64_t from, std::uint64_t count,
                                 const std::function<bool(std::uint64_t, std::string_view)>& fn) const {
   const std::uint64_t end = std::min(size(), from + std::min(count, size()));
-  bool more = true;
-  for (std::uint64_t i = from; i < end && more;) {
-    auto s = WithLeaf(i, [&](const LeafView& leaf, std::uint64_t first) -> Status {
-      for (; i < end && i - first < leaf.size() && more; ++i) {
-        auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
-        if (!v) return tl::unexpected(v.error());
-        more = fn(i, *v);
-      }
-      return OkStatus();
-    });
-    if (!s) return s;
-  }
-  return OkStatus();
+  return ForLeaves(from, end, [&](const LeafView& leaf, std::uint64_t first) -> Result<bool> {
+    const std::uint64_t stop = std::min<std::uint64_t>(end, first + leaf.size());
+    for (std::uint64_t i = std::max(from, first); i < stop; ++i) {
+      auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
+      if (!v) return tl::unexpected(v.error());
+      if (!fn(i, *v)) return false;
+    }
+    return true;
+  });
 }
 
 Result<std::vector<std::string>> VectorSnapshot::range(std::uint64_t from, std::uint64_t count) const {
   std::vector<std::string> out;
+  if (from < size()) out.reserve(std::min(count, size() - from));
   auto s = for_each(from, count, [&](std::uint64_t, std::string_view v) {
     out.emplace_back(v);
     return true;
@@ -78,24 +135,37 @@ Result<std::vector<std::string>> VectorSnapshot::range(std::uint64_t from, std::
   return out;
 }
 
+Status VectorSnapshot::prepare_reads() const {
+  if (!published_) return MakeError(ErrorCode::kInvalidArgument, "vector snapshot: released");
+  return published_->read_index.Prepare(*published_->store, *published_->config, published_->tree);
+}
+
+std::size_t VectorSnapshot::read_index_leaves() const {
+  const VectorReadIndex* index = published_ ? published_->read_index.built() : nullptr;
+  return index ? index->leaves() : 0;
+}
+
 VectorSnapshot::iterator::iterator(const VectorSnapshot* snapshot, std::uint64_t at)
     : snapshot_(snapshot), at_(at), end_(snapshot->size()) {
   Load();
 }
 
+// Copies the rest of the leaf holding at_ (reusing the strings' buffers).
 void VectorSnapshot::iterator::Load() {
-  leaf_.clear();
   leaf_first_ = at_;
-  if (at_ >= end_) return;
-  auto s = snapshot_->WithLeaf(at_, [&](const LeafView& leaf, std::uint64_t first) -> Status {
-    leaf_first_ = at_;
+  if (at_ >= end_) {
+    leaf_.clear();
+    return;
+  }
+  auto s = snapshot_->ForLeaves(at_, at_ + 1, [&](const LeafView& leaf, std::uint64_t first) -> Result<bool> {
+    leaf_.resize(first + leaf.size() - at_);
     for (std::uint64_t i = at_; i - first < leaf.size(); ++i) {
       auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
       if (!v) return tl::unexpected(v.error());
-      leaf_.emplace_back(*v);
+      leaf_[i - at_].assign(*v);
     }
-    return OkStatus();
-  });
+    return false;
+  }, &next_leaf_);
   if (!s) {
     error_ = s;
     at_ = end_;  // the iteration ends here

@@ -2,11 +2,18 @@
 //
 // Lifetime: a snapshot holds its publication (shared with the vector and other readers);
 // while any snapshot of generation g is held, no page reachable from g's root is freed
-// (Vector's reclamation rule), so reads keep working and return the same elements however
-// many newer snapshots are published. Releasing (release() or destruction) lets the vector
-// reclaim pages only g could reach. A snapshot must not outlive its Vector or Store.
-// Reads are safe from any number of threads at once; each read holds a store generation
-// guard only while it follows page pointers.
+// (Vector's reclamation rule: Vector::Reclaimable frees a dropped page only when no held
+// publication of a generation in [created, dropped) remains), so reads keep working and
+// return the same elements however many newer snapshots are published. Releasing
+// (release() or destruction) lets the vector reclaim pages only g could reach. A snapshot
+// must not outlive its Vector or Store.
+//
+// Read path: the publication's read index (rebuild/vector_read_index.h, shared by every
+// snapshot of it, built once it has served enough reads) names the leaf holding an
+// element, so a read costs one Store::Read of that leaf; before the index exists a read
+// descends from the root. Either way a read holds a store generation guard only while it
+// looks at page bytes (one leaf at a time), and the store reads an evicted page back.
+// Reads are safe from any number of threads at once.
 #pragma once
 
 #include <cstdint>
@@ -14,21 +21,26 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "lss/store.h"
 #include "rebuild/rrb_builder.h"
 #include "rebuild/vector_format.h"
+#include "rebuild/vector_read_index.h"
 
 namespace llama {
 
 // What a publication made visible; shared by the vector and the snapshots of it.
 struct PublishedTree {
+  PublishedTree(std::uint64_t gen, std::uint64_t mark, RrbBuilder::Tree t, Store* s, const VectorConfig* c)
+      : generation(gen), watermark(mark), tree(t), store(s), config(c) {}
   std::uint64_t generation = 0;
   std::uint64_t watermark = 0;  // every write with a smaller timestamp is in it (or rejected)
   RrbBuilder::Tree tree;
   Store* store = nullptr;
   const VectorConfig* config = nullptr;
+  LazyReadIndex read_index;  // built on demand, freed with this publication
 };
 
 class VectorSnapshot {
@@ -45,6 +57,17 @@ class VectorSnapshot {
 
   // InvalidArgument past the end; Corruption or I/O errors from the pages.
   Result<std::string> at(std::uint64_t i) const;
+  // The same into the caller's string (its capacity is reused).
+  [[nodiscard]] Status at(std::uint64_t i, std::string* out) const;
+  // Calls fn(std::string_view) with element i, viewed in place in its leaf page: no copy.
+  // The view is valid during the call only, which holds a store generation guard (so keep
+  // fn short, and do not call into the vector or store from it).
+  template <class Fn>
+  [[nodiscard]] Status with(std::uint64_t i, Fn&& fn) const {
+    using F = std::remove_reference_t<Fn>;
+    return WithValue(i, [](void* f, std::string_view v) { (*static_cast<F*>(f))(v); },
+                     const_cast<void*>(static_cast<const void*>(&fn)));
+  }
   // Calls fn(index, value) for every element in [from, from + count) (clipped to the end),
   // in order; the view is valid during the call only. Stops early when fn returns false.
   [[nodiscard]] Status for_each(std::uint64_t from, std::uint64_t count,
@@ -70,6 +93,7 @@ class VectorSnapshot {
     void Load();
     const VectorSnapshot* snapshot_ = nullptr;
     std::uint64_t at_ = 0, end_ = 0, leaf_first_ = 0;
+    std::size_t next_leaf_ = 0;  // read index position of the next leaf (a hint)
     std::vector<std::string> leaf_;
     Status error_ = OkStatus();
   };
@@ -82,9 +106,26 @@ class VectorSnapshot {
 
   void release() { published_.reset(); }
 
+  // Builds the publication's read index now rather than once reads have paid for it.
+  [[nodiscard]] Status prepare_reads() const;
+  // Diagnostics: leaves in the publication's read index (0 until it is built).
+  std::size_t read_index_leaves() const;
+
  private:
-  // Calls fn on the leaf holding element i: its elements and the index of its first.
-  Status WithLeaf(std::uint64_t i, const std::function<Status(const LeafView&, std::uint64_t)>& fn) const;
+  struct LeafSpot;
+  // Called with each leaf a walk visits and the index of its first element; false stops.
+  using LeafVisitor = Result<bool> (*)(void* ctx, const LeafView& leaf, std::uint64_t first);
+  // Visits, in order, each leaf holding an element of [from, end) (end <= size()), each
+  // under a generation guard held for that call only. `hint`: the index position of the
+  // leaf likely to hold `from`; set to the position after the last leaf visited.
+  [[nodiscard]] Status VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVisitor visit, void* ctx,
+                                   std::size_t* hint = nullptr) const;
+  template <class Fn>
+  [[nodiscard]] Status ForLeaves(std::uint64_t from, std::uint64_t end, Fn&& fn, std::size_t* hint = nullptr) const;
+  // Without an index: the leaf holding element i, found by descending from the root.
+  Result<LeafSpot> Descend(Store& store, const GenerationGuard& guard, std::uint64_t i) const;
+  [[nodiscard]] Status CheckIndex(std::uint64_t i) const;
+  [[nodiscard]] Status WithValue(std::uint64_t i, void (*fn)(void*, std::string_view), void* ctx) const;
   std::shared_ptr<const PublishedTree> published_;
 };
 

@@ -10,7 +10,7 @@ packages=(
   clang libclang-rt-dev
 )
 if [[ "${LLAMA_WITH_PEERS:-0}" == 1 ]]; then
-  packages+=(librocksdb-dev liblmdb-dev libleveldb-dev)
+  packages+=(librocksdb-dev liblmdb-dev libleveldb-dev libwiredtiger-dev)
 fi
 
 missing=()

@@ -37,8 +37,8 @@ class LlamaEngine final : public KvEngine {
     const auto& o = tree_->options();
     return "Bw-tree, node_bytes " + std::to_string(o.node_bytes) + ", consolidate_after " +
            std::to_string(o.consolidate_after) + "; store: io " + store_->stats().io_backend +
-           ", no compression, no memory budget, 64 MiB segments, 4 x 1 MiB flush buffers; synced Put: flush the "
-           "leaf, Store::Sync (group commit)";
+           ", no compression, no memory budget, 64 MiB segments, 4 x 1 MiB flush buffers; unsynced Put: a delta in "
+           "memory until its page is flushed, synced Put: flush the leaf, Store::Sync (group commit)";
   }
 
  private:

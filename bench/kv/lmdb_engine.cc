@@ -1,7 +1,12 @@
-// LMDB (Debian's liblmdb): one environment, one database. Each Put is one write
-// transaction (LMDB runs one writer at a time); each Get a read transaction that every
-// thread keeps and renews, as LMDB recommends. Without sync the environment is opened
-// with MDB_NOSYNC (commits reach the map, the kernel writes them back when it likes).
+// LMDB (Debian's liblmdb): one environment, one database, opened MDB_WRITEMAP (commits
+// write into the shared map directly, no malloc'd dirty pages; LMDB's docs: faster for a
+// database that fits in RAM). Each Put is one write transaction (LMDB runs one writer at a
+// time); each Get a read transaction that every thread keeps and renews, as LMDB
+// recommends. Synced: no sync flag, so every commit msyncs the map and then the meta page
+// with MS_SYNC before it returns. Unsynced: MDB_MAPASYNC, the flag LMDB's docs prefer to
+// MDB_NOSYNC with MDB_WRITEMAP: the msyncs are MS_ASYNC (no wait; a no-op on Linux), the
+// commit is in the shared map (the kernel's page cache) and the kernel writes it back when
+// it likes.
 #include <lmdb.h>
 
 #include <string>
@@ -66,7 +71,9 @@ class LmdbEngine final : public KvEngine {
     return llama::OkStatus();
   }
   std::string Describe() const override {
-    return std::string(MDB_VERSION_STRING) + ", one write transaction per Put; MDB_NOSYNC unless synced";
+    return std::string(MDB_VERSION_STRING) +
+           ", MDB_WRITEMAP, one write transaction per Put; unsynced Put: MDB_MAPASYNC (committed into the shared map, "
+           "msync MS_ASYNC), synced Put: msync MS_SYNC of the map and the meta page per commit";
   }
 
  private:
@@ -114,7 +121,7 @@ Result<std::unique_ptr<KvEngine>> OpenLmdb(const EngineSettings& settings) {
   const std::size_t data = settings.expected_keys * (settings.value_bytes + 64);
   if (int rc = mdb_env_set_mapsize(env, std::max<std::size_t>(std::size_t{1} << 30, 4 * data)); rc != 0) return fail(rc);
   if (int rc = mdb_env_set_maxreaders(env, 512); rc != 0) return fail(rc);
-  const unsigned flags = settings.sync ? 0u : MDB_NOSYNC;
+  const unsigned flags = MDB_WRITEMAP | (settings.sync ? 0u : MDB_MAPASYNC);
   if (int rc = mdb_env_open(env, settings.dir.c_str(), flags, 0644); rc != 0) return fail(rc);
   MDB_txn* txn = nullptr;
   MDB_dbi dbi = 0;

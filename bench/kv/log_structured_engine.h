@@ -1,9 +1,10 @@
 // LogStructuredEngine: the adapter RocksDB and LevelDB share. Their APIs have the same
 // shape (DB::Put / Get / NewIterator over Slices, a Status with IsNotFound), so one
-// template over a traits type serves both; each engine's .cc supplies the traits and opens
-// the database.
+// template over a traits type serves both; each engine's .cc supplies the traits, opens
+// the database and chooses the write options (sync, and RocksDB's disableWAL).
 //
-// Ownership: the engine owns the DB (and whatever the traits' Close releases with it).
+// Ownership: the engine owns the DB and the Traits::Resources the DB was opened with (the
+// block cache and filter policy LevelDB leaves to the caller), released after the DB.
 #pragma once
 
 #include <memory>
@@ -15,19 +16,19 @@
 
 namespace kvbench {
 
-// Traits: DB, Slice, ReadOptions, WriteOptions, Iterator types; static Close(DB*) and a
-// name for messages.
+// Traits: DB, Slice, ReadOptions, WriteOptions, Iterator and Resources types; static
+// Close(DB*) and a name for messages.
 template <typename Traits>
 class LogStructuredEngine final : public KvEngine {
  public:
   using DB = typename Traits::DB;
   using Slice = typename Traits::Slice;
+  using WriteOptions = typename Traits::WriteOptions;
+  using Resources = typename Traits::Resources;
 
-  LogStructuredEngine(DB* db, bool sync, std::string description)
-      : db_(db), description_(std::move(description)) {
-    write_.sync = sync;
-  }
-  ~LogStructuredEngine() override { Traits::Close(db_); }
+  LogStructuredEngine(Resources resources, DB* db, const WriteOptions& write, std::string description)
+      : resources_(std::move(resources)), db_(db), write_(write), description_(std::move(description)) {}
+  ~LogStructuredEngine() override { Traits::Close(db_); }  // resources_ go after it
 
   Status Put(std::string_view key, std::string_view value) override {
     auto s = db_->Put(write_, Slice(key.data(), key.size()), Slice(value.data(), value.size()));
@@ -49,15 +50,16 @@ class LogStructuredEngine final : public KvEngine {
     if (!it->status().ok()) return Fail(it->status().ToString());
     return llama::OkStatus();
   }
-  std::string Describe() const override { return description_ + "; synced Put: WriteOptions.sync"; }
+  std::string Describe() const override { return description_; }
 
  private:
   static tl::unexpected<llama::Error> Fail(const std::string& what) {
     return tl::unexpected(EngineError(Traits::kName, what));
   }
 
+  Resources resources_;
   DB* db_;
-  typename Traits::WriteOptions write_;
+  const WriteOptions write_;
   const std::string description_;
 };
 

@@ -15,7 +15,8 @@ import math
 import sys
 from xml.sax.saxutils import escape
 
-COLORS = {"llama": "#d62728", "rocksdb": "#1f77b4", "lmdb": "#2ca02c", "leveldb": "#9467bd"}
+COLORS = {"llama": "#d62728", "rocksdb": "#1f77b4", "rocksdb-nowal": "#aec7e8", "lmdb": "#2ca02c", "leveldb": "#9467bd",
+          "wiredtiger": "#ff7f0e"}
 FALLBACK = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 
 

@@ -74,6 +74,9 @@ std::string_view Workloads::ValueFor(std::uint64_t id, std::uint64_t version) co
 }
 
 Result<RunResult> Workloads::Run(KvEngine& engine, const WorkloadSpec& spec, int threads) {
+  if (spec.kind == Kind::kYcsbE && spec.first_new_id < keys_) {
+    return tl::unexpected(llama::Error(llama::ErrorCode::kInvalidArgument, "ycsb-e would insert loaded keys"));
+  }
   std::vector<llama::Status> status(static_cast<std::size_t>(threads));
   std::vector<std::uint64_t> found(static_cast<std::size_t>(threads), 0);
   std::atomic<int> ready{0};
@@ -87,8 +90,8 @@ Result<RunResult> Workloads::Run(KvEngine& engine, const WorkloadSpec& spec, int
     std::string value;
     std::vector<std::pair<std::string, std::string>> rows;
     std::uint64_t& hits = found[static_cast<std::size_t>(t)];
-    // ycsb-e inserts new keys past the loaded ones, each thread in its own stretch.
-    std::uint64_t next_new = keys_ + static_cast<std::uint64_t>(t) * spec.ops;
+    // ycsb-e inserts new keys from first_new_id on, each thread in the stretch of its operations.
+    std::uint64_t next_new = spec.first_new_id + begin;
     ready.fetch_add(1);
     while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
     for (std::uint64_t i = begin; i < end; ++i) {

@@ -8,7 +8,7 @@
 //   ycsb-a         N operations: 50% get, 50% put (update), zipfian keys
 //   ycsb-c         N gets, zipfian keys
 //   ycsb-e         N operations: 95% short scans (1..100 pairs from a zipfian key), 5% puts
-//                  of new keys
+//                  of new keys (ids from the spec's first_new_id on, never loaded before)
 //
 // Keys are 16 bytes ("k" and 15 decimal digits of the key id, so id order is key order);
 // values are `value_bytes` long, cut from a random buffer at an offset the key id picks.
@@ -50,7 +50,8 @@ enum class Kind { kFillSeq, kFillRandom, kReadRandom, kReadMissing, kYcsbA, kYcs
 struct WorkloadSpec {
   std::string name;
   Kind kind;
-  std::uint64_t ops;  // total over all threads
+  std::uint64_t ops;               // total over all threads
+  std::uint64_t first_new_id = 0;  // ycsb-e: its new keys' ids are first_new_id .. first_new_id + ops - 1
 };
 
 struct RunResult {
@@ -66,7 +67,7 @@ class Workloads {
   Workloads(std::uint64_t keys, std::size_t value_bytes, std::uint64_t seed);
 
   // Runs `spec` on `engine` from `threads` threads. Errors (engine failures, a present key
-  // not found) end the run.
+  // not found, a ycsb-e whose new ids are not past the loaded ones) end the run.
   Result<RunResult> Run(KvEngine& engine, const WorkloadSpec& spec, int threads);
 
  private:

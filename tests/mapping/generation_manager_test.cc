@@ -1,23 +1,17 @@
 #include "mapping/generation_manager.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
-#include <chrono>
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
+#include "tests/mapping/reclaim_ledger.h"
 
 namespace llama {
 namespace {
 
-// Counts reclamations of small integer "objects" so tests can see exactly when each
-// retired object was reclaimed.
-struct Ledger {
-  std::vector<std::atomic<int>> reclaimed = std::vector<std::atomic<int>>(1024);
-  static void Reclaim(void* context, std::uintptr_t object) {
-    static_cast<Ledger*>(context)->reclaimed[object].fetch_add(1);
-  }
-};
+using testing::ReclaimLedger;
 
 GenerationManager::Options Eager() {
   GenerationManager::Options o;
@@ -26,48 +20,46 @@ GenerationManager::Options Eager() {
 }
 
 TEST(GenerationManagerTest, ReclaimsAtOnceWithoutReaders) {
-  Ledger ledger;
+  ReclaimLedger ledger;
   GenerationManager gm(Eager());
-  gm.Retire(&Ledger::Reclaim, &ledger, 1);
-  EXPECT_EQ(ledger.reclaimed[1].load(), 1);
+  ledger.Retire(gm, 1);
+  EXPECT_EQ(ledger.times_reclaimed(1), 1);
   EXPECT_EQ(gm.retired_pending(), 0u);
   EXPECT_EQ(gm.reclaimed_total(), 1u);
 }
 
 TEST(GenerationManagerTest, ReaderBlocksWhatItCouldSeeUntilItLeaves) {
-  Ledger ledger;
+  ReclaimLedger ledger;
   GenerationManager gm(Eager());
   {
     GenerationGuard reader = gm.Enter();
-    gm.Retire(&Ledger::Reclaim, &ledger, 1);
-    EXPECT_EQ(ledger.reclaimed[1].load(), 0) << "reclaimed while a reader could hold it";
+    ledger.Retire(gm, 1);
+    EXPECT_EQ(ledger.times_reclaimed(1), 0) << "reclaimed while a reader could hold it";
     EXPECT_EQ(gm.TryReclaim(), 0u);
     EXPECT_EQ(gm.retired_pending(), 1u);
     EXPECT_EQ(gm.active_readers(), 1u);
   }
   EXPECT_EQ(gm.active_readers(), 0u);
   EXPECT_EQ(gm.TryReclaim(), 1u);
-  EXPECT_EQ(ledger.reclaimed[1].load(), 1);
+  EXPECT_EQ(ledger.times_reclaimed(1), 1);
 }
 
 TEST(GenerationManagerTest, StalledReaderHoldsBackOnlyWhatItCanSee) {
-  Ledger ledger;
+  ReclaimLedger ledger;
   GenerationManager gm(Eager());
-  gm.Retire(&Ledger::Reclaim, &ledger, 1);  // retired before the reader entered
+  ledger.Retire(gm, 1);  // retired before the reader entered
   GenerationGuard stalled = gm.Enter();
-  gm.Retire(&Ledger::Reclaim, &ledger, 2);  // retired while it is inside
+  ledger.Retire(gm, 2);  // retired while it is inside
   GenerationGuard later = gm.Enter();
-  EXPECT_EQ(ledger.reclaimed[1].load(), 1);
-  EXPECT_EQ(ledger.reclaimed[2].load(), 0);
+  EXPECT_EQ(ledger.times_reclaimed(1), 1);
+  EXPECT_EQ(ledger.times_reclaimed(2), 0);
   EXPECT_GE(later.generation(), stalled.generation());
-  {
-    GenerationGuard dropped = std::move(later);
-  }
+  { GenerationGuard dropped = std::move(later); }
   gm.TryReclaim();
-  EXPECT_EQ(ledger.reclaimed[2].load(), 0) << "the stalled reader is still inside";
+  EXPECT_EQ(ledger.times_reclaimed(2), 0) << "the stalled reader is still inside";
   { GenerationGuard released = std::move(stalled); }
   gm.TryReclaim();
-  EXPECT_EQ(ledger.reclaimed[2].load(), 1);
+  EXPECT_EQ(ledger.times_reclaimed(2), 1);
 }
 
 TEST(GenerationManagerTest, NestedGuardsOnOneThreadUseTwoSlots) {
@@ -88,36 +80,38 @@ TEST(GenerationManagerTest, EnterWaitsForAFreeSlot) {
     GenerationGuard g = gm.Enter();
     entered = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The waiter found the only slot busy (it yields only then) and has not entered since.
+  while (gm.slot_waits() == 0) std::this_thread::yield();
   EXPECT_FALSE(entered.load()) << "a second guard got the only slot";
+  EXPECT_EQ(gm.active_readers(), 1u);
   holder.reset();
   waiter.join();
   EXPECT_TRUE(entered.load());
 }
 
 TEST(GenerationManagerTest, DestructorReclaimsEverything) {
-  Ledger ledger;
+  ReclaimLedger ledger;
   {
     GenerationManager gm;  // default batch: nothing reclaimed during the loop
-    for (std::uintptr_t i = 0; i < 10; ++i) gm.Retire(&Ledger::Reclaim, &ledger, i);
+    for (std::uintptr_t i = 0; i < 10; ++i) ledger.Retire(gm, i);
   }
-  for (int i = 0; i < 10; ++i) EXPECT_EQ(ledger.reclaimed[i].load(), 1) << i;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(ledger.times_reclaimed(i), 1) << i;
 }
 
 TEST(GenerationManagerTest, BacklogStaysBoundedAfterAStalledReaderLeaves) {
-  Ledger ledger;
+  ReclaimLedger ledger;
   GenerationManager gm;  // batch 64
   auto stalled = std::make_unique<GenerationGuard>(gm.Enter());
-  for (std::uintptr_t i = 0; i < 500; ++i) gm.Retire(&Ledger::Reclaim, &ledger, i);
+  for (std::uintptr_t i = 0; i < 500; ++i) ledger.Retire(gm, i);
   EXPECT_EQ(gm.retired_pending(), 500u);
   stalled.reset();
-  for (std::uintptr_t i = 500; i < 1024; ++i) gm.Retire(&Ledger::Reclaim, &ledger, i);
+  for (std::uintptr_t i = 500; i < 1024; ++i) ledger.Retire(gm, i);
   // Once the reader is gone, the shard's backed-off threshold is reached again and the
   // backlog drains; what is left is below one threshold.
   EXPECT_LT(gm.retired_pending(), 1024u - 500u);
   gm.TryReclaim();
   EXPECT_EQ(gm.retired_pending(), 0u);
-  for (int i = 0; i < 1024; ++i) ASSERT_EQ(ledger.reclaimed[i].load(), 1) << i;
+  for (int i = 0; i < 1024; ++i) ASSERT_EQ(ledger.times_reclaimed(i), 1) << i;
 }
 
 }  // namespace
