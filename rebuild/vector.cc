@@ -359,6 +359,13 @@ Status Vector::wait_visible(VectorTicket ticket) {
   return OkStatus();
 }
 
+void Vector::HoldRebuilderForTesting(bool hold) {
+  std::unique_lock lock(mu_);
+  hold_ = hold;
+  rebuild_cv_.notify_one();
+  if (hold) visible_cv_.wait(lock, [&] { return parked_ || rebuilder_exited_ || stop_; });
+}
+
 VectorSnapshot Vector::snapshot() const {
   std::lock_guard lock(current_mu_);
   return VectorSnapshot(current_);
@@ -574,8 +581,13 @@ void Vector::RebuilderLoop() {
       std::unique_lock lock(mu_);
       phase_.store(RebuildPhase::kSleeping);
       rebuild_cv_.wait_for(lock, std::chrono::microseconds(options_.max_delay_us), [&] {
-        return stop_ || wake_ || static_cast<std::int64_t>(pending_.load()) >= static_cast<std::int64_t>(batch_window_.load());
+        return stop_ || wake_ || hold_ ||
+               static_cast<std::int64_t>(pending_.load()) >= static_cast<std::int64_t>(batch_window_.load());
       });
+      for (parked_ = hold_ && !stop_; parked_; parked_ = hold_ && !stop_) {
+        visible_cv_.notify_all();  // HoldRebuilderForTesting waits for this
+        rebuild_cv_.wait(lock);
+      }
       stopping = stop_;
       wake_ = false;
       if (!failed_) return;

@@ -151,6 +151,12 @@ class Vector {
   // Diagnostics: how many writer records the calling thread holds (one per live vector it
   // wrote to, plus destroyed ones not yet dropped; see LocalRecord).
   static std::size_t ThreadWriterRecords();
+  // Tests: with `hold`, returns once the rebuilder is parked between rebuilds, where it
+  // stays until released (or Close): writes pile up as behind a slow rebuild, so a test can
+  // script a batch's size. Mind flow control: a writer whose buffer fills up
+  // (max_buffer_bytes) waits for the rebuilder. Released, the rebuilder goes straight on to
+  // a rebuild of everything written meanwhile.
+  void HoldRebuilderForTesting(bool hold);
 
  private:
   struct WriterRecord;
@@ -232,6 +238,8 @@ class Vector {
   // taking mu_.
   std::atomic<bool> accepting_{true};
   bool wake_ = false;
+  bool hold_ = false;    // HoldRebuilderForTesting
+  bool parked_ = false;  // the rebuilder waits while hold_
   Status failed_ = OkStatus();
   std::uint64_t watermark_ = 1;
   std::atomic<std::uint64_t> batch_window_;

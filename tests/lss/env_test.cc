@@ -337,6 +337,7 @@ TEST_P(EnvTest, CloseWhileOtherThreadsWrite) {
   auto file = Create(dir_ / "race");
   ASSERT_NE(file, nullptr);
   std::atomic<bool> unexpected{false};
+  std::atomic<int> started{0};  // threads whose first write returned
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
@@ -344,10 +345,13 @@ TEST_P(EnvTest, CloseWhileOtherThreadsWrite) {
       for (int i = 0; i < 200; ++i) {
         Status s = file->WriteAt(static_cast<std::uint64_t>(t * 200 + i) * 512, data);
         if (!s && s.error().code() != ErrorCode::kAborted) unexpected = true;
+        if (i == 0) started++;
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Close once every thread is writing (whether a thread is still at it then is up to the
+  // scheduler; either way each call must work or fail cleanly).
+  while (started.load() < 3) std::this_thread::yield();
   ASSERT_TRUE(file->Close().has_value());
   for (auto& thread : threads) thread.join();
   EXPECT_FALSE(unexpected);

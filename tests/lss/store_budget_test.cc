@@ -62,10 +62,27 @@ TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
   std::cout << "budget " << o.memory_budget << ", max resident " << max_resident.load()
             << ", evictions " << s.evictions << ", error '" << s.maintenance_error << "'\n";
   EXPECT_TRUE(s.maintenance_error.empty());
-  EXPECT_GT(s.evictions, 500u);
   // Writers help once the evictor falls behind by a budget: memory never gets far past 2x.
   EXPECT_LE(max_resident.load(), 2 * o.memory_budget + 64 * 1024);
-  // Everything reads back, most of it from disk.
+  // Who evicted what (the background evictor or a writer) depends on timing; that a page
+  // now on disk was evicted, and that most pages are (each is over 8 KiB, the budget is
+  // 512 KiB), does not.
+  std::uint64_t on_disk = 0;
+  {
+    auto g = store->EnterGeneration();
+    for (const auto& list : pages) {
+      for (PageId pid : list) {
+        auto ref = store->mapping().Read(g, pid);
+        ASSERT_TRUE(ref.has_value()) << ref.error().ToString();
+        if (ref->on_disk()) ++on_disk;
+      }
+    }
+  }
+  EXPECT_GE(store->stats().evictions, on_disk);  // read after the count: the evictor goes on
+  // Resident bytes only fell since `s` was read, and a page in memory holds over 8 KiB.
+  EXPECT_GE(on_disk + s.resident_bytes / 8192, std::uint64_t{kThreads * kPagesPerThread});
+  EXPECT_LE(s.resident_bytes, 2 * o.memory_budget + 64 * 1024);
+  // Everything reads back: the pages on disk from disk.
   for (const auto& list : pages) {
     for (PageId pid : list) {
       auto g = store->EnterGeneration();
@@ -75,7 +92,7 @@ TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
       ASSERT_EQ(described.back(), "[base:page " + std::to_string(pid) + "]");
     }
   }
-  EXPECT_GT(store->stats().reads_from_disk, 500u);
+  EXPECT_GE(store->stats().reads_from_disk, on_disk);
   ASSERT_TRUE(store->Close().has_value());
 }
 

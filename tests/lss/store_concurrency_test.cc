@@ -15,6 +15,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <iostream>
 #include <sstream>
 #include <map>
 #include <random>
@@ -106,8 +108,10 @@ class Worker {
   const std::vector<int>& k() const { return k_; }
   const std::vector<int>& synced_k() const { return synced_k_; }
 
-  void Run(Store& store, int steps) {
+  // Runs `steps` steps; `halfway` is called before step steps / 2.
+  void Run(Store& store, int steps, const std::function<void()>& halfway) {
     for (int i = 0; i < steps; ++i) {
+      if (i == steps / 2) halfway();
       Status s = rng_() % 100 < 35 ? SharedStep(store) : workload_.Step(store);
       if (!s) {
         ADD_FAILURE() << "thread " << index_ << " step " << i << ": " << s.error().ToString();
@@ -217,41 +221,86 @@ class StoreConcurrencyTest : public store_test::StoreTestBase {
     return o;
   }
 
+  // Writes a throwaway page until the log moves on to a new segment, then frees it and
+  // syncs everything: the segment left behind is finished and wholly written, so the
+  // cleaner's first pass has a candidate (CleaningOptions) whatever the workers wrote by
+  // then.
+  static void FinishASegment(Store& store) {
+    const PageId pid = store.Allocate().value();
+    std::mt19937_64 rng(pid);
+    auto g = store.EnterGeneration();
+    std::uint32_t first = 0;
+    for (int i = 0;; ++i) {
+      ASSERT_LT(i, 1000) << "the log never left segment " << first;
+      std::string contents(3000, ' ');  // incompressible: each flush fills the log
+      for (char& c : contents) c = static_cast<char>(rng());
+      OwnedChain chain = testing::BaseChain(pid, contents);
+      ASSERT_TRUE(store.UpdateR(g, pid, store.mapping().Read(g, pid).value(), chain).value().installed);
+      auto end = store.Flush(g, pid);
+      ASSERT_TRUE(end.has_value()) << end.error().ToString();
+      if (first == 0) first = end->segment();
+      if (end->segment() != first) break;
+    }
+    ASSERT_TRUE(store.Free(g, pid).has_value());
+    ASSERT_TRUE(store.SyncAll().has_value());
+  }
+
   // Runs the workers and a thread that takes checkpoints and cleans segments, alternately,
-  // to completion.
+  // to completion. The workers wait halfway until that thread's first clean and first
+  // checkpoint are done, so both happen while the writers are mid-run, however the threads
+  // are scheduled; and a segment finished beforehand gives that first clean work (it cleans
+  // the segment, or meets pages changing or unflushed under the writers and skips them).
+  // How much more it gets to do alongside the writers depends on timing: printed only.
   void RunConcurrently(Store& store, std::vector<std::unique_ptr<Worker>>& workers, int steps) {
+    FinishASegment(store);
+    ASSERT_FALSE(HasFatalFailure());
     std::atomic<bool> done{false};
-    // The cleaner's work alongside the writers: segments cleaned, pages moved, and pages it
-    // met changing or unflushed (skipped; their segment waits). Which of them a run gets
-    // depends on timing; that it met the writers' pages at all does not.
-    std::atomic<int> checkpoints{0}, cleaner_work{0};
+    std::atomic<bool> first_round{false};  // the first clean and checkpoint are done
+    int first_clean_work = 0, checkpoints = 0, cleans = 0, cleaner_work = 0;
     std::thread checkpointer([&] {
-      for (int round = 0; !done.load(); ++round) {
+      struct Release {
+        std::atomic<bool>& flag;
+        ~Release() {  // also when this thread gives up early: the workers must not wait forever
+          flag.store(true);
+          flag.notify_all();
+        }
+      } release{first_round};
+      for (int round = 0; round < 2 || !done.load(); ++round) {
         if (round % 2 == 1) {
           auto s = store.Checkpoint();
           if (!s) {
             ADD_FAILURE() << "checkpoint: " << s.error().ToString();
             return;
           }
-          checkpoints.fetch_add(1);
+          ++checkpoints;
         } else {
           auto c = store.Clean(1);
           if (!c) {
             ADD_FAILURE() << "clean: " << c.error().ToString();
             return;
           }
-          cleaner_work.fetch_add(static_cast<int>(c->cleaned.size() + c->pages_relocated + c->pages_skipped));
+          const int work = static_cast<int>(c->cleaned.size() + c->pages_relocated + c->pages_skipped);
+          if (round == 0) first_clean_work = work;
+          ++cleans;
+          cleaner_work += work;
+        }
+        if (round == 1) {
+          first_round.store(true);
+          first_round.notify_all();
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
     });
+    auto halfway = [&] { first_round.wait(false); };
     std::vector<std::thread> threads;
-    for (auto& w : workers) threads.emplace_back([&store, &w, steps] { w->Run(store, steps); });
+    for (auto& w : workers) threads.emplace_back([&store, &w, steps, &halfway] { w->Run(store, steps, halfway); });
     for (auto& t : threads) t.join();
     done.store(true);
     checkpointer.join();
-    EXPECT_GT(checkpoints.load(), 0);
-    EXPECT_GT(cleaner_work.load(), 0) << "the cleaner never met the writers' pages";
+    std::cout << checkpoints << " checkpoints and " << cleans << " cleaner passes (work: " << cleaner_work
+              << " segments cleaned, pages moved or skipped) alongside the writers\n";
+    EXPECT_GE(checkpoints, 1);
+    EXPECT_GT(first_clean_work, 0) << "the first clean found no finished segment";
   }
 
   // The workers' own-page histories merged into one model, in log order.
@@ -410,29 +459,37 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
   });
   long checks = 0, uncovered = 0;
   std::string example;
-  // A number of checks (each has a small chance to land in the window), within a time limit
-  // for loaded machines.
-  const long target = Scaled(8000);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (checks < target && std::chrono::steady_clock::now() < until) {
+  // One check: if the page's head is a Flush delta, flush again; false if it is not.
+  auto check = [&]() -> bool {
     auto g = store->EnterGeneration();
     auto ref = store->mapping().Read(g, pid);
-    ASSERT_TRUE(ref.has_value());
-    if (!ref->in_memory() || ref->node()->delta() == nullptr ||
+    EXPECT_TRUE(ref.has_value());
+    if (!ref || !ref->in_memory() || ref->node()->delta() == nullptr ||
         ref->node()->delta()->kind() != DeltaKind::kFlush) {
-      continue;
+      return false;
     }
     const LssAddress seen = FlushDelta::From(ref->node()->delta()->view())->flushed_to();
     auto end = store->Flush(g, pid);
-    ASSERT_TRUE(end.has_value()) << end.error().ToString();
+    EXPECT_TRUE(end.has_value()) << end.error().ToString();
     ++checks;
-    if (*end <= seen) {
+    if (end && *end <= seen) {
       if (uncovered++ == 0) example = "flush point " + Pos(seen) + ", Flush returned " + Pos(*end);
     }
-  }
+    return true;
+  };
+  // A number of checks racing the writer (each has a small chance to land in the window).
+  // The time limit only bounds the effort on a loaded machine: how many checks the
+  // scheduler lets happen is printed, not asserted.
+  const long target = Scaled(8000);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (checks < target && std::chrono::steady_clock::now() < until && !HasFailure()) check();
   stop.store(true);
   writer.join();
-  EXPECT_GT(checks, 0);
+  const long racing = checks;
+  std::cout << racing << " checks raced the writer\n";
+  // At rest the page's head is the writer's last Flush delta: one more check, at least this
+  // one whatever the schedule was.
+  EXPECT_TRUE(check()) << "the writer's last flush is not the page's head";
   EXPECT_EQ(uncovered, 0) << "of " << checks << " flushes that found a flush point, e.g. " << example;
 }
 
@@ -460,7 +517,11 @@ TEST_P(StoreConcurrencyTest, AFreeRacingAFlushLeavesNothingBehind) {
         auto g = store->EnterGeneration();
         auto ref = store->mapping().Read(g, pid);
         if (!ref) return;  // freed
-        auto out = store->UpdateD(g, pid, *ref, testing::UpdateRecord(pid, "d" + std::to_string(n)));
+        // A new base now and then: however many rounds the scheduler lets this thread run
+        // before the free, the page's state stays far below the largest log record.
+        OwnedChain base = testing::BaseChain(pid, "b" + std::to_string(n));
+        auto out = n % 16 == 15 ? store->UpdateR(g, pid, *ref, base)
+                                : store->UpdateD(g, pid, *ref, testing::UpdateRecord(pid, "d" + std::to_string(n)));
         if (!out) return;
         auto end = store->Flush(g, pid);
         if (!end) {

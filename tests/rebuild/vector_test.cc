@@ -1,5 +1,6 @@
 // Vector behaviour that is neither model nor crash: the adaptive batch window, and the
 // clear errors of writes that cannot be taken.
+#include <algorithm>
 #include <thread>
 
 #include "tests/rebuild/vector_test_util.h"
@@ -19,19 +20,27 @@ TEST(VectorTest, BatchWindowDoublesUnderPressureAndHalvesWhenItFalls) {
   auto vec = Vector::Open(**store, "w", o);
   ASSERT_TRUE(vec.has_value());
   EXPECT_EQ((*vec)->metrics().batch_window, 64u);
-  // Pressure: one batch far larger than the window (written before the rebuilder can
-  // start, as it waits for the window and the window is already full: 4000 entries).
-  Result<VectorTicket> last = VectorTicket{};
-  std::uint64_t max_window = 0;
-  for (int i = 0; i < 4000; ++i) {
-    last = (*vec)->append("p");
-    ASSERT_TRUE(last.has_value());
-    max_window = std::max(max_window, (*vec)->metrics().batch_window);
+  // Pressure, scripted: writes pile up while the rebuilder is held, as behind a slow
+  // rebuild; released, it takes them all in one batch, larger than the window, which
+  // doubles, up to the maximum. (1500 writes stay below the flow control's buffer limit.)
+  std::uint64_t want_window = 64;
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    (*vec)->HoldRebuilderForTesting(true);
+    Result<VectorTicket> last = VectorTicket{};
+    for (int i = 0; i < 1500; ++i) {
+      last = (*vec)->append("p");
+      ASSERT_TRUE(last.has_value());
+    }
+    (*vec)->HoldRebuilderForTesting(false);
+    ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+    const VectorMetrics m = (*vec)->metrics();
+    want_window = std::min<std::uint64_t>(want_window * 2, 1024);
+    EXPECT_EQ(m.rebuild_count, static_cast<std::uint64_t>(round + 1));
+    EXPECT_EQ(m.last_batch_size, 1500u);
+    EXPECT_EQ(m.batch_window, want_window) << "a batch larger than the window doubles it, never past the maximum";
   }
-  ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
-  max_window = std::max(max_window, (*vec)->metrics().batch_window);
-  EXPECT_GT(max_window, 64u) << "batches larger than the window doubled it";
-  EXPECT_LE(max_window, 1024u) << "never past the maximum";
+  EXPECT_EQ(want_window, 1024u) << "the rounds reached the maximum";
   // No pressure: single writes each made visible at once give batches of one.
   for (int i = 0; i < 12; ++i) {
     auto t = (*vec)->append("q");

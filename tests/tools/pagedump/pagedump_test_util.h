@@ -188,6 +188,9 @@ inline Written MakeStore(const std::string& dir, int pages, int frees, bool clea
     }
   }
   if (clean) {
+    // Wholly written first: the cleaner takes only segments the log writer's I/O finished,
+    // which without this depends on how far its thread got.
+    EXPECT_TRUE(store->SyncAll().has_value());
     auto cleaned = store->Clean(4);
     EXPECT_TRUE(cleaned.has_value()) << cleaned.error().ToString();
     if (cleaned) w.cleaned_segments = cleaned->cleaned.size();
