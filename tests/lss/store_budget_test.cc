@@ -17,6 +17,14 @@ using testing::BaseChain;
 using testing::UpdateRecord;
 using testing_env::TempDir;
 
+// A page's contents: its id, filled to 8 KiB less the header (a base page holds, and the
+// budget counts, what its contents need, so each page must really hold 8 KiB).
+std::string PageContents(PageId pid) {
+  std::string contents = "page " + std::to_string(pid) + " ";
+  contents.resize(8192 - base_page_format::kHeaderSize, '.');
+  return contents;
+}
+
 TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
   TempDir dir;
   StoreOptions o;
@@ -36,7 +44,7 @@ TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
         auto g = store->EnterGeneration();
         const PageId pid = *store->Allocate();
         pages[t].push_back(pid);
-        OwnedChain state = BaseChain(pid, "page " + std::to_string(pid), 8192);
+        OwnedChain state = BaseChain(pid, PageContents(pid), 8192);
         // The background evictor may swap the page out between a Read and the CAS: retry,
         // as any user of Update-D / Update-R does.
         for (bool installed = false; !installed;) {
@@ -89,7 +97,7 @@ TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
       auto ref = store->Read(g, pid);
       ASSERT_TRUE(ref.has_value()) << ref.error().ToString();
       const auto described = testing::Describe(*ref);
-      ASSERT_EQ(described.back(), "[base:page " + std::to_string(pid) + "]");
+      ASSERT_EQ(described.back(), "[base:" + PageContents(pid) + "]");
     }
   }
   EXPECT_GE(store->stats().reads_from_disk, on_disk);
