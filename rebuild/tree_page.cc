@@ -5,11 +5,11 @@ namespace llama {
 Result<std::span<const std::byte>> ReadTreePage(Store& store, const GenerationGuard& guard, PageId pid) {
   auto ref = store.Read(guard, pid);
   if (!ref) return tl::unexpected(ref.error());
-  const BasePage* base = ref->state().base();
-  if (base == nullptr) {
+  const PageNode* bottom = ref->state().bottom();
+  if (bottom == nullptr || !bottom->is_base()) {
     return MakeError(ErrorCode::kCorruption, "vector: tree page " + std::to_string(pid) + " has no base page");
   }
-  return base->contents();
+  return bottom->bytes();  // the contents, kept in the node: no hop through the page object
 }
 
 }  // namespace llama
