@@ -167,6 +167,7 @@ Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions op
   {
     auto g = store_.EnterGeneration();
     Op op(g);
+    op.sync = options.sync;
     auto pos = WriteLeaf(op, key, payload, options.sync, nullptr);
     if (!pos) return tl::unexpected(pos.error());
     sync_to = *pos;
@@ -183,6 +184,7 @@ Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
   {
     auto g = store_.EnterGeneration();
     Op op(g);
+    op.sync = options.sync;
     auto pos = WriteLeaf(op, key, payload, options.sync, &existed);
     if (!pos) return tl::unexpected(pos.error());
     sync_to = *pos;
@@ -196,20 +198,31 @@ Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
 }
 
 Result<std::optional<std::string>> BwTree::Get(std::string_view key) {
+  std::string value;
+  auto found = Get(key, &value);
+  if (!found) return tl::unexpected(found.error());
+  if (!*found) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<bool> BwTree::Get(std::string_view key, std::string* value) {
   if (auto s = CheckKeyValue(key, {}); !s) return tl::unexpected(s.error());
+  // Everything below reads the nodes in place (NodeView borrows their bytes, the Op keeps
+  // no list for a read): the one copy is the value's, into the caller's string.
   auto g = store_.EnterGeneration();
   Op op(g);
   auto at = Descend(op, key, 0);
   if (!at) return tl::unexpected(at.error());
   auto entry = at->view.Find(key);
   if (!entry) return tl::unexpected(entry.error());
-  std::optional<std::string> value;
-  if (*entry) value = std::string((*entry)->value);
   // A reader that walks a long chain folds it, so a read-mostly load soon reads bases.
+  // (The entry stays readable: the old chain is not freed while this generation lasts.)
   if (at->view.delta_count() >= std::max(2u, options_.consolidate_after / 2)) {
     if (auto s = Consolidate(op, at->pid, 2); !s) return tl::unexpected(s.error());
   }
-  return value;
+  if (!*entry) return false;
+  value->assign((*entry)->value);
+  return true;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start, std::size_t limit) {
@@ -361,7 +374,7 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       if (view->high().Excludes(key)) {
         // A side link: the node split and the parent may not know yet.
         const PageId right = *view->right();
-        if (view->unflushed()) op.unflushed.push_back(pid);
+        op.NoteUnflushed(pid, *view);
         if (op.help && has_parent) {
           if (auto s = PostIndexEntry(op.guard, pid, right, view->high().key, view->level()); !s) {
             return tl::unexpected(s.error());
@@ -384,7 +397,7 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       if (view->level() < level) {
         return MakeError(ErrorCode::kNotFound, "bwtree: the tree has no level " + std::to_string(level));
       }
-      if (view->unflushed()) op.unflushed.push_back(pid);
+      op.NoteUnflushed(pid, *view);
       std::vector<Entry> skipped;
       auto child = view->FloorLive(key, true, op.help ? &skipped : nullptr);
       if (!child) return tl::unexpected(child.error());

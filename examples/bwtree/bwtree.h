@@ -6,6 +6,8 @@
 //   auto tree = *llama::bwtree::BwTree::Open(*store, "users", {});
 //   tree->Put("k", "v", {.sync = true});           // durable once it returns OK
 //   auto v = tree->Get("k");                        // Result<std::optional<std::string>>
+//   std::string buf;
+//   bool found = *tree->Get("k", &buf);             // into buf's capacity: no allocation
 //   auto rows = tree->Scan("a", 100);               // up to 100 pairs with key >= "a"
 //
 // Structure (docs/BWTREE.md has the design and every payload byte):
@@ -38,8 +40,10 @@
 //
 // Ownership and threads: the tree borrows the Store (which must outlive it) and owns no
 // pages in memory of its own; every node lives in the store's mapping table. All
-// methods are thread-safe. Values returned are copies. A tree name is open at most once
-// per store at a time (Open refuses a second BwTree while the first lives).
+// methods are thread-safe. Values returned are copies (Get into a caller's string reuses
+// its capacity, so a Get that meets only consolidated nodes allocates nothing). A tree
+// name is open at most once per store at a time (Open refuses a second BwTree while the
+// first lives).
 #pragma once
 
 #include <atomic>
@@ -138,6 +142,10 @@ class BwTree {
   // if the tree would grow past kMaxLevel (the write itself is in the tree then).
   Status Put(std::string_view key, std::string_view value, WriteOptions options = {});
   Result<std::optional<std::string>> Get(std::string_view key);
+  // True if the key is there, its value then copied into `*value` (assigned, so a string
+  // with the capacity already is not reallocated); false leaves `*value` as it was. The
+  // leaf is read in place: a Get that meets only consolidated nodes allocates nothing.
+  Result<bool> Get(std::string_view key, std::string* value);
   // True if the key was there.
   Result<bool> Erase(std::string_view key, WriteOptions options = {});
   // Up to `limit` pairs with key >= `start`, in key order. Every key present for the whole
@@ -175,8 +183,14 @@ class BwTree {
   struct Op {
     explicit Op(const GenerationGuard& g, bool may_help = true, int restarts = 1 << 20)
         : guard(g), help(may_help), max_restarts(restarts) {}
+    // Only a synced write flushes its path: any other operation (a Get above all) keeps no
+    // list, so it does not allocate one.
+    void NoteUnflushed(PageId pid, const NodeView& view) {
+      if (sync && view.unflushed()) unflushed.push_back(pid);
+    }
     const GenerationGuard& guard;
     bool help;
+    bool sync = false;
     std::vector<PageId> unflushed;
     // Restarts before a traversal gives up (kAborted). Helpers give up soon: the thread
     // whose own operation needs the node helps the change that is in its way.

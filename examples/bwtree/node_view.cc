@@ -75,9 +75,6 @@ Result<NodeView> NodeView::Of(PageState state) {
     }
     if (kind != DeltaKind::kUpdate) continue;  // Relocation: where the state lives, not what it says
     if (!flushed_below) v.unflushed_ = true;
-    // Reserved at the first layer only: a consolidated node (a base, perhaps under llama's
-    // Flush delta) is read without allocating.
-    if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
     auto delta = BwDelta::Decode(node.bytes());
     if (!delta) return tl::unexpected(delta.error());
     Layer layer{*delta, std::nullopt, cap};
@@ -119,6 +116,9 @@ Result<NodeView> NodeView::Of(PageState state) {
       default:
         break;
     }
+    // Reserved at the first layer only: a consolidated node (a base, perhaps under llama's
+    // Flush delta and a Birth stamp, as a split's new node is) is read without allocating.
+    if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
     v.layers_.push_back(std::move(layer));
   }
   if (!v.base_) {
