@@ -10,22 +10,11 @@
 #include <thread>
 
 #include "examples/bwtree/bw_delta.h"
+#include "examples/bwtree/bwtree_cursor.h"
 
 namespace llama::bwtree {
 
 namespace {
-
-Status CheckKeyValue(std::string_view key, std::string_view value, std::size_t max_key_bytes = kMaxKeyBytes) {
-  if (key.size() > max_key_bytes) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: key of " + std::to_string(key.size()) +
-                                                      " bytes exceeds the limit of " + std::to_string(max_key_bytes));
-  }
-  if (value.size() > kMaxValueBytes) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: value of " + std::to_string(value.size()) +
-                                                      " bytes exceeds the limit of " + std::to_string(kMaxValueBytes));
-  }
-  return OkStatus();
-}
 
 bool IsNotFound(const Error& e) { return e.code() == ErrorCode::kNotFound; }
 
@@ -48,6 +37,18 @@ std::uint64_t RandomSeed() {
 constexpr std::size_t kMaxNameBytes = 240;
 
 }  // namespace
+
+Status BwTree::CheckKeyValue(std::string_view key, std::string_view value, std::size_t max_key_bytes) {
+  if (key.size() > max_key_bytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: key of " + std::to_string(key.size()) +
+                                                      " bytes exceeds the limit of " + std::to_string(max_key_bytes));
+  }
+  if (value.size() > kMaxValueBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: value of " + std::to_string(value.size()) +
+                                                      " bytes exceeds the limit of " + std::to_string(kMaxValueBytes));
+  }
+  return OkStatus();
+}
 
 std::uint64_t TreeShape::nodes() const {
   std::uint64_t n = 0;
@@ -226,27 +227,18 @@ Result<bool> BwTree::Get(std::string_view key, std::string* value) {
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start, std::size_t limit) {
-  if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
   std::vector<std::pair<std::string, std::string>> out;
-  std::string next(start);
-  while (out.size() < limit) {
-    // One generation per leaf: what is returned is copied, so nothing is pinned longer.
-    auto g = store_.EnterGeneration();
-    Op op(g);
-    auto at = Descend(op, next, 0);
-    if (!at) return tl::unexpected(at.error());
-    auto contents = at->view.Materialize();
-    if (!contents) return tl::unexpected(contents.error());
-    auto it = std::lower_bound(contents->entries.begin(), contents->entries.end(), std::string_view(next),
-                               [](const Entry& e, std::string_view k) { return e.key < k; });
-    for (; it != contents->entries.end() && out.size() < limit; ++it) {
-      out.emplace_back(std::string(it->key), std::string(it->value));
-    }
-    if (contents->high.infinite) break;
-    // The next leaf is whichever covers this one's high key now: every key present
-    // throughout the scan is in it, and nothing below `next` is taken twice.
-    next.assign(contents->high.key);
+  if (limit == 0) {
+    if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
+    return out;
   }
+  Cursor cursor(*this);
+  Status s = cursor.Seek(start);
+  for (; s && cursor.Valid(); s = cursor.Next()) {
+    out.emplace_back(cursor.key(), cursor.value());
+    if (out.size() == limit) return out;
+  }
+  if (!s) return tl::unexpected(s.error());
   return out;
 }
 
@@ -263,6 +255,8 @@ BwTreeStats BwTree::stats() const {
   s.orphans_freed = orphans_freed_.load(std::memory_order_relaxed);
   s.cas_retries = cas_retries_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
+  s.link_hops = link_hops_.load(std::memory_order_relaxed);
+  s.link_descents = link_descents_.load(std::memory_order_relaxed);
   return s;
 }
 

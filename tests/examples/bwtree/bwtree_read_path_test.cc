@@ -1,7 +1,8 @@
 // The Bw-tree's read path reads nodes in place: a Get into a caller's string that has the
 // capacity, on a tree whose nodes are consolidated (a base page, perhaps under llama's
 // Flush delta and a split's Birth stamp), allocates nothing, for present and absent keys
-// alike.
+// alike; and a cursor walking such a tree again with the buffers of its first walk
+// allocates nothing either.
 //
 // This binary replaces the global operator new and delete with versions that count the
 // allocations of the calling thread (a thread_local count, so the store's own threads do
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "examples/bwtree/bwtree_cursor.h"
 #include "tests/examples/bwtree/bwtree_test_util.h"
 
 namespace {
@@ -108,10 +110,12 @@ class BwTreeReadPathTest : public ::testing::Test, public TreeFixture {
     auto shape = tree_->Check();
     ASSERT_TRUE(shape.has_value()) << shape.error().ToString();
     ASSERT_GE(shape->height(), 3u) << "the Gets should cross inner nodes";
+    middle_ = std::next(model_.begin(), static_cast<std::ptrdiff_t>(model_.size() / 2))->first;
   }
 
   std::map<std::string, std::string> model_;
   std::vector<std::string> absent_;
+  std::string middle_;  // a key in the middle of model_
 };
 
 // Allocations made by Gets of every key of the model and of every absent key (and of a key
@@ -188,6 +192,32 @@ TEST_F(BwTreeReadPathTest, GetAfterAReopenAllocatesNothingOnceThePagesAreIn) {
   }
   EXPECT_EQ(allocations - before, 0u);
   EXPECT_EQ(store_->stats().reads_from_disk, reads_from_disk);
+}
+
+TEST_F(BwTreeReadPathTest, ACursorReusesItsBuffersFromLeafToLeaf) {
+  const std::uint64_t seed = TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  ASSERT_NO_FATAL_FAILURE(BuildConsolidatedTree(seed));
+  BwTree::Cursor cursor(*tree_);
+  // The first walk sizes the buffers to the largest leaf.
+  std::size_t rows = 0;
+  Status s = cursor.Seek("");
+  for (; s && cursor.Valid(); s = cursor.Next()) ++rows;
+  ASSERT_TRUE(s.has_value()) << s.error().ToString();
+  ASSERT_EQ(rows, model_.size());
+  // The second walk, from the start and then from the middle, allocates nothing.
+  auto it = model_.begin();
+  const std::uint64_t before = allocations;
+  for (s = cursor.Seek(""); s && cursor.Valid(); s = cursor.Next(), ++it) {
+    if (it == model_.end() || cursor.key() != it->first || cursor.value() != it->second) break;
+  }
+  const bool walked_all = s.has_value() && !cursor.Valid() && it == model_.end();
+  Status from_middle = cursor.Seek(middle_);
+  const std::uint64_t made = allocations - before;
+  EXPECT_TRUE(walked_all) << "the second walk differs from the model";
+  ASSERT_TRUE(from_middle.has_value() && cursor.Valid());
+  EXPECT_EQ(cursor.key(), middle_);
+  EXPECT_EQ(made, 0u);
 }
 
 }  // namespace
