@@ -10,22 +10,11 @@
 #include <thread>
 
 #include "examples/bwtree/bw_delta.h"
+#include "examples/bwtree/bwtree_cursor.h"
 
 namespace llama::bwtree {
 
 namespace {
-
-Status CheckKeyValue(std::string_view key, std::string_view value, std::size_t max_key_bytes = kMaxKeyBytes) {
-  if (key.size() > max_key_bytes) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: key of " + std::to_string(key.size()) +
-                                                      " bytes exceeds the limit of " + std::to_string(max_key_bytes));
-  }
-  if (value.size() > kMaxValueBytes) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: value of " + std::to_string(value.size()) +
-                                                      " bytes exceeds the limit of " + std::to_string(kMaxValueBytes));
-  }
-  return OkStatus();
-}
 
 bool IsNotFound(const Error& e) { return e.code() == ErrorCode::kNotFound; }
 
@@ -48,6 +37,18 @@ std::uint64_t RandomSeed() {
 constexpr std::size_t kMaxNameBytes = 240;
 
 }  // namespace
+
+Status BwTree::CheckKeyValue(std::string_view key, std::string_view value, std::size_t max_key_bytes) {
+  if (key.size() > max_key_bytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: key of " + std::to_string(key.size()) +
+                                                      " bytes exceeds the limit of " + std::to_string(max_key_bytes));
+  }
+  if (value.size() > kMaxValueBytes) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: value of " + std::to_string(value.size()) +
+                                                      " bytes exceeds the limit of " + std::to_string(kMaxValueBytes));
+  }
+  return OkStatus();
+}
 
 std::uint64_t TreeShape::nodes() const {
   std::uint64_t n = 0;
@@ -167,6 +168,7 @@ Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions op
   {
     auto g = store_.EnterGeneration();
     Op op(g);
+    op.sync = options.sync;
     auto pos = WriteLeaf(op, key, payload, options.sync, nullptr);
     if (!pos) return tl::unexpected(pos.error());
     sync_to = *pos;
@@ -183,6 +185,7 @@ Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
   {
     auto g = store_.EnterGeneration();
     Op op(g);
+    op.sync = options.sync;
     auto pos = WriteLeaf(op, key, payload, options.sync, &existed);
     if (!pos) return tl::unexpected(pos.error());
     sync_to = *pos;
@@ -196,44 +199,46 @@ Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
 }
 
 Result<std::optional<std::string>> BwTree::Get(std::string_view key) {
+  std::string value;
+  auto found = Get(key, &value);
+  if (!found) return tl::unexpected(found.error());
+  if (!*found) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<bool> BwTree::Get(std::string_view key, std::string* value) {
   if (auto s = CheckKeyValue(key, {}); !s) return tl::unexpected(s.error());
+  // Everything below reads the nodes in place (NodeView borrows their bytes, the Op keeps
+  // no list for a read): the one copy is the value's, into the caller's string.
   auto g = store_.EnterGeneration();
   Op op(g);
   auto at = Descend(op, key, 0);
   if (!at) return tl::unexpected(at.error());
   auto entry = at->view.Find(key);
   if (!entry) return tl::unexpected(entry.error());
-  std::optional<std::string> value;
-  if (*entry) value = std::string((*entry)->value);
   // A reader that walks a long chain folds it, so a read-mostly load soon reads bases.
+  // (The entry stays readable: the old chain is not freed while this generation lasts.)
   if (at->view.delta_count() >= std::max(2u, options_.consolidate_after / 2)) {
     if (auto s = Consolidate(op, at->pid, 2); !s) return tl::unexpected(s.error());
   }
-  return value;
+  if (!*entry) return false;
+  value->assign((*entry)->value);
+  return true;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start, std::size_t limit) {
-  if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
   std::vector<std::pair<std::string, std::string>> out;
-  std::string next(start);
-  while (out.size() < limit) {
-    // One generation per leaf: what is returned is copied, so nothing is pinned longer.
-    auto g = store_.EnterGeneration();
-    Op op(g);
-    auto at = Descend(op, next, 0);
-    if (!at) return tl::unexpected(at.error());
-    auto contents = at->view.Materialize();
-    if (!contents) return tl::unexpected(contents.error());
-    auto it = std::lower_bound(contents->entries.begin(), contents->entries.end(), std::string_view(next),
-                               [](const Entry& e, std::string_view k) { return e.key < k; });
-    for (; it != contents->entries.end() && out.size() < limit; ++it) {
-      out.emplace_back(std::string(it->key), std::string(it->value));
-    }
-    if (contents->high.infinite) break;
-    // The next leaf is whichever covers this one's high key now: every key present
-    // throughout the scan is in it, and nothing below `next` is taken twice.
-    next.assign(contents->high.key);
+  if (limit == 0) {
+    if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
+    return out;
   }
+  Cursor cursor(*this);
+  Status s = cursor.Seek(start);
+  for (; s && cursor.Valid(); s = cursor.Next()) {
+    out.emplace_back(cursor.key(), cursor.value());
+    if (out.size() == limit) return out;
+  }
+  if (!s) return tl::unexpected(s.error());
   return out;
 }
 
@@ -250,6 +255,8 @@ BwTreeStats BwTree::stats() const {
   s.orphans_freed = orphans_freed_.load(std::memory_order_relaxed);
   s.cas_retries = cas_retries_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
+  s.link_hops = link_hops_.load(std::memory_order_relaxed);
+  s.link_descents = link_descents_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -361,7 +368,7 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       if (view->high().Excludes(key)) {
         // A side link: the node split and the parent may not know yet.
         const PageId right = *view->right();
-        if (view->unflushed()) op.unflushed.push_back(pid);
+        op.NoteUnflushed(pid, *view);
         if (op.help && has_parent) {
           if (auto s = PostIndexEntry(op.guard, pid, right, view->high().key, view->level()); !s) {
             return tl::unexpected(s.error());
@@ -384,7 +391,7 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       if (view->level() < level) {
         return MakeError(ErrorCode::kNotFound, "bwtree: the tree has no level " + std::to_string(level));
       }
-      if (view->unflushed()) op.unflushed.push_back(pid);
+      op.NoteUnflushed(pid, *view);
       std::vector<Entry> skipped;
       auto child = view->FloorLive(key, true, op.help ? &skipped : nullptr);
       if (!child) return tl::unexpected(child.error());

@@ -6,7 +6,11 @@
 //   auto tree = *llama::bwtree::BwTree::Open(*store, "users", {});
 //   tree->Put("k", "v", {.sync = true});           // durable once it returns OK
 //   auto v = tree->Get("k");                        // Result<std::optional<std::string>>
+//   std::string buf;
+//   bool found = *tree->Get("k", &buf);             // into buf's capacity: no allocation
 //   auto rows = tree->Scan("a", 100);               // up to 100 pairs with key >= "a"
+//   BwTree::Cursor c(*tree);                        // bwtree_cursor.h: a forward iterator
+//   for (auto s = c.Seek("a"); s && c.Valid(); s = c.Next()) use(c.key(), c.value());
 //
 // Structure (docs/BWTREE.md has the design and every payload byte):
 // - One llama page per node. A node's state is a chain of Bw-tree deltas (Update deltas
@@ -38,8 +42,10 @@
 //
 // Ownership and threads: the tree borrows the Store (which must outlive it) and owns no
 // pages in memory of its own; every node lives in the store's mapping table. All
-// methods are thread-safe. Values returned are copies. A tree name is open at most once
-// per store at a time (Open refuses a second BwTree while the first lives).
+// methods are thread-safe. Values returned are copies (Get into a caller's string reuses
+// its capacity, so a Get that meets only consolidated nodes allocates nothing). A tree
+// name is open at most once per store at a time (Open refuses a second BwTree while the
+// first lives).
 #pragma once
 
 #include <atomic>
@@ -102,6 +108,8 @@ struct BwTreeStats {
   std::uint64_t orphans_freed = 0;   // pages Open found unreachable after a crash and freed
   std::uint64_t cas_retries = 0;     // lost CAS races retried by writers
   std::uint64_t restarts = 0;        // traversals started again from the root
+  std::uint64_t link_hops = 0;       // leaves a cursor (or Scan) reached by the previous leaf's link
+  std::uint64_t link_descents = 0;   // leaves it reached by a descent instead (the link was not trusted)
 };
 
 // What Check() found: the tree's shape, level by level from the root (index 0).
@@ -138,11 +146,17 @@ class BwTree {
   // if the tree would grow past kMaxLevel (the write itself is in the tree then).
   Status Put(std::string_view key, std::string_view value, WriteOptions options = {});
   Result<std::optional<std::string>> Get(std::string_view key);
+  // True if the key is there, its value then copied into `*value` (assigned, so a string
+  // with the capacity already is not reallocated); false leaves `*value` as it was. The
+  // leaf is read in place: a Get that meets only consolidated nodes allocates nothing.
+  Result<bool> Get(std::string_view key, std::string* value);
   // True if the key was there.
   Result<bool> Erase(std::string_view key, WriteOptions options = {});
   // Up to `limit` pairs with key >= `start`, in key order. Every key present for the whole
   // scan is returned exactly once; keys written during it may or may not be.
   Result<std::vector<std::pair<std::string, std::string>>> Scan(std::string_view start, std::size_t limit);
+  // A forward iterator over the leaves (bwtree_cursor.h): Scan without a descent per leaf.
+  class Cursor;
 
   // Walks the whole tree and checks its invariants (ranges contiguous on every level,
   // entries sorted and in range, every node's range and so every key inside the range the
@@ -175,8 +189,14 @@ class BwTree {
   struct Op {
     explicit Op(const GenerationGuard& g, bool may_help = true, int restarts = 1 << 20)
         : guard(g), help(may_help), max_restarts(restarts) {}
+    // Only a synced write flushes its path: any other operation (a Get above all) keeps no
+    // list, so it does not allocate one.
+    void NoteUnflushed(PageId pid, const NodeView& view) {
+      if (sync && view.unflushed()) unflushed.push_back(pid);
+    }
     const GenerationGuard& guard;
     bool help;
+    bool sync = false;
     std::vector<PageId> unflushed;
     // Restarts before a traversal gives up (kAborted). Helpers give up soon: the thread
     // whose own operation needs the node helps the change that is in its way.
@@ -197,6 +217,8 @@ class BwTree {
   };
 
   BwTree(Store& store, std::string name, PageId root, PageId pending, BwTreeOptions options);
+  // InvalidArgument for a key over `max_key_bytes` or a value over kMaxValueBytes.
+  static Status CheckKeyValue(std::string_view key, std::string_view value, std::size_t max_key_bytes = kMaxKeyBytes);
   // Gives a page fresh from the catalog (an empty base page) an empty leaf; a page that is
   // a node already is left alone.
   Status InitializePage(PageId pid);
@@ -246,6 +268,9 @@ class BwTree {
   // delta that names it).
   Result<Pending> NewNode(const GenerationGuard& g, const NodeContents& contents);
   Result<OwnedChain> BaseChain(PageId pid, const NodeContents& contents) const;
+  // Every free of a node goes through here: it is counted before and after, so that a
+  // cursor can tell whether a page id it kept across generations may name another page now.
+  Result<LssAddress> FreePage(const GenerationGuard& g, PageId pid);
   void FreeQuietly(const GenerationGuard& g, PageId pid);
   void Hook(std::string_view step) const {
     if (options_.test_hook) options_.test_hook(step);
@@ -291,9 +316,13 @@ class BwTree {
   const std::uint64_t nonce_seed_;
   std::atomic<std::uint64_t> nonce_next_{0};
 
+  // FreePage calls begun and ended (seq_cst): no free overlapped an interval in which
+  // frees_started_ at its end equals frees_done_ at its start.
+  std::atomic<std::uint64_t> frees_started_{0}, frees_done_{0};
+
   mutable std::atomic<std::uint64_t> consolidations_{0}, splits_{0}, root_splits_{0}, index_posts_{0},
       merges_started_{0}, merges_{0}, nodes_freed_{0}, root_collapses_{0}, orphans_freed_{0}, cas_retries_{0},
-      restarts_{0};
+      restarts_{0}, link_hops_{0}, link_descents_{0};
 };
 
 }  // namespace llama::bwtree

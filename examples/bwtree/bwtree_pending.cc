@@ -155,7 +155,7 @@ Result<bool> BwTree::ResolvePending(const GenerationGuard& g, Pending record) {
     }
     // Stamped and unreachable: the change that made it garbage is in the log, its free is
     // not.
-    if (auto s = store_.Free(g, record.pid); !s && !IsNotFound(s.error())) return tl::unexpected(s.error());
+    if (auto s = FreePage(g, record.pid); !s && !IsNotFound(s.error())) return tl::unexpected(s.error());
     orphans_freed_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }

@@ -107,10 +107,17 @@ Status BwTree::Settle(const GenerationGuard& g, const std::vector<Pending>& crea
   return OkStatus();
 }
 
+Result<LssAddress> BwTree::FreePage(const GenerationGuard& g, PageId pid) {
+  frees_started_.fetch_add(1, std::memory_order_seq_cst);
+  auto freed = store_.Free(g, pid);
+  frees_done_.fetch_add(1, std::memory_order_seq_cst);
+  return freed;
+}
+
 void BwTree::FreeQuietly(const GenerationGuard& g, PageId pid) {
   // Only for pages nobody can reach; if logging the free fails, the store reports that
   // failure on every later write anyway.
-  (void)store_.Free(g, pid);
+  (void)FreePage(g, pid);
 }
 
 Status BwTree::AfterDelta(Op& op, PageId pid, const NodeView& view, bool deleted) {
@@ -501,7 +508,7 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
     if (out->installed) {
       if (auto s = Flush(g, (*parent)->pid); !s) return s;
       Hook("tombstone erased");
-      auto freed = store_.Free(g, removed);
+      auto freed = FreePage(g, removed);
       if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
       nodes_freed_.fetch_add(1, std::memory_order_relaxed);
       if (nonce != 0) {
@@ -593,7 +600,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
     if (auto s = Flush(g, root_); !s) return s;
     Hook("root copied");
     const std::uint64_t nonce = view->nonce();
-    auto freed = store_.Free(g, child);
+    auto freed = FreePage(g, child);
     if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
     return DropPending(g, child, nonce);
   }

@@ -75,9 +75,6 @@ Result<NodeView> NodeView::Of(PageState state) {
     }
     if (kind != DeltaKind::kUpdate) continue;  // Relocation: where the state lives, not what it says
     if (!flushed_below) v.unflushed_ = true;
-    // Reserved at the first layer only: a consolidated node (a base, perhaps under llama's
-    // Flush delta) is read without allocating.
-    if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
     auto delta = BwDelta::Decode(node.bytes());
     if (!delta) return tl::unexpected(delta.error());
     Layer layer{*delta, std::nullopt, cap};
@@ -119,6 +116,9 @@ Result<NodeView> NodeView::Of(PageState state) {
       default:
         break;
     }
+    // Reserved at the first layer only: a consolidated node (a base, perhaps under llama's
+    // Flush delta and a Birth stamp, as a split's new node is) is read without allocating.
+    if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
     v.layers_.push_back(std::move(layer));
   }
   if (!v.base_) {
@@ -235,27 +235,33 @@ Result<NodeContents> NodeView::Materialize() const {
   c.low = low_;
   c.high = high_;
   c.right = right_;
-  if (auto s = base_->AppendAll(c.entries); !s) return tl::unexpected(s.error());
+  if (auto s = CollectEntries(c.entries); !s) return tl::unexpected(s.error());
+  return c;
+}
+
+Status NodeView::CollectEntries(std::vector<Entry>& out) const {
+  out.clear();
+  if (auto s = base_->AppendAll(out); !s) return s;
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
     const BwDelta& d = it->delta;
     switch (d.tag) {
       case DeltaTag::kInsert:
-        Upsert(c.entries, Entry{d.key, d.value, 0, false});
+        Upsert(out, Entry{d.key, d.value, 0, false});
         break;
       case DeltaTag::kDelete:
       case DeltaTag::kIndexErase:
-        Erase(c.entries, d.key);
+        Erase(out, d.key);
         break;
       case DeltaTag::kIndexInsert:
       case DeltaTag::kIndexTombstone:
-        Upsert(c.entries, Entry{d.key, {}, d.pid, d.tag == DeltaTag::kIndexTombstone});
+        Upsert(out, Entry{d.key, {}, d.pid, d.tag == DeltaTag::kIndexTombstone});
         break;
       case DeltaTag::kSplit:
-        TruncateFrom(c.entries, d.key);
+        TruncateFrom(out, d.key);
         break;
       case DeltaTag::kMerge:
-        TruncateFrom(c.entries, it->image->low());
-        if (auto s = it->image->AppendAll(c.entries); !s) return tl::unexpected(s.error());
+        TruncateFrom(out, it->image->low());
+        if (auto s = it->image->AppendAll(out); !s) return s;
         break;
       case DeltaTag::kRemoveNode:
       case DeltaTag::kBirth:
@@ -263,7 +269,7 @@ Result<NodeContents> NodeView::Materialize() const {
         break;
     }
   }
-  return c;
+  return OkStatus();
 }
 
 }  // namespace llama::bwtree

@@ -69,6 +69,9 @@ class NodeView {
   Result<std::optional<Entry>> Predecessor(std::string_view key) const;
   // Every entry in order, with the node's bounds: what a new base page would hold.
   Result<NodeContents> Materialize() const;
+  // Every entry in order into `out`, cleared first: a reader that keeps `out` from node to
+  // node (a cursor) reuses its capacity instead of allocating a vector per node.
+  Status CollectEntries(std::vector<Entry>& out) const;
 
  private:
   // One Bw-tree delta and, for a Merge, its parsed image; `cap` bounds the keys this layer
