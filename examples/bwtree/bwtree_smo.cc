@@ -547,6 +547,13 @@ Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
     if (child_view->removed() || child_view->level() + 1 != view->level() || !child_view->high().infinite) {
       return OkStatus();
     }
+    // The root becomes the child's contents, which must fit a node: a child whose chain
+    // grew past node_bytes (writers racing its consolidation) is split first by whoever
+    // consolidates it, and then the root has two children. (Retired, it could no longer
+    // split, and its copy might not fit even the largest page.)
+    auto child_contents = child_view->Materialize();
+    if (!child_contents) return tl::unexpected(child_contents.error());
+    if (EncodedNodeSize(*child_contents) > options_.node_bytes) return OkStatus();
     // 1. The pending record, in the log before the Retire that stamps the child with it.
     const std::uint64_t nonce = NewNonce();
     if (auto s = AddPending(g, child, nonce); !s) return s;
