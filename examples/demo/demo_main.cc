@@ -39,7 +39,7 @@ struct Config {
   int ops = 50000;
   int consolidate_at = 8;
   int sync_every = 64;
-  std::uint64_t budget_kib = 4096;
+  std::uint64_t budget_kib = 512;  // below the 2,048 pages' ~1.2 MiB, so eviction and read-back run
   std::string io = "auto";
 };
 
