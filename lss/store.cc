@@ -316,6 +316,16 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
   }
 }
 
+Result<BasePageHandle> Store::PinBase(const GenerationGuard& guard, PageId pid) {
+  auto ref = Read(guard, pid);
+  if (!ref) return tl::unexpected(ref.error());
+  const PageNode* bottom = ref->state().bottom();
+  if (bottom == nullptr || !bottom->is_base()) {
+    return MakeError(ErrorCode::kInvalidArgument, "page " + std::to_string(pid) + " has no base page");
+  }
+  return bottom->base_handle();
+}
+
 Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto ref = table_.Read(guard, pid);

@@ -152,6 +152,12 @@ class Store {
   // The page's state, wholly in memory: a page that is on disk, or partly on disk after a
   // PartialSwap, is read back first.
   Result<PageRef> Read(const GenerationGuard& guard, PageId pid);
+  // The base page at the bottom of the page's state (read back first if needed), shared:
+  // the handle keeps the page's bytes alive and unchanged after the store replaces, evicts
+  // or frees the state. InvalidArgument when the state has no base page in memory
+  // (a page made only of deltas). A pinned page outlives its eviction, so its bytes count
+  // against no budget once the store has let go of them: pin only what a caller bounds.
+  Result<BasePageHandle> PinBase(const GenerationGuard& guard, PageId pid);
   // Update-D and Update-R as on a MappingTable (mapping/mapping_table.h), plus the
   // bookkeeping the memory budget needs.
   Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
@@ -204,6 +210,7 @@ class Store {
   Result<std::vector<NamedRoot>> Roots();
 
   StoreStats stats() const;
+  const StoreOptions& options() const { return options_; }
   const RecoveryReport& recovery() const { return recovery_; }
   std::uint64_t store_id() const { return store_id_; }
   MappingTable& mapping() { return table_; }
