@@ -95,7 +95,8 @@ Vector::~Vector() { (void)Close(); }
 Status Vector::Create() {
   VectorConfig config;
   config.branching = options_.branching;
-  config.leaf_max_elements = options_.leaf_max_elements;
+  config.leaf_max_elements =
+      options_.leaf_max_elements != 0 ? options_.leaf_max_elements : MaxLeafElements(options_.leaf_page_size);
   config.leaf_page_size = options_.leaf_page_size;
   config.buffers.assign(options_.writer_slots, 0);
   if (auto s = ValidateVectorConfig(config); !s) return s;

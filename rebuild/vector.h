@@ -60,7 +60,9 @@ namespace llama {
 struct VectorOptions {
   // Fixed when the vector is created (a reopen uses what was stored).
   std::uint32_t branching = 32;
-  std::uint32_t leaf_max_elements = 64;
+  // Elements a leaf holds at most; 0: as many as fit its page (leaves filled to the page,
+  // so a read touches fewer, fuller pages). Leaves are always bounded by bytes too.
+  std::uint32_t leaf_max_elements = 0;
   std::uint32_t leaf_page_size = 4096;
   std::uint32_t writer_slots = 8;  // buffer pages; writer threads share them round robin
   // Adaptive batching: the rebuilder starts a rebuild once this many writes are pending.

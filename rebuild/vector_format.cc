@@ -263,7 +263,7 @@ Status ValidateVectorConfig(const VectorConfig& c) {
   }
   // Enough offsets for a full leaf of empty values; more would make a leaf that no page
   // holds. (Any branching in range fits any page: see kMaxBranching.)
-  const std::size_t most = (c.leaf_page_size - kTreePageOverhead - kLeafHeaderSize) / 4 - 1;
+  const std::size_t most = MaxLeafElements(c.leaf_page_size);
   if (c.leaf_max_elements < 2 || c.leaf_max_elements > most) {
     return Invalid("leaf_max_elements must be 2.." + std::to_string(most) + " for leaf pages of " +
                    std::to_string(c.leaf_page_size) + " bytes");

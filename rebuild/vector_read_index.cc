@@ -13,12 +13,15 @@ Status Corrupt(PageId pid, const std::string& what) {
 }
 }  // namespace
 
-Result<VectorReadIndex> VectorReadIndex::Build(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree) {
+Result<VectorReadIndex> VectorReadIndex::Build(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree,
+                                               bool pin) {
   VectorReadIndex index;
+  index.pinned_ = pin;
   if (tree.root == 0) return index;
   index.leaves_.reserve(tree.size / std::max<std::uint32_t>(config.leaf_max_elements, 1) + 1);
   if (auto s = index.Visit(store, config, tree.root, tree.height, 0, tree.size); !s) return tl::unexpected(s.error());
   index.leaves_.shrink_to_fit();
+  index.pins_.shrink_to_fit();
   const std::uint64_t full = index.leaves_.front().count;
   const bool regular = std::all_of(index.leaves_.begin(), index.leaves_.end() - 1,
                                    [full](const Leaf& l) { return l.count == full; });
@@ -35,13 +38,7 @@ Status VectorReadIndex::Visit(Store& store, const VectorConfig& config, PageId p
     auto guard = store.EnterGeneration();
     auto bytes = ReadTreePage(store, guard, pid);
     if (!bytes) return tl::unexpected(bytes.error());
-    if (height == 0) {
-      auto leaf = LeafView::Parse(*bytes);
-      if (!leaf) return Corrupt(pid, leaf.error().message());
-      if (leaf->size() != size || size == 0) return Corrupt(pid, "leaf size differs from its parent's count");
-      leaves_.push_back({first, pid, leaf->size()});
-      return OkStatus();
-    }
+    if (height == 0) return AddLeaf(store, guard, pid, *bytes, first, size);
     auto inner = InnerView::Parse(*bytes);
     if (!inner) return Corrupt(pid, inner.error().message());
     if (inner->height() != height) return Corrupt(pid, "inner node at the wrong height");
@@ -63,8 +60,34 @@ Status VectorReadIndex::Visit(Store& store, const VectorConfig& config, PageId p
   return OkStatus();
 }
 
-std::size_t VectorReadIndex::Find(std::uint64_t i, std::size_t hint) const {
-  if (radix_ != 0) return static_cast<std::size_t>(std::min<std::uint64_t>(i / radix_, leaves_.size() - 1));
+// `bytes`: the leaf's contents as read under `guard`. A pinned index reads them from the
+// pin instead (the same page, unless it was evicted and read back in between: either way
+// the contents the pin keeps alive are the ones checked and used).
+Status VectorReadIndex::AddLeaf(Store& store, const GenerationGuard& guard, PageId pid,
+                                std::span<const std::byte> bytes, std::uint64_t first, std::uint64_t size) {
+  BasePageHandle page;
+  if (pinned_) {
+    auto pinned = store.PinBase(guard, pid);
+    if (!pinned) return tl::unexpected(pinned.error());
+    page = std::move(*pinned);
+    bytes = page->contents();
+  }
+  auto leaf = LeafView::Parse(bytes);
+  if (!leaf) return Corrupt(pid, leaf.error().message());
+  if (leaf->size() != size || size == 0) return Corrupt(pid, "leaf size differs from its parent's count");
+  Leaf entry{first, nullptr, pid, leaf->size(), 0};
+  if (pinned_) {
+    // Checked once here, so reads through the pin need no checks of their own.
+    if (auto s = leaf->Validate(); !s) return Corrupt(pid, s.error().message());
+    entry.bytes = bytes.data();
+    entry.size = static_cast<std::uint32_t>(bytes.size());
+    pins_.push_back(std::move(page));
+  }
+  leaves_.push_back(entry);
+  return OkStatus();
+}
+
+std::size_t VectorReadIndex::Search(std::uint64_t i, std::size_t hint) const {
   if (hint < leaves_.size() && leaves_[hint].first <= i && i - leaves_[hint].first < leaves_[hint].count) return hint;
   auto after = std::upper_bound(leaves_.begin(), leaves_.end(), i,
                                 [](std::uint64_t v, const Leaf& l) { return v < l.first; });
@@ -88,7 +111,9 @@ const VectorReadIndex* LazyReadIndex::Get(Store& store, const VectorConfig& conf
 Status LazyReadIndex::Prepare(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree) const {
   std::lock_guard lock(mu_);
   if (ready_.load(std::memory_order_relaxed) != nullptr) return OkStatus();
-  auto built = VectorReadIndex::Build(store, config, tree);
+  // Pinning is free without a budget (every page stays resident) and would escape one.
+  const bool pin = store.options().memory_budget == 0;
+  auto built = VectorReadIndex::Build(store, config, tree, pin);
   if (!built) return tl::unexpected(built.error());
   index_ = std::make_unique<const VectorReadIndex>(std::move(*built));
   ready_.store(index_.get(), std::memory_order_release);

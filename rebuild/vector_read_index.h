@@ -4,11 +4,19 @@
 // indexes) and reads that one page, instead of decoding every inner page on the way down
 // from the root. Iteration steps from a leaf to the next one in the index.
 //
-// Size: 16 bytes a leaf (about 250 KiB per million elements at 64 elements a leaf), built
-// once per publication by reading each inner page once. It holds only page ids and
-// counts, never pointers into page memory: a reader turns an id into bytes with
-// Store::Read under a generation guard, which reads an evicted leaf back, so a reader
-// never follows a freed pointer and the store's memory budget still counts every leaf.
+// Pinned leaves. When the store has no memory budget (nothing is evicted unasked, so every
+// tree page stays resident anyway), the index also pins each leaf's base page
+// (Store::PinBase) and keeps a pointer to its contents: a read then goes from the index
+// entry straight to the leaf's bytes, with no generation guard and no mapping-table hop,
+// and a view of a value stays valid for as long as the publication is held. Pinning costs
+// no memory then: the pinned pages are the ones the store holds, shared by handle. With a
+// budget the index pins nothing (a pinned page would outlive its eviction and escape the
+// budget): a reader turns the id into bytes with Store::Read under a generation guard,
+// which reads an evicted leaf back, so a reader never follows a freed pointer either way.
+//
+// Size: 32 bytes a leaf (about 1 MiB per ten million 8-byte elements with leaves filled
+// to a 4 KiB page), plus a 16-byte handle per pinned leaf; built once per publication by
+// reading each page once.
 //
 // Why the ids stay valid: a LazyReadIndex lives in its PublishedTree and is reached only
 // through a snapshot (or the vector) holding that tree. Vector frees a tree page only when
@@ -16,14 +24,17 @@
 // and first published by generation c waits in pending_free_ while any publication of a
 // generation in [c, d) is still held, and a VectorSnapshot holds its publication), and
 // tree pages are immutable once published. So every page an index names stays allocated,
-// with the contents the index was built from, while the index can be used.
+// with the contents the index was built from, while the index can be used; a pinned leaf's
+// bytes are kept alive by the pin itself, whatever the store does with the page.
 //
-// Ownership: VectorReadIndex is a plain value. LazyReadIndex owns the one index it builds
-// and frees it with the PublishedTree. It is built at most once, under a mutex, by the
-// reader that finds the publication has done enough work to pay for it (see Get);
-// afterwards readers load its pointer (release/acquire) without a lock.
+// Ownership: VectorReadIndex is a plain value that owns its pins. LazyReadIndex owns the
+// one index it builds and frees it (and so the pins) with the PublishedTree. It is built at
+// most once, under a mutex, by the reader that finds the publication has done enough work
+// to pay for it (see Get); afterwards readers load its pointer (release/acquire) without a
+// lock.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -40,29 +51,48 @@ namespace llama {
 class VectorReadIndex {
  public:
   struct Leaf {
-    std::uint64_t first = 0;  // index of the leaf's first element
+    std::uint64_t first = 0;            // index of the leaf's first element
+    const std::byte* bytes = nullptr;   // the pinned leaf's contents (null when not pinned)
     PageId pid = 0;
-    std::uint32_t count = 0;  // elements in the leaf (>= 1)
+    std::uint32_t count = 0;            // elements in the leaf (>= 1)
+    std::uint32_t size = 0;             // bytes of contents (pinned leaves)
+    // The pinned leaf, checked when the index was built (LeafView::Validate).
+    LeafView view() const { return LeafView::Trusted(std::span<const std::byte>(bytes, size), count); }
   };
-  static_assert(sizeof(Leaf) == 16);
+  static_assert(sizeof(Leaf) == 32);
 
-  // Reads every inner page of `tree` once (a generation guard held for one page at a time)
-  // and lists its leaves. Corruption when the inner nodes' counts disagree with each other
-  // or with the tree's size; I/O errors from the store.
-  static Result<VectorReadIndex> Build(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree);
+  // Reads every page of `tree` once (a generation guard held for one page at a time) and
+  // lists its leaves; `pin`: pins them too. Corruption when the inner nodes' counts
+  // disagree with each other or with the tree's size, or a leaf's offsets are invalid; I/O
+  // errors from the store.
+  static Result<VectorReadIndex> Build(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree,
+                                       bool pin);
 
   std::size_t leaves() const { return leaves_.size(); }
   const Leaf& leaf(std::size_t k) const { return leaves_[k]; }
+  // True when every leaf is pinned (Leaf::bytes set).
+  bool pinned() const { return pinned_; }
   // The position of the leaf holding element i (< the tree's size). `hint`: a leaf likely
   // to hold it (the one after the previous read's, when walking), checked first.
-  std::size_t Find(std::uint64_t i, std::size_t hint = 0) const;
-  std::size_t memory_bytes() const { return leaves_.capacity() * sizeof(Leaf); }
+  std::size_t Find(std::uint64_t i, std::size_t hint = 0) const {
+    if (radix_ != 0) return static_cast<std::size_t>(std::min<std::uint64_t>(i / radix_, leaves_.size() - 1));
+    return Search(i, hint);
+  }
+  // Memory the index itself holds (the pinned pages are the store's, shared).
+  std::size_t memory_bytes() const {
+    return leaves_.capacity() * sizeof(Leaf) + pins_.capacity() * sizeof(BasePageHandle);
+  }
 
  private:
+  std::size_t Search(std::uint64_t i, std::size_t hint) const;
   Status Visit(Store& store, const VectorConfig& config, PageId pid, std::uint8_t height, std::uint64_t first,
                std::uint64_t size);
+  Status AddLeaf(Store& store, const GenerationGuard& guard, PageId pid, std::span<const std::byte> bytes,
+                 std::uint64_t first, std::uint64_t size);
   std::vector<Leaf> leaves_;
-  std::uint64_t radix_ = 0;  // every leaf but the last holds exactly this many (0: not so)
+  std::vector<BasePageHandle> pins_;  // what keeps Leaf::bytes alive (pinned indexes)
+  std::uint64_t radix_ = 0;           // every leaf but the last holds exactly this many (0: not so)
+  bool pinned_ = false;
 };
 
 // The read index a publication builds for itself on demand. Copying or moving gives an

@@ -53,6 +53,7 @@ Status VectorSnapshot::VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVi
   const std::uint64_t leaves = (end - from) / std::max<std::uint32_t>(tree.config->leaf_max_elements, 1) + 1;
   const VectorReadIndex* index = tree.read_index.Get(store, *tree.config, tree.tree, leaves);
   std::size_t k = index ? index->Find(from, hint ? *hint : 0) : 0;
+  if (index != nullptr && index->pinned()) return VisitPinned(*index, k, end, visit, ctx, hint);
   for (std::uint64_t i = from; i < end; ++k) {
     auto guard = store.EnterGeneration();
     LeafSpot spot;
@@ -81,6 +82,19 @@ Status VectorSnapshot::VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVi
   return OkStatus();
 }
 
+// Pinned leaves need no guard: the publication this snapshot holds keeps their bytes.
+Status VectorSnapshot::VisitPinned(const VectorReadIndex& index, std::size_t k, std::uint64_t end, LeafVisitor visit,
+                                   void* ctx, std::size_t* hint) {
+  for (; k < index.leaves() && index.leaf(k).first < end; ++k) {
+    const VectorReadIndex::Leaf& leaf = index.leaf(k);
+    auto more = visit(ctx, leaf.view(), leaf.first);
+    if (!more) return tl::unexpected(more.error());
+    if (hint != nullptr) *hint = k + 1;
+    if (!*more) break;
+  }
+  return OkStatus();
+}
+
 template <class Fn>
 Status VectorSnapshot::ForLeaves(std::uint64_t from, std::uint64_t end, Fn&& fn, std::size_t* hint) const {
   using F = std::remove_reference_t<Fn>;
@@ -100,9 +114,6 @@ Status VectorSnapshot::WithValue(std::uint64_t i, void (*fn)(void*, std::string_
   });
 }
 
-Status VectorSnapshot::at(std::uint64_t i, std::string* out) const {
-  return with(i, [out](std::string_view v) { out->assign(v); });
-}
 
 Result<std::string> VectorSnapshot::at(std::uint64_t i) const {
   std::string out;
@@ -150,33 +161,52 @@ VectorSnapshot::iterator::iterator(const VectorSnapshot* snapshot, std::uint64_t
   Load();
 }
 
-// Copies the rest of the leaf holding at_ (reusing the strings' buffers).
-void VectorSnapshot::iterator::Load() {
-  leaf_first_ = at_;
-  if (at_ >= end_) {
-    leaf_.clear();
-    return;
+Result<VectorSnapshot::PinnedLeaf> VectorSnapshot::PinLeaf(std::uint64_t i, std::size_t* hint) const {
+  const PublishedTree& tree = *published_;
+  Store& store = *tree.store;
+  const std::uint64_t leaves = (size() - i) / std::max<std::uint32_t>(tree.config->leaf_max_elements, 1) + 1;
+  const VectorReadIndex* index = tree.read_index.Get(store, *tree.config, tree.tree, leaves);
+  PinnedLeaf out;
+  LeafSpot spot;
+  auto guard = store.EnterGeneration();
+  if (index != nullptr) {
+    const std::size_t k = index->Find(i, *hint);
+    *hint = k + 1;
+    const VectorReadIndex::Leaf& leaf = index->leaf(k);
+    if (index->pinned()) return PinnedLeaf{leaf.view(), leaf.first, nullptr};
+    spot = {leaf.pid, leaf.first, leaf.count};
+  } else if (auto found = Descend(store, guard, i); found) {
+    spot = *found;
+  } else {
+    return tl::unexpected(found.error());
   }
-  auto s = snapshot_->ForLeaves(at_, at_ + 1, [&](const LeafView& leaf, std::uint64_t first) -> Result<bool> {
-    leaf_.resize(first + leaf.size() - at_);
-    for (std::uint64_t i = at_; i - first < leaf.size(); ++i) {
-      auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
-      if (!v) return tl::unexpected(v.error());
-      leaf_[i - at_].assign(*v);
-    }
-    return false;
-  }, &next_leaf_);
-  if (!s) {
-    error_ = s;
-    at_ = end_;  // the iteration ends here
-    leaf_.clear();
+  auto pin = store.PinBase(guard, spot.pid);
+  if (!pin) return tl::unexpected(pin.error());
+  auto where = [&spot] { return " (page " + std::to_string(spot.pid) + ")"; };
+  auto leaf = LeafView::Parse((*pin)->contents());
+  if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where());
+  if (auto s = leaf->Validate(); !s) return MakeError(ErrorCode::kCorruption, s.error().message() + where());
+  if (i - spot.first >= leaf->size() || (spot.count != 0 && spot.count != leaf->size())) {
+    return MakeError(ErrorCode::kCorruption, "vector: leaf size differs from what its parent says" + where());
   }
+  return PinnedLeaf{*leaf, spot.first, std::move(*pin)};
 }
 
-VectorSnapshot::iterator& VectorSnapshot::iterator::operator++() {
-  ++at_;
-  if (at_ >= leaf_first_ + leaf_.size()) Load();
-  return *this;
+// Moves to the leaf holding at_ (keeping it alive: by the read index's pin, or its own).
+void VectorSnapshot::iterator::Load() {
+  pin_.reset();
+  leaf_ = LeafView();
+  leaf_first_ = at_;
+  if (at_ >= end_) return;
+  auto leaf = snapshot_->PinLeaf(at_, &next_leaf_);
+  if (!leaf) {
+    error_ = tl::unexpected(leaf.error());
+    at_ = end_;  // the iteration ends here
+    return;
+  }
+  leaf_ = leaf->view;
+  leaf_first_ = leaf->first;
+  pin_ = std::move(leaf->pin);
 }
 
 }  // namespace llama

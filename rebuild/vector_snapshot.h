@@ -58,12 +58,20 @@ class VectorSnapshot {
   // InvalidArgument past the end; Corruption or I/O errors from the pages.
   Result<std::string> at(std::uint64_t i) const;
   // The same into the caller's string (its capacity is reused).
-  [[nodiscard]] Status at(std::uint64_t i, std::string* out) const;
+  [[nodiscard]] Status at(std::uint64_t i, std::string* out) const {
+    return with(i, [out](std::string_view v) { out->assign(v); });
+  }
   // Calls fn(std::string_view) with element i, viewed in place in its leaf page: no copy.
   // The view is valid during the call only, which holds a store generation guard (so keep
   // fn short, and do not call into the vector or store from it).
   template <class Fn>
   [[nodiscard]] Status with(std::uint64_t i, Fn&& fn) const {
+    // Inline, so that a loop of reads keeps several cache misses in flight at once.
+    if (const VectorReadIndex* index = pinned_index(); index != nullptr && i < size()) {
+      const VectorReadIndex::Leaf& leaf = index->leaf(index->Find(i));
+      fn(leaf.view().GetUnchecked(static_cast<std::uint32_t>(i - leaf.first)));
+      return OkStatus();
+    }
     using F = std::remove_reference_t<Fn>;
     return WithValue(i, [](void* f, std::string_view v) { (*static_cast<F*>(f))(v); },
                      const_cast<void*>(static_cast<const void*>(&fn)));
@@ -75,15 +83,21 @@ class VectorSnapshot {
   Result<std::vector<std::string>> range(std::uint64_t from, std::uint64_t count) const;
   Result<std::vector<std::string>> to_vector() const { return range(0, size()); }
 
-  // Forward iteration, a leaf at a time. An error ends the iteration early; error() says
-  // which (check it after the loop).
+  // Forward iteration, a leaf at a time, with views in place: *it is valid until the
+  // iterator moves to another leaf (for as long as the snapshot is held when the
+  // publication's leaves are pinned: see rebuild/vector_read_index.h), and the iterator
+  // must not outlive its snapshot. An error ends the iteration early; error() says which
+  // (check it after the loop).
   class iterator {
    public:
-    using value_type = std::string;
+    using value_type = std::string_view;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    const std::string& operator*() const { return leaf_[at_ - leaf_first_]; }
-    iterator& operator++();
+    std::string_view operator*() const { return leaf_.GetUnchecked(static_cast<std::uint32_t>(at_ - leaf_first_)); }
+    iterator& operator++() {
+      if (++at_ - leaf_first_ >= leaf_.size()) Load();
+      return *this;
+    }
     friend bool operator==(const iterator& a, const iterator& b) { return a.at_ == b.at_; }
     const Status& error() const { return error_; }
 
@@ -94,7 +108,8 @@ class VectorSnapshot {
     const VectorSnapshot* snapshot_ = nullptr;
     std::uint64_t at_ = 0, end_ = 0, leaf_first_ = 0;
     std::size_t next_leaf_ = 0;  // read index position of the next leaf (a hint)
-    std::vector<std::string> leaf_;
+    LeafView leaf_;              // the leaf holding at_, validated
+    BasePageHandle pin_;         // keeps leaf_'s bytes alive when the index does not
     Status error_ = OkStatus();
   };
   iterator begin() const { return iterator(this, 0); }
@@ -113,6 +128,13 @@ class VectorSnapshot {
 
  private:
   struct LeafSpot;
+  struct PinnedLeaf {
+    LeafView view;
+    std::uint64_t first = 0;
+    BasePageHandle pin;  // null when the read index pins the leaf
+  };
+  // The leaf holding element i (< size()), checked and kept alive for the caller.
+  Result<PinnedLeaf> PinLeaf(std::uint64_t i, std::size_t* hint) const;
   // Called with each leaf a walk visits and the index of its first element; false stops.
   using LeafVisitor = Result<bool> (*)(void* ctx, const LeafView& leaf, std::uint64_t first);
   // Visits, in order, each leaf holding an element of [from, end) (end <= size()), each
@@ -120,8 +142,16 @@ class VectorSnapshot {
   // leaf likely to hold `from`; set to the position after the last leaf visited.
   [[nodiscard]] Status VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVisitor visit, void* ctx,
                                    std::size_t* hint = nullptr) const;
+  [[nodiscard]] static Status VisitPinned(const VectorReadIndex& index, std::size_t k, std::uint64_t end,
+                                         LeafVisitor visit, void* ctx, std::size_t* hint);
   template <class Fn>
   [[nodiscard]] Status ForLeaves(std::uint64_t from, std::uint64_t end, Fn&& fn, std::size_t* hint = nullptr) const;
+  // The publication's read index when it is built and pins its leaves, else null.
+  const VectorReadIndex* pinned_index() const {
+    if (!published_) return nullptr;
+    const VectorReadIndex* index = published_->read_index.built();
+    return index != nullptr && index->pinned() ? index : nullptr;
+  }
   // Without an index: the leaf holding element i, found by descending from the root.
   Result<LeafSpot> Descend(Store& store, const GenerationGuard& guard, std::uint64_t i) const;
   [[nodiscard]] Status CheckIndex(std::uint64_t i) const;

@@ -30,7 +30,7 @@ std::vector<std::string> ReadAll(const VectorSnapshot& snap, ReadWay way, std::m
   };
   if (way == ReadWay::kIterate) {
     auto it = snap.begin();
-    for (; it != snap.end(); ++it) out.push_back(*it);
+    for (; it != snap.end(); ++it) out.emplace_back(*it);
     failed(it.error());
     return out;
   }
