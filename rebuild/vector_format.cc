@@ -431,12 +431,12 @@ Result<std::pair<std::uint32_t, std::uint64_t>> InnerView::Locate(std::uint64_t 
     if (full_child == 0) return Corrupt("regular inner node without a full child size");
     k = static_cast<std::uint32_t>(std::min<std::uint64_t>(i / full_child, count_ - 1));
   } else {
-    std::uint32_t lo = 0, hi = count_ - 1;  // first k whose cumulative size > i
-    while (lo < hi) {
-      const std::uint32_t mid = (lo + hi) / 2;
-      if (before(mid + 1, 0) > i) hi = mid; else lo = mid + 1;
-    }
-    k = lo;
+    // As immer does: guess from the average child size, then step to the child whose
+    // range holds i (children of a relaxed node are close to equal, so one or two steps).
+    const std::uint64_t average = std::max<std::uint64_t>(total_ / count_, 1);
+    k = static_cast<std::uint32_t>(std::min<std::uint64_t>(i / average, count_ - 1));
+    while (k + 1 < count_ && before(k + 1, 0) <= i) ++k;
+    while (k > 0 && before(k, 0) > i) --k;
   }
   const std::uint64_t first = before(k, full_child);
   const std::uint64_t end = k + 1 == count_ ? total_ : before(k + 1, full_child);

@@ -115,6 +115,26 @@ Status VectorSnapshot::WithValue(std::uint64_t i, void (*fn)(void*, std::string_
 }
 
 
+Result<std::string_view> VectorSnapshot::view(std::uint64_t i) const {
+  if (auto s = CheckIndex(i); !s) return tl::unexpected(s.error());
+  if (const VectorReadIndex* index = pinned_index()) {
+    const VectorReadIndex::Leaf& leaf = index->leaf(index->Find(i));
+    return leaf.view().GetUnchecked(static_cast<std::uint32_t>(i - leaf.first));
+  }
+  std::size_t hint = 0;
+  auto leaf = PinLeaf(i, &hint);
+  if (!leaf) return tl::unexpected(leaf.error());
+  const auto k = static_cast<std::uint32_t>(i - leaf->first);
+  if (leaf->pin == nullptr) return leaf->view.GetUnchecked(k);  // the read index pins it
+  // Keyed by page id, so each leaf is pinned once however often it is viewed. An earlier
+  // pin of the same page may hold another copy of it (evicted and read back in between):
+  // the same immutable contents, so the view comes from the pin that stays.
+  std::lock_guard lock(published_->view_pins.mu);
+  auto [at, inserted] = published_->view_pins.pins.try_emplace(leaf->pin->pid(), leaf->pin);
+  if (inserted || at->second == leaf->pin) return leaf->view.GetUnchecked(k);
+  return LeafView::Trusted(at->second->contents(), leaf->view.size()).GetUnchecked(k);
+}
+
 Result<std::string> VectorSnapshot::at(std::uint64_t i) const {
   std::string out;
   if (auto s = at(i, &out); !s) return tl::unexpected(s.error());

@@ -19,9 +19,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "lss/store.h"
@@ -41,6 +43,16 @@ struct PublishedTree {
   Store* store = nullptr;
   const VectorConfig* config = nullptr;
   LazyReadIndex read_index;  // built on demand, freed with this publication
+  // Leaves pinned by VectorSnapshot::view when the read index does not pin them (a store
+  // with a memory budget); freed with this publication. A copy starts empty.
+  struct ViewPins {
+    ViewPins() = default;
+    ViewPins(const ViewPins&) {}
+    ViewPins& operator=(const ViewPins&) = delete;
+    std::mutex mu;
+    std::unordered_map<PageId, BasePageHandle> pins;  // guarded by mu
+  };
+  mutable ViewPins view_pins;
 };
 
 class VectorSnapshot {
@@ -61,6 +73,12 @@ class VectorSnapshot {
   [[nodiscard]] Status at(std::uint64_t i, std::string* out) const {
     return with(i, [out](std::string_view v) { out->assign(v); });
   }
+  // Element i viewed in place, valid for as long as this snapshot's publication is held
+  // (by this snapshot or a copy of it). Free when the read index pins the publication's
+  // leaves (a store without a memory budget); with a budget, the leaf is pinned for the
+  // publication on first view, so viewed leaves stay in memory outside the budget until
+  // the publication is released (use at() or with() to read without pinning).
+  Result<std::string_view> view(std::uint64_t i) const;
   // Calls fn(std::string_view) with element i, viewed in place in its leaf page: no copy.
   // The view is valid during the call only, which holds a store generation guard (so keep
   // fn short, and do not call into the vector or store from it).
@@ -123,8 +141,10 @@ class VectorSnapshot {
 
   // Builds the publication's read index now rather than once reads have paid for it.
   [[nodiscard]] Status prepare_reads() const;
-  // Diagnostics: leaves in the publication's read index (0 until it is built).
+  // Diagnostics: leaves in the publication's read index (0 until it is built), and
+  // whether that index pins them (rebuild/vector_read_index.h).
   std::size_t read_index_leaves() const;
+  bool read_index_pins_leaves() const { return pinned_index() != nullptr; }
 
  private:
   struct LeafSpot;

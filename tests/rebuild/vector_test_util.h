@@ -109,7 +109,8 @@ struct Shape {
 inline std::string ShapeName(const ::testing::TestParamInfo<Shape>& info) {
   return "B" + std::to_string(info.param.branching) + "L" + std::to_string(info.param.leaf_max_elements);
 }
-inline const auto kShapes = ::testing::Values(Shape{3, 2}, Shape{4, 3}, Shape{4, 8}, Shape{32, 64});
+// L0: leaves filled to their page, the default.
+inline const auto kShapes = ::testing::Values(Shape{3, 2}, Shape{4, 3}, Shape{4, 8}, Shape{32, 64}, Shape{32, 0});
 
 inline StoreOptions VectorStoreOptions(Env* env = nullptr) {
   StoreOptions o;
