@@ -60,24 +60,24 @@ using llama::DeltaHandle;
 using llama::DeltaRecord;
 using llama::PageId;
 
-constexpr double kMinTime = 0.2;                 // seconds per benchmark run
-constexpr std::uint32_t kConsolidateAt = 16;     // Update-D benches: deltas before Update-R
-constexpr std::size_t kPagesPerThread = 16;      // Update-D uncontended: pages each thread owns
-constexpr std::size_t kReadPages = 1024;         // Read benches: pages read at random
-constexpr std::size_t kFoldDeltas = 8;           // Update-R bench: deltas replaced per op
-constexpr std::size_t kFoldPagesPerThread = 256; // Update-R bench: pages per refill batch
-constexpr std::size_t kPayloadBytes = 32;        // Update record payload
-constexpr std::uint32_t kPageSize = 4096;        // base page size
-constexpr std::size_t kBaseContents = 16;        // base contents: u64 folded count, u64 bytes
+constexpr double kMinTime = 0.2;                  // seconds per benchmark run
+constexpr std::uint32_t kConsolidateAt = 16;      // Update-D benches: deltas before Update-R
+constexpr std::size_t kPagesPerThread = 16;       // Update-D uncontended: pages each thread owns
+constexpr std::size_t kReadPages = 1024;          // Read benches: pages read at random
+constexpr std::size_t kFoldDeltas = 8;            // Update-R bench: deltas replaced per op
+constexpr std::size_t kFoldPagesPerThread = 256;  // Update-R bench: pages per refill batch
+constexpr std::size_t kPayloadBytes = 32;         // Update record payload
+constexpr std::uint32_t kPageSize = 4096;         // base page size
+constexpr std::size_t kBaseContents = 16;         // base contents: u64 folded count, u64 bytes
 
 [[noreturn]] void Fail(const char* file, int line, const char* what) {
   std::fprintf(stderr, "%s:%d: benchmark self-check failed: %s\n", file, line, what);
   std::abort();
 }
 // Active in release builds too: a benchmark that measured a broken run must not report.
-#define BENCH_CHECK(cond)                               \
-  do {                                                  \
-    if (!(cond)) Fail(__FILE__, __LINE__, #cond);       \
+#define BENCH_CHECK(cond)                         \
+  do {                                            \
+    if (!(cond)) Fail(__FILE__, __LINE__, #cond); \
   } while (false)
 
 DeltaHandle MakeDelta(PageId pid, std::uint32_t salt) {
@@ -165,9 +165,7 @@ class LlamaStore {
     return outcome->installed;
   }
 
-  static std::uint32_t Length(const Head& head) {
-    return head.in_memory() ? head.node()->chain_length() : 0;
-  }
+  static std::uint32_t Length(const Head& head) { return head.in_memory() ? head.node()->chain_length() : 0; }
 
   template <typename F>
   static void ForEachNode(const Head& head, F&& visit) {
@@ -182,8 +180,8 @@ class MutexMapStore {
  public:
   static constexpr bool kCountsNodes = false;
   struct Node {
-    DeltaHandle delta;     // delta nodes
-    BasePageHandle base;   // the base node
+    DeltaHandle delta;    // delta nodes
+    BasePageHandle base;  // the base node
     std::shared_ptr<const Node> next;
     std::uint32_t length;  // nodes from this one to the bottom
   };
@@ -209,8 +207,7 @@ class MutexMapStore {
   }
 
   bool UpdateD(Session& /*session*/, PageId pid, Head& expected, const DeltaHandle& delta) {
-    return Install(pid, expected,
-                   std::make_shared<const Node>(Node{delta, nullptr, expected, Length(expected) + 1}));
+    return Install(pid, expected, std::make_shared<const Node>(Node{delta, nullptr, expected, Length(expected) + 1}));
   }
 
   bool UpdateR(Session& /*session*/, PageId pid, Head& expected, BasePageHandle base) {
@@ -306,11 +303,11 @@ void Prepend(Impl& store, PageId pid, const DeltaHandle& delta) {
 }
 
 struct alignas(64) ThreadStats {
-  std::uint64_t installs = 0;         // Update-D installed
-  std::uint64_t retries = 0;          // Update-D lost a CAS and retried
-  std::uint64_t fold_attempts = 0;    // Update-R tried
-  std::uint64_t folds = 0;            // Update-R installed
-  std::uint64_t folded_deltas = 0;    // deltas those Update-Rs replaced
+  std::uint64_t installs = 0;       // Update-D installed
+  std::uint64_t retries = 0;        // Update-D lost a CAS and retried
+  std::uint64_t fold_attempts = 0;  // Update-R tried
+  std::uint64_t folds = 0;          // Update-R installed
+  std::uint64_t folded_deltas = 0;  // deltas those Update-Rs replaced
   std::uint64_t reads = 0;
   std::uint64_t touched_bytes = 0;
   std::uint64_t refills = 0;
@@ -636,8 +633,8 @@ void BM_UpdateR_Fold8(benchmark::State& state) {
 
 using SetupFn = void (*)(const benchmark::State&);
 
-benchmark::internal::Benchmark* Register(const std::string& name, void (*fn)(benchmark::State&),
-                                         SetupFn setup, SetupFn teardown, int threads) {
+benchmark::internal::Benchmark* Register(const std::string& name, void (*fn)(benchmark::State&), SetupFn setup,
+                                         SetupFn teardown, int threads) {
   return benchmark::RegisterBenchmark(name.c_str(), fn)
       ->Setup(setup)
       ->Teardown(teardown)
@@ -648,25 +645,24 @@ benchmark::internal::Benchmark* Register(const std::string& name, void (*fn)(ben
 
 template <typename Impl>
 void RegisterUpdateD(const char* store, int threads) {
-  Register(std::string("BM_UpdateD_Uncontended/") + store, &BM_UpdateD<Impl, false>,
-           &SetupUpdateD<Impl, false>, &TeardownUpdateD<Impl, false>, threads);
+  Register(std::string("BM_UpdateD_Uncontended/") + store, &BM_UpdateD<Impl, false>, &SetupUpdateD<Impl, false>,
+           &TeardownUpdateD<Impl, false>, threads);
 }
 template <typename Impl>
 void RegisterUpdateDHot(const char* store, int threads) {
-  Register(std::string("BM_UpdateD_HotPage/") + store, &BM_UpdateD<Impl, true>,
-           &SetupUpdateD<Impl, true>, &TeardownUpdateD<Impl, true>, threads);
+  Register(std::string("BM_UpdateD_HotPage/") + store, &BM_UpdateD<Impl, true>, &SetupUpdateD<Impl, true>,
+           &TeardownUpdateD<Impl, true>, threads);
 }
 template <typename Impl>
 void RegisterRead(const char* store, int len, int threads) {
-  Register(std::string("BM_Read/") + store, &BM_Read<Impl>, &SetupRead<Impl>, &TeardownRead<Impl>,
-           threads)
+  Register(std::string("BM_Read/") + store, &BM_Read<Impl>, &SetupRead<Impl>, &TeardownRead<Impl>, threads)
       ->ArgName("chain")
       ->Arg(len);
 }
 template <typename Impl>
 void RegisterFold(const char* store, int threads) {
-  Register(std::string("BM_UpdateR_Fold8/") + store, &BM_UpdateR_Fold8<Impl>, &SetupFold<Impl>,
-           &TeardownFold<Impl>, threads);
+  Register(std::string("BM_UpdateR_Fold8/") + store, &BM_UpdateR_Fold8<Impl>, &SetupFold<Impl>, &TeardownFold<Impl>,
+           threads);
 }
 
 bool RegisterAll() {
