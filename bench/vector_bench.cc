@@ -17,6 +17,7 @@
 //                                                 microseconds) while a 192k-operation batch is
 //                                                 rebuilt vs with the rebuilder idle
 // Counters pages_per_op and disk_per_live_byte report write amplification.
+#include <benchmark/benchmark.h>
 #include <rocksdb/db.h>
 #include <unistd.h>
 
@@ -30,10 +31,8 @@
 #include <thread>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
-#include "rebuild/vector.h"
 #include "bench/bench_util.h"
+#include "rebuild/vector.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -142,7 +141,12 @@ void BM_SyncedAppend_rocksdb(benchmark::State& s) { PutRocks(s, true); }
 BENCHMARK(BM_Append_llama)->Name("BM_Append/llama")->Threads(1)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_Append_rocksdb)->Name("BM_Append/rocksdb")->Threads(1)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_SyncedAppend_llama)->Name("BM_SyncedAppend/llama")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_SyncedAppend_rocksdb)->Name("BM_SyncedAppend/rocksdb")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_SyncedAppend_rocksdb)
+    ->Name("BM_SyncedAppend/rocksdb")
+    ->Threads(1)
+    ->Threads(8)
+    ->UseRealTime()
+    ->MinTime(1.0);
 
 // ---- random reads ----
 
@@ -296,8 +300,16 @@ void BM_InsertErase_std_vector(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(ops));
 }
-BENCHMARK(BM_InsertErase_llama)->Name("BM_InsertErase/llama")->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_InsertErase_std_vector)->Name("BM_InsertErase/std_vector")->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_InsertErase_llama)
+    ->Name("BM_InsertErase/llama")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
+BENCHMARK(BM_InsertErase_std_vector)
+    ->Name("BM_InsertErase/std_vector")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
 
 // ---- writer latency during a large rebuild ----
 
@@ -309,8 +321,8 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
     vo.min_batch_window = 1 << 20;
     vo.max_batch_window = 1 << 20;
     vo.max_delay_us = rebuilding ? 1000 : 1000000000;  // ...or is idle for the whole run
-    vo.max_buffer_bytes = 900 << 10;  // below the store's 1 MiB record limit
-    vo.writer_slots = 16;             // the measuring writer gets a slot of its own
+    vo.max_buffer_bytes = 900 << 10;                   // below the store's 1 MiB record limit
+    vo.writer_slots = 16;                              // the measuring writer gets a slot of its own
     o.Open(rebuilding ? "lat-rebuild" : "lat-idle", vo);
     // A large batch pending (192k prepends: 8 threads, one buffer slot each, 24 batches of
     // 1000), then (rebuilding) the rebuilder starts on it while a writer measures.
@@ -344,8 +356,16 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
 }
 void BM_WriterLatency_rebuilding(benchmark::State& s) { WriterLatency(s, true); }
 void BM_WriterLatency_idle(benchmark::State& s) { WriterLatency(s, false); }
-BENCHMARK(BM_WriterLatency_rebuilding)->Name("BM_WriterLatency/llama/rebuilding")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_WriterLatency_idle)->Name("BM_WriterLatency/llama/idle")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WriterLatency_rebuilding)
+    ->Name("BM_WriterLatency/llama/rebuilding")
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WriterLatency_idle)
+    ->Name("BM_WriterLatency/llama/idle")
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace llama
