@@ -21,6 +21,11 @@
 // Records are made once per run and shared by handle: the timed loops measure the table
 // and the chains, not record encoding.
 //
+// Families: BM_UpdateD_Uncontended, BM_UpdateD_HotPage, BM_Read (chains of 1, 8, 32 nodes
+// on 1024 pages, payload sizes only), BM_UpdateR_Fold8, and BM_PageRead (a reader's whole
+// read path: a consolidated page or 1, 8, 32 Update deltas over a base, every payload byte
+// read, on 100k pages past the caches and on a hot set of 1024; section 4).
+//
 // Each run checks its own result in Teardown and aborts if anything is inconsistent:
 // every installed Update-D is either folded by a successful Update-R or still on the final
 // chain; chains end in exactly one base; every record on a page names that page; reads walk
@@ -33,6 +38,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +46,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -60,24 +67,24 @@ using llama::DeltaHandle;
 using llama::DeltaRecord;
 using llama::PageId;
 
-constexpr double kMinTime = 0.2;                 // seconds per benchmark run
-constexpr std::uint32_t kConsolidateAt = 16;     // Update-D benches: deltas before Update-R
-constexpr std::size_t kPagesPerThread = 16;      // Update-D uncontended: pages each thread owns
-constexpr std::size_t kReadPages = 1024;         // Read benches: pages read at random
-constexpr std::size_t kFoldDeltas = 8;           // Update-R bench: deltas replaced per op
-constexpr std::size_t kFoldPagesPerThread = 256; // Update-R bench: pages per refill batch
-constexpr std::size_t kPayloadBytes = 32;        // Update record payload
-constexpr std::uint32_t kPageSize = 4096;        // base page size
-constexpr std::size_t kBaseContents = 16;        // base contents: u64 folded count, u64 bytes
+constexpr double kMinTime = 0.2;                  // seconds per benchmark run
+constexpr std::uint32_t kConsolidateAt = 16;      // Update-D benches: deltas before Update-R
+constexpr std::size_t kPagesPerThread = 16;       // Update-D uncontended: pages each thread owns
+constexpr std::size_t kReadPages = 1024;          // Read benches: pages read at random
+constexpr std::size_t kFoldDeltas = 8;            // Update-R bench: deltas replaced per op
+constexpr std::size_t kFoldPagesPerThread = 256;  // Update-R bench: pages per refill batch
+constexpr std::size_t kPayloadBytes = 32;         // Update record payload
+constexpr std::uint32_t kPageSize = 4096;         // base page size
+constexpr std::size_t kBaseContents = 16;         // base contents: u64 folded count, u64 bytes
 
 [[noreturn]] void Fail(const char* file, int line, const char* what) {
   std::fprintf(stderr, "%s:%d: benchmark self-check failed: %s\n", file, line, what);
   std::abort();
 }
 // Active in release builds too: a benchmark that measured a broken run must not report.
-#define BENCH_CHECK(cond)                               \
-  do {                                                  \
-    if (!(cond)) Fail(__FILE__, __LINE__, #cond);       \
+#define BENCH_CHECK(cond)                         \
+  do {                                            \
+    if (!(cond)) Fail(__FILE__, __LINE__, #cond); \
   } while (false)
 
 DeltaHandle MakeDelta(PageId pid, std::uint32_t salt) {
@@ -127,6 +134,8 @@ std::uint32_t XorShift(std::uint32_t x) {
 //     true: installed, `expected` is the new head. false: `expected` is the current head.
 //   static uint32_t Length(const Head&);  nodes on the chain
 //   static void ForEachNode(const Head&, f(const DeltaRecord*, const BasePage*));
+//   static void ForEachBytes(const Head&, f(std::span<const std::byte>, bool is_base));
+//     the bytes a reader reads: a delta's payload, the base's contents
 
 class LlamaStore {
  public:
@@ -165,13 +174,18 @@ class LlamaStore {
     return outcome->installed;
   }
 
-  static std::uint32_t Length(const Head& head) {
-    return head.in_memory() ? head.node()->chain_length() : 0;
-  }
+  static std::uint32_t Length(const Head& head) { return head.in_memory() ? head.node()->chain_length() : 0; }
 
   template <typename F>
   static void ForEachNode(const Head& head, F&& visit) {
     for (const llama::PageNode& node : head.state()) visit(node.delta(), node.base());
+  }
+
+  // Through PageNode::bytes(): the node keeps its record's payload (or its base's
+  // contents) in place, so reaching them costs no hop through the record or page object.
+  template <typename F>
+  static void ForEachBytes(const Head& head, F&& visit) {
+    for (const llama::PageNode& node : head.state()) visit(node.bytes(), node.is_base());
   }
 
  private:
@@ -182,8 +196,8 @@ class MutexMapStore {
  public:
   static constexpr bool kCountsNodes = false;
   struct Node {
-    DeltaHandle delta;     // delta nodes
-    BasePageHandle base;   // the base node
+    DeltaHandle delta;    // delta nodes
+    BasePageHandle base;  // the base node
     std::shared_ptr<const Node> next;
     std::uint32_t length;  // nodes from this one to the bottom
   };
@@ -209,8 +223,7 @@ class MutexMapStore {
   }
 
   bool UpdateD(Session& /*session*/, PageId pid, Head& expected, const DeltaHandle& delta) {
-    return Install(pid, expected,
-                   std::make_shared<const Node>(Node{delta, nullptr, expected, Length(expected) + 1}));
+    return Install(pid, expected, std::make_shared<const Node>(Node{delta, nullptr, expected, Length(expected) + 1}));
   }
 
   bool UpdateR(Session& /*session*/, PageId pid, Head& expected, BasePageHandle base) {
@@ -222,6 +235,18 @@ class MutexMapStore {
   template <typename F>
   static void ForEachNode(const Head& head, F&& visit) {
     for (const Node* n = head.get(); n != nullptr; n = n->next.get()) visit(n->delta.get(), n->base.get());
+  }
+
+  // Through the shared record or page: node -> DeltaRecord -> payload bytes.
+  template <typename F>
+  static void ForEachBytes(const Head& head, F&& visit) {
+    for (const Node* n = head.get(); n != nullptr; n = n->next.get()) {
+      if (n->delta != nullptr) {
+        visit(n->delta->payload(), false);
+      } else {
+        visit(n->base->contents(), true);
+      }
+    }
   }
 
  private:
@@ -306,11 +331,11 @@ void Prepend(Impl& store, PageId pid, const DeltaHandle& delta) {
 }
 
 struct alignas(64) ThreadStats {
-  std::uint64_t installs = 0;         // Update-D installed
-  std::uint64_t retries = 0;          // Update-D lost a CAS and retried
-  std::uint64_t fold_attempts = 0;    // Update-R tried
-  std::uint64_t folds = 0;            // Update-R installed
-  std::uint64_t folded_deltas = 0;    // deltas those Update-Rs replaced
+  std::uint64_t installs = 0;       // Update-D installed
+  std::uint64_t retries = 0;        // Update-D lost a CAS and retried
+  std::uint64_t fold_attempts = 0;  // Update-R tried
+  std::uint64_t folds = 0;          // Update-R installed
+  std::uint64_t folded_deltas = 0;  // deltas those Update-Rs replaced
   std::uint64_t reads = 0;
   std::uint64_t touched_bytes = 0;
   std::uint64_t refills = 0;
@@ -631,13 +656,201 @@ void BM_UpdateR_Fold8(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------
+// 4. Page read: the read path a reader of a page takes, on a working set far past the
+// caches and on a hot one. Every page is one base node under `deltas` Update deltas (0: a
+// consolidated page); `pages` pages (kPageReadPages = 100k by default, LLAMA_BENCH_READ_PAGES
+// overrides it: about 25 MB of chains at 0 deltas, 0.7 GB at 32; and the hot set of
+// kReadPages = 1024 pages), a random page per op. Each op is what a reader that looks at
+// every delta does: enter, read the head, walk the chain summing every delta's payload
+// bytes and touching the base's first content byte.
+//   llama      GenerationGuard + MappingTable::Read, the bytes through PageNode::bytes()
+//   mutex_map  lock, copy the head shared_ptr, unlock; the bytes through the shared
+//              record (node -> DeltaRecord -> payload) and page (-> contents)
+// Pages are built round-robin as in 2., each delta's payload salted with its page id, so
+// no two pages sum alike. Checks: every walk saw exactly `deltas` deltas over one base
+// (per op); Teardown replays each thread's page sequence and compares the sum of its reads'
+// byte sums with the sums taken from the records at Setup, and re-walks every chain.
+//
+// Building 100k pages of 32 deltas takes seconds and Google Benchmark calls Setup for every
+// trial run (growing iteration counts until MinTime), so a fixture is kept from one Setup
+// to the next of the same benchmark (store, shape and thread count) and is checked and
+// freed by the first Setup of another: each benchmark still starts on a freshly built heap.
+
+constexpr std::size_t kPageReadPages = 100'000;
+
+std::int64_t PageReadPages() {
+  const char* n = std::getenv("LLAMA_BENCH_READ_PAGES");
+  const std::int64_t pages = n != nullptr ? std::strtoll(n, nullptr, 10) : std::int64_t{kPageReadPages};
+  BENCH_CHECK(pages >= 1);
+  return pages;
+}
+
+// A page index in [0, n) from a 32-bit random value, without a division.
+std::size_t PickPage(std::uint32_t rng, std::size_t n) {
+  return static_cast<std::size_t>((std::uint64_t{rng} * n) >> 32);
+}
+std::uint32_t PageReadSeed(std::size_t thread) { return 0x9E3779B9u * static_cast<std::uint32_t>(thread + 1); }
+
+struct alignas(64) PageReadStats {
+  std::uint64_t reads = 0;
+  std::uint64_t touched_bytes = 0;
+  std::uint64_t byte_sum = 0;
+};
+
+struct PageReadKey {
+  const void* store = nullptr;  // &kStoreTag<Impl>
+  std::int64_t deltas = 0;
+  std::int64_t pages = 0;
+  int threads = 0;
+  bool operator==(const PageReadKey&) const = default;
+};
+template <typename Impl>
+constexpr char kStoreTag = 0;
+
+struct PageReadFixtureBase {
+  virtual ~PageReadFixtureBase() = default;
+  PageReadKey key;
+};
+
+template <typename Impl>
+struct PageReadFixture final : PageReadFixtureBase {
+  std::unique_ptr<Impl> store = std::make_unique<Impl>();
+  std::vector<PageId> pages;
+  std::vector<std::uint64_t> page_sums;  // per page: what one read sums, from the records
+  std::uint32_t deltas = 0;
+  std::uint64_t touched_per_read = 0;
+  std::vector<PageReadStats> stats;  // one per thread, written when its loop ends
+  std::int64_t live_before = 0;
+
+  ~PageReadFixture() override {
+    store.reset();
+    if (Impl::kCountsNodes) BENCH_CHECK(llama::PageNode::live_count() == live_before);
+  }
+};
+
+// The fixture of the benchmark running now (or last).
+std::unique_ptr<PageReadFixtureBase> g_page_read;
+
+void FreePageRead() {
+  if (g_page_read == nullptr) return;
+  g_page_read.reset();  // checks that no PageNode outlives the table
+  ReleaseFreedMemory();
+}
+
+std::uint64_t ByteSum(std::span<const std::byte> bytes) {
+  std::uint64_t sum = 0;
+  for (const std::byte b : bytes) sum += std::to_integer<std::uint64_t>(b);
+  return sum;
+}
+
+template <typename Impl>
+void SetupPageRead(const benchmark::State& state) {
+  const PageReadKey key{&kStoreTag<Impl>, state.range(0), state.range(1), state.threads()};
+  if (g_page_read != nullptr && g_page_read->key == key) {  // another trial run of this benchmark
+    auto& fx = static_cast<PageReadFixture<Impl>&>(*g_page_read);
+    std::fill(fx.stats.begin(), fx.stats.end(), PageReadStats{});
+    return;
+  }
+  FreePageRead();
+  const std::int64_t live_before = LiveNodes<Impl>();
+  auto fx = std::make_unique<PageReadFixture<Impl>>();
+  fx->key = key;
+  fx->live_before = live_before;
+  BENCH_CHECK(key.deltas >= 0 && key.pages >= 1);
+  fx->deltas = static_cast<std::uint32_t>(key.deltas);
+  fx->touched_per_read = fx->deltas * kPayloadBytes + 1;
+  const auto page_count = static_cast<std::size_t>(key.pages);
+  for (std::size_t i = 0; i < page_count; ++i) {
+    const PageId pid = fx->store->Allocate();
+    fx->pages.push_back(pid);
+    BasePageHandle base = MakeBase(pid, 0, 0);
+    fx->page_sums.push_back(std::to_integer<std::uint64_t>(base->contents()[0]));
+    InstallBase(*fx->store, pid, std::move(base));
+  }
+  // Round-robin over the pages, as interleaved updates would arrive: a chain's nodes and
+  // records are not neighbours in memory.
+  for (std::uint32_t d = 1; d <= fx->deltas; ++d) {
+    for (std::size_t i = 0; i < page_count; ++i) {
+      const PageId pid = fx->pages[i];
+      DeltaHandle delta = MakeDelta(pid, static_cast<std::uint32_t>(pid) * 131 + d);
+      fx->page_sums[i] += ByteSum(delta->payload());
+      Prepend(*fx->store, pid, delta);
+    }
+  }
+  fx->stats.resize(static_cast<std::size_t>(state.threads()));
+  g_page_read = std::move(fx);
+}
+
+template <typename Impl>
+void TeardownPageRead(const benchmark::State& /*state*/) {
+  BENCH_CHECK(g_page_read != nullptr);
+  auto& fx = static_cast<PageReadFixture<Impl>&>(*g_page_read);
+  BENCH_CHECK(g_page_read->key.store == &kStoreTag<Impl>);
+  for (std::size_t t = 0; t < fx.stats.size(); ++t) {
+    const PageReadStats& s = fx.stats[t];
+    BENCH_CHECK(s.touched_bytes == s.reads * fx.touched_per_read);
+    // The same pages in the same order as the timed loop, summed from the records.
+    std::uint32_t rng = PageReadSeed(t);
+    std::uint64_t expected = 0;
+    for (std::uint64_t r = 0; r < s.reads; ++r) {
+      rng = XorShift(rng);
+      expected += fx.page_sums[PickPage(rng, fx.pages.size())];
+    }
+    BENCH_CHECK(s.byte_sum == expected);
+  }
+  auto session = fx.store->Enter();
+  for (const PageId pid : fx.pages) {
+    const ChainSummary s = Summarize<Impl>(fx.store->Read(session, pid), pid);
+    BENCH_CHECK(s.deltas == fx.deltas && s.delta_bytes == fx.deltas * kPayloadBytes);
+  }
+  // The fixture stays for the next trial run; the next benchmark's Setup frees it.
+}
+
+template <typename Impl>
+void BM_PageRead(benchmark::State& state) {
+  auto& fx = static_cast<PageReadFixture<Impl>&>(*g_page_read);  // made by Setup
+  Impl& store = *fx.store;
+  const auto t = static_cast<std::size_t>(state.thread_index());
+  const std::size_t n = fx.pages.size();
+  std::uint32_t rng = PageReadSeed(t);
+  PageReadStats local;
+  for (auto _ : state) {
+    rng = XorShift(rng);
+    const PageId pid = fx.pages[PickPage(rng, n)];
+    auto session = store.Enter();
+    const auto head = store.Read(session, pid);
+    std::uint64_t sum = 0;
+    std::uint64_t touched = 0;
+    std::uint32_t deltas = 0;
+    std::uint32_t bases = 0;
+    Impl::ForEachBytes(head, [&](std::span<const std::byte> bytes, bool is_base) {
+      if (is_base) {
+        ++bases;
+        sum += std::to_integer<std::uint64_t>(bytes[0]);
+        touched += 1;
+      } else {
+        ++deltas;
+        sum += ByteSum(bytes);
+        touched += bytes.size();
+      }
+    });
+    if (deltas != fx.deltas || bases != 1) Fail(__FILE__, __LINE__, "read walked a chain of the wrong shape");
+    local.byte_sum += sum;
+    local.touched_bytes += touched;
+    ++local.reads;
+  }
+  fx.stats[t] = local;  // Teardown reads it after every thread has returned
+  state.SetItemsProcessed(static_cast<std::int64_t>(local.reads));
+}
+
+// ---------------------------------------------------------------------------------------
 // Registration: llama and mutex_map next to each other for every shape, so a pair runs
 // close together in time. Names: <family>/<store>[/<arg>]/min_time:.../real_time/threads:N.
 
 using SetupFn = void (*)(const benchmark::State&);
 
-benchmark::internal::Benchmark* Register(const std::string& name, void (*fn)(benchmark::State&),
-                                         SetupFn setup, SetupFn teardown, int threads) {
+benchmark::internal::Benchmark* Register(const std::string& name, void (*fn)(benchmark::State&), SetupFn setup,
+                                         SetupFn teardown, int threads) {
   return benchmark::RegisterBenchmark(name.c_str(), fn)
       ->Setup(setup)
       ->Teardown(teardown)
@@ -648,25 +861,31 @@ benchmark::internal::Benchmark* Register(const std::string& name, void (*fn)(ben
 
 template <typename Impl>
 void RegisterUpdateD(const char* store, int threads) {
-  Register(std::string("BM_UpdateD_Uncontended/") + store, &BM_UpdateD<Impl, false>,
-           &SetupUpdateD<Impl, false>, &TeardownUpdateD<Impl, false>, threads);
+  Register(std::string("BM_UpdateD_Uncontended/") + store, &BM_UpdateD<Impl, false>, &SetupUpdateD<Impl, false>,
+           &TeardownUpdateD<Impl, false>, threads);
 }
 template <typename Impl>
 void RegisterUpdateDHot(const char* store, int threads) {
-  Register(std::string("BM_UpdateD_HotPage/") + store, &BM_UpdateD<Impl, true>,
-           &SetupUpdateD<Impl, true>, &TeardownUpdateD<Impl, true>, threads);
+  Register(std::string("BM_UpdateD_HotPage/") + store, &BM_UpdateD<Impl, true>, &SetupUpdateD<Impl, true>,
+           &TeardownUpdateD<Impl, true>, threads);
 }
 template <typename Impl>
 void RegisterRead(const char* store, int len, int threads) {
-  Register(std::string("BM_Read/") + store, &BM_Read<Impl>, &SetupRead<Impl>, &TeardownRead<Impl>,
-           threads)
+  Register(std::string("BM_Read/") + store, &BM_Read<Impl>, &SetupRead<Impl>, &TeardownRead<Impl>, threads)
       ->ArgName("chain")
       ->Arg(len);
 }
 template <typename Impl>
+void RegisterPageRead(const char* store, std::int64_t deltas, std::int64_t pages, int threads) {
+  Register(std::string("BM_PageRead/") + store, &BM_PageRead<Impl>, &SetupPageRead<Impl>, &TeardownPageRead<Impl>,
+           threads)
+      ->ArgNames({"deltas", "pages"})
+      ->Args({deltas, pages});
+}
+template <typename Impl>
 void RegisterFold(const char* store, int threads) {
-  Register(std::string("BM_UpdateR_Fold8/") + store, &BM_UpdateR_Fold8<Impl>, &SetupFold<Impl>,
-           &TeardownFold<Impl>, threads);
+  Register(std::string("BM_UpdateR_Fold8/") + store, &BM_UpdateR_Fold8<Impl>, &SetupFold<Impl>, &TeardownFold<Impl>,
+           threads);
 }
 
 bool RegisterAll() {
@@ -688,6 +907,15 @@ bool RegisterAll() {
   for (const int threads : kThreadCounts) {
     RegisterFold<LlamaStore>("llama", threads);
     RegisterFold<MutexMapStore>("mutex_map", threads);
+  }
+  // Last, so that the fixture the final page-read run keeps is freed at exit, checked.
+  for (const std::int64_t pages : {PageReadPages(), std::int64_t{kReadPages}}) {
+    for (const std::int64_t deltas : {0, 1, 8, 32}) {
+      for (const int threads : {1, 4}) {
+        RegisterPageRead<LlamaStore>("llama", deltas, pages, threads);
+        RegisterPageRead<MutexMapStore>("mutex_map", deltas, pages, threads);
+      }
+    }
   }
   return true;
 }

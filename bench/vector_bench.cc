@@ -5,18 +5,32 @@
 //                                                 key, same value), no sync
 //   BM_SyncedAppend/llama, .../rocksdb            the same, every write synced (group
 //                                                 commit), 1 and 8 threads
-//   BM_RandomAt/llama, BM_RandomAt/std_vector     random at(i) on 10 million 8-byte
-//                                                 elements, all cached (LLAMA_BENCH_AT_N)
-//   BM_RandomAtInto/llama                         the same through at(i, &out) (a reused buffer)
-//   BM_Iterate/llama, BM_Iterate/std_vector       sequential iteration over the same, per
+//   BM_RandomAt/{llama,std_vector,immer}/n:N      random at(i) on N = 1 and 10 million 8-byte
+//                                                 elements, all cached (LLAMA_BENCH_AT_N, when
+//                                                 set, replaces N in every run)
+//   BM_RandomAtInto/llama/n:N                     the same through at(i, &out) (a reused buffer)
+//   BM_Iterate/{llama,std_vector,immer}/n:N       sequential iteration over the same, per
 //                                                 element (the snapshot's iterator)
-//   BM_InsertErase/llama, .../std_vector          insert + erase at random indices at 1
+//   BM_InsertErase/{llama,std_vector,immer}       insert + erase at random indices at 1
 //                                                 million elements, amortized; the vector's
-//                                                 time includes publishing every op
+//                                                 time includes publishing every op; immer's
+//                                                 are persistent ops, v = v.insert(i, x).erase(j)
+// The immer columns (immer::flex_vector<std::string>, a persistent RRB vector) are built
+// only with LLAMA_HAVE_IMMER (bench/CMakeLists.txt: LLAMA_IMMER_DIR). The RandomAt and
+// Iterate runs report bytes_per_element: the heap's growth (mallinfo2) while the container
+// was built, for all three (for llama around Fill; see SetBytesPerElement).
 //   BM_WriterLatency/llama/rebuilding, .../idle   append latency p50/p99/p99.9 (counters,
 //                                                 microseconds) while a 192k-operation batch is
 //                                                 rebuilt vs with the rebuilder idle
 // Counters pages_per_op and disk_per_live_byte report write amplification.
+#include <benchmark/benchmark.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#if defined(LLAMA_HAVE_IMMER)
+#include <immer/flex_vector.hpp>
+#include <immer/flex_vector_transient.hpp>
+#endif
 #include <rocksdb/db.h>
 #include <unistd.h>
 
@@ -30,10 +44,8 @@
 #include <thread>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
-#include "rebuild/vector.h"
 #include "bench/bench_util.h"
+#include "rebuild/vector.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -142,13 +154,42 @@ void BM_SyncedAppend_rocksdb(benchmark::State& s) { PutRocks(s, true); }
 BENCHMARK(BM_Append_llama)->Name("BM_Append/llama")->Threads(1)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_Append_rocksdb)->Name("BM_Append/rocksdb")->Threads(1)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_SyncedAppend_llama)->Name("BM_SyncedAppend/llama")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_SyncedAppend_rocksdb)->Name("BM_SyncedAppend/rocksdb")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_SyncedAppend_rocksdb)
+    ->Name("BM_SyncedAppend/rocksdb")
+    ->Threads(1)
+    ->Threads(8)
+    ->UseRealTime()
+    ->MinTime(1.0);
 
 // ---- random reads ----
 
-std::uint64_t AtCount() {
+// Elements for the random-read and iteration benchmarks: the benchmark's argument (1 M and
+// 10 M are registered), or LLAMA_BENCH_AT_N for every one of them when it is set.
+std::uint64_t AtCount(const benchmark::State& state) {
   const char* n = std::getenv("LLAMA_BENCH_AT_N");
-  return n ? std::strtoull(n, nullptr, 10) : 10'000'000;
+  return n ? std::strtoull(n, nullptr, 10) : static_cast<std::uint64_t>(state.range(0));
+}
+void AtArgs(benchmark::internal::Benchmark* b) { b->ArgName("n")->Arg(1'000'000)->Arg(10'000'000); }
+
+// Bytes the heap has handed out and not taken back: glibc's mallinfo2, which sums every
+// arena (the store's background threads allocate in their own), `uordblks` for chunks in
+// the arenas plus `hblkhd` for the mmapped ones (a large std::vector buffer is one).
+// Without glibc the bytes_per_element counters read 0.
+std::uint64_t HeapInUse() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+#else
+  return 0;
+#endif
+}
+// bytes_per_element: the heap's growth while a container was built, per element. The same
+// measure for all three containers: for llama the growth around Fill (the vector's pages in
+// memory, its read index and whatever the store and rebuilder hold on to at that point;
+// StoreStats::resident_bytes is not used, it is only kept when a memory budget is set).
+void SetBytesPerElement(benchmark::State& state, std::uint64_t before, std::uint64_t after, std::uint64_t n) {
+  state.counters["bytes_per_element"] =
+      (static_cast<double>(after) - static_cast<double>(before)) / static_cast<double>(std::max<std::uint64_t>(n, 1));
 }
 
 // Fills a vector with n 8-byte values (batches of 1000 appends) and waits for them.
@@ -167,19 +208,49 @@ void Fill(Opened& o, std::uint64_t n) {
   if (!o.vec->wait_visible(*last)) Fail("visible");
 }
 
-// Opens a vector, fills it with AtCount() elements and returns a snapshot of them all.
-VectorSnapshot OpenFilled(Opened& o, const std::string& name) {
+// Opens a vector, fills it with AtCount() elements (reporting bytes_per_element) and
+// returns a snapshot of them all.
+VectorSnapshot OpenFilled(Opened& o, const std::string& name, benchmark::State& state) {
   o.Open(name);
-  const std::uint64_t n = AtCount();
+  const std::uint64_t n = AtCount(state);
+  const std::uint64_t before = HeapInUse();
   Fill(o, n);
+  SetBytesPerElement(state, before, HeapInUse(), n);
   VectorSnapshot snap = o.vec->snapshot();
   if (snap.size() != n) Fail("size");
   return snap;
 }
 
+// The std::vector and immer columns hold the same elements: n 8-byte strings.
+std::vector<std::string> BuildStdVector(benchmark::State& state) {
+  const std::uint64_t n = AtCount(state);
+  const std::uint64_t before = HeapInUse();
+  std::vector<std::string> v(n);
+  for (std::uint64_t i = 0; i < n; ++i) v[i].assign(8, static_cast<char>(i));
+  SetBytesPerElement(state, before, HeapInUse(), n);
+  return v;
+}
+
+#if defined(LLAMA_HAVE_IMMER)
+// immer's persistent RRB vector (bench/CMakeLists.txt, LLAMA_IMMER_DIR), built through a
+// transient, with immer's default memory policy. That policy keeps up to 1024 freed nodes
+// per node size on free lists, so a build after an earlier one may reuse up to about a MB
+// without asking malloc: bytes_per_element can read low by up to ~1 byte at 1 M elements.
+immer::flex_vector<std::string> BuildImmer(benchmark::State& state) {
+  const std::uint64_t n = AtCount(state);
+  const std::uint64_t before = HeapInUse();
+  auto t = immer::flex_vector<std::string>{}.transient();
+  for (std::uint64_t i = 0; i < n; ++i) t.push_back(std::string(8, static_cast<char>(i)));
+  immer::flex_vector<std::string> v = t.persistent();
+  SetBytesPerElement(state, before, HeapInUse(), n);
+  if (v.size() != n) Fail("immer size");
+  return v;
+}
+#endif
+
 void BM_RandomAt_llama(benchmark::State& state) {
   Opened o;
-  VectorSnapshot snap = OpenFilled(o, "at");
+  VectorSnapshot snap = OpenFilled(o, "at", state);
   const std::uint64_t n = snap.size();
   std::mt19937_64 rng(1);
   for (auto _ : state) {
@@ -193,9 +264,8 @@ void BM_RandomAt_llama(benchmark::State& state) {
   o.Close();
 }
 void BM_RandomAt_std_vector(benchmark::State& state) {
-  const std::uint64_t n = AtCount();
-  std::vector<std::string> v(n);
-  for (std::uint64_t i = 0; i < n; ++i) v[i].assign(8, static_cast<char>(i));
+  const std::vector<std::string> v = BuildStdVector(state);
+  const std::uint64_t n = v.size();
   std::mt19937_64 rng(1);
   for (auto _ : state) {
     std::string copy = v[rng() % n];  // at() returns a copy too
@@ -203,10 +273,22 @@ void BM_RandomAt_std_vector(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+#if defined(LLAMA_HAVE_IMMER)
+void BM_RandomAt_immer(benchmark::State& state) {
+  const immer::flex_vector<std::string> v = BuildImmer(state);
+  const std::uint64_t n = v.size();
+  std::mt19937_64 rng(1);
+  for (auto _ : state) {
+    std::string copy = v[rng() % n];  // a copy, as the other two columns
+    benchmark::DoNotOptimize(copy.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+#endif
 // The same through the view accessor into a reused buffer: no allocation per read.
 void BM_RandomAtInto_llama(benchmark::State& state) {
   Opened o;
-  VectorSnapshot snap = OpenFilled(o, "at_into");
+  VectorSnapshot snap = OpenFilled(o, "at_into", state);
   const std::uint64_t n = snap.size();
   std::mt19937_64 rng(1);
   std::string out;
@@ -218,16 +300,19 @@ void BM_RandomAtInto_llama(benchmark::State& state) {
   snap.release();
   o.Close();
 }
-BENCHMARK(BM_RandomAtInto_llama)->Name("BM_RandomAtInto/llama")->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_RandomAt_llama)->Name("BM_RandomAt/llama")->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_RandomAt_std_vector)->Name("BM_RandomAt/std_vector")->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_RandomAtInto_llama)->Name("BM_RandomAtInto/llama")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_RandomAt_llama)->Name("BM_RandomAt/llama")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_RandomAt_std_vector)->Name("BM_RandomAt/std_vector")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+#if defined(LLAMA_HAVE_IMMER)
+BENCHMARK(BM_RandomAt_immer)->Name("BM_RandomAt/immer")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+#endif
 
 // ---- sequential iteration ----
 
 // One item = one element: the iterator steps on, restarting at the end.
 void BM_Iterate_llama(benchmark::State& state) {
   Opened o;
-  VectorSnapshot snap = OpenFilled(o, "iterate");
+  VectorSnapshot snap = OpenFilled(o, "iterate", state);
   {
     auto it = snap.begin();
     const auto end = snap.end();
@@ -244,9 +329,7 @@ void BM_Iterate_llama(benchmark::State& state) {
   o.Close();
 }
 void BM_Iterate_std_vector(benchmark::State& state) {
-  const std::uint64_t n = AtCount();
-  std::vector<std::string> v(n);
-  for (std::uint64_t i = 0; i < n; ++i) v[i].assign(8, static_cast<char>(i));
+  const std::vector<std::string> v = BuildStdVector(state);
   auto it = v.begin();
   for (auto _ : state) {
     benchmark::DoNotOptimize(it->data());
@@ -254,8 +337,23 @@ void BM_Iterate_std_vector(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Iterate_llama)->Name("BM_Iterate/llama")->UseRealTime()->MinTime(2.0);
-BENCHMARK(BM_Iterate_std_vector)->Name("BM_Iterate/std_vector")->UseRealTime()->MinTime(2.0);
+#if defined(LLAMA_HAVE_IMMER)
+void BM_Iterate_immer(benchmark::State& state) {
+  const immer::flex_vector<std::string> v = BuildImmer(state);
+  auto it = v.begin();
+  const auto end = v.end();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(it->data());
+    if (++it == end) it = v.begin();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+#endif
+BENCHMARK(BM_Iterate_llama)->Name("BM_Iterate/llama")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Iterate_std_vector)->Name("BM_Iterate/std_vector")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+#if defined(LLAMA_HAVE_IMMER)
+BENCHMARK(BM_Iterate_immer)->Name("BM_Iterate/immer")->Apply(AtArgs)->UseRealTime()->MinTime(2.0);
+#endif
 
 // ---- insert and erase in the middle ----
 
@@ -296,8 +394,43 @@ void BM_InsertErase_std_vector(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(ops));
 }
-BENCHMARK(BM_InsertErase_llama)->Name("BM_InsertErase/llama")->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK(BM_InsertErase_std_vector)->Name("BM_InsertErase/std_vector")->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+#if defined(LLAMA_HAVE_IMMER)
+// Each insert and each erase a persistent operation: v = v.insert(i, x).erase(j).
+void BM_InsertErase_immer(benchmark::State& state) {
+  auto t = immer::flex_vector<std::string>{}.transient();
+  for (std::uint64_t i = 0; i < kMiddleN; ++i) t.push_back("12345678");
+  immer::flex_vector<std::string> v = t.persistent();
+  std::mt19937_64 rng(2);
+  std::uint64_t ops = 0;
+  for (auto _ : state) {
+    for (int k = 0; k < 1000; ++k) {
+      const auto i = static_cast<std::size_t>(rng() % kMiddleN);
+      const auto j = static_cast<std::size_t>(rng() % kMiddleN);
+      v = v.insert(i, "12345678").erase(j);
+    }
+    ops += 2000;
+  }
+  if (v.size() != kMiddleN) Fail("immer size");
+  state.SetItemsProcessed(static_cast<std::int64_t>(ops));
+}
+#endif
+BENCHMARK(BM_InsertErase_llama)
+    ->Name("BM_InsertErase/llama")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
+BENCHMARK(BM_InsertErase_std_vector)
+    ->Name("BM_InsertErase/std_vector")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
+#if defined(LLAMA_HAVE_IMMER)
+BENCHMARK(BM_InsertErase_immer)
+    ->Name("BM_InsertErase/immer")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
+#endif
 
 // ---- writer latency during a large rebuild ----
 
@@ -309,8 +442,8 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
     vo.min_batch_window = 1 << 20;
     vo.max_batch_window = 1 << 20;
     vo.max_delay_us = rebuilding ? 1000 : 1000000000;  // ...or is idle for the whole run
-    vo.max_buffer_bytes = 900 << 10;  // below the store's 1 MiB record limit
-    vo.writer_slots = 16;             // the measuring writer gets a slot of its own
+    vo.max_buffer_bytes = 900 << 10;                   // below the store's 1 MiB record limit
+    vo.writer_slots = 16;                              // the measuring writer gets a slot of its own
     o.Open(rebuilding ? "lat-rebuild" : "lat-idle", vo);
     // A large batch pending (192k prepends: 8 threads, one buffer slot each, 24 batches of
     // 1000), then (rebuilding) the rebuilder starts on it while a writer measures.
@@ -344,8 +477,16 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
 }
 void BM_WriterLatency_rebuilding(benchmark::State& s) { WriterLatency(s, true); }
 void BM_WriterLatency_idle(benchmark::State& s) { WriterLatency(s, false); }
-BENCHMARK(BM_WriterLatency_rebuilding)->Name("BM_WriterLatency/llama/rebuilding")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_WriterLatency_idle)->Name("BM_WriterLatency/llama/idle")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WriterLatency_rebuilding)
+    ->Name("BM_WriterLatency/llama/rebuilding")
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WriterLatency_idle)
+    ->Name("BM_WriterLatency/llama/idle")
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace llama
