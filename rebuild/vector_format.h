@@ -201,16 +201,19 @@ class LeafView {
   Result<std::string_view> Get(std::uint32_t i) const;
   // Element i < size() of a validated leaf: no checks.
   std::string_view GetUnchecked(std::uint32_t i) const {
-    // Where the value would be if the leaf's values were all one size, fetched while its
-    // offsets load: for fixed-size values (the common case) the two cache misses of a
-    // random read then overlap instead of following one another. Only a hint.
-    const std::size_t values_at = vector_format::kLeafHeaderSize + 4 * (std::size_t{count_} + 1);
-    __builtin_prefetch(contents_.data() + values_at + (contents_.size() - values_at) * i / count_);
     const std::byte* offsets = contents_.data() + vector_format::kLeafHeaderSize;
     const std::uint32_t from = DecodeFixed32(offsets + 4 * std::size_t{i});
     const std::uint32_t to = DecodeFixed32(offsets + 4 * (std::size_t{i} + 1));
     const std::byte* values = offsets + 4 * (std::size_t{count_} + 1);
     return std::string_view(reinterpret_cast<const char*>(values + from), to - from);
+  }
+  // For a random read of element i < size(): fetches where the value would be if the
+  // leaf's values were all one size, while its offsets load. For fixed-size values (the
+  // common case) the two cache misses of the read then overlap instead of following one
+  // another. Only a hint.
+  void PrefetchValue(std::uint32_t i) const {
+    const std::size_t values_at = vector_format::kLeafHeaderSize + 4 * (std::size_t{count_} + 1);
+    __builtin_prefetch(contents_.data() + values_at + (contents_.size() - values_at) * i / count_);
   }
   [[nodiscard]] Status Validate() const;
 

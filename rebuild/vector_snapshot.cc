@@ -115,12 +115,8 @@ Status VectorSnapshot::WithValue(std::uint64_t i, void (*fn)(void*, std::string_
 }
 
 
-Result<std::string_view> VectorSnapshot::view(std::uint64_t i) const {
+Result<std::string_view> VectorSnapshot::ViewUnpinned(std::uint64_t i) const {
   if (auto s = CheckIndex(i); !s) return tl::unexpected(s.error());
-  if (const VectorReadIndex* index = pinned_index()) {
-    const VectorReadIndex::Leaf& leaf = index->leaf(index->Find(i));
-    return leaf.view().GetUnchecked(static_cast<std::uint32_t>(i - leaf.first));
-  }
   std::size_t hint = 0;
   auto leaf = PinLeaf(i, &hint);
   if (!leaf) return tl::unexpected(leaf.error());

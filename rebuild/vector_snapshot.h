@@ -78,7 +78,10 @@ class VectorSnapshot {
   // leaves (a store without a memory budget); with a budget, the leaf is pinned for the
   // publication on first view, so viewed leaves stay in memory outside the budget until
   // the publication is released (use at() or with() to read without pinning).
-  Result<std::string_view> view(std::uint64_t i) const;
+  Result<std::string_view> view(std::uint64_t i) const {
+    if (const VectorReadIndex* index = pinned_index(); index != nullptr && i < size()) return PinnedValue(*index, i);
+    return ViewUnpinned(i);
+  }
   // Calls fn(std::string_view) with element i, viewed in place in its leaf page: no copy.
   // The view is valid during the call only, which holds a store generation guard (so keep
   // fn short, and do not call into the vector or store from it).
@@ -86,8 +89,7 @@ class VectorSnapshot {
   [[nodiscard]] Status with(std::uint64_t i, Fn&& fn) const {
     // Inline, so that a loop of reads keeps several cache misses in flight at once.
     if (const VectorReadIndex* index = pinned_index(); index != nullptr && i < size()) {
-      const VectorReadIndex::Leaf& leaf = index->leaf(index->Find(i));
-      fn(leaf.view().GetUnchecked(static_cast<std::uint32_t>(i - leaf.first)));
+      fn(PinnedValue(*index, i));
       return OkStatus();
     }
     using F = std::remove_reference_t<Fn>;
@@ -172,9 +174,18 @@ class VectorSnapshot {
     const VectorReadIndex* index = published_->read_index.built();
     return index != nullptr && index->pinned() ? index : nullptr;
   }
+  // Element i < size() through a pinned index.
+  static std::string_view PinnedValue(const VectorReadIndex& index, std::uint64_t i) {
+    const VectorReadIndex::Leaf& leaf = index.leaf(index.Find(i));
+    const LeafView view = leaf.view();
+    const auto k = static_cast<std::uint32_t>(i - leaf.first);
+    view.PrefetchValue(k);
+    return view.GetUnchecked(k);
+  }
   // Without an index: the leaf holding element i, found by descending from the root.
   Result<LeafSpot> Descend(Store& store, const GenerationGuard& guard, std::uint64_t i) const;
   [[nodiscard]] Status CheckIndex(std::uint64_t i) const;
+  Result<std::string_view> ViewUnpinned(std::uint64_t i) const;
   [[nodiscard]] Status WithValue(std::uint64_t i, void (*fn)(void*, std::string_view), void* ctx) const;
   std::shared_ptr<const PublishedTree> published_;
 };
