@@ -198,6 +198,9 @@ class LeafView {
     return v;
   }
   std::uint32_t size() const { return count_; }
+  // The count + 1 little-endian u32 offsets (value i spans [offset i, offset i+1) of the
+  // values, which follow the offsets).
+  const std::byte* offsets() const { return contents_.data() + vector_format::kLeafHeaderSize; }
   Result<std::string_view> Get(std::uint32_t i) const;
   // Element i < size() of a validated leaf: no checks.
   std::string_view GetUnchecked(std::uint32_t i) const {

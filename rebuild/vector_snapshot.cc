@@ -211,7 +211,7 @@ Result<VectorSnapshot::PinnedLeaf> VectorSnapshot::PinLeaf(std::uint64_t i, std:
 // Moves to the leaf holding at_ (keeping it alive: by the read index's pin, or its own).
 void VectorSnapshot::iterator::Load() {
   pin_.reset();
-  leaf_ = LeafView();
+  offset_ = offsets_end_ = values_ = nullptr;
   leaf_first_ = at_;
   if (at_ >= end_) return;
   auto leaf = snapshot_->PinLeaf(at_, &next_leaf_);
@@ -220,8 +220,11 @@ void VectorSnapshot::iterator::Load() {
     at_ = end_;  // the iteration ends here
     return;
   }
-  leaf_ = leaf->view;
   leaf_first_ = leaf->first;
+  const std::byte* offsets = leaf->view.offsets();
+  offset_ = offsets + 4 * (at_ - leaf_first_);
+  offsets_end_ = offsets + 4 * std::size_t{leaf->view.size()};
+  values_ = offsets_end_ + 4;
   pin_ = std::move(leaf->pin);
 }
 

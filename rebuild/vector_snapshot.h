@@ -113,9 +113,14 @@ class VectorSnapshot {
     using value_type = std::string_view;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    std::string_view operator*() const { return leaf_.GetUnchecked(static_cast<std::uint32_t>(at_ - leaf_first_)); }
+    std::string_view operator*() const {
+      const std::uint32_t from = DecodeFixed32(offset_);
+      return {reinterpret_cast<const char*>(values_ + from), DecodeFixed32(offset_ + 4) - from};
+    }
     iterator& operator++() {
-      if (++at_ - leaf_first_ >= leaf_.size()) Load();
+      ++at_;
+      offset_ += 4;
+      if (offset_ == offsets_end_) Load();
       return *this;
     }
     friend bool operator==(const iterator& a, const iterator& b) { return a.at_ == b.at_; }
@@ -128,8 +133,12 @@ class VectorSnapshot {
     const VectorSnapshot* snapshot_ = nullptr;
     std::uint64_t at_ = 0, end_ = 0, leaf_first_ = 0;
     std::size_t next_leaf_ = 0;  // read index position of the next leaf (a hint)
-    LeafView leaf_;              // the leaf holding at_, validated
-    BasePageHandle pin_;         // keeps leaf_'s bytes alive when the index does not
+    // In the leaf holding at_ (validated): at_'s offset, the end of the offsets (the last
+    // one, which ends the last value), and where the values start.
+    const std::byte* offset_ = nullptr;
+    const std::byte* offsets_end_ = nullptr;
+    const std::byte* values_ = nullptr;
+    BasePageHandle pin_;  // keeps the leaf's bytes alive when the index does not
     Status error_ = OkStatus();
   };
   iterator begin() const { return iterator(this, 0); }
