@@ -37,6 +37,8 @@ Store::~Store() { (void)Close(); }
 
 std::uint32_t Store::max_body_len() const { return segment_size_; }
 
+std::uint32_t Store::max_record_size() const { return writer_->max_record_size(); }
+
 Status Store::CheckRecordFits(PageId pid, std::size_t body_size) const {
   // Bounded before compression: a reader accepts a record only if its uncompressed body
   // fits the segment, and a record must fit a flush buffer uncompressed in the worst case.

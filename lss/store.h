@@ -211,6 +211,9 @@ class Store {
 
   StoreStats stats() const;
   const StoreOptions& options() const { return options_; }
+  // The largest framed log record this store writes (a flush of a page's unflushed state
+  // must fit one): a layer above bounds its chains by it.
+  std::uint32_t max_record_size() const;
   const RecoveryReport& recovery() const { return recovery_; }
   std::uint64_t store_id() const { return store_id_; }
   MappingTable& mapping() { return table_; }

@@ -254,6 +254,7 @@ BwTreeStats BwTree::stats() const {
   s.root_collapses = root_collapses_.load(std::memory_order_relaxed);
   s.orphans_freed = orphans_freed_.load(std::memory_order_relaxed);
   s.cas_retries = cas_retries_.load(std::memory_order_relaxed);
+  s.full_chain_folds = full_chain_folds_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
   s.link_hops = link_hops_.load(std::memory_order_relaxed);
   s.link_descents = link_descents_.load(std::memory_order_relaxed);
@@ -266,7 +267,21 @@ Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::ve
                                      bool* existed) {
   auto at = Descend(op, key, 0);
   if (!at) return tl::unexpected(at.error());
-  for (;;) {
+  for (int folds = 0;;) {
+    // A full chain is folded before anything goes on it. Writers whose consolidations
+    // lose races to each other's deltas would otherwise grow a chain without bound, past
+    // what one log record holds, and its flush would fail. Nobody adds to a full chain, so
+    // the only CAS that can beat a fold is another fold (or a split): some writer makes
+    // progress every round. A node that cannot be folded (too large, with no place to
+    // split) lets writers through after a few rounds rather than stopping them.
+    if (folds < kMaxFullChainFolds && ChainFull(*at)) {
+      ++folds;
+      full_chain_folds_.fetch_add(1, std::memory_order_relaxed);
+      if (auto s = Consolidate(op, at->pid, 1); !s) return tl::unexpected(s.error());
+      at = Reread(op, *at, key);
+      if (!at) return tl::unexpected(at.error());
+      continue;
+    }
     if (existed != nullptr) {  // an erase writes a Delete only for a key that is there
       auto entry = at->view.Find(key);
       if (!entry) return tl::unexpected(entry.error());
@@ -287,6 +302,14 @@ Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::ve
   }
   if (!sync) return LssAddress();
   return FlushForSync(op, at->pid);
+}
+
+bool BwTree::ChainFull(const Located& at) const {
+  // Long (twice the consolidation threshold), or heavy: its deltas' bytes past a quarter
+  // of the largest log record (a flush writes the unflushed deltas, and the base with
+  // them when it was never flushed, which a node's size bounds).
+  return at.view.delta_count() >= 2 * options_.consolidate_after ||
+         (at.view.delta_count() > 0 && at.view.delta_bytes() >= store_.max_record_size() / 4);
 }
 
 Result<LssAddress> BwTree::FlushForSync(Op& op, PageId leaf) {

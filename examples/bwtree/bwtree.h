@@ -107,6 +107,7 @@ struct BwTreeStats {
   std::uint64_t root_collapses = 0;  // the root took its only child's contents (one level less)
   std::uint64_t orphans_freed = 0;   // pages Open found unreachable after a crash and freed
   std::uint64_t cas_retries = 0;     // lost CAS races retried by writers
+  std::uint64_t full_chain_folds = 0;  // writers that folded a full leaf chain before adding to it
   std::uint64_t restarts = 0;        // traversals started again from the root
   std::uint64_t link_hops = 0;       // leaves a cursor (or Scan) reached by the previous leaf's link
   std::uint64_t link_descents = 0;   // leaves it reached by a descent instead (the link was not trusted)
@@ -209,6 +210,9 @@ class BwTree {
     PageRef head = PageRef::Empty();
     NodeView view;
   };
+  // True when a writer must fold the leaf's chain before adding to it (see WriteLeaf).
+  bool ChainFull(const Located& at) const;
+  static constexpr int kMaxFullChainFolds = 16;
 
   // A page and the nonce of its pending record.
   struct Pending {
@@ -321,7 +325,7 @@ class BwTree {
   std::atomic<std::uint64_t> frees_started_{0}, frees_done_{0};
 
   mutable std::atomic<std::uint64_t> consolidations_{0}, splits_{0}, root_splits_{0}, index_posts_{0},
-      merges_started_{0}, merges_{0}, nodes_freed_{0}, root_collapses_{0}, orphans_freed_{0}, cas_retries_{0},
+      merges_started_{0}, merges_{0}, nodes_freed_{0}, root_collapses_{0}, orphans_freed_{0}, cas_retries_{0}, full_chain_folds_{0},
       restarts_{0}, link_hops_{0}, link_descents_{0};
 };
 

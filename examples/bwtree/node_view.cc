@@ -120,6 +120,7 @@ Result<NodeView> NodeView::Of(PageState state) {
     // Flush delta and a Birth stamp, as a split's new node is) is read without allocating.
     if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
     v.layers_.push_back(std::move(layer));
+    v.delta_bytes_ += node.bytes().size();
   }
   if (!v.base_) {
     return MakeError(ErrorCode::kCorruption, "bwtree: a node's page state has no base page");

@@ -50,6 +50,8 @@ class NodeView {
   std::uint64_t nonce() const { return nonce_; }
   // Bw-tree deltas on the chain (what consolidation folds).
   std::uint32_t delta_count() const { return static_cast<std::uint32_t>(layers_.size()); }
+  // Payload bytes of those deltas.
+  std::size_t delta_bytes() const { return delta_bytes_; }
   // Delete and IndexErase deltas on the chain, and entries in the base: a node whose
   // deletes rival its base is worth consolidating early (it may be small enough to merge).
   std::uint32_t delete_count() const { return deletes_; }
@@ -87,6 +89,7 @@ class NodeView {
   Result<std::optional<Entry>> FindIn(std::string_view key, std::size_t from_layer) const;
 
   std::vector<Layer> layers_;  // newest first
+  std::size_t delta_bytes_ = 0;
   std::optional<NodeImage> base_;
   HighKey base_cap_;
   std::uint8_t level_ = 0;

@@ -132,6 +132,36 @@ TEST_F(BwTreeLimitsTest, LongChainsOfTheLargestValuesFlushAndReopen) {
     model[key] = value;
   }
   ASSERT_TRUE(MatchesModel(*tree_, model));
+  // A quarter of a log record of deltas makes a chain heavy: writers folded it first.
+  EXPECT_GT(tree_->stats().full_chain_folds, 0u);
+  tree_.reset();
+  ASSERT_TRUE(store_->Close().has_value());
+  OpenTree(SmallStoreOptions(), options);
+  EXPECT_TRUE(MatchesModel(*tree_, model));
+}
+
+// A chain's weight is bounded on the write path, not only by the consolidation count:
+// with consolidate_after 64, 8 KiB values and 256 KiB log records, a chain holds at most a
+// quarter of a record of deltas (64 KiB, 8 of them) before the next writer folds it, and
+// every state flushes.
+TEST_F(BwTreeLimitsTest, AWriterFoldsAHeavyChainBeforeAddingToIt) {
+  BwTreeOptions options;
+  options.node_bytes = 32 * 1024;
+  options.consolidate_after = 64;
+  OpenTree(SmallStoreOptions(), options);
+  std::map<std::string, std::string> model;
+  const std::string value(8 * 1024, 'v');
+  for (int i = 0; i < 9; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_TRUE(tree_->Put(key, value).has_value()) << i;
+    model[key] = value;
+    EXPECT_EQ(tree_->stats().full_chain_folds, i < 8 ? 0u : 1u) << "after write " << i;
+  }
+  // The fold of 72 KiB of entries split the root leaf (nodes hold 32 KiB).
+  const BwTreeStats stats = tree_->stats();
+  EXPECT_GE(stats.consolidations + stats.splits + stats.root_splits, 1u);
+  ASSERT_TRUE(store_->FlushAll().has_value());
+  ASSERT_TRUE(MatchesModel(*tree_, model));
   tree_.reset();
   ASSERT_TRUE(store_->Close().has_value());
   OpenTree(SmallStoreOptions(), options);
