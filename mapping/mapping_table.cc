@@ -247,6 +247,27 @@ Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId
   return outcome;
 }
 
+Result<UpdateOutcome> MappingTable::MarkFlushed(const GenerationGuard& guard, PageId pid,
+                                                PageRef expected, LssAddress flushed_to) {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  if (!flushed_to.is_valid()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a flush mark needs a valid LSS address");
+  }
+  if (PageRef::IsUnallocated(expected.raw()) || !expected.in_memory()) {
+    return MakeError(ErrorCode::kInvalidArgument, "only a state in memory can be marked flushed");
+  }
+  PageNode* copy = PageNode::FlushedCopy(*expected.node(), flushed_to);
+  auto outcome = Install(pid, expected, PageRef::InMemory(copy).raw());
+  if (outcome && outcome->installed) {
+    // The copy owns the chain below now: the old head goes alone.
+    generations_.Retire(&MappingTable::ReclaimNode, this, reinterpret_cast<std::uintptr_t>(expected.node()));
+  } else {
+    delete copy;  // not published: it never owned the chain below (deleting a node frees only it)
+  }
+  return outcome;
+}
+
 Status MappingTable::Free(const GenerationGuard& guard, PageId pid) {
   assert(guard.manager() == &generations_);
   (void)guard;
@@ -270,6 +291,10 @@ void MappingTable::RetireState(PageRef old_state) {
 
 void MappingTable::ReclaimChain(void* /*context*/, std::uintptr_t head) {
   FreeChain(reinterpret_cast<PageNode*>(head));
+}
+
+void MappingTable::ReclaimNode(void* /*context*/, std::uintptr_t node) {
+  delete reinterpret_cast<PageNode*>(node);
 }
 
 void MappingTable::ReclaimPageId(void* context, std::uintptr_t pid) {
