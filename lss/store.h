@@ -41,6 +41,7 @@
 #include "lss/log_reader.h"
 #include "lss/log_writer.h"
 #include "lss/page_cache.h"
+#include "lss/record_frame.h"
 #include "lss/segment_set.h"
 #include "mapping/mapping_table.h"
 #include "util/status.h"
@@ -165,7 +166,8 @@ class Store {
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
                                 OwnedChain& state);
   // Writes what the log does not have of the page yet (its new deltas, or all of it) and
-  // installs a Flush delta saying where. Returns the position to Sync for durability.
+  // marks the page's head with where (MappingTable::MarkFlushed: a copy of the head that
+  // carries the address, nothing prepended). Returns the position to Sync for durability.
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
   // Flushes the page if needed and swaps it out: only its LSS address stays in memory.
   Status Evict(const GenerationGuard& guard, PageId pid);
@@ -225,15 +227,33 @@ class Store {
     BasePageHandle base;
   };
   Result<DiskState> ReadDiskState(LssAddress address);
-  // A page state split at its newest flush point: the Update deltas above it (newest
-  // first), the base page if the walk reached one (never flushed), and the LSS address
-  // of the flushed state below (through any Relocation deltas), null if none.
+  // The whole state of a page that is on disk, or partly on disk after a PartialSwap, as
+  // a new chain to install in place of `ref` (read under the caller's guard).
+  Result<OwnedChain> ReadBack(PageId pid, PageRef ref);
+  // A page state split at its newest flush point (a flush-marked node, a PartialSwap
+  // delta, or the bottom's on-disk prior): the Update deltas above it (newest first), the
+  // base page if the walk reached one (never flushed), the LSS address of the flushed
+  // state (through any Relocation deltas), null if none, and the flush-point node, null
+  // if the flush point is not a node. `at` borrows from the state (same generation rule).
   struct UnflushedPart {
     std::vector<DeltaHandle> fresh;
     BasePageHandle base;
     LssAddress flushed;
+    const PageNode* at = nullptr;
   };
   static UnflushedPart SplitAtFlushPoint(PageState state);
+  // What a flush of `part` writes: its encoded record, and whether that record is whole
+  // (Prior 0: it replaces the page's on-disk chain).
+  struct FlushRecord {
+    EncodedBody encoded;
+    bool whole = false;
+  };
+  Result<FlushRecord> EncodeFlushRecord(PageId pid, UnflushedPart part);
+  // Nothing new to write: a position that covers the page's newest flush point `at`. Its
+  // record may be another thread's flush whose mark is installed but whose disk-chain
+  // entry is not added yet; Sync(at + 1) waits for that record's whole buffer, where the
+  // end of the page's previous record would acknowledge too early.
+  LssAddress CoveringPosition(PageId pid, LssAddress at);
   void AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record,
                       bool replaces_chain);
   void EraseDiskChain(PageId pid);
@@ -277,6 +297,13 @@ class Store {
   std::mutex clean_mu_;  // one cleaner at a time
   std::vector<PendingDeletion> pending_deletions_;  // guarded by checkpoint_mu_
   Status RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result);
+  // Tells the page in `expected` that its flushed state at `from` now lives at `to` (a new
+  // address for a page on disk, a moved flush mark or a Relocation delta for one in
+  // memory), retrying on new heads as long as the flush point holds.
+  Result<UpdateOutcome> InstallRelocation(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                          LssAddress from, LssAddress to);
+  // After a relocation: the page's disk chain from `snapshot_head` down becomes `moved`.
+  void SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved);
   // With checkpoint_mu_ held, after a checkpoint: deletes what is no longer referenced.
   Status DeleteCleanedSegments(std::vector<std::uint32_t>* deleted);
   // Checkpoint(), then deletion of cleaned segments that nothing needs any more.

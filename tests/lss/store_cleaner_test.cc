@@ -29,8 +29,8 @@ StoreOptions SmallStore() {
   return o;
 }
 
-// The page's contents as the tests compare them: Describe() without the Flush and
-// Relocation bookkeeping nodes.
+// The page's contents as the tests compare them: Describe() without the flush marks and
+// the Relocation bookkeeping nodes.
 std::vector<std::string> Contents(Store& store, PageId pid) {
   auto g = store.EnterGeneration();
   auto ref = store.Read(g, pid);
@@ -38,7 +38,7 @@ std::vector<std::string> Contents(Store& store, PageId pid) {
   if (!ref) return {};
   std::vector<std::string> out;
   for (const std::string& s : Describe(*ref)) {
-    if (s != "<Flush>" && s != "<Relocation>") out.push_back(s);
+    if (s != "<flushed>" && s != "<Relocation>") out.push_back(s);
   }
   return out;
 }

@@ -26,7 +26,6 @@
 #include <thread>
 #include <vector>
 
-#include "deltas/typed_deltas.h"
 #include "lss/store.h"
 #include "tests/lss/store_test_util.h"
 
@@ -459,16 +458,13 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
   });
   long checks = 0, uncovered = 0;
   std::string example;
-  // One check: if the page's head is a Flush delta, flush again; false if it is not.
+  // One check: if the page's head carries a flush mark, flush again; false if it does not.
   auto check = [&]() -> bool {
     auto g = store->EnterGeneration();
     auto ref = store->mapping().Read(g, pid);
     EXPECT_TRUE(ref.has_value());
-    if (!ref || !ref->in_memory() || ref->node()->delta() == nullptr ||
-        ref->node()->delta()->kind() != DeltaKind::kFlush) {
-      return false;
-    }
-    const LssAddress seen = FlushDelta::From(ref->node()->delta()->view())->flushed_to();
+    if (!ref || !ref->in_memory() || !ref->node()->is_flush_point()) return false;
+    const LssAddress seen = ref->node()->flushed_to();
     auto end = store->Flush(g, pid);
     EXPECT_TRUE(end.has_value()) << end.error().ToString();
     ++checks;
@@ -487,7 +483,7 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
   writer.join();
   const long racing = checks;
   std::cout << racing << " checks raced the writer\n";
-  // At rest the page's head is the writer's last Flush delta: one more check, at least this
+  // At rest the page's head carries the writer's last flush mark: one more check, at least this
   // one whatever the schedule was.
   EXPECT_TRUE(check()) << "the writer's last flush is not the page's head";
   EXPECT_EQ(uncovered, 0) << "of " << checks << " flushes that found a flush point, e.g. " << example;

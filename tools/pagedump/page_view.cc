@@ -69,7 +69,7 @@ Result<JsonValue> BuildPageView(StoreImage& image, PageId pid, const ViewOptions
   view.Set("view", "page");
   view.Set("pid", pid);
   // After recovery the page's mapping table slot holds the address of its newest record;
-  // the first read brings the state below into memory under a Flush delta naming it.
+  // the first read brings the state below into memory, its head marked flushed there.
   view.Set("slot", AddressText(page->listed.front().address));
   JsonValue listed = JsonValue::MakeArray();
   for (const PageDiskRecord& r : page->listed) {
