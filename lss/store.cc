@@ -265,6 +265,17 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
   return state;
 }
 
+namespace {
+
+// A PartialSwap node that adds nothing to the flushed state it names: no payload, and the
+// state it stands for is the one right below it on disk.
+bool IsBarePartialSwap(const PageNode& node) {
+  return node.is_delta() && node.delta_kind() == DeltaKind::kPartialSwap && node.bytes().empty() &&
+         node.next() == nullptr && node.delta()->last_flushed() == node.prior_on_disk();
+}
+
+}  // namespace
+
 Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
   // What is in memory (the nodes above the on-disk part, newest first) and where the rest
   // of the state is: the slot's address, or the prior of the bottom node when only part of
@@ -274,6 +285,9 @@ Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
   if (ref.in_memory()) {
     for (const PageNode& node : ref.state()) above.push_back(&node);
     on_disk = ref.state().bottom()->prior_on_disk();
+    // A PartialSwap that kept nothing above it stands for the whole state: the page reads
+    // back as an evicted one does, with no node in front of its head.
+    if (above.size() == 1 && IsBarePartialSwap(*above.front())) above.clear();
   }
   auto state = ReadDiskState(on_disk);
   if (!state) return tl::unexpected(state.error());

@@ -1,6 +1,6 @@
 // PageNode, PageChainBuilder and PageState: building chains, the DAG rule of PartialSwap
-// nodes, the iterator (every node once, head first), and that freeing chains frees
-// every node (PageNode::live_count).
+// nodes, the iterator (every node once, head first), bottom() and flush marks known
+// without a walk, and that freeing chains frees every node (PageNode::live_count).
 #include "pages/page_state.h"
 
 #include <gtest/gtest.h>
@@ -331,6 +331,43 @@ TEST_F(PageStateTest, RecordsAndPagesOutliveTheChainsThatShareThem) {
   EXPECT_EQ(page.use_count(), 1);
   EXPECT_EQ(AsStringView(record->payload()), "kept");
   EXPECT_EQ(AsStringView(page->contents()), "kept base");
+}
+
+// Every node knows the bottom of its chain from link time: PageState::bottom() is one load,
+// and for a consolidated page (one base node) it is the head itself.
+TEST_F(PageStateTest, BottomIsKnownWithoutAWalkAndIsWhereTheWalkEnds) {
+  std::vector<OwnedChain> chains;
+  for (int n = 0; n <= 4; ++n) chains.push_back(UpdatesOverBase(n));
+  chains.push_back(PageChainBuilder::Prepend(Update("a"), PageChainBuilder::OverDisk(Update("b"), LssAddress::Make(2, 64))));
+  chains.push_back(PageChainBuilder::Prepend(Update("a"), nullptr));
+  for (const OwnedChain& chain : chains) {
+    for (const PageNode* node : Spine(chain.get())) {
+      EXPECT_EQ(node->bottom(), Spine(node).back()) << Describe(PageState(node));
+      EXPECT_EQ(PageState(node).bottom(), node->bottom());
+    }
+  }
+  const PageState consolidated(chains.front().get());
+  EXPECT_EQ(consolidated.bottom(), consolidated.head());
+  EXPECT_EQ(consolidated.base(), consolidated.head()->base());
+}
+
+// A chain's nodes carry no flush mark until one is put on its head; the mark is on that
+// node only, and marking adds no node.
+TEST_F(PageStateTest, MarkFlushedMarksOnlyTheHeadOfAnUnpublishedChain) {
+  OwnedChain chain = UpdatesOverBase(2);
+  for (const PageNode* node : Spine(chain.get())) {
+    EXPECT_FALSE(node->is_flush_point());
+    EXPECT_TRUE(node->flushed_to().is_null());
+  }
+  const std::int64_t live = PageNode::live_count();
+  const LssAddress at = LssAddress::Make(4, 0x200);
+  PageChainBuilder::MarkFlushed(chain, at);
+  EXPECT_EQ(PageNode::live_count(), live);
+  EXPECT_EQ(chain->chain_length(), 3u);
+  EXPECT_TRUE(chain->is_flush_point());
+  EXPECT_EQ(chain->flushed_to(), at);
+  EXPECT_FALSE(chain->next()->is_flush_point());
+  EXPECT_FALSE(chain->next()->next()->is_flush_point());
 }
 
 }  // namespace
