@@ -18,8 +18,7 @@ namespace {
 
 std::uint64_t NewStoreId() {
   std::random_device rd;
-  const std::uint64_t t = static_cast<std::uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
+  const std::uint64_t t = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd() ^ (t * 0x9E3779B97F4A7C15ull);
   return id == 0 ? 1 : id;
 }
@@ -43,8 +42,7 @@ Status Store::CheckRecordFits(PageId pid, std::size_t body_size) const {
   if (FramedSize(body_size) <= writer_->max_record_size()) return OkStatus();
   return MakeError(ErrorCode::kInvalidArgument,
                    "page " + std::to_string(pid) + ": a state of " + std::to_string(body_size) +
-                       " bytes exceeds the largest log record (" +
-                       std::to_string(writer_->max_record_size()) +
+                       " bytes exceeds the largest log record (" + std::to_string(writer_->max_record_size()) +
                        "); consolidate it or use larger flush buffers and segments");
 }
 
@@ -70,8 +68,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
     if (store->writer_) (void)store->writer_->Close();
     return tl::unexpected(s.error());
   }
-  store->recovery_.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  store->recovery_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (store->options_.memory_budget != 0 || store->options_.cleaner_space_factor > 0) {
     store->maintenance_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
   }
@@ -193,9 +190,8 @@ Status Store::Recover() {
   for (auto it = disk_chains_.begin(); it != disk_chains_.end();) {
     for (const PageDiskRecord& r : it->second) {
       if (!std::binary_search(ids->begin(), ids->end(), r.address.segment())) {
-        return MakeError(ErrorCode::kCorruption,
-                         "segment " + std::to_string(r.address.segment()) + " holding page " +
-                             std::to_string(it->first) + " is missing");
+        return MakeError(ErrorCode::kCorruption, "segment " + std::to_string(r.address.segment()) + " holding page " +
+                                                     std::to_string(it->first) + " is missing");
       }
       live_bytes_[r.address.segment()] += r.length;
     }
@@ -374,8 +370,8 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
   return MakeError(ErrorCode::kAborted, "page " + std::to_string(pid) + " kept changing during a partial swap");
 }
 
-Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                     DeltaHandle delta, const PageNode* last_flushed) {
+Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+                                     const PageNode* last_flushed) {
   const std::uint64_t bytes = delta ? delta->len() + PageCache::kNodeOverhead : 0;
   auto out = table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
   if (out && out->installed && tracking()) {
@@ -385,8 +381,7 @@ Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, P
   return out;
 }
 
-Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                     OwnedChain& state) {
+Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state) {
   const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(state.get()) : 0;
   auto out = table_.UpdateR(guard, pid, expected, state);
   if (out && out->installed && tracking()) {
@@ -402,8 +397,7 @@ void Store::AfterGrowth() {
   if (resident > 2 * options_.memory_budget) EvictToBudget();
 }
 
-void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record,
-                           bool replaces_chain) {
+void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record, bool replaces_chain) {
   std::lock_guard lock(disk_mu_);
   // A Free that won the slot after this flush's CAS erases the chain under disk_mu_; if
   // it already did, adding now would bring the freed page back in the next checkpoint.
@@ -412,8 +406,8 @@ void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRec
   auto& chain = disk_chains_[pid];
   // Two flushes of one page may get here in either order; the chain stays sorted newest
   // (highest address) first, and a whole record replaces only what is older than it.
-  auto older = std::find_if(chain.begin(), chain.end(),
-                            [&](const PageDiskRecord& r) { return r.address < record.address; });
+  auto older =
+      std::find_if(chain.begin(), chain.end(), [&](const PageDiskRecord& r) { return r.address < record.address; });
   if (replaces_chain) {
     for (auto r = older; r != chain.end(); ++r) live_bytes_[r->address.segment()] -= r->length;
     older = chain.erase(older, chain.end());
@@ -530,8 +524,8 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     if (!out) return tl::unexpected(out.error());
     // A lost race drops the reservation, which fills it with a failed-flush marker.
     if (!out->installed) continue;
-    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
-                encoded.bytes, encoded.compressed, encoded.raw_len);
+    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(), encoded.bytes,
+                encoded.compressed, encoded.raw_len);
     AddToDiskChain(guard, pid, {reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())},
                    record->whole);
     const LssAddress end = reservation->end();
@@ -539,8 +533,8 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     flushes_.fetch_add(1, std::memory_order_relaxed);
     return end;
   }
-  return MakeError(ErrorCode::kAborted, "flush of page " + std::to_string(pid) +
-                                            " lost 64 races in a row; retry later");
+  return MakeError(ErrorCode::kAborted,
+                   "flush of page " + std::to_string(pid) + " lost 64 races in a row; retry later");
 }
 
 Status Store::Evict(const GenerationGuard& guard, PageId pid) {
@@ -635,7 +629,9 @@ CheckpointSettings Store::WriterSettings() const {
   CheckpointSettings w;
   w.io_backend_requested = static_cast<std::uint8_t>(options_.io_backend);
   const std::string_view in_use = env_->backend_name();
-  w.io_backend_in_use = in_use == IoBackendName(IoBackend::kIoUring) ? 1 : in_use == IoBackendName(IoBackend::kPosix) ? 2 : 0;
+  w.io_backend_in_use = in_use == IoBackendName(IoBackend::kIoUring) ? 1
+                        : in_use == IoBackendName(IoBackend::kPosix) ? 2
+                                                                     : 0;
   w.io_fell_back = !env_->fallback_reason().empty();
   w.compression_level = static_cast<std::int8_t>(std::clamp(options_.compression_level, -128, 127));
   w.flush_buffer_size = options_.flush_buffer_size;
@@ -759,7 +755,6 @@ void Store::CleanIfSpaceGrew() {
   }
 }
 
-
 Result<std::vector<NamedRoot>> Store::ReadCatalog(const GenerationGuard& guard, PageRef* head) {
   auto ref = Read(guard, kCatalogPage);
   if (!ref) return tl::unexpected(ref.error());
@@ -817,8 +812,8 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
     const std::vector<std::byte> contents = EncodeCatalog(*roots);
     const std::optional<std::uint32_t> page_size = BasePage::SmallestSizeFor(contents.size());
     if (!page_size) {
-      return give_back(Error(ErrorCode::kResourceExhausted, "catalog page is full: " +
-                                                                std::to_string(roots->size() - 1) + " roots"));
+      return give_back(Error(ErrorCode::kResourceExhausted,
+                             "catalog page is full: " + std::to_string(roots->size() - 1) + " roots"));
     }
     auto page = BasePage::Create(kCatalogPage, *page_size, contents);
     if (!page) return give_back(page.error());
@@ -826,10 +821,10 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
     // smaller than the largest page): installed in memory but unflushable, it would fail
     // every later flush of page 0, and so every Close.
     if (!CheckRecordFits(kCatalogPage, PageRecordSize({}, &*page))) {
-      return give_back(Error(ErrorCode::kResourceExhausted,
-                             "catalog page is full: " + std::to_string(roots->size() - 1) +
-                                 " roots fill the largest log record (" +
-                                 std::to_string(writer_->max_record_size()) + " bytes)"));
+      return give_back(
+          Error(ErrorCode::kResourceExhausted, "catalog page is full: " + std::to_string(roots->size() - 1) +
+                                                   " roots fill the largest log record (" +
+                                                   std::to_string(writer_->max_record_size()) + " bytes)"));
     }
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = UpdateR(guard, kCatalogPage, head, chain);

@@ -31,9 +31,8 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
     for (std::uint32_t id : *ids) {
       if (id >= first_open || pending.contains(id)) continue;
       const auto it = live_bytes_.find(id);
-      const double u = it == live_bytes_.end()
-                           ? 0.0
-                           : static_cast<double>(it->second) / static_cast<double>(segment_size_);
+      const double u =
+          it == live_bytes_.end() ? 0.0 : static_cast<double>(it->second) / static_cast<double>(segment_size_);
       if (u >= options_.cleaner_max_live_fraction) continue;
       const double age = static_cast<double>(first_open - id);
       scored.emplace_back((1.0 - u) * age / (1.0 + u), id);  // LFS cost-benefit
@@ -119,8 +118,8 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     // Whether the page still builds on `head` is decided before any log space is reserved:
     // a reservation dropped on a retry costs a failed-flush marker in the log.
     auto ref = table_.Read(guard, pid);
-    if (!ref) return OkStatus();  // freed
-    if (ref->empty()) return OkStatus();  // the id was reused; nothing of it is on disk
+    if (!ref) return OkStatus();                             // freed
+    if (ref->empty()) return OkStatus();                     // the id was reused; nothing of it is on disk
     if (ref->on_disk() && ref->address() != head) continue;  // moved on since the snapshot
     if (ref->in_memory()) {
       const LssAddress flushed = SplitAtFlushPoint(ref->state()).flushed;
@@ -131,8 +130,8 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
         // nothing to attach to (nor could it tell a flush that raced it). Retrying cannot
         // help: skip the page now, its segment waits for a later pass. (The cleaner does
         // not flush it itself: what becomes durable, and when, is the access method's.)
-        return MakeError(ErrorCode::kAborted, "cleaner: page " + std::to_string(pid) +
-                                                  " is consolidated in memory and not flushed yet");
+        return MakeError(ErrorCode::kAborted,
+                         "cleaner: page " + std::to_string(pid) + " is consolidated in memory and not flushed yet");
       }
       // If a flush landed since the snapshot, its record chains onto `head`: start again,
       // or the moved copy would be an older state placed after a newer record.
@@ -147,10 +146,9 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
       return tl::unexpected(out.error());
     }
     if (!out->installed) continue;
-    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
-                encoded.bytes, encoded.compressed, encoded.raw_len);
-    const PageDiskRecord moved{reservation->address(),
-                               static_cast<std::uint32_t>(reservation->bytes().size())};
+    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(), encoded.bytes,
+                encoded.compressed, encoded.raw_len);
+    const PageDiskRecord moved{reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())};
     SpliceMovedRecord(pid, chain.front(), moved);
     writer_->Commit(std::move(*reservation));
     ++result.pages_relocated;

@@ -151,8 +151,7 @@ class PageChainBuilder {
   static OwnedChain OverDisk(DeltaHandle delta, LssAddress prior);
   // A PartialSwap node over `below`; `last_flushed` must be null or a node of `below`'s
   // spine (InvalidArgument otherwise), and `delta` must be a PartialSwap record.
-  static Result<OwnedChain> PrependPartialSwap(DeltaHandle delta, OwnedChain below,
-                                               const PageNode* last_flushed);
+  static Result<OwnedChain> PrependPartialSwap(DeltaHandle delta, OwnedChain below, const PageNode* last_flushed);
   // Marks the head of an unpublished chain as a flush point: the state from it down is
   // in the LSS at `flushed_to` (a page read back from disk, say). `chain` must not be null.
   static void MarkFlushed(OwnedChain& chain, LssAddress flushed_to);

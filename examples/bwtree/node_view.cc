@@ -7,13 +7,11 @@ namespace llama::bwtree {
 namespace {
 
 // `cap` lowered to `key` if that is below it.
-HighKey Lower(HighKey cap, std::string_view key) {
-  return (cap.infinite || key < cap.key) ? HighKey::At(key) : cap;
-}
+HighKey Lower(HighKey cap, std::string_view key) { return (cap.infinite || key < cap.key) ? HighKey::At(key) : cap; }
 
 // The greatest key of `image` that is below `cap` and <= `bound` (< when !inclusive).
-Result<std::optional<std::string_view>> ImageFloor(const NodeImage& image, std::string_view bound,
-                                                   bool inclusive, const HighKey& cap) {
+Result<std::optional<std::string_view>> ImageFloor(const NodeImage& image, std::string_view bound, bool inclusive,
+                                                   const HighKey& cap) {
   if (!cap.infinite && cap.key <= bound) {
     bound = cap.key;
     inclusive = false;

@@ -17,11 +17,11 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
-#include <sstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
-#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,7 +94,11 @@ struct SharedPage {
 class Worker {
  public:
   Worker(int index, std::uint64_t seed, const std::vector<SharedPage>& shared, const std::vector<int>& start_k)
-      : index_(index), rng_(seed), workload_(seed * 7 + 1, model_, 12), shared_(shared), k_(start_k),
+      : index_(index),
+        rng_(seed),
+        workload_(seed * 7 + 1, model_, 12),
+        shared_(shared),
+        k_(start_k),
         synced_k_(start_k) {
     Workload::Mix mix;
     mix.checkpoint = 0;  // the checkpoint thread does that
@@ -352,8 +356,8 @@ TEST_P(StoreConcurrencyTest, ThreadsWithCheckpointsThenPowerCutThenClose) {
   // Phase 1: concurrent, then a power cut.
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < kThreads; ++t) {
-    workers.push_back(std::make_unique<Worker>(t, seed + static_cast<std::uint64_t>(t), shared,
-                                               std::vector<int>(kSharedPages, 0)));
+    workers.push_back(
+        std::make_unique<Worker>(t, seed + static_cast<std::uint64_t>(t), shared, std::vector<int>(kSharedPages, 0)));
   }
   RunConcurrently(*store, workers, steps);
   ASSERT_FALSE(HasFailure());
@@ -447,7 +451,9 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
         if (n % 16 == 0) {
           OwnedChain chain = testing::BaseChain(pid, "b" + std::to_string(n));
           if (store->UpdateR(g, pid, *ref, chain).value().installed) break;
-        } else if (store->UpdateD(g, pid, *ref, testing::UpdateRecord(pid, "d" + std::to_string(n))).value().installed) {
+        } else if (store->UpdateD(g, pid, *ref, testing::UpdateRecord(pid, "d" + std::to_string(n)))
+                       .value()
+                       .installed) {
           break;
         }
       }

@@ -15,6 +15,7 @@
 #include "tests/lss/env_test_util.h"
 #include "tests/mapping/scripted_thread.h"
 #include "tests/mapping/test_pages.h"
+#include "tests/pages/live_nodes.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -40,13 +41,9 @@ StoreOptions Options() {
 }
 
 // Every test leaves as many live nodes as it found once its store is gone.
-class StoreFlushStateTest : public ::testing::Test {
+class StoreFlushStateTest : public testing::LiveNodesTest {
  protected:
-  void SetUp() override { live_at_start_ = PageNode::live_count(); }
-  void TearDown() override {
-    store_.reset();
-    EXPECT_EQ(PageNode::live_count(), live_at_start_) << "leaked or double-counted nodes";
-  }
+  void Release() override { store_.reset(); }
   Store& Open(StoreOptions options = Options()) {
     store_.reset();
     auto opened = Store::Open(dir_.path(), options);
@@ -66,7 +63,6 @@ class StoreFlushStateTest : public ::testing::Test {
   PageRef Slot(const GenerationGuard& g, PageId pid) { return *store_->mapping().Read(g, pid); }
 
   TempDir dir_;
-  std::int64_t live_at_start_ = 0;
   std::unique_ptr<Store> store_;
 };
 

@@ -13,6 +13,7 @@
 #include "mapping/mapping_table.h"
 #include "tests/mapping/scripted_thread.h"
 #include "tests/mapping/test_pages.h"
+#include "tests/pages/live_nodes.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -35,13 +36,9 @@ MappingTable::Options OnlyExplicitReclaim() {
 }
 
 // Every test leaves as many live nodes as it found once its table is gone.
-class MarkFlushedTest : public ::testing::Test {
+class MarkFlushedTest : public testing::LiveNodesTest {
  protected:
-  void SetUp() override { live_at_start_ = PageNode::live_count(); }
-  void TearDown() override {
-    table_.reset();
-    EXPECT_EQ(PageNode::live_count(), live_at_start_) << "leaked or double-counted nodes";
-  }
+  void Release() override { table_.reset(); }
   MappingTable& table() { return *table_; }
   // The page's state after Update-R of a base page "base" and Update-D of `deltas`.
   PageRef MakePage(PageId pid, const Strings& deltas) {
@@ -52,7 +49,6 @@ class MarkFlushedTest : public ::testing::Test {
     return head;
   }
 
-  std::int64_t live_at_start_ = 0;
   std::optional<MappingTable> table_{std::in_place, OnlyExplicitReclaim()};
 };
 

@@ -16,6 +16,7 @@
 #include "deltas/delta_record.h"
 #include "pages/base_page.h"
 #include "pages/page_node.h"
+#include "tests/pages/live_nodes.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -81,12 +82,7 @@ std::string Describe(const PageState& state) {
 }
 
 // Every test must leave as many live nodes as it found: no chain leaks.
-class PageStateTest : public ::testing::Test {
- protected:
-  void SetUp() override { live_at_start_ = PageNode::live_count(); }
-  void TearDown() override { EXPECT_EQ(PageNode::live_count(), live_at_start_) << "leaked nodes"; }
-  std::int64_t live_at_start_ = 0;
-};
+using PageStateTest = testing::LiveNodesTest;
 
 TEST_F(PageStateTest, ABaseChainIsOneBaseNode) {
   OwnedChain chain = PageChainBuilder::Base(Page("only"));
@@ -184,8 +180,7 @@ TEST_F(PageStateTest, AnEmptyStateHasNothingToVisit) {
 }
 
 TEST_F(PageStateTest, AChainOfDeltasOnlyHasNoBase) {
-  OwnedChain chain =
-      PageChainBuilder::Prepend(Update("b"), PageChainBuilder::Prepend(Update("a"), nullptr));
+  OwnedChain chain = PageChainBuilder::Prepend(Update("b"), PageChainBuilder::Prepend(Update("a"), nullptr));
   const PageState state(chain.get());
   EXPECT_EQ(state.chain_length(), 2u);
   EXPECT_EQ(Describe(state), "b a");
@@ -277,8 +272,7 @@ TEST_F(PageStateTest, PrependPartialSwapRefusesAnythingButAPartialSwapRecord) {
   auto flush = DeltaRecord::MakeFlush(kPid, LssAddress::Make(2, 0));
   auto reloc = DeltaRecord::MakeRelocation(kPid, LssAddress::Make(1, 0), LssAddress::Make(2, 0));
   ASSERT_TRUE(flush.has_value() && reloc.has_value());
-  for (DeltaHandle wrong :
-       {Update("not a ps"), Share(std::move(*flush)), Share(std::move(*reloc)), DeltaHandle()}) {
+  for (DeltaHandle wrong : {Update("not a ps"), Share(std::move(*flush)), Share(std::move(*reloc)), DeltaHandle()}) {
     OwnedChain below = UpdatesOverBase(1);
     const PageNode* target = below.get();
     auto chain = PageChainBuilder::PrependPartialSwap(wrong, std::move(below), target);
@@ -338,7 +332,8 @@ TEST_F(PageStateTest, RecordsAndPagesOutliveTheChainsThatShareThem) {
 TEST_F(PageStateTest, BottomIsKnownWithoutAWalkAndIsWhereTheWalkEnds) {
   std::vector<OwnedChain> chains;
   for (int n = 0; n <= 4; ++n) chains.push_back(UpdatesOverBase(n));
-  chains.push_back(PageChainBuilder::Prepend(Update("a"), PageChainBuilder::OverDisk(Update("b"), LssAddress::Make(2, 64))));
+  chains.push_back(
+      PageChainBuilder::Prepend(Update("a"), PageChainBuilder::OverDisk(Update("b"), LssAddress::Make(2, 64))));
   chains.push_back(PageChainBuilder::Prepend(Update("a"), nullptr));
   for (const OwnedChain& chain : chains) {
     for (const PageNode* node : Spine(chain.get())) {

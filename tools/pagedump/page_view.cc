@@ -10,8 +10,8 @@ namespace llama::pagedump {
 namespace {
 
 std::string BitNames(std::uint8_t bits) {
-  static constexpr std::pair<std::uint8_t, const char*> kNames[] = {
-      {0x80, "F"}, {0x40, "P"}, {0x20, "U"}, {0x10, "E"}, {0x08, "R"}, {0x04, "Re"}};
+  static constexpr std::pair<std::uint8_t, const char*> kNames[] = {{0x80, "F"}, {0x40, "P"}, {0x20, "U"},
+                                                                    {0x10, "E"}, {0x08, "R"}, {0x04, "Re"}};
   std::string out;
   for (const auto& [mask, name] : kNames) {
     if ((bits & mask) == 0) continue;
@@ -26,8 +26,7 @@ void SetHex(std::span<const std::byte> bytes, const ViewOptions& options, JsonVa
   into.Set("hex_truncated", options.hex_bytes != 0 && bytes.size() > options.hex_bytes);
 }
 
-JsonValue DeltaJson(const DeltaRecord& delta, LssAddress record, std::size_t position,
-                    const ViewOptions& options) {
+JsonValue DeltaJson(const DeltaRecord& delta, LssAddress record, std::size_t position, const ViewOptions& options) {
   JsonValue d = JsonValue::MakeObject();
   d.Set("position", position);
   d.Set("record", AddressText(record));
