@@ -292,12 +292,14 @@ Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
   for (auto it = state->deltas.rbegin(); it != state->deltas.rend(); ++it) {
     chain = PageChainBuilder::Prepend(*it, std::move(chain));
   }
-  if (chain == nullptr) {
-    return MakeError(ErrorCode::kCorruption, "page " + std::to_string(pid) + ": its records on disk hold no state");
-  }
   // Everything read is in the log at `on_disk`: its head is that flush point. (A partly
   // swapped page keeps its PartialSwap delta, which says the same.)
-  if (above.empty()) PageChainBuilder::MarkFlushed(chain, on_disk);
+  if (above.empty()) {
+    if (chain == nullptr) {
+      return MakeError(ErrorCode::kCorruption, "page " + std::to_string(pid) + ": its records on disk hold no state");
+    }
+    PageChainBuilder::MarkFlushed(chain, on_disk);
+  }
   // The kept nodes are copied with their flush marks: the deltas a flush wrote stay
   // flushed.
   for (auto it = above.rbegin(); it != above.rend(); ++it) {
