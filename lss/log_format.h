@@ -60,7 +60,7 @@ inline constexpr std::uint8_t kFrameFlagsKnown = kFrameFlagZstd;
 enum class RecordKind : std::uint8_t {
   kPageState = 1,    // a page's state, or its newest part (lss/page_record.h)
   kFreePage = 2,     // body: pid u32. The page was freed.
-  kFailedFlush = 3,  // a flush whose Flush delta lost its CAS; body ignored, skipped
+  kFailedFlush = 3,  // a flush whose flush-mark CAS was lost; body ignored, skipped
   kSegmentEnd = 4,   // body: next segment id u32. The log continues there.
   kApplication = 5,  // opaque to the page store: records of the layers above
   kSyncPoint = 6,    // body: durable position u64. Everything before it was synced.

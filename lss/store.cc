@@ -18,8 +18,7 @@ namespace {
 
 std::uint64_t NewStoreId() {
   std::random_device rd;
-  const std::uint64_t t = static_cast<std::uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
+  const std::uint64_t t = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd() ^ (t * 0x9E3779B97F4A7C15ull);
   return id == 0 ? 1 : id;
 }
@@ -45,8 +44,7 @@ Status Store::CheckRecordFits(PageId pid, std::size_t body_size) const {
   if (FramedSize(body_size) <= writer_->max_record_size()) return OkStatus();
   return MakeError(ErrorCode::kInvalidArgument,
                    "page " + std::to_string(pid) + ": a state of " + std::to_string(body_size) +
-                       " bytes exceeds the largest log record (" +
-                       std::to_string(writer_->max_record_size()) +
+                       " bytes exceeds the largest log record (" + std::to_string(writer_->max_record_size()) +
                        "); consolidate it or use larger flush buffers and segments");
 }
 
@@ -72,8 +70,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
     if (store->writer_) (void)store->writer_->Close();
     return tl::unexpected(s.error());
   }
-  store->recovery_.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  store->recovery_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (store->options_.memory_budget != 0 || store->options_.cleaner_space_factor > 0) {
     store->maintenance_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
   }
@@ -195,9 +192,8 @@ Status Store::Recover() {
   for (auto it = disk_chains_.begin(); it != disk_chains_.end();) {
     for (const PageDiskRecord& r : it->second) {
       if (!std::binary_search(ids->begin(), ids->end(), r.address.segment())) {
-        return MakeError(ErrorCode::kCorruption,
-                         "segment " + std::to_string(r.address.segment()) + " holding page " +
-                             std::to_string(it->first) + " is missing");
+        return MakeError(ErrorCode::kCorruption, "segment " + std::to_string(r.address.segment()) + " holding page " +
+                                                     std::to_string(it->first) + " is missing");
       }
       live_bytes_[r.address.segment()] += r.length;
     }
@@ -243,7 +239,7 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
   LssAddress at = address;
   for (int hops = 0; !at.is_null(); ++hops) {
     if (hops > 1 << 16) return MakeError(ErrorCode::kCorruption, "page chain on disk loops");
-    // A record may be named (by a Flush delta, a slot, a prior pointer) before its buffer
+    // A record may be named (by a flush mark, a slot, a prior pointer) before its buffer
     // reaches the file: wait for it rather than read a torn frame. Free when written.
     if (at >= writer_->written_position()) {
       if (auto s = writer_->WaitWritten(LssAddress::Make(at.segment(), at.offset() + 1)); !s) {
@@ -267,47 +263,66 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
   return state;
 }
 
+namespace {
+
+// A PartialSwap node that adds nothing to the flushed state it names: no payload, and the
+// state it stands for is the one right below it on disk.
+bool IsBarePartialSwap(const PageNode& node) {
+  return node.is_delta() && node.delta_kind() == DeltaKind::kPartialSwap && node.bytes().empty() &&
+         node.next() == nullptr && node.delta()->last_flushed() == node.prior_on_disk();
+}
+
+}  // namespace
+
+Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
+  // What is in memory (the nodes above the on-disk part, newest first) and where the rest
+  // of the state is: the slot's address, or the prior of the bottom node when only part of
+  // the chain is in memory (after a PartialSwap).
+  std::vector<const PageNode*> above;
+  LssAddress on_disk = ref.address();
+  if (ref.in_memory()) {
+    for (const PageNode& node : ref.state()) above.push_back(&node);
+    on_disk = ref.state().bottom()->prior_on_disk();
+    // A PartialSwap that kept nothing above it stands for the whole state: the page reads
+    // back as an evicted one does, with no node in front of its head.
+    if (above.size() == 1 && IsBarePartialSwap(*above.front())) above.clear();
+  }
+  auto state = ReadDiskState(on_disk);
+  if (!state) return tl::unexpected(state.error());
+  reads_from_disk_.fetch_add(1, std::memory_order_relaxed);
+  OwnedChain chain = state->base ? PageChainBuilder::Base(state->base) : nullptr;
+  for (auto it = state->deltas.rbegin(); it != state->deltas.rend(); ++it) {
+    chain = PageChainBuilder::Prepend(*it, std::move(chain));
+  }
+  // Everything read is in the log at `on_disk`: its head is that flush point. (A partly
+  // swapped page keeps its PartialSwap delta, which says the same.)
+  if (above.empty()) {
+    if (chain == nullptr) {
+      return MakeError(ErrorCode::kCorruption, "page " + std::to_string(pid) + ": its records on disk hold no state");
+    }
+    PageChainBuilder::MarkFlushed(chain, on_disk);
+  }
+  // The kept nodes are copied with their flush marks: the deltas a flush wrote stay
+  // flushed.
+  for (auto it = above.rbegin(); it != above.rend(); ++it) {
+    chain = PageChainBuilder::Prepend((*it)->delta_handle(), std::move(chain));
+    if ((*it)->is_flush_point()) PageChainBuilder::MarkFlushed(chain, (*it)->flushed_to());
+  }
+  return chain;
+}
+
 Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
   for (;;) {
     auto ref = table_.Read(guard, pid);
     if (!ref || ref->empty()) return ref;
-    // What is in memory (delta records above the on-disk part, newest first) and where the
-    // rest of the state is: the slot's address, or the prior of the bottom node when only
-    // part of the chain is in memory (after a PartialSwap).
-    std::vector<DeltaHandle> above;
-    LssAddress on_disk;
-    if (ref->on_disk()) {
-      on_disk = ref->address();
-    } else if (!ref->node()->reaches_disk()) {
+    if (ref->in_memory() && !ref->node()->reaches_disk()) {
       if (tracking()) cache_.Refresh(pid);
       return ref;  // wholly in memory: the common case, O(1)
-    } else {
-      const PageNode* bottom = nullptr;
-      for (const PageNode& node : ref->state()) {
-        bottom = &node;
-        above.push_back(node.delta_handle());
-      }
-      on_disk = bottom->prior_on_disk();
     }
-    auto state = ReadDiskState(on_disk);
-    if (!state) return tl::unexpected(state.error());
-    reads_from_disk_.fetch_add(1, std::memory_order_relaxed);
-    OwnedChain chain = state->base ? PageChainBuilder::Base(state->base) : nullptr;
-    for (auto it = state->deltas.rbegin(); it != state->deltas.rend(); ++it) {
-      chain = PageChainBuilder::Prepend(*it, std::move(chain));
-    }
-    if (above.empty()) {
-      // Everything below this Flush delta is in the log at `on_disk`. (A partly swapped
-      // page keeps its PartialSwap delta, which says the same.)
-      auto flush = DeltaRecord::MakeFlush(pid, on_disk);
-      if (!flush) return tl::unexpected(flush.error());
-      chain = PageChainBuilder::Prepend(Share(std::move(*flush)), std::move(chain));
-    }
-    for (auto it = above.rbegin(); it != above.rend(); ++it) {
-      chain = PageChainBuilder::Prepend(*it, std::move(chain));
-    }
-    const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain.get()) : 0;
-    auto out = table_.UpdateR(guard, pid, *ref, chain);
+    auto chain = ReadBack(pid, *ref);
+    if (!chain) return tl::unexpected(chain.error());
+    const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain->get()) : 0;
+    auto out = table_.UpdateR(guard, pid, *ref, *chain);
     if (!out) return tl::unexpected(out.error());
     if (out->installed && tracking()) {
       cache_.Set(pid, bytes);
@@ -335,7 +350,10 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
     if (!ref->in_memory()) return OkStatus();
     const UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (part.base || part.flushed.is_null()) return OkStatus();  // nothing flushed to swap out
-    if (part.fresh.size() + 1 == ref->state().chain_length()) return OkStatus();  // done already
+    // Done already: only unflushed deltas over a PartialSwap delta with nothing below it.
+    const bool swapped = part.at != nullptr && part.at == ref->state().bottom() && part.at->is_delta() &&
+                         part.at->delta_kind() == DeltaKind::kPartialSwap;
+    if (swapped && part.fresh.size() + 1 == ref->state().chain_length()) return OkStatus();
     // The unflushed deltas stay; everything below them becomes one PartialSwap delta that
     // names where the flushed state is.
     auto ps = DeltaRecord::MakePartialSwap(pid, part.flushed, {}, part.flushed);
@@ -356,8 +374,8 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
   return MakeError(ErrorCode::kAborted, "page " + std::to_string(pid) + " kept changing during a partial swap");
 }
 
-Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                     DeltaHandle delta, const PageNode* last_flushed) {
+Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+                                     const PageNode* last_flushed) {
   const std::uint64_t bytes = delta ? delta->len() + PageCache::kNodeOverhead : 0;
   auto out = table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
   if (out && out->installed && tracking()) {
@@ -367,8 +385,7 @@ Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, P
   return out;
 }
 
-Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                     OwnedChain& state) {
+Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state) {
   const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(state.get()) : 0;
   auto out = table_.UpdateR(guard, pid, expected, state);
   if (out && out->installed && tracking()) {
@@ -384,8 +401,7 @@ void Store::AfterGrowth() {
   if (resident > 2 * options_.memory_budget) EvictToBudget();
 }
 
-void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record,
-                           bool replaces_chain) {
+void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record, bool replaces_chain) {
   std::lock_guard lock(disk_mu_);
   // A Free that won the slot after this flush's CAS erases the chain under disk_mu_; if
   // it already did, adding now would bring the freed page back in the next checkpoint.
@@ -394,8 +410,8 @@ void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRec
   auto& chain = disk_chains_[pid];
   // Two flushes of one page may get here in either order; the chain stays sorted newest
   // (highest address) first, and a whole record replaces only what is older than it.
-  auto older = std::find_if(chain.begin(), chain.end(),
-                            [&](const PageDiskRecord& r) { return r.address < record.address; });
+  auto older =
+      std::find_if(chain.begin(), chain.end(), [&](const PageDiskRecord& r) { return r.address < record.address; });
   if (replaces_chain) {
     for (auto r = older; r != chain.end(); ++r) live_bytes_[r->address.segment()] -= r->length;
     older = chain.erase(older, chain.end());
@@ -415,10 +431,15 @@ void Store::EraseDiskChain(PageId pid) {
 Store::UnflushedPart Store::SplitAtFlushPoint(PageState state) {
   UnflushedPart part;
   std::vector<std::pair<LssAddress, LssAddress>> relocations;
-  bool at_flush_point = false;
   const PageNode* bottom = nullptr;
   for (const PageNode& node : state) {
     bottom = &node;
+    // A flush-marked node: it and everything below it are in the log.
+    if (node.is_flush_point()) {
+      part.at = &node;
+      part.flushed = node.flushed_to();
+      break;
+    }
     if (node.is_base()) {
       part.base = node.base_handle();
       break;
@@ -433,11 +454,13 @@ Store::UnflushedPart Store::SplitAtFlushPoint(PageState state) {
       relocations.emplace_back(r->from(), r->to());
       continue;
     }
+    // A PartialSwap names the flushed state it stands in for; a Flush delta (the store no
+    // longer installs them, but a chain may still hold one) the state below it.
+    part.at = &node;
     part.flushed = d.kind() == DeltaKind::kFlush ? FlushDelta::From(d)->flushed_to() : d.last_flushed();
-    at_flush_point = true;
     break;
   }
-  if (!at_flush_point && !part.base && bottom != nullptr) part.flushed = bottom->prior_on_disk();
+  if (part.at == nullptr && !part.base && bottom != nullptr) part.flushed = bottom->prior_on_disk();
   // Relocations above the flush point say where that state lives now (oldest first).
   for (auto it = relocations.rbegin(); it != relocations.rend(); ++it) {
     if (part.flushed == it->first) part.flushed = it->second;
@@ -445,76 +468,77 @@ Store::UnflushedPart Store::SplitAtFlushPoint(PageState state) {
   return part;
 }
 
+LssAddress Store::CoveringPosition(PageId pid, LssAddress at) {
+  LssAddress newest;
+  {
+    std::lock_guard lock(disk_mu_);
+    auto it = disk_chains_.find(pid);
+    newest = it == disk_chains_.end() ? writer_->durable_position() : EndOf(it->second.front());
+  }
+  return at.is_null() ? newest : std::max(newest, LssAddress::Make(at.segment(), at.offset() + 1));
+}
+
+Result<Store::FlushRecord> Store::EncodeFlushRecord(PageId pid, UnflushedPart part) {
+  FlushRecord record;
+  LssAddress prior = part.flushed;
+  record.whole = part.base != nullptr || prior.is_null();
+  if (!record.whole) {
+    std::size_t on_disk = 0;
+    {
+      std::lock_guard lock(disk_mu_);
+      if (auto it = disk_chains_.find(pid); it != disk_chains_.end()) on_disk = it->second.size();
+    }
+    if (on_disk + 1 > options_.max_disk_chain) {
+      auto older = ReadDiskState(prior);
+      if (!older) return tl::unexpected(older.error());
+      part.fresh.insert(part.fresh.end(), older->deltas.begin(), older->deltas.end());
+      part.base = older->base;
+      prior = LssAddress();
+      record.whole = true;
+    }
+  }
+  std::vector<std::byte> body;
+  if (auto s = EncodePageRecord(pid, prior, part.fresh, part.base.get(), body); !s) return tl::unexpected(s.error());
+  if (auto s = CheckRecordFits(pid, body.size()); !s) return tl::unexpected(s.error());
+  record.encoded = MaybeCompress(body, options_.compression_level);
+  return record;
+}
+
 Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto ref = table_.Read(guard, pid);
     if (!ref) return tl::unexpected(ref.error());
-    auto newest_on_disk = [&]() -> LssAddress {
-      std::lock_guard lock(disk_mu_);
-      auto it = disk_chains_.find(pid);
-      return it == disk_chains_.end() ? writer_->durable_position() : EndOf(it->second.front());
-    };
-    // Nothing new to write: a position that covers the page's newest flush point `at`. Its
-    // record may be another thread's flush whose Flush delta is installed but whose
-    // disk-chain entry is not added yet; Sync(at + 1) waits for that record's whole buffer,
-    // where the end of the page's previous record would acknowledge too early.
-    auto covering = [&](LssAddress at) {
-      const LssAddress newest = newest_on_disk();
-      return at.is_null() ? newest : std::max(newest, LssAddress::Make(at.segment(), at.offset() + 1));
-    };
-    if (!ref->in_memory()) return covering(ref->address());
-
+    if (!ref->in_memory()) return CoveringPosition(pid, ref->address());
     UnflushedPart part = SplitAtFlushPoint(ref->state());
-    std::vector<DeltaHandle>& fresh = part.fresh;
-    BasePageHandle& base = part.base;
-    LssAddress prior = part.flushed;
-    if (fresh.empty() && !base) return covering(prior);
-
-    bool whole = base != nullptr || prior.is_null();
-    if (!whole) {
-      std::size_t on_disk = 0;
-      {
-        std::lock_guard lock(disk_mu_);
-        if (auto it = disk_chains_.find(pid); it != disk_chains_.end()) on_disk = it->second.size();
-      }
-      if (on_disk + 1 > options_.max_disk_chain) {
-        auto older = ReadDiskState(prior);
-        if (!older) return tl::unexpected(older.error());
-        fresh.insert(fresh.end(), older->deltas.begin(), older->deltas.end());
-        base = older->base;
-        prior = LssAddress();
-        whole = true;
-      }
-    }
-    std::vector<std::byte> body;
-    if (auto s = EncodePageRecord(pid, prior, fresh, base.get(), body); !s) return tl::unexpected(s.error());
-    if (auto s = CheckRecordFits(pid, body.size()); !s) return tl::unexpected(s.error());
-    EncodedBody encoded = MaybeCompress(body, options_.compression_level);
+    if (part.fresh.empty() && !part.base) return CoveringPosition(pid, part.flushed);
+    auto record = EncodeFlushRecord(pid, std::move(part));
+    if (!record) return tl::unexpected(record.error());
     // The page changed while its record was encoded (a writer, the evictor, the cleaner):
     // start over before reserving log space, so such a race costs no failed-flush marker.
     // Only a change in the short window from Reserve to the CAS below still costs one.
     auto again = table_.Read(guard, pid);
     if (!again) return tl::unexpected(again.error());
     if (*again != *ref) continue;
+    const EncodedBody& encoded = record->encoded;
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
     if (!reservation) return tl::unexpected(reservation.error());
-    auto flush = DeltaRecord::MakeFlush(pid, reservation->address(), prior);
-    if (!flush) return tl::unexpected(flush.error());
-    auto out = table_.UpdateD(guard, pid, *ref, Share(std::move(*flush)));
+    // LLAMA's flush: reserve, install the flush state by CAS, then copy. The state is a
+    // mark on a copy of the head, not a delta in front of it (MappingTable::MarkFlushed).
+    auto out = table_.MarkFlushed(guard, pid, *ref, reservation->address());
     if (!out) return tl::unexpected(out.error());
     // A lost race drops the reservation, which fills it with a failed-flush marker.
     if (!out->installed) continue;
-    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
-                encoded.bytes, encoded.compressed, encoded.raw_len);
+    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(), encoded.bytes,
+                encoded.compressed, encoded.raw_len);
     AddToDiskChain(guard, pid, {reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())},
-                   whole);
+                   record->whole);
     const LssAddress end = reservation->end();
     writer_->Commit(std::move(*reservation));
     flushes_.fetch_add(1, std::memory_order_relaxed);
     return end;
   }
-  return MakeError(ErrorCode::kAborted, "flush of page " + std::to_string(pid) +
-                                            " lost 64 races in a row; retry later");
+  return MakeError(ErrorCode::kAborted,
+                   "flush of page " + std::to_string(pid) + " lost 64 races in a row; retry later");
 }
 
 Status Store::Evict(const GenerationGuard& guard, PageId pid) {
@@ -609,7 +633,9 @@ CheckpointSettings Store::WriterSettings() const {
   CheckpointSettings w;
   w.io_backend_requested = static_cast<std::uint8_t>(options_.io_backend);
   const std::string_view in_use = env_->backend_name();
-  w.io_backend_in_use = in_use == IoBackendName(IoBackend::kIoUring) ? 1 : in_use == IoBackendName(IoBackend::kPosix) ? 2 : 0;
+  w.io_backend_in_use = in_use == IoBackendName(IoBackend::kIoUring) ? 1
+                        : in_use == IoBackendName(IoBackend::kPosix) ? 2
+                                                                     : 0;
   w.io_fell_back = !env_->fallback_reason().empty();
   w.compression_level = static_cast<std::int8_t>(std::clamp(options_.compression_level, -128, 127));
   w.flush_buffer_size = options_.flush_buffer_size;
@@ -733,7 +759,6 @@ void Store::CleanIfSpaceGrew() {
   }
 }
 
-
 Result<std::vector<NamedRoot>> Store::ReadCatalog(const GenerationGuard& guard, PageRef* head) {
   auto ref = Read(guard, kCatalogPage);
   if (!ref) return tl::unexpected(ref.error());
@@ -791,8 +816,8 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
     const std::vector<std::byte> contents = EncodeCatalog(*roots);
     const std::optional<std::uint32_t> page_size = BasePage::SmallestSizeFor(contents.size());
     if (!page_size) {
-      return give_back(Error(ErrorCode::kResourceExhausted, "catalog page is full: " +
-                                                                std::to_string(roots->size() - 1) + " roots"));
+      return give_back(Error(ErrorCode::kResourceExhausted,
+                             "catalog page is full: " + std::to_string(roots->size() - 1) + " roots"));
     }
     auto page = BasePage::Create(kCatalogPage, *page_size, contents);
     if (!page) return give_back(page.error());
@@ -800,10 +825,10 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
     // smaller than the largest page): installed in memory but unflushable, it would fail
     // every later flush of page 0, and so every Close.
     if (!CheckRecordFits(kCatalogPage, PageRecordSize({}, &*page))) {
-      return give_back(Error(ErrorCode::kResourceExhausted,
-                             "catalog page is full: " + std::to_string(roots->size() - 1) +
-                                 " roots fill the largest log record (" +
-                                 std::to_string(writer_->max_record_size()) + " bytes)"));
+      return give_back(
+          Error(ErrorCode::kResourceExhausted, "catalog page is full: " + std::to_string(roots->size() - 1) +
+                                                   " roots fill the largest log record (" +
+                                                   std::to_string(writer_->max_record_size()) + " bytes)"));
     }
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = UpdateR(guard, kCatalogPage, head, chain);

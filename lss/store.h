@@ -27,11 +27,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -41,6 +41,7 @@
 #include "lss/log_reader.h"
 #include "lss/log_writer.h"
 #include "lss/page_cache.h"
+#include "lss/record_frame.h"
 #include "lss/segment_set.h"
 #include "mapping/mapping_table.h"
 #include "util/status.h"
@@ -119,14 +120,14 @@ struct StoreStats {
   std::uint64_t records = 0;
   std::uint64_t segments = 0;
   std::uint64_t live_bytes = 0;
-  std::uint64_t log_bytes = 0;    // bytes in segment files (preallocated ones count whole)
-  double live_fraction = 0;       // live_bytes / log_bytes
+  std::uint64_t log_bytes = 0;  // bytes in segment files (preallocated ones count whole)
+  double live_fraction = 0;     // live_bytes / log_bytes
   std::uint64_t flushes = 0;
-  std::uint64_t failed_flushes = 0;   // log reservations dropped after a lost race: a failed-flush marker each
+  std::uint64_t failed_flushes = 0;  // log reservations dropped after a lost race: a failed-flush marker each
   std::uint64_t evictions = 0;
-  std::uint64_t resident_bytes = 0;   // estimated bytes of page state in memory (budget only)
+  std::uint64_t resident_bytes = 0;  // estimated bytes of page state in memory (budget only)
   std::uint64_t cleaner_runs = 0;
-  std::string maintenance_error;      // the background work's last error, if any
+  std::string maintenance_error;  // the background work's last error, if any
   std::uint64_t reads_from_disk = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t pages_in_use = 0;  // page ids allocated, the catalog page included
@@ -160,12 +161,12 @@ class Store {
   Result<BasePageHandle> PinBase(const GenerationGuard& guard, PageId pid);
   // Update-D and Update-R as on a MappingTable (mapping/mapping_table.h), plus the
   // bookkeeping the memory budget needs.
-  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                DeltaHandle delta, const PageNode* last_flushed = nullptr);
-  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                OwnedChain& state);
+  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+                                const PageNode* last_flushed = nullptr);
+  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state);
   // Writes what the log does not have of the page yet (its new deltas, or all of it) and
-  // installs a Flush delta saying where. Returns the position to Sync for durability.
+  // marks the page's head with where (MappingTable::MarkFlushed: a copy of the head that
+  // carries the address, nothing prepended). Returns the position to Sync for durability.
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
   // Flushes the page if needed and swaps it out: only its LSS address stays in memory.
   Status Evict(const GenerationGuard& guard, PageId pid);
@@ -183,8 +184,8 @@ class Store {
   Status Checkpoint();
 
   struct CleanResult {
-    std::vector<std::uint32_t> cleaned;   // segments whose live records were moved
-    std::vector<std::uint32_t> deleted;   // segment files deleted by this call
+    std::vector<std::uint32_t> cleaned;  // segments whose live records were moved
+    std::vector<std::uint32_t> deleted;  // segment files deleted by this call
     std::uint64_t pages_relocated = 0;
     std::uint64_t bytes_relocated = 0;
     // Kept changing, or consolidated in memory and not flushed yet (nothing in memory
@@ -228,17 +229,34 @@ class Store {
     BasePageHandle base;
   };
   Result<DiskState> ReadDiskState(LssAddress address);
-  // A page state split at its newest flush point: the Update deltas above it (newest
-  // first), the base page if the walk reached one (never flushed), and the LSS address
-  // of the flushed state below (through any Relocation deltas), null if none.
+  // The whole state of a page that is on disk, or partly on disk after a PartialSwap, as
+  // a new chain to install in place of `ref` (read under the caller's guard).
+  Result<OwnedChain> ReadBack(PageId pid, PageRef ref);
+  // A page state split at its newest flush point (a flush-marked node, a PartialSwap
+  // delta, or the bottom's on-disk prior): the Update deltas above it (newest first), the
+  // base page if the walk reached one (never flushed), the LSS address of the flushed
+  // state (through any Relocation deltas), null if none, and the flush-point node, null
+  // if the flush point is not a node. `at` borrows from the state (same generation rule).
   struct UnflushedPart {
     std::vector<DeltaHandle> fresh;
     BasePageHandle base;
     LssAddress flushed;
+    const PageNode* at = nullptr;
   };
   static UnflushedPart SplitAtFlushPoint(PageState state);
-  void AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record,
-                      bool replaces_chain);
+  // What a flush of `part` writes: its encoded record, and whether that record is whole
+  // (Prior 0: it replaces the page's on-disk chain).
+  struct FlushRecord {
+    EncodedBody encoded;
+    bool whole = false;
+  };
+  Result<FlushRecord> EncodeFlushRecord(PageId pid, UnflushedPart part);
+  // Nothing new to write: a position that covers the page's newest flush point `at`. Its
+  // record may be another thread's flush whose mark is installed but whose disk-chain
+  // entry is not added yet; Sync(at + 1) waits for that record's whole buffer, where the
+  // end of the page's previous record would acknowledge too early.
+  LssAddress CoveringPosition(PageId pid, LssAddress at);
+  void AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record, bool replaces_chain);
   void EraseDiskChain(PageId pid);
   std::uint32_t max_body_len() const;
   Status CheckRecordFits(PageId pid, std::size_t body_size) const;
@@ -277,16 +295,22 @@ class Store {
     std::uint64_t checkpoint_sequence;
     std::uint64_t generation;
   };
-  std::mutex clean_mu_;  // one cleaner at a time
+  std::mutex clean_mu_;                             // one cleaner at a time
   std::vector<PendingDeletion> pending_deletions_;  // guarded by checkpoint_mu_
   Status RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result);
+  // Tells the page in `expected` that its flushed state at `from` now lives at `to` (a new
+  // address for a page on disk, a moved flush mark or a Relocation delta for one in
+  // memory), retrying on new heads as long as the flush point holds.
+  Result<UpdateOutcome> InstallRelocation(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress from,
+                                          LssAddress to);
+  // After a relocation: the page's disk chain from `snapshot_head` down becomes `moved`.
+  void SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved);
   // With checkpoint_mu_ held, after a checkpoint: deletes what is no longer referenced.
   Status DeleteCleanedSegments(std::vector<std::uint32_t>* deleted);
   // Checkpoint(), then deletion of cleaned segments that nothing needs any more.
   Status CheckpointAndDelete(std::vector<std::uint32_t>* deleted);
 
-  std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0},
-      cleaner_runs_{0};
+  std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0}, cleaner_runs_{0};
 
   // Memory budget and background maintenance.
   PageCache cache_;

@@ -31,9 +31,8 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
     for (std::uint32_t id : *ids) {
       if (id >= first_open || pending.contains(id)) continue;
       const auto it = live_bytes_.find(id);
-      const double u = it == live_bytes_.end()
-                           ? 0.0
-                           : static_cast<double>(it->second) / static_cast<double>(segment_size_);
+      const double u =
+          it == live_bytes_.end() ? 0.0 : static_cast<double>(it->second) / static_cast<double>(segment_size_);
       if (u >= options_.cleaner_max_live_fraction) continue;
       const double age = static_cast<double>(first_open - id);
       scored.emplace_back((1.0 - u) * age / (1.0 + u), id);  // LFS cost-benefit
@@ -119,8 +118,8 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     // Whether the page still builds on `head` is decided before any log space is reserved:
     // a reservation dropped on a retry costs a failed-flush marker in the log.
     auto ref = table_.Read(guard, pid);
-    if (!ref) return OkStatus();  // freed
-    if (ref->empty()) return OkStatus();  // the id was reused; nothing of it is on disk
+    if (!ref) return OkStatus();                             // freed
+    if (ref->empty()) return OkStatus();                     // the id was reused; nothing of it is on disk
     if (ref->on_disk() && ref->address() != head) continue;  // moved on since the snapshot
     if (ref->in_memory()) {
       const LssAddress flushed = SplitAtFlushPoint(ref->state()).flushed;
@@ -131,8 +130,8 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
         // nothing to attach to (nor could it tell a flush that raced it). Retrying cannot
         // help: skip the page now, its segment waits for a later pass. (The cleaner does
         // not flush it itself: what becomes durable, and when, is the access method's.)
-        return MakeError(ErrorCode::kAborted, "cleaner: page " + std::to_string(pid) +
-                                                  " is consolidated in memory and not flushed yet");
+        return MakeError(ErrorCode::kAborted,
+                         "cleaner: page " + std::to_string(pid) + " is consolidated in memory and not flushed yet");
       }
       // If a flush landed since the snapshot, its record chains onto `head`: start again,
       // or the moved copy would be an older state placed after a newer record.
@@ -140,57 +139,61 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     }
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
     if (!reservation) return tl::unexpected(reservation.error());
-    Result<UpdateOutcome> out = UpdateOutcome{false, *ref};
-    if (ref->on_disk()) {
-      out = table_.UpdateR(guard, pid, *ref, reservation->address());
-    } else {
-      // Everything below the page's newest flush point is the state at `head`; say that it
-      // now lives at the new address. Deltas above it are untouched (not yet flushed).
-      auto relocation = DeltaRecord::MakeRelocation(pid, head, reservation->address());
-      if (!relocation) return tl::unexpected(relocation.error());
-      // New Update deltas on top do not change the flush point: retry the CAS on the head
-      // we are told about, without doing the I/O again, as long as the flush point holds.
-      const DeltaHandle handle = Share(std::move(*relocation));
-      PageRef expected = *ref;
-      for (;;) {
-        out = table_.UpdateD(guard, pid, expected, handle);
-        if (!out || out->installed) break;
-        expected = out->head;
-        if (!expected.in_memory() || SplitAtFlushPoint(expected.state()).flushed != head) break;
-      }
-    }
+    auto out = InstallRelocation(guard, pid, *ref, head, reservation->address());
     if (!out) {
       // Freed meanwhile: nothing of it needs moving (the reservation becomes a marker).
       if (out.error().code() == ErrorCode::kNotFound) return OkStatus();
       return tl::unexpected(out.error());
     }
     if (!out->installed) continue;
-    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(),
-                encoded.bytes, encoded.compressed, encoded.raw_len);
-    const PageDiskRecord moved{reservation->address(),
-                               static_cast<std::uint32_t>(reservation->bytes().size())};
-    {
-      // Splice: records flushed since the snapshot stay in front; the snapshot's records
-      // (head and older) are replaced by the moved record. If a whole flush replaced the
-      // chain meanwhile, the moved record is already dead and the chain stays.
-      std::lock_guard lock(disk_mu_);
-      auto& current = disk_chains_[pid];
-      auto at = std::find(current.begin(), current.end(), chain.front());
-      if (at != current.end()) {
-        for (auto r = at; r != current.end(); ++r) live_bytes_[r->address.segment()] -= r->length;
-        current.erase(at, current.end());
-        current.push_back(moved);
-        live_bytes_[moved.address.segment()] += moved.length;
-      } else if (current.empty()) {
-        disk_chains_.erase(pid);
-      }
-    }
+    EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(), encoded.bytes,
+                encoded.compressed, encoded.raw_len);
+    const PageDiskRecord moved{reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())};
+    SpliceMovedRecord(pid, chain.front(), moved);
     writer_->Commit(std::move(*reservation));
     ++result.pages_relocated;
     result.bytes_relocated += moved.length;
     return OkStatus();
   }
   return MakeError(ErrorCode::kAborted, "cleaner: page " + std::to_string(pid) + " kept changing");
+}
+
+void Store::SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved) {
+  // Records flushed since the snapshot stay in front; the snapshot's records (its head and
+  // older) are replaced by the moved record. If a whole flush replaced the chain
+  // meanwhile, the moved record is already dead and the chain stays.
+  std::lock_guard lock(disk_mu_);
+  auto& current = disk_chains_[pid];
+  auto at = std::find(current.begin(), current.end(), snapshot_head);
+  if (at != current.end()) {
+    for (auto r = at; r != current.end(); ++r) live_bytes_[r->address.segment()] -= r->length;
+    current.erase(at, current.end());
+    current.push_back(moved);
+    live_bytes_[moved.address.segment()] += moved.length;
+  } else if (current.empty()) {
+    disk_chains_.erase(pid);
+  }
+}
+
+Result<UpdateOutcome> Store::InstallRelocation(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                               LssAddress from, LssAddress to) {
+  if (expected.on_disk()) return table_.UpdateR(guard, pid, expected, to);
+  // Everything below the page's newest flush point is the state at `from`; say that it now
+  // lives at `to`. Deltas above it are untouched (not yet flushed). When the head itself is
+  // that flush point (a flushed page nothing was added to), its mark moves to `to`: no
+  // node is put in front of it. Otherwise a Relocation delta above says so.
+  auto relocation = DeltaRecord::MakeRelocation(pid, from, to);
+  if (!relocation) return tl::unexpected(relocation.error());
+  const DeltaHandle handle = Share(std::move(*relocation));
+  // New Update deltas on top do not change the flush point: retry the CAS on the head we
+  // are told about, without doing the I/O again, as long as the flush point holds.
+  for (;;) {
+    auto out = expected.node()->flushed_to() == from ? table_.MarkFlushed(guard, pid, expected, to)
+                                                     : table_.UpdateD(guard, pid, expected, handle);
+    if (!out || out->installed) return out;
+    expected = out->head;
+    if (!expected.in_memory() || SplitAtFlushPoint(expected.state()).flushed != from) return out;
+  }
 }
 
 Status Store::DeleteCleanedSegments(std::vector<std::uint32_t>* deleted) {

@@ -42,8 +42,7 @@ MappingTable::~MappingTable() {
 std::atomic<std::uint64_t>* MappingTable::FindSlot(PageId pid) const {
   const Mid* mid = top_[pid >> (kLeafBits + kMidBits)].load(std::memory_order_acquire);
   if (mid == nullptr) return nullptr;
-  Leaf* leaf = mid->leaves[(pid >> kLeafBits) & ((1u << kMidBits) - 1)].load(
-      std::memory_order_acquire);
+  Leaf* leaf = mid->leaves[(pid >> kLeafBits) & ((1u << kMidBits) - 1)].load(std::memory_order_acquire);
   if (leaf == nullptr) return nullptr;
   return &leaf->slots[pid & ((1u << kLeafBits) - 1)];
 }
@@ -80,9 +79,7 @@ Result<std::atomic<std::uint64_t>*> MappingTable::EnsureSlot(PageId pid) {
   return &leaf->slots[pid & ((1u << kLeafBits) - 1)];
 }
 
-std::uint64_t MappingTable::high_water() const {
-  return std::min(next_id_.load(std::memory_order_relaxed), kMaxPages);
-}
+std::uint64_t MappingTable::high_water() const { return std::min(next_id_.load(std::memory_order_relaxed), kMaxPages); }
 
 Result<PageId> MappingTable::Allocate() {
   PageId pid = 0;
@@ -100,8 +97,7 @@ Result<PageId> MappingTable::Allocate() {
     std::uint64_t id = next_id_.load(std::memory_order_relaxed);
     do {
       if (id >= id_limit_) {
-        return MakeError(ErrorCode::kResourceExhausted,
-                         "all " + std::to_string(id_limit_) + " page ids are in use");
+        return MakeError(ErrorCode::kResourceExhausted, "all " + std::to_string(id_limit_) + " page ids are in use");
       }
     } while (!next_id_.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
     pid = static_cast<PageId>(id);
@@ -181,16 +177,14 @@ Result<UpdateOutcome> MappingTable::Install(PageId pid, PageRef expected, std::u
   return UpdateOutcome{false, PageRef(actual)};
 }
 
-Result<UpdateOutcome> MappingTable::UpdateD(const GenerationGuard& guard, PageId pid,
-                                            PageRef expected, DeltaHandle delta,
-                                            const PageNode* last_flushed) {
+Result<UpdateOutcome> MappingTable::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                            DeltaHandle delta, const PageNode* last_flushed) {
   assert(guard.manager() == &generations_);
   (void)guard;
   if (delta == nullptr) return MakeError(ErrorCode::kInvalidArgument, "Update-D needs a delta");
   if (delta->pid() != pid) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "delta for page " + std::to_string(delta->pid()) +
-                         " prepended to page " + std::to_string(pid));
+                     "delta for page " + std::to_string(delta->pid()) + " prepended to page " + std::to_string(pid));
   }
   if (PageRef::IsUnallocated(expected.raw())) {
     return MakeError(ErrorCode::kInvalidArgument, "Update-D expected state is not a page state");
@@ -216,8 +210,8 @@ Result<UpdateOutcome> MappingTable::UpdateD(const GenerationGuard& guard, PageId
   return outcome;
 }
 
-Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId pid,
-                                            PageRef expected, OwnedChain& state) {
+Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                            OwnedChain& state) {
   assert(guard.manager() == &generations_);
   (void)guard;
   if (state == nullptr) return MakeError(ErrorCode::kInvalidArgument, "Update-R needs a state");
@@ -232,8 +226,8 @@ Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId
   return outcome;
 }
 
-Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId pid,
-                                            PageRef expected, LssAddress on_disk) {
+Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                            LssAddress on_disk) {
   assert(guard.manager() == &generations_);
   (void)guard;
   if (!on_disk.is_valid()) {
@@ -244,6 +238,27 @@ Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId
   }
   auto outcome = Install(pid, expected, PageRef::OnDisk(on_disk).raw());
   if (outcome && outcome->installed) RetireState(expected);
+  return outcome;
+}
+
+Result<UpdateOutcome> MappingTable::MarkFlushed(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                                LssAddress flushed_to) {
+  assert(guard.manager() == &generations_);
+  (void)guard;
+  if (!flushed_to.is_valid()) {
+    return MakeError(ErrorCode::kInvalidArgument, "a flush mark needs a valid LSS address");
+  }
+  if (PageRef::IsUnallocated(expected.raw()) || !expected.in_memory()) {
+    return MakeError(ErrorCode::kInvalidArgument, "only a state in memory can be marked flushed");
+  }
+  PageNode* copy = PageNode::FlushedCopy(*expected.node(), flushed_to);
+  auto outcome = Install(pid, expected, PageRef::InMemory(copy).raw());
+  if (outcome && outcome->installed) {
+    // The copy owns the chain below now: the old head goes alone.
+    generations_.Retire(&MappingTable::ReclaimNode, this, reinterpret_cast<std::uintptr_t>(expected.node()));
+  } else {
+    delete copy;  // not published: it never owned the chain below (deleting a node frees only it)
+  }
   return outcome;
 }
 
@@ -264,13 +279,14 @@ Status MappingTable::Free(const GenerationGuard& guard, PageId pid) {
 
 void MappingTable::RetireState(PageRef old_state) {
   if (!old_state.in_memory()) return;
-  generations_.Retire(&MappingTable::ReclaimChain, this,
-                      reinterpret_cast<std::uintptr_t>(old_state.node()));
+  generations_.Retire(&MappingTable::ReclaimChain, this, reinterpret_cast<std::uintptr_t>(old_state.node()));
 }
 
 void MappingTable::ReclaimChain(void* /*context*/, std::uintptr_t head) {
   FreeChain(reinterpret_cast<PageNode*>(head));
 }
+
+void MappingTable::ReclaimNode(void* /*context*/, std::uintptr_t node) { delete reinterpret_cast<PageNode*>(node); }
 
 void MappingTable::ReclaimPageId(void* context, std::uintptr_t pid) {
   auto* table = static_cast<MappingTable*>(context);

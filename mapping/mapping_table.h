@@ -8,7 +8,10 @@
 // Ownership: a slot that holds an in-memory state owns its chain. A CAS that unlinks a
 // chain (Update-R, swap-out, Free) hands it to the GenerationManager, which frees it once
 // no reader can see it; a freed id becomes allocatable again the same way. Update-D does
-// not unlink anything: the old head becomes the new node's prior state.
+// not unlink anything: the old head becomes the new node's prior state. MarkFlushed
+// unlinks the head alone: its copy takes over the chain below, and the old head is
+// retired by itself (freed without that chain; pages/page_node.h says why readers still
+// walking from it stay safe).
 //
 // The generation rule: every call that reads or changes a slot takes the caller's
 // GenerationGuard, and a PageRef (and every node reached from it) is safe to follow while
@@ -66,17 +69,21 @@ class MappingTable {
   // Update-D: prepends `delta` if the head is still `expected`. The delta's PID must be
   // `pid`. For a PartialSwap delta, `last_flushed` may name the node on `expected`'s spine
   // that was flushed (the DAG edge); for other kinds it must be null.
-  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                DeltaHandle delta, const PageNode* last_flushed = nullptr);
+  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+                                const PageNode* last_flushed = nullptr);
   // Update-R: replaces the whole state with `state` if the head is still `expected`.
   // On success the table owns `state` (it is left null) and the old chain is retired; on
   // a lost race `state` stays with the caller. `state` must share no node with the old
   // chain (share records and pages through their handles instead).
-  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                OwnedChain& state);
+  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state);
+  // Marks the state flushed: replaces the head, if it is still `expected`, by a copy that
+  // carries `flushed_to` (PageNode::flushed_to) and shares the head's record or page and
+  // the chain below. The old head is retired alone. Nothing is prepended, so readers pay
+  // nothing for the mark. InvalidArgument when `expected` is not in memory or
+  // `flushed_to` is not a valid address.
+  Result<UpdateOutcome> MarkFlushed(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress flushed_to);
   // Update-R to an on-disk address: swaps the page out and retires its in-memory chain.
-  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                LssAddress on_disk);
+  Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress on_disk);
 
   // Recovery only, before any other use: makes `pid` allocated with its state on disk.
   Status Restore(PageId pid, LssAddress on_disk);
@@ -111,6 +118,7 @@ class MappingTable {
   Result<UpdateOutcome> Install(PageId pid, PageRef expected, std::uint64_t desired);
   void RetireState(PageRef old_state);
   static void ReclaimChain(void* context, std::uintptr_t head);
+  static void ReclaimNode(void* context, std::uintptr_t node);
   static void ReclaimPageId(void* context, std::uintptr_t pid);
 
   const std::uint64_t id_limit_;

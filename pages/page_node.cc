@@ -17,12 +17,21 @@ PageNode::PageNode(Kind kind, DeltaHandle delta, BasePageHandle base)
 
 PageNode::~PageNode() { live_count_.fetch_sub(1, std::memory_order_relaxed); }
 
+PageNode* PageNode::FlushedCopy(const PageNode& head, LssAddress flushed_to) {
+  auto* copy = new PageNode(head.kind_, head.delta_, head.base_);
+  copy->LinkBelow(head.next_, head.prior_on_disk_);
+  copy->last_flushed_ = head.last_flushed_;
+  copy->flushed_to_ = flushed_to;
+  return copy;
+}
+
 void PageNode::LinkBelow(PageNode* below, LssAddress prior_on_disk) {
   assert(below == nullptr || prior_on_disk.is_null());
   next_ = below;
   prior_on_disk_ = prior_on_disk;
   chain_length_ = below ? below->chain_length_ + 1 : 1;
   reaches_disk_ = below ? below->reaches_disk_ : !prior_on_disk.is_null();
+  bottom_ = below ? below->bottom_ : this;
 }
 
 void FreeChain(PageNode* head) {
@@ -71,6 +80,11 @@ Result<OwnedChain> PageChainBuilder::PrependPartialSwap(DeltaHandle delta, Owned
   OwnedChain node = Prepend(std::move(delta), std::move(below));
   node->last_flushed_ = last_flushed;
   return node;
+}
+
+void PageChainBuilder::MarkFlushed(OwnedChain& chain, LssAddress flushed_to) {
+  assert(chain != nullptr && flushed_to.is_valid());
+  chain->flushed_to_ = flushed_to;
 }
 
 }  // namespace llama

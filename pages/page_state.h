@@ -5,7 +5,7 @@
 // The iterator visits every node of the state exactly once, head first, base last, even
 // when a PartialSwap's second edge makes the chain a DAG: by the DAG rule
 // (pages/page_node.h) that edge only ever points back onto the spine, so following
-// next() alone reaches every node once and never revisits the shared flush node.
+// next() alone reaches every node once and never revisits the node it points at.
 #pragma once
 
 #include <cstddef>
@@ -55,10 +55,14 @@ class PageState {
   PageStateIterator begin() const { return PageStateIterator(head_); }
   PageStateIterator end() const { return PageStateIterator(); }
 
-  // The bottom node of the in-memory chain (a base node, or a delta over disk).
-  const PageNode* bottom() const;
+  // The bottom node of the in-memory chain (a base node, or a delta over disk). O(1): the
+  // head knows it (PageNode::bottom), and a consolidated page's head is its base.
+  const PageNode* bottom() const { return head_ ? head_->bottom() : nullptr; }
   // The base page at the bottom, when it is in memory.
-  const BasePage* base() const;
+  const BasePage* base() const {
+    const PageNode* b = bottom();
+    return b ? b->base() : nullptr;
+  }
 
  private:
   const PageNode* head_ = nullptr;

@@ -122,8 +122,8 @@ Status BwTree::InitializePage(PageId pid) {
     auto g = store_.EnterGeneration();
     auto ref = store_.Read(g, pid);
     if (!ref) return tl::unexpected(ref.error());
-    // The catalog gives a new root page an empty base page (perhaps under llama's own Flush
-    // delta, if it was evicted and read back); a tree's root (and pending page) never is.
+    // The catalog gives a new root page an empty base page (flush-marked by llama, if it was
+    // flushed or read back); a tree's root (and pending page) never is.
     bool fresh = ref->empty();
     if (!fresh) {
       const BasePage* base = ref->state().base();

@@ -7,13 +7,11 @@ namespace llama::bwtree {
 namespace {
 
 // `cap` lowered to `key` if that is below it.
-HighKey Lower(HighKey cap, std::string_view key) {
-  return (cap.infinite || key < cap.key) ? HighKey::At(key) : cap;
-}
+HighKey Lower(HighKey cap, std::string_view key) { return (cap.infinite || key < cap.key) ? HighKey::At(key) : cap; }
 
 // The greatest key of `image` that is below `cap` and <= `bound` (< when !inclusive).
-Result<std::optional<std::string_view>> ImageFloor(const NodeImage& image, std::string_view bound,
-                                                   bool inclusive, const HighKey& cap) {
+Result<std::optional<std::string_view>> ImageFloor(const NodeImage& image, std::string_view bound, bool inclusive,
+                                                   const HighKey& cap) {
   if (!cap.infinite && cap.key <= bound) {
     bound = cap.key;
     inclusive = false;
@@ -55,11 +53,12 @@ void TruncateFrom(std::vector<Entry>& entries, std::string_view key) {
 
 Result<NodeView> NodeView::Of(PageState state) {
   NodeView v;
-  bool flushed_below = false;  // passed a Flush or PartialSwap delta: the rest is in the log
+  bool flushed_below = false;  // reached llama's flush point: the rest is in the log
   bool bounds_known = false;
   HighKey cap = HighKey::Infinity();
   for (const PageNode& node : state) {
     // Bytes and kinds are read from the node itself (PageNode::bytes): one hop a node.
+    if (node.is_flush_point()) flushed_below = true;  // this node and all below are in the log
     if (node.is_base()) {
       if (!flushed_below) v.unflushed_ = true;
       auto image = NodeImage::Parse(node.bytes());
@@ -116,8 +115,8 @@ Result<NodeView> NodeView::Of(PageState state) {
       default:
         break;
     }
-    // Reserved at the first layer only: a consolidated node (a base, perhaps under llama's
-    // Flush delta and a Birth stamp, as a split's new node is) is read without allocating.
+    // Reserved at the first layer only: a consolidated node (a base, perhaps under a Birth
+    // stamp, as a split's new node is) is read without allocating.
     if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
     v.layers_.push_back(std::move(layer));
     v.delta_bytes_ += node.bytes().size();

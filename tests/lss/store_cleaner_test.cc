@@ -1,11 +1,11 @@
 // The segment cleaner: live page states move to the log tail, dead segments are deleted
 // once no checkpoint or reader needs them, and space stays within a small factor of the
 // live data under an update-heavy workload.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <map>
 #include <random>
-
-#include <gtest/gtest.h>
 
 #include "lss/store.h"
 #include "tests/lss/env_test_util.h"
@@ -24,13 +24,13 @@ StoreOptions SmallStore() {
   o.io_backend = IoBackend::kPosix;
   o.segment_size = 64 * 1024;
   o.flush_buffer_size = 16 * 1024;
-  o.compression_level = 0;  // keep record sizes predictable
+  o.compression_level = 0;     // keep record sizes predictable
   o.cleaner_space_factor = 0;  // the test cleans when it wants to
   return o;
 }
 
-// The page's contents as the tests compare them: Describe() without the Flush and
-// Relocation bookkeeping nodes.
+// The page's contents as the tests compare them: Describe() without the flush marks and
+// the Relocation bookkeeping nodes.
 std::vector<std::string> Contents(Store& store, PageId pid) {
   auto g = store.EnterGeneration();
   auto ref = store.Read(g, pid);
@@ -38,7 +38,7 @@ std::vector<std::string> Contents(Store& store, PageId pid) {
   if (!ref) return {};
   std::vector<std::string> out;
   for (const std::string& s : Describe(*ref)) {
-    if (s != "<Flush>" && s != "<Relocation>") out.push_back(s);
+    if (s != "<flushed>" && s != "<Relocation>") out.push_back(s);
   }
   return out;
 }
@@ -72,8 +72,8 @@ TEST(StoreCleanerTest, UpdateHeavyWorkloadStaysWithinSpaceFactor) {
       for (PageId pid : pages) {
         // Rewrite the page whole (a new base) and add a delta: each flush supersedes the
         // page's previous records, so the log fills with dead bytes.
-        const std::string contents = "r" + std::to_string(round) + "p" + std::to_string(pid) +
-                                     std::string(200 + rng() % 200, 'x');
+        const std::string contents =
+            "r" + std::to_string(round) + "p" + std::to_string(pid) + std::string(200 + rng() % 200, 'x');
         PageRef head = *store->Read(g, pid);
         OwnedChain state = BaseChain(pid, contents);
         ASSERT_TRUE(store->UpdateR(g, pid, head, state)->installed);
@@ -95,8 +95,8 @@ TEST(StoreCleanerTest, UpdateHeavyWorkloadStaysWithinSpaceFactor) {
       max_live = std::max(max_live, s.live_bytes);
     }
     const StoreStats s = store->stats();
-    std::cout << "log " << s.log_bytes << " bytes in " << s.segments << " segments for "
-              << s.live_bytes << " live bytes (max log " << max_log << ")\n";
+    std::cout << "log " << s.log_bytes << " bytes in " << s.segments << " segments for " << s.live_bytes
+              << " live bytes (max log " << max_log << ")\n";
     // 60 rounds wrote ~60x the live data; cleaning keeps the log within a small factor of
     // it (plus the segments the writer and the retained checkpoints still need).
     EXPECT_LT(s.log_bytes, 4 * s.live_bytes + 8 * 64 * 1024);
@@ -112,7 +112,7 @@ TEST(StoreCleanerTest, RelocatedPagesKeepFlushingIncrementally) {
   TempDir dir;
   std::map<PageId, std::vector<std::string>> model;
   StoreOptions options = SmallStore();
-  options.max_disk_chain = 1000;  // flushes stay incremental: base records stay live in segment 1
+  options.max_disk_chain = 1000;             // flushes stay incremental: base records stay live in segment 1
   options.cleaner_max_live_fraction = 1.01;  // clean even fully live segments
   {
     auto store = *Store::Open(dir.path(), options);
@@ -127,7 +127,8 @@ TEST(StoreCleanerTest, RelocatedPagesKeepFlushingIncrementally) {
         if (i % 2 == 0) {
           ASSERT_TRUE(store->Evict(g, pid).has_value());
         }
-        ASSERT_TRUE(store->UpdateD(g, pid, *store->Read(g, pid), UpdateRecord(pid, "u" + std::to_string(i)))->installed);
+        ASSERT_TRUE(
+            store->UpdateD(g, pid, *store->Read(g, pid), UpdateRecord(pid, "u" + std::to_string(i)))->installed);
         model[pid].insert(model[pid].begin(), "u" + std::to_string(i));
         ASSERT_TRUE(store->Flush(g, pid).has_value());
       }

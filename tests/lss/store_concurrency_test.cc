@@ -17,16 +17,15 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
-#include <sstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
-#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "deltas/typed_deltas.h"
 #include "lss/store.h"
 #include "tests/lss/store_test_util.h"
 
@@ -95,7 +94,11 @@ struct SharedPage {
 class Worker {
  public:
   Worker(int index, std::uint64_t seed, const std::vector<SharedPage>& shared, const std::vector<int>& start_k)
-      : index_(index), rng_(seed), workload_(seed * 7 + 1, model_, 12), shared_(shared), k_(start_k),
+      : index_(index),
+        rng_(seed),
+        workload_(seed * 7 + 1, model_, 12),
+        shared_(shared),
+        k_(start_k),
         synced_k_(start_k) {
     Workload::Mix mix;
     mix.checkpoint = 0;  // the checkpoint thread does that
@@ -353,8 +356,8 @@ TEST_P(StoreConcurrencyTest, ThreadsWithCheckpointsThenPowerCutThenClose) {
   // Phase 1: concurrent, then a power cut.
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < kThreads; ++t) {
-    workers.push_back(std::make_unique<Worker>(t, seed + static_cast<std::uint64_t>(t), shared,
-                                               std::vector<int>(kSharedPages, 0)));
+    workers.push_back(
+        std::make_unique<Worker>(t, seed + static_cast<std::uint64_t>(t), shared, std::vector<int>(kSharedPages, 0)));
   }
   RunConcurrently(*store, workers, steps);
   ASSERT_FALSE(HasFailure());
@@ -448,7 +451,9 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
         if (n % 16 == 0) {
           OwnedChain chain = testing::BaseChain(pid, "b" + std::to_string(n));
           if (store->UpdateR(g, pid, *ref, chain).value().installed) break;
-        } else if (store->UpdateD(g, pid, *ref, testing::UpdateRecord(pid, "d" + std::to_string(n))).value().installed) {
+        } else if (store->UpdateD(g, pid, *ref, testing::UpdateRecord(pid, "d" + std::to_string(n)))
+                       .value()
+                       .installed) {
           break;
         }
       }
@@ -459,16 +464,13 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
   });
   long checks = 0, uncovered = 0;
   std::string example;
-  // One check: if the page's head is a Flush delta, flush again; false if it is not.
+  // One check: if the page's head carries a flush mark, flush again; false if it does not.
   auto check = [&]() -> bool {
     auto g = store->EnterGeneration();
     auto ref = store->mapping().Read(g, pid);
     EXPECT_TRUE(ref.has_value());
-    if (!ref || !ref->in_memory() || ref->node()->delta() == nullptr ||
-        ref->node()->delta()->kind() != DeltaKind::kFlush) {
-      return false;
-    }
-    const LssAddress seen = FlushDelta::From(ref->node()->delta()->view())->flushed_to();
+    if (!ref || !ref->in_memory() || !ref->node()->is_flush_point()) return false;
+    const LssAddress seen = ref->node()->flushed_to();
     auto end = store->Flush(g, pid);
     EXPECT_TRUE(end.has_value()) << end.error().ToString();
     ++checks;
@@ -487,7 +489,7 @@ TEST_P(StoreConcurrencyTest, AFlushThatFindsNothingNewCoversTheFlushItSaw) {
   writer.join();
   const long racing = checks;
   std::cout << racing << " checks raced the writer\n";
-  // At rest the page's head is the writer's last Flush delta: one more check, at least this
+  // At rest the page's head carries the writer's last flush mark: one more check, at least this
   // one whatever the schedule was.
   EXPECT_TRUE(check()) << "the writer's last flush is not the page's head";
   EXPECT_EQ(uncovered, 0) << "of " << checks << " flushes that found a flush point, e.g. " << example;

@@ -42,7 +42,7 @@ TEST(StorePartialSwapTest, FlushedPartLeavesMemoryUnflushedDeltasStay) {
       ASSERT_TRUE(store->UpdateD(g, pid, *store->Read(g, pid), UpdateRecord(pid, d))->installed);
     }
     expected = Describe(*store->Read(g, pid));
-    EXPECT_EQ(expected, (std::vector<std::string>{"new2", "new1", "<Flush>", "flushed", "[base:base]"}));
+    EXPECT_EQ(expected, (std::vector<std::string>{"new2", "new1", "<flushed>", "flushed", "[base:base]"}));
   }
   {
     auto g = store->EnterGeneration();
@@ -71,7 +71,7 @@ TEST(StorePartialSwapTest, FlushedPartLeavesMemoryUnflushedDeltasStay) {
   auto g = (*reopened)->EnterGeneration();
   auto ref = (*reopened)->Read(g, pid);
   ASSERT_TRUE(ref.has_value());
-  EXPECT_EQ(Describe(*ref), (std::vector<std::string>{"<Flush>", "new2", "new1", "flushed", "[base:base]"}));
+  EXPECT_EQ(Describe(*ref), (std::vector<std::string>{"<flushed>", "new2", "new1", "flushed", "[base:base]"}));
 }
 
 }  // namespace

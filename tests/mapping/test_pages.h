@@ -23,7 +23,9 @@ inline OwnedChain BaseChain(PageId pid, std::string_view contents, std::uint32_t
 }
 
 // The state as the model sees it: update payloads head-first, then "[base:<contents>]"
-// or "[disk:<raw address>]" at the bottom.
+// or "[disk:<raw address>]" at the bottom. Other delta kinds show as "<Kind>"; a node that
+// carries a flush mark (PageNode::flushed_to) is preceded by "<flushed>", which is not a
+// node.
 inline std::vector<std::string> Describe(PageRef ref) {
   std::vector<std::string> out;
   if (ref.on_disk()) return {"[disk:" + std::to_string(ref.address().raw()) + "]"};
@@ -31,6 +33,7 @@ inline std::vector<std::string> Describe(PageRef ref) {
   const PageNode* last = nullptr;
   for (const PageNode& node : state) {
     last = &node;
+    if (node.is_flush_point()) out.emplace_back("<flushed>");
     if (node.is_base()) {
       out.push_back("[base:" + std::string(AsStringView(node.base()->contents())) + "]");
     } else if (node.delta()->is_update()) {

@@ -1,6 +1,6 @@
 // PageNode, PageChainBuilder and PageState: building chains, the DAG rule of PartialSwap
-// nodes, the iterator (every node once, head first), and that freeing chains frees
-// every node (PageNode::live_count).
+// nodes, the iterator (every node once, head first), bottom() and flush marks known
+// without a walk, and that freeing chains frees every node (PageNode::live_count).
 #include "pages/page_state.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +16,7 @@
 #include "deltas/delta_record.h"
 #include "pages/base_page.h"
 #include "pages/page_node.h"
+#include "tests/pages/live_nodes.h"
 #include "util/coding.h"
 
 namespace llama {
@@ -81,12 +82,7 @@ std::string Describe(const PageState& state) {
 }
 
 // Every test must leave as many live nodes as it found: no chain leaks.
-class PageStateTest : public ::testing::Test {
- protected:
-  void SetUp() override { live_at_start_ = PageNode::live_count(); }
-  void TearDown() override { EXPECT_EQ(PageNode::live_count(), live_at_start_) << "leaked nodes"; }
-  std::int64_t live_at_start_ = 0;
-};
+using PageStateTest = testing::LiveNodesTest;
 
 TEST_F(PageStateTest, ABaseChainIsOneBaseNode) {
   OwnedChain chain = PageChainBuilder::Base(Page("only"));
@@ -184,8 +180,7 @@ TEST_F(PageStateTest, AnEmptyStateHasNothingToVisit) {
 }
 
 TEST_F(PageStateTest, AChainOfDeltasOnlyHasNoBase) {
-  OwnedChain chain =
-      PageChainBuilder::Prepend(Update("b"), PageChainBuilder::Prepend(Update("a"), nullptr));
+  OwnedChain chain = PageChainBuilder::Prepend(Update("b"), PageChainBuilder::Prepend(Update("a"), nullptr));
   const PageState state(chain.get());
   EXPECT_EQ(state.chain_length(), 2u);
   EXPECT_EQ(Describe(state), "b a");
@@ -277,8 +272,7 @@ TEST_F(PageStateTest, PrependPartialSwapRefusesAnythingButAPartialSwapRecord) {
   auto flush = DeltaRecord::MakeFlush(kPid, LssAddress::Make(2, 0));
   auto reloc = DeltaRecord::MakeRelocation(kPid, LssAddress::Make(1, 0), LssAddress::Make(2, 0));
   ASSERT_TRUE(flush.has_value() && reloc.has_value());
-  for (DeltaHandle wrong :
-       {Update("not a ps"), Share(std::move(*flush)), Share(std::move(*reloc)), DeltaHandle()}) {
+  for (DeltaHandle wrong : {Update("not a ps"), Share(std::move(*flush)), Share(std::move(*reloc)), DeltaHandle()}) {
     OwnedChain below = UpdatesOverBase(1);
     const PageNode* target = below.get();
     auto chain = PageChainBuilder::PrependPartialSwap(wrong, std::move(below), target);
@@ -331,6 +325,44 @@ TEST_F(PageStateTest, RecordsAndPagesOutliveTheChainsThatShareThem) {
   EXPECT_EQ(page.use_count(), 1);
   EXPECT_EQ(AsStringView(record->payload()), "kept");
   EXPECT_EQ(AsStringView(page->contents()), "kept base");
+}
+
+// Every node knows the bottom of its chain from link time: PageState::bottom() is one load,
+// and for a consolidated page (one base node) it is the head itself.
+TEST_F(PageStateTest, BottomIsKnownWithoutAWalkAndIsWhereTheWalkEnds) {
+  std::vector<OwnedChain> chains;
+  for (int n = 0; n <= 4; ++n) chains.push_back(UpdatesOverBase(n));
+  chains.push_back(
+      PageChainBuilder::Prepend(Update("a"), PageChainBuilder::OverDisk(Update("b"), LssAddress::Make(2, 64))));
+  chains.push_back(PageChainBuilder::Prepend(Update("a"), nullptr));
+  for (const OwnedChain& chain : chains) {
+    for (const PageNode* node : Spine(chain.get())) {
+      EXPECT_EQ(node->bottom(), Spine(node).back()) << Describe(PageState(node));
+      EXPECT_EQ(PageState(node).bottom(), node->bottom());
+    }
+  }
+  const PageState consolidated(chains.front().get());
+  EXPECT_EQ(consolidated.bottom(), consolidated.head());
+  EXPECT_EQ(consolidated.base(), consolidated.head()->base());
+}
+
+// A chain's nodes carry no flush mark until one is put on its head; the mark is on that
+// node only, and marking adds no node.
+TEST_F(PageStateTest, MarkFlushedMarksOnlyTheHeadOfAnUnpublishedChain) {
+  OwnedChain chain = UpdatesOverBase(2);
+  for (const PageNode* node : Spine(chain.get())) {
+    EXPECT_FALSE(node->is_flush_point());
+    EXPECT_TRUE(node->flushed_to().is_null());
+  }
+  const std::int64_t live = PageNode::live_count();
+  const LssAddress at = LssAddress::Make(4, 0x200);
+  PageChainBuilder::MarkFlushed(chain, at);
+  EXPECT_EQ(PageNode::live_count(), live);
+  EXPECT_EQ(chain->chain_length(), 3u);
+  EXPECT_TRUE(chain->is_flush_point());
+  EXPECT_EQ(chain->flushed_to(), at);
+  EXPECT_FALSE(chain->next()->is_flush_point());
+  EXPECT_FALSE(chain->next()->next()->is_flush_point());
 }
 
 }  // namespace

@@ -10,8 +10,8 @@ namespace llama::pagedump {
 namespace {
 
 std::string BitNames(std::uint8_t bits) {
-  static constexpr std::pair<std::uint8_t, const char*> kNames[] = {
-      {0x80, "F"}, {0x40, "P"}, {0x20, "U"}, {0x10, "E"}, {0x08, "R"}, {0x04, "Re"}};
+  static constexpr std::pair<std::uint8_t, const char*> kNames[] = {{0x80, "F"}, {0x40, "P"}, {0x20, "U"},
+                                                                    {0x10, "E"}, {0x08, "R"}, {0x04, "Re"}};
   std::string out;
   for (const auto& [mask, name] : kNames) {
     if ((bits & mask) == 0) continue;
@@ -26,8 +26,7 @@ void SetHex(std::span<const std::byte> bytes, const ViewOptions& options, JsonVa
   into.Set("hex_truncated", options.hex_bytes != 0 && bytes.size() > options.hex_bytes);
 }
 
-JsonValue DeltaJson(const DeltaRecord& delta, LssAddress record, std::size_t position,
-                    const ViewOptions& options) {
+JsonValue DeltaJson(const DeltaRecord& delta, LssAddress record, std::size_t position, const ViewOptions& options) {
   JsonValue d = JsonValue::MakeObject();
   d.Set("position", position);
   d.Set("record", AddressText(record));
@@ -69,7 +68,7 @@ Result<JsonValue> BuildPageView(StoreImage& image, PageId pid, const ViewOptions
   view.Set("view", "page");
   view.Set("pid", pid);
   // After recovery the page's mapping table slot holds the address of its newest record;
-  // the first read brings the state below into memory under a Flush delta naming it.
+  // the first read brings the state below into memory, its head marked flushed there.
   view.Set("slot", AddressText(page->listed.front().address));
   JsonValue listed = JsonValue::MakeArray();
   for (const PageDiskRecord& r : page->listed) {
