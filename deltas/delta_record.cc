@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace llama {
@@ -10,27 +11,56 @@ using namespace delta_format;
 
 namespace {
 
+// Share's allocator: builds the control block in the headroom of the record's own block
+// when it fits there (it always does with the standard libraries we build with), or in
+// an allocation of its own if not. Either way deallocate frees what allocate returned:
+// the record's block in the first case (the record inside then no longer owns it).
+template <class T>
+struct HeadroomAllocator {
+  using value_type = T;
+  HeadroomAllocator(std::byte* record_block, std::size_t room, bool* built_in_place)
+      : block(record_block), headroom(room), in_place(built_in_place) {}
+  template <class U>
+  HeadroomAllocator(const HeadroomAllocator<U>& other) noexcept
+      : block(other.block), headroom(other.headroom), in_place(other.in_place) {}
+
+  T* allocate(std::size_t n) {
+    const bool fits = n * sizeof(T) <= headroom && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    if (fits && !*in_place) {
+      *in_place = true;
+      return reinterpret_cast<T*>(block);
+    }
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t /*n*/) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const HeadroomAllocator<U>& other) const {
+    return block == other.block;
+  }
+
+  std::byte* block;
+  std::size_t headroom;
+  bool* in_place;  // only allocate uses it, during Share
+};
+
 Status CheckAddress(LssAddress a, const char* what, bool required) {
   if (a.is_null() && !required) return OkStatus();
   if (a.is_valid()) return OkStatus();
-  return MakeError(ErrorCode::kInvalidArgument,
-                   std::string("delta record: ") + what + " is not a valid LSS address");
+  return MakeError(ErrorCode::kInvalidArgument, std::string("delta record: ") + what + " is not a valid LSS address");
 }
 
 }  // namespace
 
-Result<DeltaRecord> DeltaRecord::Build(PageId pid, std::uint8_t bits, LssAddress prior,
-                                       LssAddress last_flushed,
+Result<DeltaRecord> DeltaRecord::Build(PageId pid, std::uint8_t bits, LssAddress prior, LssAddress last_flushed,
                                        std::span<const std::byte> payload) {
   if (payload.size() > kMaxPayloadSize) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "delta record: payload of " + std::to_string(payload.size()) +
-                         " bytes exceeds the u32 record length");
+    return MakeError(ErrorCode::kInvalidArgument, "delta record: payload of " + std::to_string(payload.size()) +
+                                                      " bytes exceeds the u32 record length");
   }
   if (auto s = CheckAddress(prior, "prior state", false); !s) return tl::unexpected(s.error());
   const auto size = static_cast<std::uint32_t>(kHeaderSize + payload.size());
-  auto data = std::make_unique<std::byte[]>(size);
-  std::byte* p = data.get();
+  Block block = AllocateBlock(size);
+  std::byte* p = block.get() + kHeadroom;
   EncodeFixed32(p + kLenOffset, size);
   EncodeFixed32(p + kLssOffOffset, 0);
   EncodeFixed32(p + kPidOffset, pid);
@@ -39,18 +69,16 @@ Result<DeltaRecord> DeltaRecord::Build(PageId pid, std::uint8_t bits, LssAddress
   EncodeFixed64(p + kLastFlushedOffset, last_flushed.raw());
   EncodeFixed32(p + kPayloadLenOffset, static_cast<std::uint32_t>(payload.size()));
   if (!payload.empty()) std::memcpy(p + kHeaderSize, payload.data(), payload.size());
-  DeltaRecord record(std::move(data), size);
+  DeltaRecord record(std::move(block), size);
   assert(DecodeDelta(record.bytes()).has_value());
   return record;
 }
 
-Result<DeltaRecord> DeltaRecord::MakeUpdate(PageId pid, std::span<const std::byte> payload,
-                                            LssAddress prior_state) {
+Result<DeltaRecord> DeltaRecord::MakeUpdate(PageId pid, std::span<const std::byte> payload, LssAddress prior_state) {
   return Build(pid, DeltaKindBits(DeltaKind::kUpdate), prior_state, {}, payload);
 }
 
-Result<DeltaRecord> DeltaRecord::MakeFlush(PageId pid, LssAddress flushed_to,
-                                           LssAddress prior_state) {
+Result<DeltaRecord> DeltaRecord::MakeFlush(PageId pid, LssAddress flushed_to, LssAddress prior_state) {
   if (auto s = CheckAddress(flushed_to, "flushed-to address", true); !s) {
     return tl::unexpected(s.error());
   }
@@ -60,16 +88,14 @@ Result<DeltaRecord> DeltaRecord::MakeFlush(PageId pid, LssAddress flushed_to,
 }
 
 Result<DeltaRecord> DeltaRecord::MakePartialSwap(PageId pid, LssAddress last_flushed,
-                                                 std::span<const std::byte> payload,
-                                                 LssAddress prior_state) {
+                                                 std::span<const std::byte> payload, LssAddress prior_state) {
   if (auto s = CheckAddress(last_flushed, "last flushed address", true); !s) {
     return tl::unexpected(s.error());
   }
   return Build(pid, DeltaKindBits(DeltaKind::kPartialSwap), prior_state, last_flushed, payload);
 }
 
-Result<DeltaRecord> DeltaRecord::MakeRelocation(PageId pid, LssAddress from, LssAddress to,
-                                                LssAddress prior_state) {
+Result<DeltaRecord> DeltaRecord::MakeRelocation(PageId pid, LssAddress from, LssAddress to, LssAddress prior_state) {
   if (auto s = CheckAddress(from, "relocation source", true); !s) return tl::unexpected(s.error());
   if (auto s = CheckAddress(to, "relocation target", true); !s) return tl::unexpected(s.error());
   std::byte payload[kRelocationPayloadSize];
@@ -81,15 +107,16 @@ Result<DeltaRecord> DeltaRecord::MakeRelocation(PageId pid, LssAddress from, Lss
 Result<DeltaRecord> DeltaRecord::Decode(std::span<const std::byte> bytes) {
   auto view = DecodeDelta(bytes);
   if (!view) return tl::unexpected(ToError(view.error()));
-  auto data = std::make_unique<std::byte[]>(bytes.size());
-  std::memcpy(data.get(), bytes.data(), bytes.size());
-  return DeltaRecord(std::move(data), static_cast<std::uint32_t>(bytes.size()));
+  const auto size = static_cast<std::uint32_t>(bytes.size());
+  Block block = AllocateBlock(size);
+  std::memcpy(block.get() + kHeadroom, bytes.data(), size);
+  return DeltaRecord(std::move(block), size);
 }
 
 DeltaRecord DeltaRecord::Clone() const {
-  auto data = std::make_unique<std::byte[]>(size_);
-  std::memcpy(data.get(), data_.get(), size_);
-  return DeltaRecord(std::move(data), size_);
+  Block block = AllocateBlock(size_);
+  std::memcpy(block.get() + kHeadroom, data(), size_);
+  return DeltaRecord(std::move(block), size_);
 }
 
 DeltaView DeltaRecord::view() const {
@@ -97,20 +124,18 @@ DeltaView DeltaRecord::view() const {
   return DeltaView(bytes());
 }
 
-void DeltaRecord::SetLssOffset(std::uint32_t offset) {
-  EncodeFixed32(data_.get() + kLssOffOffset, offset);
-}
+void DeltaRecord::SetLssOffset(std::uint32_t offset) { EncodeFixed32(data() + kLssOffOffset, offset); }
 
 Status DeltaRecord::SetPriorState(LssAddress prior) {
   if (auto s = CheckAddress(prior, "prior state", false); !s) return s;
-  EncodeFixed64(data_.get() + kPriorStateOffset, prior.raw());
+  EncodeFixed64(data() + kPriorStateOffset, prior.raw());
   return OkStatus();
 }
 
 void DeltaRecord::SetBit(std::uint8_t bit, bool on) {
-  auto bits = std::to_integer<std::uint8_t>(data_[kPackedBitsOffset]);
+  auto bits = std::to_integer<std::uint8_t>(data()[kPackedBitsOffset]);
   bits = on ? static_cast<std::uint8_t>(bits | bit) : static_cast<std::uint8_t>(bits & ~bit);
-  data_[kPackedBitsOffset] = static_cast<std::byte>(bits);
+  data()[kPackedBitsOffset] = static_cast<std::byte>(bits);
 }
 
 void DeltaRecord::SetDurable(bool durable) {
@@ -120,5 +145,18 @@ void DeltaRecord::SetDurable(bool durable) {
 }
 
 void DeltaRecord::SetConsolidationEligible(bool eligible) { SetBit(kConsolidateBit, eligible); }
+
+DeltaRecord::Block DeltaRecord::AllocateBlock(std::uint32_t size) {
+  return Block(static_cast<std::byte*>(::operator new(kHeadroom + size)), BlockDeleter{true});
+}
+
+DeltaHandle Share(DeltaRecord record) {
+  bool in_place = false;
+  HeadroomAllocator<DeltaRecord> allocator(record.block_.get(), DeltaRecord::kHeadroom, &in_place);
+  std::shared_ptr<DeltaRecord> shared = std::allocate_shared<DeltaRecord>(allocator, std::move(record));
+  // Built in the record's own block: the control block's deallocation frees it.
+  if (in_place) shared->block_.get_deleter().owned = false;
+  return shared;
+}
 
 }  // namespace llama

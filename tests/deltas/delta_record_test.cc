@@ -150,9 +150,7 @@ TEST(DeltaRecordTest, UpdateRoundTripsWithEmptySmallAndLargePayloads) {
     const Bytes payload = Pattern(size, static_cast<std::uint32_t>(size));
     auto r = DeltaRecord::MakeUpdate(42, payload, kAddrA);
     ASSERT_TRUE(r.has_value()) << r.error().ToString();
-    ExpectRoundTrip(
-        *r,
-        ExpectedDelta().Pid(42).Bits(kU).Kind(DeltaKind::kUpdate).Prior(kAddrA).Payload(payload));
+    ExpectRoundTrip(*r, ExpectedDelta().Pid(42).Bits(kU).Kind(DeltaKind::kUpdate).Prior(kAddrA).Payload(payload));
   }
 }
 
@@ -198,12 +196,8 @@ TEST(DeltaRecordTest, FlushRoundTripsCarryingItsTargetAddress) {
 
 TEST(DeltaRecordTest, FailedFlushDecodesAndKeepsItsEBit) {
   // No constructor makes a failed flush (the flush path writes the marker); decode one.
-  const Bytes bytes = Encode(RawDelta()
-                                 .LssOff(0x200)
-                                 .Pid(3)
-                                 .Bits(kF | kE)
-                                 .Prior(kAddrA.raw())
-                                 .Payload(Fixed64Bytes(kAddrB.raw())));
+  const Bytes bytes =
+      Encode(RawDelta().LssOff(0x200).Pid(3).Bits(kF | kE).Prior(kAddrA.raw()).Payload(Fixed64Bytes(kAddrB.raw())));
   auto r = DeltaRecord::Decode(bytes);
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   ExpectRoundTrip(*r, ExpectedDelta()
@@ -219,9 +213,7 @@ TEST(DeltaRecordTest, FailedFlushDecodesAndKeepsItsEBit) {
 TEST(DeltaRecordTest, PartialSwapRoundTripsWithAndWithoutPayload) {
   auto bare = DeltaRecord::MakePartialSwap(5, kAddrB);
   ASSERT_TRUE(bare.has_value()) << bare.error().ToString();
-  ExpectRoundTrip(
-      *bare,
-      ExpectedDelta().Pid(5).Bits(kP | kF).Kind(DeltaKind::kPartialSwap).LastFlushed(kAddrB));
+  ExpectRoundTrip(*bare, ExpectedDelta().Pid(5).Bits(kP | kF).Kind(DeltaKind::kPartialSwap).LastFlushed(kAddrB));
 
   const Bytes payload = Pattern(100, 5);
   auto full = DeltaRecord::MakePartialSwap(6, kAddrB, payload, kAddrA);
@@ -267,8 +259,7 @@ TEST(DeltaRecordTest, FlagBitsDecodeOnEveryKind) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE("bits " + std::to_string(c.bits));
-    const Bytes bytes =
-        Encode(RawDelta().Pid(1).Bits(c.bits).LastFlushed(c.last_flushed).Payload(c.payload));
+    const Bytes bytes = Encode(RawDelta().Pid(1).Bits(c.bits).LastFlushed(c.last_flushed).Payload(c.payload));
     auto r = DeltaRecord::Decode(bytes);
     ASSERT_TRUE(r.has_value()) << r.error().ToString();
     ExpectRoundTrip(*r, ExpectedDelta()
@@ -284,8 +275,7 @@ TEST(DeltaRecordTest, FlagBitsDecodeOnEveryKind) {
 }
 
 // Bytes of `after` differ from `before` only inside [begin, end).
-void ExpectChangedOnlyIn(const Bytes& before, std::span<const std::byte> after, std::size_t begin,
-                         std::size_t end) {
+void ExpectChangedOnlyIn(const Bytes& before, std::span<const std::byte> after, std::size_t begin, std::size_t end) {
   ASSERT_EQ(before.size(), after.size());
   for (std::size_t i = 0; i < before.size(); ++i) {
     if (i >= begin && i < end) continue;
@@ -441,6 +431,29 @@ TEST(DeltaRecordTest, ShareKeepsOneImmutableRecordAliveUntilTheLastHandle) {
   EXPECT_EQ(second->pid(), 12u);
   second.reset();
   EXPECT_TRUE(watch.expired());
+}
+
+// Share builds the handle's control block (the record inside it) in the room kept in front
+// of the record's bytes: a shared record is one allocation, bytes included, and that
+// allocation lives until the last handle and the last weak reference are gone.
+TEST(DeltaRecordTest, ASharedRecordIsOneAllocationWithItsBytes) {
+  auto r = DeltaRecord::MakeUpdate(3, Bytes(1000, std::byte{0x5A}));
+  ASSERT_TRUE(r.has_value());
+  const std::byte* data = r->bytes().data();
+  DeltaHandle handle = Share(std::move(*r));
+  EXPECT_EQ(handle->bytes().data(), data) << "Share neither copies nor moves the bytes";
+  const auto* record = reinterpret_cast<const std::byte*>(handle.get());
+  EXPECT_LT(record, data) << "the record object sits in front of its bytes";
+  EXPECT_LT(data - record, 128) << "in the room kept for it, in the same allocation";
+  std::weak_ptr<const DeltaRecord> watch = handle;
+  DeltaRecord owned = handle->Clone();
+  owned.SetLssOffset(0x40);
+  EXPECT_EQ(handle->lss_offset(), 0u) << "a clone owns bytes of its own";
+  handle.reset();
+  EXPECT_TRUE(watch.expired());
+  DeltaHandle again = Share(std::move(owned));
+  EXPECT_EQ(again->lss_offset(), 0x40u);
+  EXPECT_EQ(again->payload().size(), 1000u);
 }
 
 // Out-of-range raw addresses, and what each is.
