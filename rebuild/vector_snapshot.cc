@@ -182,7 +182,6 @@ Result<VectorSnapshot::PinnedLeaf> VectorSnapshot::PinLeaf(std::uint64_t i, std:
   Store& store = *tree.store;
   const std::uint64_t leaves = (size() - i) / std::max<std::uint32_t>(tree.config->leaf_max_elements, 1) + 1;
   const VectorReadIndex* index = tree.read_index.Get(store, *tree.config, tree.tree, leaves);
-  PinnedLeaf out;
   LeafSpot spot;
   auto guard = store.EnterGeneration();
   if (index != nullptr) {
