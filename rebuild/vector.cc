@@ -26,7 +26,6 @@ std::vector<std::byte> BufferBaseContents() {
 // node), so flow control keeps the state below the store's record limit.
 std::int64_t BufferedBytes(const DeltaRecord& delta) { return static_cast<std::int64_t>(delta.bytes().size()) + 64; }
 
-
 }  // namespace
 
 // One writer thread's record. The thread that holds it (in_use) is the only one to touch
@@ -120,7 +119,8 @@ Status Vector::Create() {
     if (!ref) return tl::unexpected(ref.error());
     // The buffer list is at most kMaxSlots ids, so some page size always holds it
     // (static_assert in vector_format.h).
-    auto page = BasePage::Create(meta_, BasePage::SmallestSizeFor(contents.size()).value_or(BasePage::kMaxPageSize), contents);
+    auto page =
+        BasePage::Create(meta_, BasePage::SmallestSizeFor(contents.size()).value_or(BasePage::kMaxPageSize), contents);
     if (!page) return tl::unexpected(page.error());
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = store_.UpdateR(guard, meta_, *ref, chain);
@@ -253,7 +253,8 @@ std::uint64_t Vector::Cut() const {
   std::uint64_t cut = clock_.load(std::memory_order_seq_cst);
   const std::size_t n = writer_count_.load(std::memory_order_seq_cst);
   for (std::size_t i = 0; i < n; ++i) {
-    const std::uint64_t inflight = writers_[i].load(std::memory_order_seq_cst)->inflight.load(std::memory_order_seq_cst);
+    const std::uint64_t inflight =
+        writers_[i].load(std::memory_order_seq_cst)->inflight.load(std::memory_order_seq_cst);
     if (inflight != 0) cut = std::min(cut, inflight);
   }
   return cut;
@@ -334,10 +335,13 @@ Result<VectorTicket> Vector::erase(std::uint64_t i, VectorWriteOptions o) {
 Result<VectorTicket> Vector::update(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
   return Write({{VectorOpCode::kUpdate, i, std::string(v)}}, o);
 }
-Result<VectorTicket> Vector::write(const VectorWriteBatch& batch, VectorWriteOptions o) { return Write(batch.ops(), o); }
+Result<VectorTicket> Vector::write(const VectorWriteBatch& batch, VectorWriteOptions o) {
+  return Write(batch.ops(), o);
+}
 
 Status Vector::sync(VectorTicket ticket) {
-  if (ticket.slot >= config_.buffers.size()) return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
+  if (ticket.slot >= config_.buffers.size())
+    return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
   auto guard = store_.EnterGeneration();
   // The entry is in its buffer page, or it was consumed by a publication that is logged
   // before the buffer dropped it: syncing past both covers it either way.
@@ -353,7 +357,8 @@ Status Vector::wait_visible(VectorTicket ticket) {
   rebuild_cv_.notify_one();
   visible_cv_.wait(lock, [&] { return watermark_ > ticket.timestamp || !failed_ || rebuilder_exited_; });
   if (!failed_) return failed_;
-  if (watermark_ <= ticket.timestamp) return MakeError(ErrorCode::kAborted, "vector: closed before the write was published");
+  if (watermark_ <= ticket.timestamp)
+    return MakeError(ErrorCode::kAborted, "vector: closed before the write was published");
   if (auto it = rejected_.find(ticket.timestamp); it != rejected_.end()) {
     return MakeError(ErrorCode::kInvalidArgument, "vector: write rejected: " + it->second);
   }
@@ -510,7 +515,8 @@ Status Vector::RebuildAndPublish(Batch batch) {
   for (const PendingFree& p : pending_free_) publication.pending_free.push_back(p.pid);
   if (auto s = Publish(publication); !s) return s;
 
-  auto next = std::make_shared<const PublishedTree>(PublishedTree{generation, batch.cut, written->tree, &store_, &config_});
+  auto next =
+      std::make_shared<const PublishedTree>(PublishedTree{generation, batch.cut, written->tree, &store_, &config_});
   {
     std::lock_guard lock(current_mu_);
     current_ = next;

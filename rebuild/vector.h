@@ -108,14 +108,14 @@ struct VectorMetrics {
   std::uint64_t rebuild_count = 0;
   std::uint64_t batch_window = 0;
   std::uint64_t snapshot_generation = 0;
-  std::uint64_t size = 0;                 // elements in the newest snapshot
+  std::uint64_t size = 0;                       // elements in the newest snapshot
   std::uint64_t retired_snapshots_waiting = 0;  // replaced snapshots a reader still holds
-  std::uint64_t pages_pending_free = 0;   // dropped tree pages waiting for those readers
+  std::uint64_t pages_pending_free = 0;         // dropped tree pages waiting for those readers
   std::uint64_t pages_reclaimed = 0;
-  std::uint64_t pages_written = 0;        // tree pages written by rebuilds
+  std::uint64_t pages_written = 0;  // tree pages written by rebuilds
   std::uint64_t entries_written = 0;
   std::uint64_t rejected_entries = 0;
-  std::uint64_t replayed_at_open = 0;     // entries recovery replayed
+  std::uint64_t replayed_at_open = 0;  // entries recovery replayed
 };
 
 class Vector {
@@ -207,7 +207,7 @@ class Vector {
   std::unique_ptr<std::atomic<WriterRecord*>[]> writers_;
   std::atomic<std::size_t> writer_count_{0};
   std::vector<std::shared_ptr<WriterRecord>> writer_owners_;  // guarded by writers_mu_
-  std::mutex writers_mu_;  // only to register a new writer thread
+  std::mutex writers_mu_;                                     // only to register a new writer thread
   std::unique_ptr<Slot[]> slots_;
   std::atomic<std::uint64_t> pending_{0};
   std::atomic<std::uint64_t> published_position_raw_{0};
@@ -233,8 +233,8 @@ class Vector {
 
   // Waiting, metrics, lifecycle; guarded by mu_.
   mutable std::mutex mu_;
-  std::condition_variable rebuild_cv_;   // wakes the rebuilder
-  std::condition_variable visible_cv_;   // wakes wait_visible and flow-controlled writers
+  std::condition_variable rebuild_cv_;  // wakes the rebuilder
+  std::condition_variable visible_cv_;  // wakes wait_visible and flow-controlled writers
   bool stop_ = false;
   // False once the vector failed or began closing: what the write path checks, without
   // taking mu_.

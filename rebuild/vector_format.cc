@@ -13,8 +13,7 @@ namespace {
 using namespace vector_format;
 
 // Tree pages are base pages: the limits in vector_format.h restate the base page's.
-static_assert(kMinTreePageSize == BasePage::kMinPageSize &&
-              kMaxTreePageSize == BasePage::kMaxPageSize);
+static_assert(kMinTreePageSize == BasePage::kMinPageSize && kMaxTreePageSize == BasePage::kMaxPageSize);
 static_assert(kTreePageOverhead == base_page_format::kHeaderSize);
 
 tl::unexpected<Error> Corrupt(const std::string& what) { return MakeError(ErrorCode::kCorruption, "vector: " + what); }
@@ -22,26 +21,22 @@ tl::unexpected<Error> Invalid(const std::string& what) {
   return MakeError(ErrorCode::kInvalidArgument, "vector: " + what);
 }
 // The same rule, read back: an out-of-range field is damage, not a bad argument.
-tl::unexpected<Error> AsCorruption(const Error& e) {
-  return MakeError(ErrorCode::kCorruption, e.message());
-}
+tl::unexpected<Error> AsCorruption(const Error& e) { return MakeError(ErrorCode::kCorruption, e.message()); }
 
 // Each range check below serves both sides: the encoder returns its InvalidArgument, the
 // decoder the same message as Corruption.
 Status CheckTimestamp(std::uint64_t ts) {
   if (ts >= kMinTimestamp && ts <= kMaxTimestamp) return OkStatus();
-  return Invalid("entry timestamp " + std::to_string(ts) + " outside " +
-                 std::to_string(kMinTimestamp) + ".." + std::to_string(kMaxTimestamp));
+  return Invalid("entry timestamp " + std::to_string(ts) + " outside " + std::to_string(kMinTimestamp) + ".." +
+                 std::to_string(kMaxTimestamp));
 }
 
 Status CheckInnerShape(std::uint8_t height, std::size_t count) {
   if (height < 1 || height > kMaxHeight) {
-    return Invalid("inner node height " + std::to_string(height) + " outside 1.." +
-                   std::to_string(kMaxHeight));
+    return Invalid("inner node height " + std::to_string(height) + " outside 1.." + std::to_string(kMaxHeight));
   }
   if (count < 1 || count > kMaxBranching) {
-    return Invalid("inner node of " + std::to_string(count) + " children (1.." +
-                   std::to_string(kMaxBranching) + ")");
+    return Invalid("inner node of " + std::to_string(count) + " children (1.." + std::to_string(kMaxBranching) + ")");
   }
   return OkStatus();
 }
@@ -50,9 +45,15 @@ Status CheckInnerShape(std::uint8_t height, std::size_t count) {
 class Writer {
  public:
   void U8(std::uint8_t v) { out_.push_back(std::byte{v}); }
-  void U16(std::uint16_t v) { Grow(2, [&](std::byte* p) { EncodeFixed16(p, v); }); }
-  void U32(std::uint32_t v) { Grow(4, [&](std::byte* p) { EncodeFixed32(p, v); }); }
-  void U64(std::uint64_t v) { Grow(8, [&](std::byte* p) { EncodeFixed64(p, v); }); }
+  void U16(std::uint16_t v) {
+    Grow(2, [&](std::byte* p) { EncodeFixed16(p, v); });
+  }
+  void U32(std::uint32_t v) {
+    Grow(4, [&](std::byte* p) { EncodeFixed32(p, v); });
+  }
+  void U64(std::uint64_t v) {
+    Grow(8, [&](std::byte* p) { EncodeFixed64(p, v); });
+  }
   void Bytes(std::string_view s) {
     const auto* b = reinterpret_cast<const std::byte*>(s.data());
     out_.insert(out_.end(), b, b + s.size());
@@ -72,10 +73,18 @@ class Writer {
 class Reader {
  public:
   explicit Reader(std::span<const std::byte> in) : in_(in) {}
-  bool U8(std::uint8_t* v) { return Take(1, [&](const std::byte* p) { *v = std::to_integer<std::uint8_t>(*p); }); }
-  bool U16(std::uint16_t* v) { return Take(2, [&](const std::byte* p) { *v = DecodeFixed16(p); }); }
-  bool U32(std::uint32_t* v) { return Take(4, [&](const std::byte* p) { *v = DecodeFixed32(p); }); }
-  bool U64(std::uint64_t* v) { return Take(8, [&](const std::byte* p) { *v = DecodeFixed64(p); }); }
+  bool U8(std::uint8_t* v) {
+    return Take(1, [&](const std::byte* p) { *v = std::to_integer<std::uint8_t>(*p); });
+  }
+  bool U16(std::uint16_t* v) {
+    return Take(2, [&](const std::byte* p) { *v = DecodeFixed16(p); });
+  }
+  bool U32(std::uint32_t* v) {
+    return Take(4, [&](const std::byte* p) { *v = DecodeFixed32(p); });
+  }
+  bool U64(std::uint64_t* v) {
+    return Take(8, [&](const std::byte* p) { *v = DecodeFixed64(p); });
+  }
   bool Bytes(std::size_t n, std::string* s) {
     return Take(n, [&](const std::byte* p) { s->assign(reinterpret_cast<const char*>(p), n); });
   }
@@ -97,11 +106,16 @@ class Reader {
 
 std::string_view VectorOpName(VectorOpCode code) {
   switch (code) {
-    case VectorOpCode::kAppend: return "Append";
-    case VectorOpCode::kPrepend: return "Prepend";
-    case VectorOpCode::kInsert: return "Insert";
-    case VectorOpCode::kErase: return "Erase";
-    case VectorOpCode::kUpdate: return "Update";
+    case VectorOpCode::kAppend:
+      return "Append";
+    case VectorOpCode::kPrepend:
+      return "Prepend";
+    case VectorOpCode::kInsert:
+      return "Insert";
+    case VectorOpCode::kErase:
+      return "Erase";
+    case VectorOpCode::kUpdate:
+      return "Update";
   }
   return "?";
 }
@@ -109,15 +123,13 @@ std::string_view VectorOpName(VectorOpCode code) {
 Status ValidateOps(std::span<const VectorOp> ops, std::size_t max_value_size) {
   if (ops.empty()) return Invalid("empty write batch");
   if (ops.size() > kMaxEntryOps) {
-    return Invalid(std::to_string(ops.size()) +
-                   " operations in one write, more than the limit of " +
+    return Invalid(std::to_string(ops.size()) + " operations in one write, more than the limit of " +
                    std::to_string(kMaxEntryOps));
   }
   for (const VectorOp& op : ops) {
     if (HasValue(op.code) && op.value.size() > max_value_size) {
-      return Invalid("a value of " + std::to_string(op.value.size()) +
-                     " bytes does not fit a leaf page (at most " + std::to_string(max_value_size) +
-                     ")");
+      return Invalid("a value of " + std::to_string(op.value.size()) + " bytes does not fit a leaf page (at most " +
+                     std::to_string(max_value_size) + ")");
     }
   }
   return OkStatus();
@@ -161,16 +173,16 @@ Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
     VectorOp op;
     std::uint8_t code = 0;
     if (!r.U8(&code)) return Corrupt("entry operation " + std::to_string(i) + " truncated");
-    if (code < 1 || code > 5) return Corrupt("entry operation " + std::to_string(i) + " has unknown code " + std::to_string(code));
+    if (code < 1 || code > 5)
+      return Corrupt("entry operation " + std::to_string(i) + " has unknown code " + std::to_string(code));
     op.code = static_cast<VectorOpCode>(code);
     if (HasIndex(op.code) && !r.U64(&op.index)) return Corrupt("entry operation " + std::to_string(i) + " truncated");
     if (HasValue(op.code)) {
       std::uint32_t len = 0;
       if (!r.U32(&len)) return Corrupt("entry operation " + std::to_string(i) + " value truncated");
       if (len > kMaxValueSize) {
-        return Corrupt("entry operation " + std::to_string(i) + " has a value of " +
-                       std::to_string(len) + " bytes, more than any leaf holds (" +
-                       std::to_string(kMaxValueSize) + ")");
+        return Corrupt("entry operation " + std::to_string(i) + " has a value of " + std::to_string(len) +
+                       " bytes, more than any leaf holds (" + std::to_string(kMaxValueSize) + ")");
       }
       if (!r.Bytes(len, &op.value)) {
         return Corrupt("entry operation " + std::to_string(i) + " value truncated");
@@ -198,8 +210,7 @@ namespace {
 // 2^32 - 1 page ids exist besides page 0, and the list names each dropped page once.
 Status CheckPublication(const VectorPublication& p) {
   if (p.height > kMaxHeight) {
-    return Invalid("publication height " + std::to_string(p.height) + " above the limit " +
-                   std::to_string(kMaxHeight));
+    return Invalid("publication height " + std::to_string(p.height) + " above the limit " + std::to_string(kMaxHeight));
   }
   if ((p.root == 0) != (p.size == 0)) return Invalid("publication root and size disagree");
   if (p.root == 0 && p.height != 0) return Invalid("publication of the empty vector has a height");
@@ -254,8 +265,7 @@ std::uint8_t VectorPayloadTag(std::span<const std::byte> payload) {
 
 Status ValidateVectorConfig(const VectorConfig& c) {
   if (c.branching < kMinBranching || c.branching > kMaxBranching) {
-    return Invalid("branching must be " + std::to_string(kMinBranching) + ".." +
-                   std::to_string(kMaxBranching));
+    return Invalid("branching must be " + std::to_string(kMinBranching) + ".." + std::to_string(kMaxBranching));
   }
   if (c.leaf_page_size < kMinTreePageSize || c.leaf_page_size > kMaxTreePageSize ||
       (c.leaf_page_size & (c.leaf_page_size - 1)) != 0) {
@@ -311,8 +321,8 @@ Result<std::vector<std::byte>> EncodeLeaf(std::span<const std::string> values) {
   std::size_t value_bytes = 0;
   for (const std::string& v : values) value_bytes += v.size();
   if (LeafEncodedSize(values.size(), value_bytes) > kMaxTreePageContents) {
-    return Invalid("a leaf of " + std::to_string(values.size()) + " values and " +
-                   std::to_string(value_bytes) + " bytes does not fit the largest tree page");
+    return Invalid("a leaf of " + std::to_string(values.size()) + " values and " + std::to_string(value_bytes) +
+                   " bytes does not fit the largest tree page");
   }
   Writer w;
   w.U32(kLeafMagic);
@@ -361,8 +371,7 @@ Status LeafView::Validate() const {
 // ---- Inner nodes: magic u32, height u8, flags u8, count u16, total u64, child pids
 // u32[count], and when relaxed, cumulative sizes u64[count].
 
-Result<std::vector<std::byte>> EncodeInner(std::uint8_t height,
-                                           std::span<const InnerChild> children, bool relaxed) {
+Result<std::vector<std::byte>> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed) {
   if (auto s = CheckInnerShape(height, children.size()); !s) return tl::unexpected(s.error());
   Writer w;
   w.U32(kInnerMagic);

@@ -29,19 +29,20 @@ namespace llama {
 
 namespace vector_format {
 // Base page magics (first four bytes of the contents, little-endian).
-inline constexpr std::uint32_t kMetaMagic = 0x544D564C;   // "LVMT"
-inline constexpr std::uint32_t kLeafMagic = 0x464C564C;   // "LVLF"
-inline constexpr std::uint32_t kInnerMagic = 0x4E49564C;  // "LVIN"
-inline constexpr std::uint32_t kBufferMagic = 0x4655564C; // "LVUF"
+inline constexpr std::uint32_t kMetaMagic = 0x544D564C;    // "LVMT"
+inline constexpr std::uint32_t kLeafMagic = 0x464C564C;    // "LVLF"
+inline constexpr std::uint32_t kInnerMagic = 0x4E49564C;   // "LVIN"
+inline constexpr std::uint32_t kBufferMagic = 0x4655564C;  // "LVUF"
 inline constexpr std::uint32_t kVersion = 1;
 // Update-delta payload tags.
 inline constexpr std::uint8_t kEntryTag = 0xE1;
 inline constexpr std::uint8_t kPublicationTag = 0xB1;
 
-inline constexpr std::size_t kMetaHeaderSize = 24;    // magic, version, branching, leaf max, leaf page size, slots
-inline constexpr std::size_t kLeafHeaderSize = 8;     // magic, count
-inline constexpr std::size_t kInnerHeaderSize = 16;   // magic, height u8, flags u8, count u16, total u64
-inline constexpr std::size_t kEntryHeaderSize = 24;   // tag, reserved, op count u16, thread u32, timestamp u64, sequence u64
+inline constexpr std::size_t kMetaHeaderSize = 24;   // magic, version, branching, leaf max, leaf page size, slots
+inline constexpr std::size_t kLeafHeaderSize = 8;    // magic, count
+inline constexpr std::size_t kInnerHeaderSize = 16;  // magic, height u8, flags u8, count u16, total u64
+inline constexpr std::size_t kEntryHeaderSize =
+    24;  // tag, reserved, op count u16, thread u32, timestamp u64, sequence u64
 inline constexpr std::size_t kPublicationHeaderSize = 40;
 // Inner flags: a size table follows the children.
 inline constexpr std::uint8_t kInnerRelaxed = 0x01;
@@ -96,8 +97,8 @@ constexpr std::size_t MaxValueSize(std::uint32_t tree_page_size) {
 }
 // The most elements a leaf of this tree page size holds (empty values).
 constexpr std::uint32_t MaxLeafElements(std::uint32_t tree_page_size) {
-  return static_cast<std::uint32_t>((tree_page_size - vector_format::kTreePageOverhead - vector_format::kLeafHeaderSize) / 4 -
-                                    1);
+  return static_cast<std::uint32_t>(
+      (tree_page_size - vector_format::kTreePageOverhead - vector_format::kLeafHeaderSize) / 4 - 1);
 }
 namespace vector_format {
 // The largest value of any vector (its length is a u32 in entries); longer is Corruption.
@@ -112,7 +113,9 @@ static_assert(LeafEncodedSize(kMaxLeafElements, 0) == kMaxTreePageContents);
 
 enum class VectorOpCode : std::uint8_t { kAppend = 1, kPrepend = 2, kInsert = 3, kErase = 4, kUpdate = 5 };
 std::string_view VectorOpName(VectorOpCode code);
-inline bool HasIndex(VectorOpCode c) { return c == VectorOpCode::kInsert || c == VectorOpCode::kErase || c == VectorOpCode::kUpdate; }
+inline bool HasIndex(VectorOpCode c) {
+  return c == VectorOpCode::kInsert || c == VectorOpCode::kErase || c == VectorOpCode::kUpdate;
+}
 inline bool HasValue(VectorOpCode c) { return c != VectorOpCode::kErase; }
 
 struct VectorOp {
@@ -147,9 +150,9 @@ Result<std::uint64_t> EntryTimestamp(std::span<const std::byte> payload);
 
 struct VectorPublication {
   std::uint64_t generation = 0;
-  PageId root = 0;            // 0: the empty vector (page 0 is the catalog, never a node)
-  std::uint8_t height = 0;    // 0: the root is a leaf
-  std::uint64_t size = 0;     // elements
+  PageId root = 0;              // 0: the empty vector (page 0 is the catalog, never a node)
+  std::uint8_t height = 0;      // 0: the root is a leaf
+  std::uint64_t size = 0;       // elements
   std::uint64_t watermark = 0;  // every entry with a timestamp below is in this snapshot
   // Tree pages dropped by this or earlier publications and not yet freed when this one
   // was written: recovery frees them (no reader survives a restart).
@@ -262,8 +265,7 @@ struct InnerChild {
 };
 // `relaxed` false omits the size table (the caller checked the node is regular).
 // InvalidArgument unless 1 <= height <= kMaxHeight and 1..kMaxBranching children.
-Result<std::vector<std::byte>> EncodeInner(std::uint8_t height,
-                                           std::span<const InnerChild> children, bool relaxed);
+Result<std::vector<std::byte>> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed);
 
 // Elements a full subtree of `height` holds: leaf_max * branching^height (saturating).
 std::uint64_t FullSubtreeSize(const VectorConfig& config, std::uint8_t height);

@@ -23,8 +23,8 @@ Result<VectorReadIndex> VectorReadIndex::Build(Store& store, const VectorConfig&
   index.leaves_.shrink_to_fit();
   index.pins_.shrink_to_fit();
   const std::uint64_t full = index.leaves_.front().count;
-  const bool regular = std::all_of(index.leaves_.begin(), index.leaves_.end() - 1,
-                                   [full](const Leaf& l) { return l.count == full; });
+  const bool regular =
+      std::all_of(index.leaves_.begin(), index.leaves_.end() - 1, [full](const Leaf& l) { return l.count == full; });
   index.radix_ = regular ? full : 0;
   return index;
 }
@@ -89,8 +89,8 @@ Status VectorReadIndex::AddLeaf(Store& store, const GenerationGuard& guard, Page
 
 std::size_t VectorReadIndex::Search(std::uint64_t i, std::size_t hint) const {
   if (hint < leaves_.size() && leaves_[hint].first <= i && i - leaves_[hint].first < leaves_[hint].count) return hint;
-  auto after = std::upper_bound(leaves_.begin(), leaves_.end(), i,
-                                [](std::uint64_t v, const Leaf& l) { return v < l.first; });
+  auto after =
+      std::upper_bound(leaves_.begin(), leaves_.end(), i, [](std::uint64_t v, const Leaf& l) { return v < l.first; });
   return static_cast<std::size_t>(after - leaves_.begin()) - 1;
 }
 

@@ -51,11 +51,11 @@ namespace llama {
 class VectorReadIndex {
  public:
   struct Leaf {
-    std::uint64_t first = 0;            // index of the leaf's first element
-    const std::byte* bytes = nullptr;   // the pinned leaf's contents (null when not pinned)
+    std::uint64_t first = 0;           // index of the leaf's first element
+    const std::byte* bytes = nullptr;  // the pinned leaf's contents (null when not pinned)
     PageId pid = 0;
-    std::uint32_t count = 0;            // elements in the leaf (>= 1)
-    std::uint32_t size = 0;             // bytes of contents (pinned leaves)
+    std::uint32_t count = 0;  // elements in the leaf (>= 1)
+    std::uint32_t size = 0;   // bytes of contents (pinned leaves)
     // The pinned leaf, checked when the index was built (LeafView::Validate).
     LeafView view() const { return LeafView::Trusted(std::span<const std::byte>(bytes, size), count); }
   };
@@ -119,7 +119,7 @@ class LazyReadIndex {
 
  private:
   mutable std::atomic<std::uint64_t> work_{0};
-  mutable std::mutex mu_;                                // one builder at a time
+  mutable std::mutex mu_;                                 // one builder at a time
   mutable std::unique_ptr<const VectorReadIndex> index_;  // written under mu_, once
   mutable std::atomic<const VectorReadIndex*> ready_{nullptr};
 };

@@ -17,8 +17,8 @@ struct VectorSnapshot::LeafSpot {
 Status VectorSnapshot::CheckIndex(std::uint64_t i) const {
   if (!published_) return MakeError(ErrorCode::kInvalidArgument, "vector snapshot: released");
   if (i >= size()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "vector snapshot: index " + std::to_string(i) + " past the end (size " + std::to_string(size()) + ")");
+    return MakeError(ErrorCode::kInvalidArgument, "vector snapshot: index " + std::to_string(i) +
+                                                      " past the end (size " + std::to_string(size()) + ")");
   }
   return OkStatus();
 }
@@ -35,7 +35,8 @@ Result<VectorSnapshot::LeafSpot> VectorSnapshot::Descend(Store& store, const Gen
     auto where = [pid] { return " (page " + std::to_string(pid) + ")"; };
     auto inner = InnerView::Parse(*bytes);
     if (!inner) return MakeError(ErrorCode::kCorruption, inner.error().message() + where());
-    if (inner->height() != h) return MakeError(ErrorCode::kCorruption, "vector: inner node at the wrong height" + where());
+    if (inner->height() != h)
+      return MakeError(ErrorCode::kCorruption, "vector: inner node at the wrong height" + where());
     auto located = inner->Locate(i - first, FullSubtreeSize(config, static_cast<std::uint8_t>(h - 1)));
     if (!located) return MakeError(ErrorCode::kCorruption, located.error().message() + where());
     first += located->second;
@@ -113,7 +114,6 @@ Status VectorSnapshot::WithValue(std::uint64_t i, void (*fn)(void*, std::string_
     return false;
   });
 }
-
 
 Result<std::string_view> VectorSnapshot::ViewUnpinned(std::uint64_t i) const {
   if (auto s = CheckIndex(i); !s) return tl::unexpected(s.error());

@@ -93,8 +93,9 @@ class VectorSnapshot {
       return OkStatus();
     }
     using F = std::remove_reference_t<Fn>;
-    return WithValue(i, [](void* f, std::string_view v) { (*static_cast<F*>(f))(v); },
-                     const_cast<void*>(static_cast<const void*>(&fn)));
+    return WithValue(
+        i, [](void* f, std::string_view v) { (*static_cast<F*>(f))(v); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
   }
   // Calls fn(index, value) for every element in [from, from + count) (clipped to the end),
   // in order; the view is valid during the call only. Stops early when fn returns false.
@@ -174,7 +175,7 @@ class VectorSnapshot {
   [[nodiscard]] Status VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVisitor visit, void* ctx,
                                    std::size_t* hint = nullptr) const;
   [[nodiscard]] static Status VisitPinned(const VectorReadIndex& index, std::size_t k, std::uint64_t end,
-                                         LeafVisitor visit, void* ctx, std::size_t* hint);
+                                          LeafVisitor visit, void* ctx, std::size_t* hint);
   template <class Fn>
   [[nodiscard]] Status ForLeaves(std::uint64_t from, std::uint64_t end, Fn&& fn, std::size_t* hint = nullptr) const;
   // The publication's read index when it is built and pins its leaves, else null.

@@ -98,19 +98,19 @@ struct WriteOptions {
 
 struct BwTreeStats {
   std::uint64_t consolidations = 0;
-  std::uint64_t splits = 0;          // Split deltas installed (root push-downs not counted)
-  std::uint64_t root_splits = 0;     // the root pushed its contents down a level
-  std::uint64_t index_posts = 0;     // IndexInsert deltas installed
-  std::uint64_t merges_started = 0;  // tombstones installed
-  std::uint64_t merges = 0;          // Merge deltas installed
-  std::uint64_t nodes_freed = 0;     // pages freed after a merge finished
-  std::uint64_t root_collapses = 0;  // the root took its only child's contents (one level less)
-  std::uint64_t orphans_freed = 0;   // pages Open found unreachable after a crash and freed
-  std::uint64_t cas_retries = 0;     // lost CAS races retried by writers
+  std::uint64_t splits = 0;            // Split deltas installed (root push-downs not counted)
+  std::uint64_t root_splits = 0;       // the root pushed its contents down a level
+  std::uint64_t index_posts = 0;       // IndexInsert deltas installed
+  std::uint64_t merges_started = 0;    // tombstones installed
+  std::uint64_t merges = 0;            // Merge deltas installed
+  std::uint64_t nodes_freed = 0;       // pages freed after a merge finished
+  std::uint64_t root_collapses = 0;    // the root took its only child's contents (one level less)
+  std::uint64_t orphans_freed = 0;     // pages Open found unreachable after a crash and freed
+  std::uint64_t cas_retries = 0;       // lost CAS races retried by writers
   std::uint64_t full_chain_folds = 0;  // writers that folded a full leaf chain before adding to it
-  std::uint64_t restarts = 0;        // traversals started again from the root
-  std::uint64_t link_hops = 0;       // leaves a cursor (or Scan) reached by the previous leaf's link
-  std::uint64_t link_descents = 0;   // leaves it reached by a descent instead (the link was not trusted)
+  std::uint64_t restarts = 0;          // traversals started again from the root
+  std::uint64_t link_hops = 0;         // leaves a cursor (or Scan) reached by the previous leaf's link
+  std::uint64_t link_descents = 0;     // leaves it reached by a descent instead (the link was not trusted)
 };
 
 // What Check() found: the tree's shape, level by level from the root (index 0).
@@ -325,8 +325,8 @@ class BwTree {
   std::atomic<std::uint64_t> frees_started_{0}, frees_done_{0};
 
   mutable std::atomic<std::uint64_t> consolidations_{0}, splits_{0}, root_splits_{0}, index_posts_{0},
-      merges_started_{0}, merges_{0}, nodes_freed_{0}, root_collapses_{0}, orphans_freed_{0}, cas_retries_{0}, full_chain_folds_{0},
-      restarts_{0}, link_hops_{0}, link_descents_{0};
+      merges_started_{0}, merges_{0}, nodes_freed_{0}, root_collapses_{0}, orphans_freed_{0}, cas_retries_{0},
+      full_chain_folds_{0}, restarts_{0}, link_hops_{0}, link_descents_{0};
 };
 
 }  // namespace llama::bwtree

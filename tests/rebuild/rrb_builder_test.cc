@@ -91,7 +91,8 @@ TEST_P(RrbBuilderTest, BatchesOfRandomOperationsMatchStdVector) {
       for (int k = 0; k < count; ++k) {
         VectorOp op = RandomOp(rng, scratch.size(), std::to_string(b) + "." + std::to_string(i), 3, 300);
         if (b < batches / 3 && rng() % 2 == 0) op = VectorOp{VectorOpCode::kAppend, 0, "a" + std::to_string(i)};
-        if (b > 2 * batches / 3 && scratch.size() > 0 && rng() % 3 != 0) op = VectorOp{VectorOpCode::kErase, rng() % scratch.size(), {}};
+        if (b > 2 * batches / 3 && scratch.size() > 0 && rng() % 3 != 0)
+          op = VectorOp{VectorOpCode::kErase, rng() % scratch.size(), {}};
         ApplyToModel(scratch, {op});
         entry.ops.push_back(std::move(op));
       }
@@ -119,7 +120,8 @@ TEST_P(RrbBuilderTest, AppendsBuildARegularTree) {
   for (std::uint64_t done = 0; done < n;) {
     RrbBuilder builder(*store_, config_, tree);
     for (int i = 0; i < 37 && done < n; ++i, ++done) {
-      ASSERT_TRUE(builder.Apply(VectorEntry{done + 1, 0, 0, {{VectorOpCode::kAppend, 0, std::to_string(done)}}}).has_value());
+      ASSERT_TRUE(
+          builder.Apply(VectorEntry{done + 1, 0, 0, {{VectorOpCode::kAppend, 0, std::to_string(done)}}}).has_value());
     }
     auto written = builder.Materialize();
     ASSERT_TRUE(written.has_value());

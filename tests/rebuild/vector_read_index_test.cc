@@ -89,7 +89,8 @@ void ExpectReadsEqual(const VectorSnapshot& snap, const std::vector<std::string>
 
 // Applies `writes` random single-writer operations (every one valid, some batched) to the
 // vector and the model, and waits until they are published.
-void WriteRandom(Vector& vec, std::vector<std::string>& model, std::mt19937_64& rng, int writes, const std::string& tag) {
+void WriteRandom(Vector& vec, std::vector<std::string>& model, std::mt19937_64& rng, int writes,
+                 const std::string& tag) {
   Result<VectorTicket> last = VectorTicket{};
   for (int i = 0; i < writes; ++i) {
     std::vector<VectorOp> ops;
@@ -276,7 +277,8 @@ TEST(VectorReadIndexConcurrencyTest, ReadersOnSeveralSnapshotsWhileWritersPublis
   for (const auto& reader : seen) {
     for (const Seen& s : reader) {
       std::vector<std::string> expect;
-      for (auto it = order.begin(); it != order.end() && it->first < s.watermark; ++it) ApplyToModel(expect, *it->second);
+      for (auto it = order.begin(); it != order.end() && it->first < s.watermark; ++it)
+        ApplyToModel(expect, *it->second);
       EXPECT_TRUE(SameSequence(s.contents, expect)) << "watermark " << s.watermark;
       ++checked;
     }

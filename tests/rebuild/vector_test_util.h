@@ -28,11 +28,21 @@ inline bool ApplyToModel(std::vector<std::string>& model, const std::vector<Vect
   }
   for (const VectorOp& op : ops) {
     switch (op.code) {
-      case VectorOpCode::kAppend: model.push_back(op.value); break;
-      case VectorOpCode::kPrepend: model.insert(model.begin(), op.value); break;
-      case VectorOpCode::kInsert: model.insert(model.begin() + static_cast<std::ptrdiff_t>(op.index), op.value); break;
-      case VectorOpCode::kErase: model.erase(model.begin() + static_cast<std::ptrdiff_t>(op.index)); break;
-      case VectorOpCode::kUpdate: model[op.index] = op.value; break;
+      case VectorOpCode::kAppend:
+        model.push_back(op.value);
+        break;
+      case VectorOpCode::kPrepend:
+        model.insert(model.begin(), op.value);
+        break;
+      case VectorOpCode::kInsert:
+        model.insert(model.begin() + static_cast<std::ptrdiff_t>(op.index), op.value);
+        break;
+      case VectorOpCode::kErase:
+        model.erase(model.begin() + static_cast<std::ptrdiff_t>(op.index));
+        break;
+      case VectorOpCode::kUpdate:
+        model[op.index] = op.value;
+        break;
     }
   }
   return true;
@@ -44,15 +54,17 @@ inline VectorOp RandomOp(std::mt19937_64& rng, std::uint64_t size, const std::st
                          std::size_t max_value = 200) {
   VectorOp op;
   const int kind = static_cast<int>(rng() % 100);
-  op.code = kind < 30 ? VectorOpCode::kAppend
-          : kind < 40 ? VectorOpCode::kPrepend
-          : kind < 65 ? VectorOpCode::kInsert
-          : kind < 85 ? VectorOpCode::kErase
-                      : VectorOpCode::kUpdate;
-  if (size == 0 && (op.code == VectorOpCode::kErase || op.code == VectorOpCode::kUpdate)) op.code = VectorOpCode::kAppend;
+  op.code = kind < 30   ? VectorOpCode::kAppend
+            : kind < 40 ? VectorOpCode::kPrepend
+            : kind < 65 ? VectorOpCode::kInsert
+            : kind < 85 ? VectorOpCode::kErase
+                        : VectorOpCode::kUpdate;
+  if (size == 0 && (op.code == VectorOpCode::kErase || op.code == VectorOpCode::kUpdate))
+    op.code = VectorOpCode::kAppend;
   if (HasIndex(op.code)) {
     const std::uint64_t bound = op.code == VectorOpCode::kInsert ? size + 1 : size;
-    op.index = static_cast<int>(rng() % 100) < invalid_percent ? bound + rng() % 3 : rng() % std::max<std::uint64_t>(bound, 1);
+    op.index =
+        static_cast<int>(rng() % 100) < invalid_percent ? bound + rng() % 3 : rng() % std::max<std::uint64_t>(bound, 1);
   }
   if (HasValue(op.code)) {
     const std::size_t len = rng() % 10 == 0 ? rng() % max_value : rng() % 12;
@@ -65,21 +77,36 @@ inline Result<VectorTicket> Submit(Vector& v, const std::vector<VectorOp>& ops, 
   if (ops.size() == 1) {
     const VectorOp& op = ops[0];
     switch (op.code) {
-      case VectorOpCode::kAppend: return v.append(op.value, o);
-      case VectorOpCode::kPrepend: return v.prepend(op.value, o);
-      case VectorOpCode::kInsert: return v.insert(op.index, op.value, o);
-      case VectorOpCode::kErase: return v.erase(op.index, o);
-      case VectorOpCode::kUpdate: return v.update(op.index, op.value, o);
+      case VectorOpCode::kAppend:
+        return v.append(op.value, o);
+      case VectorOpCode::kPrepend:
+        return v.prepend(op.value, o);
+      case VectorOpCode::kInsert:
+        return v.insert(op.index, op.value, o);
+      case VectorOpCode::kErase:
+        return v.erase(op.index, o);
+      case VectorOpCode::kUpdate:
+        return v.update(op.index, op.value, o);
     }
   }
   VectorWriteBatch batch;
   for (const VectorOp& op : ops) {
     switch (op.code) {
-      case VectorOpCode::kAppend: batch.append(op.value); break;
-      case VectorOpCode::kPrepend: batch.prepend(op.value); break;
-      case VectorOpCode::kInsert: batch.insert(op.index, op.value); break;
-      case VectorOpCode::kErase: batch.erase(op.index); break;
-      case VectorOpCode::kUpdate: batch.update(op.index, op.value); break;
+      case VectorOpCode::kAppend:
+        batch.append(op.value);
+        break;
+      case VectorOpCode::kPrepend:
+        batch.prepend(op.value);
+        break;
+      case VectorOpCode::kInsert:
+        batch.insert(op.index, op.value);
+        break;
+      case VectorOpCode::kErase:
+        batch.erase(op.index);
+        break;
+      case VectorOpCode::kUpdate:
+        batch.update(op.index, op.value);
+        break;
     }
   }
   return v.write(batch, o);
@@ -92,11 +119,14 @@ inline std::vector<std::string> Contents(const VectorSnapshot& snap) {
 }
 
 // Equality with a readable failure: sizes and the first element that differs.
-inline ::testing::AssertionResult SameSequence(const std::vector<std::string>& got, const std::vector<std::string>& want) {
+inline ::testing::AssertionResult SameSequence(const std::vector<std::string>& got,
+                                               const std::vector<std::string>& want) {
   if (got == want) return ::testing::AssertionSuccess();
   std::size_t i = 0;
   while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-  auto at = [](const std::vector<std::string>& v, std::size_t k) { return k < v.size() ? "\"" + v[k] + "\"" : std::string("(end)"); };
+  auto at = [](const std::vector<std::string>& v, std::size_t k) {
+    return k < v.size() ? "\"" + v[k] + "\"" : std::string("(end)");
+  };
   return ::testing::AssertionFailure() << "sizes " << got.size() << " vs " << want.size() << "; first difference at "
                                        << i << ": " << at(got, i) << " vs " << at(want, i);
 }

@@ -290,4 +290,3 @@ TEST_F(BwTreeCheckTest, SkipsThePageCountWhenAnotherLayerSharesTheStore) {
 
 }  // namespace
 }  // namespace llama::bwtree::test
-
