@@ -211,7 +211,6 @@ Result<VectorSnapshot::PinnedLeaf> VectorSnapshot::PinLeaf(std::uint64_t i, std:
 void VectorSnapshot::iterator::Load() {
   pin_.reset();
   offset_ = offsets_end_ = values_ = nullptr;
-  leaf_first_ = at_;
   if (at_ >= end_) return;
   auto leaf = snapshot_->PinLeaf(at_, &next_leaf_);
   if (!leaf) {
@@ -219,9 +218,8 @@ void VectorSnapshot::iterator::Load() {
     at_ = end_;  // the iteration ends here
     return;
   }
-  leaf_first_ = leaf->first;
   const std::byte* offsets = leaf->view.offsets();
-  offset_ = offsets + 4 * (at_ - leaf_first_);
+  offset_ = offsets + 4 * (at_ - leaf->first);
   offsets_end_ = offsets + 4 * std::size_t{leaf->view.size()};
   values_ = offsets_end_ + 4;
   pin_ = std::move(leaf->pin);

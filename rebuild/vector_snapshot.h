@@ -132,7 +132,7 @@ class VectorSnapshot {
     iterator(const VectorSnapshot* snapshot, std::uint64_t at);
     void Load();
     const VectorSnapshot* snapshot_ = nullptr;
-    std::uint64_t at_ = 0, end_ = 0, leaf_first_ = 0;
+    std::uint64_t at_ = 0, end_ = 0;
     std::size_t next_leaf_ = 0;  // read index position of the next leaf (a hint)
     // In the leaf holding at_ (validated): at_'s offset, the end of the offsets (the last
     // one, which ends the last value), and where the values start.

@@ -134,9 +134,7 @@ TEST_F(BwTreeLimitsTest, LongChainsOfTheLargestValuesFlushAndReopen) {
   ASSERT_TRUE(MatchesModel(*tree_, model));
   // A quarter of a log record of deltas makes a chain heavy: writers folded it first.
   EXPECT_GT(tree_->stats().full_chain_folds, 0u);
-  tree_.reset();
-  ASSERT_TRUE(store_->Close().has_value());
-  OpenTree(SmallStoreOptions(), options);
+  CloseAndReopen(SmallStoreOptions(), options);
   EXPECT_TRUE(MatchesModel(*tree_, model));
 }
 
@@ -162,9 +160,7 @@ TEST_F(BwTreeLimitsTest, AWriterFoldsAHeavyChainBeforeAddingToIt) {
   EXPECT_GE(stats.consolidations + stats.splits + stats.root_splits, 1u);
   ASSERT_TRUE(store_->FlushAll().has_value());
   ASSERT_TRUE(MatchesModel(*tree_, model));
-  tree_.reset();
-  ASSERT_TRUE(store_->Close().has_value());
-  OpenTree(SmallStoreOptions(), options);
+  CloseAndReopen(SmallStoreOptions(), options);
   EXPECT_TRUE(MatchesModel(*tree_, model));
 }
 

@@ -86,6 +86,12 @@ class TreeFixture {
     tree_ = MustOpenTree(*store_, tree_options);
     ASSERT_NE(tree_, nullptr);
   }
+  // Closes the tree and the store cleanly, then opens both again.
+  void CloseAndReopen(const StoreOptions& store_options, const BwTreeOptions& tree_options) {
+    tree_.reset();
+    ASSERT_TRUE(store_->Close().has_value());
+    OpenTree(store_options, tree_options);
+  }
 
   TempDir dir_;
   std::unique_ptr<Store> store_;
