@@ -513,21 +513,24 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     if (part.fresh.empty() && !part.base) return CoveringPosition(pid, part.flushed);
     auto record = EncodeFlushRecord(pid, std::move(part));
     if (!record) return tl::unexpected(record.error());
-    // The page changed while its record was encoded (a writer, the evictor, the cleaner):
-    // start over before reserving log space, so such a race costs no failed-flush marker.
-    // Only a change in the short window from Reserve to the CAS below still costs one.
+    TestHook("flush encoded", pid);
+    // The record covers the state from ref's head down. Writers prepending Update deltas
+    // meanwhile do not make it stale (the mark goes under their deltas), but anything else
+    // does (a consolidation, an eviction, another flush): start over before reserving log
+    // space, so such a race costs no failed-flush marker.
     auto again = table_.Read(guard, pid);
     if (!again) return tl::unexpected(again.error());
-    if (*again != *ref) continue;
+    if (!again->in_memory() || !CanMarkBelow(again->node(), ref->node())) continue;
     const EncodedBody& encoded = record->encoded;
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
     if (!reservation) return tl::unexpected(reservation.error());
+    TestHook("flush reserved", pid);
     // LLAMA's flush: reserve, install the flush state by CAS, then copy. The state is a
-    // mark on a copy of the head, not a delta in front of it (MappingTable::MarkFlushed).
-    auto out = table_.MarkFlushed(guard, pid, *ref, reservation->address());
-    if (!out) return tl::unexpected(out.error());
+    // mark on the node the record starts at, not a delta in front of the head.
+    auto marked = MarkFlushPoint(guard, pid, *again, ref->node(), reservation->address());
+    if (!marked) return tl::unexpected(marked.error());
     // A lost race drops the reservation, which fills it with a failed-flush marker.
-    if (!out->installed) continue;
+    if (!*marked) continue;
     EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(), encoded.bytes,
                 encoded.compressed, encoded.raw_len);
     AddToDiskChain(guard, pid, {reservation->address(), static_cast<std::uint32_t>(reservation->bytes().size())},
@@ -539,6 +542,20 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
   }
   return MakeError(ErrorCode::kAborted,
                    "flush of page " + std::to_string(pid) + " lost 64 races in a row; retry later");
+}
+
+Result<bool> Store::MarkFlushPoint(const GenerationGuard& guard, PageId pid, PageRef head, const PageNode* point,
+                                   LssAddress at) {
+  // Every lost CAS here is another thread's installed change, so this loop makes progress
+  // as a whole; a writer that won it only added a delta above `point`, which the next try
+  // copies too. Only a change that takes `point` off the chain ends the try.
+  while (head.in_memory() && CanMarkBelow(head.node(), point)) {
+    auto out = table_.MarkFlushed(guard, pid, head, at, point);
+    if (!out) return tl::unexpected(out.error());
+    if (out->installed) return true;
+    head = out->head;
+  }
+  return false;
 }
 
 Status Store::Evict(const GenerationGuard& guard, PageId pid) {

@@ -27,10 +27,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -90,6 +92,10 @@ struct StoreOptions {
   // How often the background maintenance (eviction, cleaning) looks at the store.
   std::uint32_t maintenance_interval_ms = 20;
   MappingTable::Options mapping;
+  // Tests only: called on the calling thread at named steps of Flush ("flush encoded":
+  // the record is encoded, nothing reserved; "flush reserved": log space is reserved, the
+  // mark not installed), so a test can change the page inside a flush's window.
+  std::function<void(std::string_view step, PageId pid)> test_hook;
 };
 
 // What Open found. Times in seconds.
@@ -165,8 +171,9 @@ class Store {
                                 const PageNode* last_flushed = nullptr);
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state);
   // Writes what the log does not have of the page yet (its new deltas, or all of it) and
-  // marks the page's head with where (MappingTable::MarkFlushed: a copy of the head that
-  // carries the address, nothing prepended). Returns the position to Sync for durability.
+  // marks the node it read as the head with where (MappingTable::MarkFlushed: a copy that
+  // carries the address, nothing prepended; writers' deltas prepended meanwhile stay
+  // above the mark, unflushed). Returns the position to Sync for durability.
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
   // Flushes the page if needed and swaps it out: only its LSS address stays in memory.
   Status Evict(const GenerationGuard& guard, PageId pid);
@@ -251,6 +258,14 @@ class Store {
     bool whole = false;
   };
   Result<FlushRecord> EncodeFlushRecord(PageId pid, UnflushedPart part);
+  // Installs the flush mark at `point` (the node the reserved record starts at) from
+  // `head` on, retrying lost CASes while writers only prepend above it. False when
+  // `point` left the chain (the reservation is then dropped).
+  Result<bool> MarkFlushPoint(const GenerationGuard& guard, PageId pid, PageRef head, const PageNode* point,
+                              LssAddress at);
+  void TestHook(std::string_view step, PageId pid) const {
+    if (options_.test_hook) options_.test_hook(step, pid);
+  }
   // Nothing new to write: a position that covers the page's newest flush point `at`. Its
   // record may be another thread's flush whose mark is installed but whose disk-chain
   // entry is not added yet; Sync(at + 1) waits for that record's whole buffer, where the

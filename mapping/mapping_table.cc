@@ -242,7 +242,7 @@ Result<UpdateOutcome> MappingTable::UpdateR(const GenerationGuard& guard, PageId
 }
 
 Result<UpdateOutcome> MappingTable::MarkFlushed(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                                LssAddress flushed_to) {
+                                                LssAddress flushed_to, const PageNode* point) {
   assert(guard.manager() == &generations_);
   (void)guard;
   if (!flushed_to.is_valid()) {
@@ -251,13 +251,27 @@ Result<UpdateOutcome> MappingTable::MarkFlushed(const GenerationGuard& guard, Pa
   if (PageRef::IsUnallocated(expected.raw()) || !expected.in_memory()) {
     return MakeError(ErrorCode::kInvalidArgument, "only a state in memory can be marked flushed");
   }
-  PageNode* copy = PageNode::FlushedCopy(*expected.node(), flushed_to);
-  auto outcome = Install(pid, expected, PageRef::InMemory(copy).raw());
+  if (point == nullptr) point = expected.node();
+  if (point != expected.node() && !CanMarkBelow(expected.node(), point)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the flushed node is not under the head with only unflushed Update deltas above it");
+  }
+  // The path from the head down to `point`, copied bottom-up; the copy of `point` carries
+  // the mark and takes over the chain below it.
+  std::vector<const PageNode*> path;
+  for (const PageNode* n = expected.node(); n != point; n = n->next()) path.push_back(n);
+  std::vector<PageNode*> copies{PageNode::FlushedCopy(*point, flushed_to)};
+  for (auto it = path.rbegin(); it != path.rend(); ++it) copies.push_back(PageNode::CopyOver(**it, copies.back()));
+  auto outcome = Install(pid, expected, PageRef::InMemory(copies.back()).raw());
   if (outcome && outcome->installed) {
-    // The copy owns the chain below now: the old head goes alone.
-    generations_.Retire(&MappingTable::ReclaimNode, this, reinterpret_cast<std::uintptr_t>(expected.node()));
+    // The copies own the chain below `point` now: the old nodes go alone.
+    path.push_back(point);
+    for (const PageNode* old : path) {
+      generations_.Retire(&MappingTable::ReclaimNode, this, reinterpret_cast<std::uintptr_t>(old));
+    }
   } else {
-    delete copy;  // not published: it never owned the chain below (deleting a node frees only it)
+    // Not published: the copies never owned the chain below (deleting a node frees only it).
+    for (PageNode* copy : copies) delete copy;
   }
   return outcome;
 }

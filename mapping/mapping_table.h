@@ -79,9 +79,19 @@ class MappingTable {
   // Marks the state flushed: replaces the head, if it is still `expected`, by a copy that
   // carries `flushed_to` (PageNode::flushed_to) and shares the head's record or page and
   // the chain below. The old head is retired alone. Nothing is prepended, so readers pay
-  // nothing for the mark. InvalidArgument when `expected` is not in memory or
-  // `flushed_to` is not a valid address.
-  Result<UpdateOutcome> MarkFlushed(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress flushed_to);
+  // nothing for the mark.
+  //
+  // `point` (default: the head) is the node the flushed state starts at. When writers
+  // have prepended Update deltas above it since the flusher read the page
+  // (CanMarkBelow), the nodes from the head down to `point` are copied, the copy of
+  // `point` carries the mark, and those old nodes are retired alone; the chain below
+  // `point` is shared. So a flush of a page that writers keep changing lands with one CAS
+  // instead of encoding the page again after every write.
+  //
+  // InvalidArgument when `expected` is not in memory, `flushed_to` is not a valid
+  // address, or `point` cannot take the mark under `expected` (CanMarkBelow).
+  Result<UpdateOutcome> MarkFlushed(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress flushed_to,
+                                    const PageNode* point = nullptr);
   // Update-R to an on-disk address: swaps the page out and retires its in-memory chain.
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress on_disk);
 

@@ -25,6 +25,13 @@ PageNode* PageNode::FlushedCopy(const PageNode& head, LssAddress flushed_to) {
   return copy;
 }
 
+PageNode* PageNode::CopyOver(const PageNode& node, PageNode* below) {
+  assert(node.is_delta() && node.last_flushed_ == nullptr && !node.is_flush_point());
+  auto* copy = new PageNode(node.kind_, node.delta_, node.base_);
+  copy->LinkBelow(below, LssAddress());
+  return copy;
+}
+
 void PageNode::LinkBelow(PageNode* below, LssAddress prior_on_disk) {
   assert(below == nullptr || prior_on_disk.is_null());
   next_ = below;
@@ -40,6 +47,17 @@ void FreeChain(PageNode* head) {
     delete head;
     head = below;
   }
+}
+
+bool CanMarkBelow(const PageNode* head, const PageNode* point) {
+  if (point == nullptr || point->is_flush_point()) return false;
+  for (const PageNode* n = head; n != nullptr; n = n->next()) {
+    if (n == point) return true;
+    const bool plain_update =
+        n->is_delta() && n->delta_kind() == DeltaKind::kUpdate && !n->is_flush_point() && n->last_flushed() == nullptr;
+    if (!plain_update) return false;
+  }
+  return false;
 }
 
 bool IsOnSpine(const PageNode* head, const PageNode* node) {

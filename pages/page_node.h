@@ -21,6 +21,8 @@
 //   so chains of any length free without recursion).
 // - A head replaced by a flush-marked copy is retired alone (MappingTable::MarkFlushed):
 //   the copy owns the chain below from the CAS on, and the old head is freed without it.
+//   When the mark goes below the head (writers prepended during the flush), every node
+//   from the head down to the marked one is copied and retired alone the same way.
 //   The generation rule keeps that safe for readers still walking from the old head: a
 //   reader that loaded the old head entered a generation no later than the old head's
 //   retirement, and every node below it stays reachable from the slot until a later CAS
@@ -112,6 +114,9 @@ class PageNode {
   // A copy of `head` carrying `flushed_to`: same record or page, same chain below (which
   // the copy owns once it is published in place of `head`), same DAG edge.
   static PageNode* FlushedCopy(const PageNode& head, LssAddress flushed_to);
+  // A copy of `node` (a delta node with no DAG edge) over `below` instead of its own next,
+  // which it owns once published.
+  static PageNode* CopyOver(const PageNode& node, PageNode* below);
   // Points this (not yet published) node at `below`, which it will own once published.
   void LinkBelow(PageNode* below, LssAddress prior_on_disk);
 
@@ -159,5 +164,12 @@ class PageChainBuilder {
 
 // True when `node` is `head` or reachable from it by next(): the DAG rule's check.
 bool IsOnSpine(const PageNode* head, const PageNode* node);
+
+// True when `point` can still take a flush mark under `head`: it is `head`, or it lies
+// below `head` with only Update deltas above it that carry no flush mark and no DAG edge,
+// and it is not a flush point itself. Those are the nodes a writer prepends after a
+// flusher read the page; a flush encoded from `point` still covers exactly the state from
+// `point` down, so it can mark `point` without starting over (MappingTable::MarkFlushed).
+bool CanMarkBelow(const PageNode* head, const PageNode* point);
 
 }  // namespace llama

@@ -139,6 +139,79 @@ TEST_F(MarkFlushedTest, OnlyAStateInMemoryAtAValidAddressCanBeMarked) {
   EXPECT_EQ(unallocated.error().code(), ErrorCode::kNotFound);
 }
 
+// A mark below the head (writers prepended since the flusher read the page): the nodes
+// from the head down to the flushed one are copied, the copy of the flushed node carries
+// the mark, the chain below it is shared, and the old nodes are retired alone.
+TEST_F(MarkFlushedTest, AMarkBelowTheHeadCopiesThePathDownToIt) {
+  const PageId pid = *table().Allocate();
+  const PageRef flushed = MakePage(pid, {"u1"});
+  const std::int64_t live = PageNode::live_count();
+  {
+    auto g = table().EnterGeneration();
+    PageRef head = flushed;
+    for (const char* w : {"w1", "w2"}) head = table().UpdateD(g, pid, head, UpdateRecord(pid, w))->head;
+    auto out = table().MarkFlushed(g, pid, head, kFirst, flushed.node());
+    ASSERT_TRUE(out.has_value()) << out.error().ToString();
+    ASSERT_TRUE(out->installed);
+    EXPECT_EQ(Describe(out->head), (Strings{"w2", "w1", "<flushed>", "u1", "[base:base]"}));
+    const PageNode* w2 = out->head.node();
+    const PageNode* w1 = w2->next();
+    const PageNode* u1 = w1->next();
+    EXPECT_NE(w2, head.node());
+    EXPECT_EQ(w2->delta(), head.node()->delta()) << "records shared, not copied";
+    EXPECT_NE(u1, flushed.node());
+    EXPECT_EQ(u1->next(), flushed.node()->next()) << "the chain below the mark is shared";
+    EXPECT_EQ(w2->chain_length(), 4u);
+    EXPECT_EQ(w2->bottom(), flushed.node()->bottom());
+    EXPECT_FALSE(flushed.node()->is_flush_point()) << "a published node never changes";
+  }
+  EXPECT_EQ(table().generations().TryReclaim(), 3u) << "w2, w1 and u1 as they were, alone";
+  EXPECT_EQ(PageNode::live_count(), live + 2) << "w1 and w2 were added";
+}
+
+TEST_F(MarkFlushedTest, ALostMarkBelowTheHeadFreesEveryCopy) {
+  const PageId pid = *table().Allocate();
+  const PageRef flushed = MakePage(pid, {"u1"});
+  auto g = table().EnterGeneration();
+  const PageRef stale = table().UpdateD(g, pid, flushed, UpdateRecord(pid, "w1"))->head;
+  const PageRef current = table().UpdateD(g, pid, stale, UpdateRecord(pid, "w2"))->head;
+  const std::int64_t live = PageNode::live_count();
+  const std::size_t pending = table().generations().retired_pending();
+  auto out = table().MarkFlushed(g, pid, stale, kFirst, flushed.node());
+  ASSERT_TRUE(out.has_value());
+  EXPECT_FALSE(out->installed);
+  EXPECT_EQ(out->head, current);
+  EXPECT_EQ(PageNode::live_count(), live);
+  EXPECT_EQ(table().generations().retired_pending(), pending);
+}
+
+// Only unflushed Update deltas may lie between the head and the flushed node: past a
+// mark, a PartialSwap, or off the chain, the flushed state is not what the record holds.
+TEST_F(MarkFlushedTest, AMarkBelowAnythingButFreshUpdatesIsRefused) {
+  const PageId pid = *table().Allocate();
+  const PageRef u1 = MakePage(pid, {"u1"});
+  auto g = table().EnterGeneration();
+  const PageRef u2 = table().UpdateD(g, pid, u1, UpdateRecord(pid, "u2"))->head;
+  const PageRef marked = table().MarkFlushed(g, pid, u2, kFirst)->head;
+  const PageRef w1 = table().UpdateD(g, pid, marked, UpdateRecord(pid, "w1"))->head;
+  auto below_mark = table().MarkFlushed(g, pid, w1, kSecond, marked.node()->next());
+  ASSERT_FALSE(below_mark.has_value());
+  EXPECT_EQ(below_mark.error().code(), ErrorCode::kInvalidArgument);
+  auto the_marked = table().MarkFlushed(g, pid, w1, kSecond, marked.node());
+  ASSERT_FALSE(the_marked.has_value()) << "already a flush point";
+  auto off_chain = table().MarkFlushed(g, pid, w1, kSecond, u2.node());
+  ASSERT_FALSE(off_chain.has_value()) << "the node the first mark replaced";
+  auto ps = Share(*DeltaRecord::MakePartialSwap(pid, kFirst));
+  const PageRef swap = table().UpdateD(g, pid, w1, ps, marked.node())->head;
+  const PageRef w2 = table().UpdateD(g, pid, swap, UpdateRecord(pid, "w2"))->head;
+  auto below_swap = table().MarkFlushed(g, pid, w2, kSecond, w1.node());
+  ASSERT_FALSE(below_swap.has_value());
+  EXPECT_EQ(below_swap.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(CanMarkBelow(w2.node(), w2.node()));
+  EXPECT_TRUE(CanMarkBelow(w1.node(), w1.node()));
+  EXPECT_FALSE(CanMarkBelow(w2.node(), nullptr));
+}
+
 // A PartialSwap head's DAG edge points onto the spine the copy shares: it stays valid.
 TEST_F(MarkFlushedTest, ACopiedPartialSwapKeepsItsEdgeOnTheSpine) {
   const PageId pid = *table().Allocate();
