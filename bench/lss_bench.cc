@@ -27,11 +27,11 @@
 
 #include <benchmark/benchmark.h>
 
-#include "lss/log_writer.h"
-#include "lss/store.h"
-#include "pages/base_page.h"
+#include "lss/log/log_writer.h"
+#include "llama/store.h"
+#include "llama/base_page.h"
 #include "bench/bench_util.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama {
 namespace {

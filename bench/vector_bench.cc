@@ -45,8 +45,8 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "rebuild/vector.h"
-#include "util/coding.h"
+#include "llama/vector.h"
+#include "llama/coding.h"
 
 namespace llama {
 namespace {

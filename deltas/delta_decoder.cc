@@ -1,4 +1,4 @@
-#include "deltas/delta_decoder.h"
+#include "llama/delta_decoder.h"
 
 #include <string>
 

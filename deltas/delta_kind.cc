@@ -1,6 +1,6 @@
-#include "deltas/delta_kind.h"
+#include "llama/delta_kind.h"
 
-#include "deltas/delta_format.h"
+#include "llama/delta_format.h"
 
 namespace llama {
 

@@ -1,4 +1,4 @@
-#include "deltas/delta_record.h"
+#include "llama/delta_record.h"
 
 #include <cassert>
 #include <cstring>

@@ -6,7 +6,7 @@
 #include <optional>
 #include <span>
 
-#include "deltas/delta_decoder.h"
+#include "llama/delta_decoder.h"
 
 namespace llama {
 

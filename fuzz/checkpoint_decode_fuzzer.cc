@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "lss/checkpoint.h"
+#include "lss/recovery/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);

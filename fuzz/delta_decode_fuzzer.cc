@@ -16,11 +16,11 @@
 #include <cstdlib>
 #include <span>
 
-#include "deltas/delta_decoder.h"
-#include "deltas/delta_format.h"
-#include "deltas/delta_record.h"
+#include "llama/delta_decoder.h"
+#include "llama/delta_format.h"
+#include "llama/delta_record.h"
 #include "deltas/typed_deltas.h"
-#include "pages/base_page.h"
+#include "llama/base_page.h"
 
 namespace llama {
 namespace {

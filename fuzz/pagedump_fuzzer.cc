@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "tools/pagedump/json_value.h"
-#include "tools/pagedump/memory_env.h"
+#include "lss/env_extras/memory_env.h"
 #include "tools/pagedump/pagedump_cli.h"
 #include "tools/pagedump/store_bundle.h"
 

@@ -10,7 +10,7 @@
 // no reader can see it; a freed id becomes allocatable again the same way. Update-D does
 // not unlink anything: the old head becomes the new node's prior state. MarkFlushed
 // unlinks the head alone: its copy takes over the chain below, and the old head is
-// retired by itself (freed without that chain; pages/page_node.h says why readers still
+// retired by itself (freed without that chain; include/llama/page_node.h says why readers still
 // walking from it stay safe).
 //
 // The generation rule: every call that reads or changes a slot takes the caller's
@@ -25,10 +25,10 @@
 #include <mutex>
 #include <vector>
 
-#include "mapping/generation_manager.h"
-#include "mapping/page_ref.h"
-#include "pages/page_node.h"
-#include "util/status.h"
+#include "llama/generation_manager.h"
+#include "llama/page_ref.h"
+#include "llama/page_node.h"
+#include "llama/status.h"
 
 namespace llama {
 

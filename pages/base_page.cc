@@ -1,10 +1,10 @@
-#include "pages/base_page.h"
+#include "llama/base_page.h"
 
 #include <bit>
 #include <cstring>
 #include <string>
 
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama {
 

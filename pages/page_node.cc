@@ -1,4 +1,4 @@
-#include "pages/page_node.h"
+#include "llama/page_node.h"
 
 #include <cassert>
 

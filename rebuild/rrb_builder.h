@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "lss/store.h"
+#include "llama/store.h"
 #include "rebuild/vector_format.h"
 
 namespace llama {

@@ -9,7 +9,7 @@
 
 #include <span>
 
-#include "lss/store.h"
+#include "llama/store.h"
 
 namespace llama {
 

@@ -1,11 +1,11 @@
-#include "rebuild/vector.h"
+#include "llama/vector.h"
 
 #include <algorithm>
 #include <chrono>
 
-#include "lss/log_format.h"
+#include "lss/log/log_format.h"
 #include "rebuild/tree_page.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama {
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "pages/base_page.h"
-#include "util/coding.h"
+#include "llama/base_page.h"
+#include "llama/coding.h"
 
 namespace llama {
 

@@ -21,9 +21,9 @@
 #include <string_view>
 #include <vector>
 
-#include "util/coding.h"
-#include "util/status.h"
-#include "util/types.h"
+#include "llama/coding.h"
+#include "llama/status.h"
+#include "llama/types.h"
 
 namespace llama {
 
@@ -54,7 +54,7 @@ static_assert(kPublicationHeaderSize == 1 + 1 + 2 + 4 + 8 + 8 + 8 + 4 + 4);
 // written (InvalidArgument: it never wraps) and where it is read (Corruption); the table
 // is docs/FORMAT.md, "Vector limits".
 
-// Tree pages are base pages: 4..64 KiB, less the base page header (pages/base_page.h,
+// Tree pages are base pages: 4..64 KiB, less the base page header (include/llama/base_page.h,
 // checked in vector_format.cc).
 inline constexpr std::uint32_t kMinTreePageSize = 4096;
 inline constexpr std::uint32_t kMaxTreePageSize = 65536;

@@ -42,7 +42,7 @@
 #include <mutex>
 #include <vector>
 
-#include "lss/store.h"
+#include "llama/store.h"
 #include "rebuild/rrb_builder.h"
 #include "rebuild/vector_format.h"
 

@@ -1,4 +1,4 @@
-#include "rebuild/vector_snapshot.h"
+#include "llama/vector_snapshot.h"
 
 #include <algorithm>
 

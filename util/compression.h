@@ -5,7 +5,7 @@
 #include <span>
 #include <vector>
 
-#include "util/status.h"
+#include "llama/status.h"
 
 namespace llama {
 

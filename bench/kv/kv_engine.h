@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "util/status.h"
+#include "llama/status.h"
 
 namespace kvbench {
 

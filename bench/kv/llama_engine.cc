@@ -3,7 +3,7 @@
 
 #include "bench/kv/kv_engine.h"
 #include "examples/bwtree/bwtree.h"
-#include "lss/store.h"
+#include "llama/store.h"
 
 namespace kvbench {
 namespace {

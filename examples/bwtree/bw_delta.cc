@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama::bwtree {
 

@@ -31,8 +31,8 @@
 #include <string_view>
 #include <vector>
 
-#include "util/status.h"
-#include "util/types.h"
+#include "llama/status.h"
+#include "llama/types.h"
 
 namespace llama::bwtree {
 

@@ -1,5 +1,5 @@
 // BwTree: a latch-free Bw-tree (Levandoski, Lomet, Sengupta, ICDE 2013) built only on the
-// public page-store API (lss/store.h). Ordered byte-string keys and values: Put, Get,
+// public page-store API (include/llama/store.h). Ordered byte-string keys and values: Put, Get,
 // Erase and forward range scans, from any number of threads at once.
 //
 //   auto store = *llama::Store::Open("/data/db", {});
@@ -61,8 +61,8 @@
 
 #include "examples/bwtree/node_image.h"
 #include "examples/bwtree/node_view.h"
-#include "lss/store.h"
-#include "util/status.h"
+#include "llama/store.h"
+#include "llama/status.h"
 
 namespace llama::bwtree {
 

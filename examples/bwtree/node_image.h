@@ -9,7 +9,7 @@
 //
 // Ownership: NodeImage borrows the bytes it parses and NodeContents' entries borrow keys
 // and values from the page states they were read from; both are valid only while the
-// reader stays in the generation in which it read those states (lss/store.h). Encoding
+// reader stays in the generation in which it read those states (include/llama/store.h). Encoding
 // copies into a caller-owned buffer.
 //
 // Reading is bounds-checked on every access rather than validated whole up front (which
@@ -24,8 +24,8 @@
 #include <string_view>
 #include <vector>
 
-#include "util/status.h"
-#include "util/types.h"
+#include "llama/status.h"
+#include "llama/types.h"
 
 namespace llama::bwtree {
 

@@ -27,8 +27,8 @@
 
 #include "examples/bwtree/bw_delta.h"
 #include "examples/bwtree/node_image.h"
-#include "pages/page_state.h"
-#include "util/status.h"
+#include "llama/page_state.h"
+#include "llama/status.h"
 
 namespace llama::bwtree {
 

@@ -22,10 +22,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "deltas/delta_record.h"
-#include "lss/store.h"
-#include "pages/base_page.h"
-#include "util/coding.h"
+#include "llama/delta_record.h"
+#include "llama/store.h"
+#include "llama/base_page.h"
+#include "llama/coding.h"
 
 namespace {
 

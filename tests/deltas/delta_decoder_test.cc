@@ -1,7 +1,7 @@
 // DecodeDelta on malformed input: every rule of docs/FORMAT.md ("Decode errors") has a
 // case here that breaks exactly that rule and expects exactly its DeltaDecodeError, and
 // DeltaRecord::Decode reports the same input as a Corruption error.
-#include "deltas/delta_decoder.h"
+#include "llama/delta_decoder.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "deltas/delta_record.h"
+#include "llama/delta_record.h"
 #include "tests/deltas/delta_test_util.h"
 
 namespace llama {

@@ -1,5 +1,5 @@
 // The packed-bits byte and the four kinds it spells (docs/FORMAT.md, "Packed bits").
-#include "deltas/delta_kind.h"
+#include "llama/delta_kind.h"
 
 #include <gtest/gtest.h>
 

@@ -12,8 +12,8 @@
 #include <random>
 #include <string>
 
-#include "deltas/delta_decoder.h"
-#include "deltas/delta_record.h"
+#include "llama/delta_decoder.h"
+#include "llama/delta_record.h"
 #include "deltas/typed_deltas.h"
 #include "tests/deltas/delta_test_util.h"
 

@@ -1,7 +1,7 @@
 // DeltaRecord: the four constructors, encode/decode round trips checked field by field
 // against the documented byte offsets, the typed views, the header setters, Clone, Share,
 // and the arguments the constructors refuse.
-#include "deltas/delta_record.h"
+#include "llama/delta_record.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "deltas/delta_format.h"
+#include "llama/delta_format.h"
 #include "deltas/typed_deltas.h"
 #include "tests/deltas/delta_test_util.h"
 

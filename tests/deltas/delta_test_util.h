@@ -12,14 +12,14 @@
 #include <utility>
 #include <vector>
 
-#include "util/coding.h"
-#include "util/types.h"
+#include "llama/coding.h"
+#include "llama/types.h"
 
 namespace llama::delta_test {
 
 using Bytes = std::vector<std::byte>;
 
-// Packed bits spelled out here rather than taken from deltas/delta_format.h, so the tests
+// Packed bits spelled out here rather than taken from include/llama/delta_format.h, so the tests
 // pin the documented values instead of echoing the constants.
 inline constexpr std::uint8_t kF = 0x80;
 inline constexpr std::uint8_t kP = 0x40;

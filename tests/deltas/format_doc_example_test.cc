@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "deltas/delta_record.h"
+#include "llama/delta_record.h"
 #include "deltas/typed_deltas.h"
 #include "tests/deltas/delta_test_util.h"
 

@@ -11,7 +11,7 @@ scratch="$(mktemp -d "${TMPDIR:-/tmp}/llama-install-test.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
 
 cmake --install "$build_dir" --prefix "$scratch/prefix" >"$scratch/install.log"
-test -f "$scratch/prefix/include/llama/lss/store.h"
+test -f "$scratch/prefix/include/llama/store.h"
 test -f "$scratch/prefix/lib/cmake/llama_store/llama_storeConfig.cmake" \
   || test -f "$scratch/prefix/lib/x86_64-linux-gnu/cmake/llama_store/llama_storeConfig.cmake"
 test -x "$scratch/prefix/bin/pagedump"

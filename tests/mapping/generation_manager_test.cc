@@ -1,4 +1,4 @@
-#include "mapping/generation_manager.h"
+#include "llama/generation_manager.h"
 
 #include <gtest/gtest.h>
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "mapping/generation_manager.h"
+#include "llama/generation_manager.h"
 #include "tests/mapping/reclaim_ledger.h"
 #include "tests/mapping/scripted_thread.h"
 

@@ -14,7 +14,7 @@
 #include "tests/mapping/scripted_thread.h"
 #include "tests/mapping/test_pages.h"
 #include "tests/pages/live_nodes.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama {
 namespace {

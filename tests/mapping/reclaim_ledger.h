@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "mapping/generation_manager.h"
+#include "llama/generation_manager.h"
 
 namespace llama::testing {
 

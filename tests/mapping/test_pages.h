@@ -6,11 +6,11 @@
 #include <string_view>
 #include <vector>
 
-#include "deltas/delta_record.h"
+#include "llama/delta_record.h"
 #include "mapping/mapping_table.h"
-#include "pages/base_page.h"
-#include "pages/page_state.h"
-#include "util/coding.h"
+#include "llama/base_page.h"
+#include "llama/page_state.h"
+#include "llama/coding.h"
 
 namespace llama::testing {
 

@@ -1,5 +1,5 @@
 // BasePage: the five page sizes, contents, the encoded image and what Decode refuses.
-#include "pages/base_page.h"
+#include "llama/base_page.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama {
 namespace {

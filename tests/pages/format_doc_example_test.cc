@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pages/base_page.h"
-#include "util/coding.h"
+#include "llama/base_page.h"
+#include "llama/coding.h"
 
 namespace llama {
 namespace {

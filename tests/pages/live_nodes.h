@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "pages/page_node.h"
+#include "llama/page_node.h"
 
 namespace llama::testing {
 

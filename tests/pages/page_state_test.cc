@@ -1,7 +1,7 @@
 // PageNode, PageChainBuilder and PageState: building chains, the DAG rule of PartialSwap
 // nodes, the iterator (every node once, head first), bottom() and flush marks known
 // without a walk, and that freeing chains frees every node (PageNode::live_count).
-#include "pages/page_state.h"
+#include "llama/page_state.h"
 
 #include <gtest/gtest.h>
 
@@ -13,11 +13,11 @@
 #include <string_view>
 #include <vector>
 
-#include "deltas/delta_record.h"
-#include "pages/base_page.h"
-#include "pages/page_node.h"
+#include "llama/delta_record.h"
+#include "llama/base_page.h"
+#include "llama/page_node.h"
 #include "tests/pages/live_nodes.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "rebuild/tree_page.h"
 #include "tests/rebuild/vector_test_util.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama::vector_test {
 namespace {

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "lss/fault_injection_env.h"
+#include "lss/env_extras/fault_injection_env.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "rebuild/vector.h"
-#include "tests/lss/store_test_util.h"
+#include "llama/vector.h"
+#include "tests/lss/store/store_test_util.h"
 
 namespace llama::vector_test {
 

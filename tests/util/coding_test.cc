@@ -1,8 +1,8 @@
-#include "util/coding.h"
+#include "llama/coding.h"
 
 #include <gtest/gtest.h>
 
-#include "util/types.h"
+#include "llama/types.h"
 
 namespace llama {
 namespace {

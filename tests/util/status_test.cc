@@ -1,4 +1,4 @@
-#include "util/status.h"
+#include "llama/status.h"
 
 #include <gtest/gtest.h>
 

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <string>
 
-#include "lss/catalog.h"
+#include "lss/store/catalog.h"
 #include "rebuild/vector_format.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama::pagedump {
 

@@ -15,7 +15,7 @@
 
 #include "rebuild/vector_format.h"
 #include "tools/pagedump/json_value.h"
-#include "util/types.h"
+#include "llama/types.h"
 
 namespace llama::pagedump {
 

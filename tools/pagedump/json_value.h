@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-#include "util/status.h"
+#include "llama/status.h"
 
 namespace llama::pagedump {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "lss/env.h"
+#include "llama/env.h"
 #include "tools/pagedump/pagedump_cli.h"
 
 int main(int argc, char** argv) {

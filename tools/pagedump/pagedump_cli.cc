@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "lss/read_only_env.h"
-#include "lss/store_image.h"
+#include "lss/env_extras/read_only_env.h"
+#include "lss/recovery/store_image.h"
 #include "tools/pagedump/progress_line.h"
 #include "tools/pagedump/store_analysis.h"
 #include "tools/pagedump/text_renderer.h"

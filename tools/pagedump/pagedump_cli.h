@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "lss/env.h"
-#include "lss/log_format.h"
+#include "llama/env.h"
+#include "lss/log/log_format.h"
 
 namespace llama::pagedump {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "lss/log_format.h"
-#include "util/coding.h"
+#include "lss/log/log_format.h"
+#include "llama/coding.h"
 
 namespace llama::pagedump {
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "lss/page_record.h"
-#include "lss/record_frame.h"
-#include "util/types.h"
+#include "lss/log/page_record.h"
+#include "lss/log/record_frame.h"
+#include "llama/types.h"
 
 namespace llama::pagedump {
 

@@ -5,7 +5,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "lss/log_format.h"
+#include "lss/log/log_format.h"
 
 namespace llama::pagedump {
 

@@ -1,4 +1,4 @@
-// AnalyzeStore: one pass over a store image (lss/store_image.h) that reads every record
+// AnalyzeStore: one pass over a store image (lss/recovery/store_image.h) that reads every record
 // of every segment file, checks every checksum and every pointer of the pages recovery
 // would rebuild, and adds up what the summary shows. The summary and --verify both
 // render its result.
@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "lss/store_image.h"
+#include "lss/recovery/store_image.h"
 #include "tools/pagedump/segment_walker.h"
-#include "util/status.h"
+#include "llama/status.h"
 
 namespace llama::pagedump {
 

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <optional>
 
-#include "lss/checkpoint.h"
-#include "lss/log_format.h"
-#include "util/coding.h"
+#include "lss/recovery/checkpoint.h"
+#include "lss/log/log_format.h"
+#include "llama/coding.h"
 
 namespace llama::pagedump {
 

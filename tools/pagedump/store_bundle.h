@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "util/status.h"
+#include "llama/status.h"
 
 namespace llama::pagedump {
 

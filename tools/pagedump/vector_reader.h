@@ -1,5 +1,5 @@
 // Reading the layers above the page store offline: the store's catalog (page 0: names to
-// root pages, lss/catalog.h) and a vector's meta page (its configuration and its newest
+// root pages, lss/store/catalog.h) and a vector's meta page (its configuration and its newest
 // publications, rebuild/vector_format.h), from the durable state recovery would restore.
 // Damage is reported in `problems`; errors are only "not there" (NotFound).
 //
@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "lss/catalog.h"
-#include "lss/store_image.h"
+#include "lss/store/catalog.h"
+#include "lss/recovery/store_image.h"
 #include "rebuild/vector_format.h"
 
 namespace llama::pagedump {

@@ -17,10 +17,10 @@
 #include <span>
 #include <string>
 
-#include "lss/store_image.h"
+#include "lss/recovery/store_image.h"
 #include "tools/pagedump/json_value.h"
 #include "tools/pagedump/store_analysis.h"
-#include "util/status.h"
+#include "llama/status.h"
 
 namespace llama::pagedump {
 

@@ -18,8 +18,8 @@
 
 #include "examples/bwtree/node_image.h"
 #include "examples/bwtree/node_view.h"
-#include "pages/base_page.h"
-#include "pages/page_node.h"
+#include "llama/base_page.h"
+#include "llama/page_node.h"
 #include "tests/examples/bwtree/bwtree_test_util.h"
 
 namespace llama::bwtree::test {

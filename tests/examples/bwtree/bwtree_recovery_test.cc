@@ -1,7 +1,7 @@
 // The Bw-tree after crashes: every synced write is there after reopen, and the tree that
 // recovery leaves is well formed (every prefix of the log is a valid tree).
 //
-// - Power cuts and torn crashes (lss/fault_injection_env.h) during a concurrent load of
+// - Power cuts and torn crashes (lss/env_extras/fault_injection_env.h) during a concurrent load of
 //   puts and erases, some synced and some not, that splits and merges nodes all the time:
 //   at a random I/O operation, or at a split, a merge or a root collapse (through
 //   BwTreeOptions::test_hook, so the crash lands there whatever the seed and the
@@ -29,9 +29,9 @@
 #include <thread>
 #include <vector>
 
-#include "lss/fault_injection_env.h"
+#include "lss/env_extras/fault_injection_env.h"
 #include "tests/examples/bwtree/bwtree_test_util.h"
-#include "tests/lss/env_test_util.h"
+#include "tests/lss/file/env_test_util.h"
 
 namespace llama::bwtree::test {
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "examples/bwtree/bwtree.h"
-#include "lss/store.h"
-#include "tests/lss/store_test_util.h"
+#include "llama/store.h"
+#include "tests/lss/store/store_test_util.h"
 
 namespace llama::bwtree::test {
 

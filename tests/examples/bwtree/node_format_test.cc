@@ -11,8 +11,8 @@
 #include "examples/bwtree/bw_delta.h"
 #include "examples/bwtree/node_image.h"
 #include "examples/bwtree/node_view.h"
-#include "pages/page_node.h"
-#include "util/coding.h"
+#include "llama/page_node.h"
+#include "llama/coding.h"
 
 namespace llama::bwtree {
 namespace {

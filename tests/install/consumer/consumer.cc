@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "lss/store.h"
-#include "rebuild/vector.h"
+#include "llama/store.h"
+#include "llama/vector.h"
 
 namespace {
 int Fail(const char* what, const llama::Error& e) {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "rebuild/vector.h"
+#include "llama/vector.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
 #include "tools/pagedump/store_bundle.h"
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <random>
 
-#include "tests/lss/store_test_util.h"
+#include "tests/lss/store/store_test_util.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
 
 namespace llama::pagedump::testing {

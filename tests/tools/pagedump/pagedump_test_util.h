@@ -16,13 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "lss/env.h"
-#include "lss/fault_injection_env.h"
-#include "lss/store.h"
+#include "llama/env.h"
+#include "lss/env_extras/fault_injection_env.h"
+#include "llama/store.h"
 #include "mapping/mapping_table.h"
 #include "tools/pagedump/json_value.h"
 #include "tools/pagedump/pagedump_cli.h"
-#include "util/coding.h"
+#include "llama/coding.h"
 
 namespace llama::pagedump::testing {
 

@@ -5,7 +5,7 @@
 
 #include <optional>
 
-#include "rebuild/vector.h"
+#include "llama/vector.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
 
 namespace llama::pagedump::testing {

@@ -1,0 +1,54 @@
+#include "llama/env.h"
+
+#include "lss/file/posix_util.h"
+
+namespace llama {
+
+Status WriteFileAtomically(Env& env, const std::string& dir, const std::string& name,
+                           std::span<const std::byte> bytes) {
+  const std::string final_path = dir + "/" + name;
+  const std::string tmp_path = final_path + ".tmp";
+  auto exists = env.FileExists(tmp_path);
+  if (!exists) return tl::unexpected(exists.error());
+  if (*exists) {
+    if (auto s = env.DeleteFile(tmp_path); !s) return s;
+  }
+  auto file = env.OpenFile(tmp_path, OpenMode::kCreateNew);
+  if (!file) return tl::unexpected(file.error());
+  if (auto s = (*file)->WriteAt(0, bytes); !s) return s;
+  if (auto s = (*file)->Sync(); !s) return s;
+  if (auto s = (*file)->Close(); !s) return s;
+  file->reset();
+  if (auto s = env.RenameFile(tmp_path, final_path); !s) return s;
+  return env.SyncDir(dir);
+}
+
+std::string_view IoBackendName(IoBackend backend) {
+  switch (backend) {
+    case IoBackend::kAuto:
+      return "auto";
+    case IoBackend::kIoUring:
+      return "io_uring";
+    case IoBackend::kPosix:
+      return "posix";
+  }
+  return "unknown";
+}
+
+Result<std::unique_ptr<Env>> OpenEnv(IoBackend backend) {
+  switch (backend) {
+    case IoBackend::kPosix:
+      return NewPosixEnv();
+    case IoBackend::kIoUring:
+      return NewUringEnv();
+    case IoBackend::kAuto:
+      break;
+  }
+  Result<std::unique_ptr<Env>> uring = NewUringEnv();
+  if (uring) return uring;
+  // Any refusal (EPERM from a seccomp profile or io_uring_disabled, ENOSYS from an old or
+  // stripped kernel, EINVAL, ENOMEM under a tight RLIMIT_MEMLOCK): plain POSIX I/O works.
+  return lss_internal::NewPosixEnvWithFallbackReason(uring.error().ToString());
+}
+
+}  // namespace llama

@@ -1,0 +1,431 @@
+#include "lss/log/log_writer.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "llama/coding.h"
+
+namespace llama {
+
+using namespace log_format;
+
+namespace {
+constexpr auto kRelaxed = std::memory_order_relaxed;
+}  // namespace
+
+// ---- Reservation ----
+
+LogWriter::Reservation& LogWriter::Reservation::operator=(Reservation&& other) noexcept {
+  if (this != &other) {
+    Abandon();
+    writer_ = std::exchange(other.writer_, nullptr);
+    index_ = other.index_;
+    data_ = other.data_;
+    size_ = other.size_;
+    address_ = other.address_;
+  }
+  return *this;
+}
+
+LogWriter::Reservation::~Reservation() { Abandon(); }
+
+void LogWriter::Reservation::Abandon() {
+  LogWriter* writer = std::exchange(writer_, nullptr);
+  if (writer == nullptr) return;
+  // Abandoned (e.g. the flush lost its CAS): fill the space with a failed-flush marker,
+  // which recovery skips, so the buffer has no hole and can be written out.
+  std::memset(data_, 0, size_);
+  EncodeFrame(data_, RecordKind::kFailedFlush, address_,
+              std::span<const std::byte>(data_ + kFrameHeaderSize, size_ - kFrameHeaderSize),
+              false, 0);
+  writer->stat_abandoned_.fetch_add(1, std::memory_order_relaxed);
+  writer->ReleaseWriter(index_);
+}
+
+// ---- LogWriter ----
+
+LogWriter::LogWriter(SegmentSet& segments, Options options)
+    : segments_(segments),
+      options_(options),
+      max_record_size_(std::min<std::uint32_t>(
+          options.buffer_size, segments.segment_size() - static_cast<std::uint32_t>(
+                                                             kSegmentHeaderSize + kSegmentEndRecordSize))) {
+  for (std::uint32_t i = 0; i < options_.buffer_count; ++i) {
+    auto b = std::make_unique<Buffer>();
+    // Room for a SegmentEnd record past the reservable bytes.
+    b->data = std::make_unique<std::byte[]>(options_.buffer_size + kSegmentEndRecordSize);
+    ring_.push_back(std::move(b));
+  }
+}
+
+Result<std::unique_ptr<LogWriter>> LogWriter::Open(SegmentSet& segments,
+                                                   std::uint32_t first_segment,
+                                                   LssAddress resume_from, Options options) {
+  if (options.buffer_count < 2) {
+    return MakeError(ErrorCode::kInvalidArgument, "log writer: need at least 2 flush buffers");
+  }
+  if (options.buffer_size < 4096) {
+    return MakeError(ErrorCode::kInvalidArgument, "log writer: flush buffers under 4 KiB");
+  }
+  if (segments.segment_size() < kMinSegmentSize || segments.segment_size() > kMaxSegmentSize) {
+    return MakeError(ErrorCode::kInvalidArgument, "log writer: segment size out of range");
+  }
+  if (first_segment == 0 || first_segment > LssAddress::kMaxSegment) {
+    return MakeError(ErrorCode::kInvalidArgument, "log writer: bad first segment id");
+  }
+  std::unique_ptr<LogWriter> w(new LogWriter(segments, options));
+  w->first_segment_ = first_segment;
+  w->resume_from_ = resume_from;
+  const LssAddress start = LssAddress::Make(first_segment, kSegmentHeaderSize);
+  w->written_.store(start.raw());
+  w->durable_.store(start.raw());
+  w->sync_point_.store(start.raw());
+  w->OpenBuffer(0, first_segment, kSegmentHeaderSize);
+  w->io_thread_ = std::thread([raw = w.get()] { raw->IoLoop(); });
+  return w;
+}
+
+LogWriter::~LogWriter() { (void)Close(); }
+
+std::uint32_t LogWriter::usable_end() const {
+  return segments_.segment_size() - static_cast<std::uint32_t>(kSegmentEndRecordSize);
+}
+
+void LogWriter::OpenBuffer(std::uint64_t index, std::uint32_t segment, std::uint32_t base) {
+  Buffer& b = BufferAt(index);
+  {
+    std::unique_lock lock(io_mu_);
+    state_cv_.wait(lock, [&] { return !b.busy || error_.has_value(); });
+    b.busy = true;  // on failure too: nothing will be written, but the ring moves on
+    b.done = false;
+  }
+  assert((b.state.load() & kWritersMask) == 0 && "a buffer is reopened only once every writer left");
+  b.segment.store(segment, kRelaxed);
+  b.base.store(base, kRelaxed);
+  b.limit.store(std::min(options_.buffer_size, usable_end() - base), kRelaxed);
+  b.final_size = 0;
+  b.next_segment = 0;
+  b.state.store(RoundBits(index), std::memory_order_release);
+  current_.store(index, std::memory_order_release);
+}
+
+Status LogWriter::AppendSyncPoint() {
+  // A group commit finished since the last SyncPoint: the next record carries the news
+  // (docs/DESIGN.md, "Damage or torn tail"). One thread wins the exchange.
+  const std::uint64_t durable = durable_.load(std::memory_order_acquire);
+  std::uint64_t marked = sync_point_.load(kRelaxed);
+  if (durable <= marked || !sync_point_.compare_exchange_strong(marked, durable, kRelaxed)) return OkStatus();
+  auto r = ReserveSpace(kSyncPointRecordSize);
+  if (!r) return tl::unexpected(r.error());
+  std::byte body[kSyncPointBodySize];
+  EncodeFixed64(body, durable);
+  EncodeFrame(r->bytes().data(), RecordKind::kSyncPoint, r->address(), body, false, 0);
+  Commit(std::move(*r));
+  stat_sync_points_.fetch_add(1, kRelaxed);
+  return OkStatus();
+}
+
+Result<LogWriter::Reservation> LogWriter::Reserve(std::size_t framed_size) {
+  if (auto s = AppendSyncPoint(); !s) return tl::unexpected(s.error());
+  return ReserveSpace(framed_size);
+}
+
+Result<LogWriter::Reservation> LogWriter::ReserveSpace(std::size_t framed_size) {
+  if (framed_size < kFrameHeaderSize || framed_size > max_record_size_) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "log record of " + std::to_string(framed_size) + " bytes (limit " +
+                         std::to_string(max_record_size_) + ")");
+  }
+  const auto n = static_cast<std::uint32_t>(framed_size);
+  for (;;) {
+    if (failed_.load(std::memory_order_acquire) || closed_.load(std::memory_order_acquire)) {
+      if (auto h = health(); !h) return tl::unexpected(h.error());
+      return MakeError(ErrorCode::kAborted, "log writer is closed");
+    }
+    const std::uint64_t index = current_.load(std::memory_order_acquire);
+    Buffer& b = BufferAt(index);
+    std::uint64_t s = b.state.load(std::memory_order_acquire);
+    if ((s >> kRoundShift) != (index & 0xFFFF) || (s & kSealed)) {
+      std::this_thread::yield();  // the sealer is opening the next buffer
+      continue;
+    }
+    const auto used = static_cast<std::uint32_t>(s & kUsedMask);
+    if (used + n > b.limit.load(kRelaxed)) {
+      if (b.state.compare_exchange_weak(s, (s | kSealed) + kOneWriter, std::memory_order_acq_rel)) {
+        SealAndAdvance(index, used, n, false);
+      }
+      continue;
+    }
+    if (b.state.compare_exchange_weak(s, s + n + kOneWriter, std::memory_order_acq_rel)) {
+      Reservation r;
+      r.writer_ = this;
+      r.index_ = index;
+      r.data_ = b.data.get() + used;
+      r.size_ = n;
+      r.address_ = LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + used);
+      stat_records_.fetch_add(1, kRelaxed);
+      stat_bytes_appended_.fetch_add(n, kRelaxed);
+      return r;
+    }
+  }
+}
+
+void LogWriter::Commit(Reservation reservation) {
+  LogWriter* writer = std::exchange(reservation.writer_, nullptr);
+  assert(writer == this);
+  writer->ReleaseWriter(reservation.index_);
+}
+
+Result<LogWriter::Appended> LogWriter::Append(RecordKind kind, std::span<const std::byte> body,
+                                              bool compressed, std::uint32_t raw_len) {
+  auto r = Reserve(FramedSize(body.size()));
+  if (!r) return tl::unexpected(r.error());
+  EncodeFrame(r->bytes().data(), kind, r->address(), body, compressed, raw_len);
+  Appended out{r->address(), r->end(), static_cast<std::uint32_t>(r->bytes().size())};
+  Commit(std::move(*r));
+  return out;
+}
+
+void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::size_t needed,
+                               bool end_segment) {
+  Buffer& b = BufferAt(index);
+  const std::uint32_t segment = b.segment.load(kRelaxed);
+  const std::uint32_t pos = b.base.load(kRelaxed) + used;
+  const bool ends = end_segment || (needed > 0 && pos + needed > usable_end());
+  b.final_size = used;
+  std::uint32_t next_segment = segment;
+  std::uint32_t next_base = pos;
+  if (ends) {
+    if (segment >= LssAddress::kMaxSegment) {
+      Fail(Error(ErrorCode::kResourceExhausted, "log: out of segment ids"));
+    } else {
+      next_segment = segment + 1;
+      next_base = kSegmentHeaderSize;
+      std::byte body[kSegmentEndBodySize];
+      EncodeFixed32(body, next_segment);
+      EncodeFrame(b.data.get() + used, RecordKind::kSegmentEnd, LssAddress::Make(segment, pos), body,
+                  false, 0);
+      b.final_size = used + static_cast<std::uint32_t>(kSegmentEndRecordSize);
+      b.next_segment = next_segment;
+    }
+  }
+  OpenBuffer(index + 1, next_segment, next_base);
+  ReleaseWriter(index);
+}
+
+void LogWriter::ReleaseWriter(std::uint64_t index) {
+  Buffer& b = BufferAt(index);
+  const std::uint64_t old = b.state.fetch_sub(kOneWriter, std::memory_order_acq_rel);
+  assert((old & kWritersMask) != 0 && (old >> kRoundShift) == (index & 0xFFFF));
+  const std::uint64_t s = old - kOneWriter;
+  if ((s & kSealed) && (s & kWritersMask) == 0) {
+    std::lock_guard lock(io_mu_);
+    io_queue_.push_back(index);
+    io_cv_.notify_one();
+  }
+}
+
+void LogWriter::SealCurrent(std::optional<LssAddress> upto, bool end_segment) {
+  for (;;) {
+    const std::uint64_t index = current_.load(std::memory_order_acquire);
+    Buffer& b = BufferAt(index);
+    std::uint64_t s = b.state.load(std::memory_order_acquire);
+    if ((s >> kRoundShift) != (index & 0xFFFF)) continue;  // being reopened
+    if (s & kSealed) {
+      if (!end_segment) return;  // the buffer holding `upto` is sealed already
+      std::this_thread::yield();
+      continue;
+    }
+    const auto used = static_cast<std::uint32_t>(s & kUsedMask);
+    if (!end_segment) {
+      if (used == 0) return;
+      const LssAddress start = LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed));
+      if (upto && *upto <= start) return;
+    }
+    if (b.state.compare_exchange_weak(s, (s | kSealed) + kOneWriter, std::memory_order_acq_rel)) {
+      SealAndAdvance(index, used, 0, end_segment);
+      return;
+    }
+  }
+}
+
+LssAddress LogWriter::tail() const {
+  const std::uint64_t index = current_.load(std::memory_order_acquire);
+  const Buffer& b = *ring_[index % ring_.size()];
+  const std::uint64_t s = b.state.load(std::memory_order_acquire);
+  return LssAddress::Make(b.segment.load(kRelaxed),
+                          b.base.load(kRelaxed) + static_cast<std::uint32_t>(s & kUsedMask));
+}
+
+void LogWriter::IoLoop() {
+  std::unique_lock lock(io_mu_);
+  for (;;) {
+    io_cv_.wait(lock, [&] { return stop_io_ || !io_queue_.empty(); });
+    if (io_queue_.empty()) break;  // stop_io_ and nothing left
+    std::vector<std::uint64_t> batch(io_queue_.begin(), io_queue_.end());
+    io_queue_.clear();
+    const bool skip = error_.has_value();
+    lock.unlock();
+    std::sort(batch.begin(), batch.end());
+    Status status = skip ? Status() : WriteBuffers(batch);
+    lock.lock();
+    if (!status && !error_) {
+      error_ = status.error();
+      failed_.store(true, std::memory_order_release);
+    }
+    for (std::uint64_t index : batch) BufferAt(index).done = true;
+    // Advance the written position over the contiguous prefix of written buffers.
+    while (BufferAt(next_to_retire_).busy && BufferAt(next_to_retire_).done) {
+      Buffer& b = BufferAt(next_to_retire_);
+      if (!error_) {
+        const LssAddress end =
+            b.next_segment != 0
+                ? LssAddress::Make(b.next_segment, kSegmentHeaderSize)
+                : LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + b.final_size);
+        written_.store(end.raw(), std::memory_order_release);
+      }
+      b.busy = false;
+      b.done = false;
+      ++next_to_retire_;
+    }
+    state_cv_.notify_all();
+  }
+}
+
+Status LogWriter::WriteBuffers(const std::vector<std::uint64_t>& indexes) {
+  // Group the buffers by segment: one batched WriteAt per segment file.
+  std::size_t i = 0;
+  while (i < indexes.size()) {
+    const std::uint32_t segment = BufferAt(indexes[i]).segment.load(kRelaxed);
+    std::vector<WriteRequest> requests;
+    std::uint64_t bytes = 0;
+    for (; i < indexes.size() && BufferAt(indexes[i]).segment.load(kRelaxed) == segment; ++i) {
+      Buffer& b = BufferAt(indexes[i]);
+      if (b.final_size == 0) continue;
+      requests.push_back({b.base.load(kRelaxed), std::span<const std::byte>(b.data.get(), b.final_size)});
+      bytes += b.final_size;
+    }
+    if (requests.empty()) continue;
+    auto file = segments_.Get(segment);
+    if (!file && file.error().code() == ErrorCode::kNotFound) {
+      file = segments_.Create(segment, segment == first_segment_ ? resume_from_ : LssAddress());
+      if (file) {
+        stat_segments_created_.fetch_add(1, kRelaxed);
+        stat_bytes_written_.fetch_add(kSegmentHeaderSize, kRelaxed);
+        std::lock_guard lock(io_mu_);
+        dir_dirty_ = true;
+      }
+    }
+    if (!file) return tl::unexpected(file.error());
+    if (auto s = (*file)->WriteAt(requests); !s) return s;
+    stat_bytes_written_.fetch_add(bytes, kRelaxed);
+    stat_buffers_written_.fetch_add(requests.size(), kRelaxed);
+    std::lock_guard lock(io_mu_);
+    unsynced_segments_.insert(segment);
+  }
+  return OkStatus();
+}
+
+void LogWriter::Fail(const Error& error) {
+  std::lock_guard lock(io_mu_);
+  if (!error_) error_ = error;
+  failed_.store(true, std::memory_order_release);
+  state_cv_.notify_all();
+}
+
+Status LogWriter::health() const {
+  if (!failed_.load(std::memory_order_acquire)) return OkStatus();
+  std::lock_guard lock(io_mu_);
+  if (error_) return tl::unexpected(*error_);
+  return OkStatus();
+}
+
+Status LogWriter::WaitWritten(LssAddress upto) {
+  for (;;) {
+    if (written_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
+    if (auto h = health(); !h) return h;
+    if (upto > tail() && !closed_.load()) {
+      return MakeError(ErrorCode::kInvalidArgument, "log position past the tail");
+    }
+    SealCurrent(upto, false);
+    std::unique_lock lock(io_mu_);
+    state_cv_.wait_for(lock, std::chrono::milliseconds(10), [&] {
+      return written_.load(std::memory_order_acquire) >= upto.raw() || error_.has_value();
+    });
+  }
+}
+
+Status LogWriter::Sync(LssAddress upto) {
+  if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
+  if (auto s = WaitWritten(upto); !s) return s;
+  std::lock_guard sync_lock(sync_mu_);
+  if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();  // group commit
+  if (auto h = health(); !h) return h;
+  const std::uint64_t target = written_.load(std::memory_order_acquire);
+  std::set<std::uint32_t> segments;
+  bool dir_dirty;
+  {
+    std::lock_guard lock(io_mu_);
+    segments.swap(unsynced_segments_);
+    dir_dirty = std::exchange(dir_dirty_, false);
+  }
+  if (dir_dirty) {
+    if (auto s = segments_.env().SyncDir(segments_.dir()); !s) {
+      Fail(s.error());
+      return s;
+    }
+  }
+  for (std::uint32_t segment : segments) {
+    auto file = segments_.Get(segment);
+    Status s = file ? (*file)->Sync() : Status(tl::unexpected(file.error()));
+    if (!s) {
+      Fail(s.error());
+      return s;
+    }
+  }
+  durable_.store(target, std::memory_order_release);
+  stat_syncs_.fetch_add(1, kRelaxed);
+  return OkStatus();
+}
+
+LogWriter::Stats LogWriter::stats() const {
+  Stats s;
+  s.records = stat_records_.load(kRelaxed);
+  s.bytes_appended = stat_bytes_appended_.load(kRelaxed);
+  s.bytes_written = stat_bytes_written_.load(kRelaxed);
+  s.buffers_written = stat_buffers_written_.load(kRelaxed);
+  s.syncs = stat_syncs_.load(kRelaxed);
+  s.segments_created = stat_segments_created_.load(kRelaxed);
+  s.abandoned = stat_abandoned_.load(kRelaxed);
+  s.sync_points = stat_sync_points_.load(kRelaxed);
+  return s;
+}
+
+Status LogWriter::Close() {
+  if (closed_.load()) return health();
+  // The last group commit's position, made durable by the closing sync: a log closed
+  // cleanly is vouched for up to its last acknowledged record.
+  if (!failed_.load()) (void)AppendSyncPoint();
+  if (closed_.exchange(true)) return health();
+  Status result = OkStatus();
+  if (!failed_.load()) {
+    SealCurrent(std::nullopt, true);
+    const Buffer& cur = BufferAt(current_.load(std::memory_order_acquire));
+    const LssAddress end = LssAddress::Make(cur.segment.load(kRelaxed), cur.base.load(kRelaxed));
+    result = Sync(end);
+  } else {
+    result = health();
+  }
+  {
+    std::lock_guard lock(io_mu_);
+    stop_io_ = true;
+    io_cv_.notify_all();
+  }
+  if (io_thread_.joinable()) io_thread_.join();
+  return result;
+}
+
+}  // namespace llama
