@@ -14,6 +14,7 @@
 //
 // Environment: LLAMA_BENCH_DIR (default: the system temp dir) picks the file system;
 // LLAMA_BENCH_RECOVERY_MIB (default 1024) the log size for BM_Recovery.
+#include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <rocksdb/db.h>
 #include <unistd.h>
@@ -25,13 +26,11 @@
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
-#include "lss/log/log_writer.h"
-#include "llama/store.h"
-#include "llama/base_page.h"
 #include "bench/bench_util.h"
+#include "llama/base_page.h"
 #include "llama/coding.h"
+#include "llama/store.h"
+#include "lss/log/log_writer.h"
 
 namespace llama {
 namespace {
@@ -129,7 +128,13 @@ void BM_SyncedPut_llama(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama")->Arg(0)->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama_prealloc")->Arg(1)->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_SyncedPut_llama)
+    ->Name("BM_SyncedPut/llama_prealloc")
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(8)
+    ->UseRealTime()
+    ->MinTime(1.0);
 
 std::unique_ptr<rocksdb::DB> g_rocks;
 

@@ -52,12 +52,12 @@
 #include <utility>
 #include <vector>
 
-#include "llama/delta_record.h"
-#include "mapping/mapping_table.h"
 #include "llama/base_page.h"
+#include "llama/coding.h"
+#include "llama/delta_record.h"
 #include "llama/page_node.h"
 #include "llama/page_state.h"
-#include "llama/coding.h"
+#include "mapping/mapping_table.h"
 
 namespace {
 

@@ -45,8 +45,8 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "llama/vector.h"
 #include "llama/coding.h"
+#include "llama/vector.h"
 
 namespace llama {
 namespace {

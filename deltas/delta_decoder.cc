@@ -8,15 +8,24 @@ using namespace delta_format;
 
 std::string_view DeltaDecodeErrorName(DeltaDecodeError error) {
   switch (error) {
-    case DeltaDecodeError::kTruncatedHeader: return "truncated header (fewer than 33 bytes)";
-    case DeltaDecodeError::kLenMismatch: return "Len does not match the record's size";
-    case DeltaDecodeError::kPayloadPastEnd: return "PLen runs past the end of the record";
-    case DeltaDecodeError::kTrailingBytes: return "bytes after the payload (33 + PLen < Len)";
-    case DeltaDecodeError::kUnknownKindBits: return "packed bits spell no delta kind";
-    case DeltaDecodeError::kReservedBitsSet: return "reserved packed bits are set";
-    case DeltaDecodeError::kFailedFlushOnNonFlush: return "failed-flush bit on a non-Flush delta";
-    case DeltaDecodeError::kBadPayloadSize: return "payload size wrong for the delta kind";
-    case DeltaDecodeError::kBadAddress: return "LSS address out of range or missing";
+    case DeltaDecodeError::kTruncatedHeader:
+      return "truncated header (fewer than 33 bytes)";
+    case DeltaDecodeError::kLenMismatch:
+      return "Len does not match the record's size";
+    case DeltaDecodeError::kPayloadPastEnd:
+      return "PLen runs past the end of the record";
+    case DeltaDecodeError::kTrailingBytes:
+      return "bytes after the payload (33 + PLen < Len)";
+    case DeltaDecodeError::kUnknownKindBits:
+      return "packed bits spell no delta kind";
+    case DeltaDecodeError::kReservedBitsSet:
+      return "reserved packed bits are set";
+    case DeltaDecodeError::kFailedFlushOnNonFlush:
+      return "failed-flush bit on a non-Flush delta";
+    case DeltaDecodeError::kBadPayloadSize:
+      return "payload size wrong for the delta kind";
+    case DeltaDecodeError::kBadAddress:
+      return "LSS address out of range or missing";
     case DeltaDecodeError::kStrayLastFlushed:
       return "Last Flushed Ptr set on a non-PartialSwap delta";
   }
@@ -24,15 +33,12 @@ std::string_view DeltaDecodeErrorName(DeltaDecodeError error) {
 }
 
 Error ToError(DeltaDecodeError error) {
-  return Error(ErrorCode::kCorruption,
-               std::string("delta record: ") + std::string(DeltaDecodeErrorName(error)));
+  return Error(ErrorCode::kCorruption, std::string("delta record: ") + std::string(DeltaDecodeErrorName(error)));
 }
 
 namespace {
 
-bool AddressInRange(std::uint64_t raw) {
-  return raw == 0 || LssAddress::FromRaw(raw).is_valid();
-}
+bool AddressInRange(std::uint64_t raw) { return raw == 0 || LssAddress::FromRaw(raw).is_valid(); }
 
 }  // namespace
 
@@ -65,7 +71,8 @@ tl::expected<DeltaView, DeltaDecodeError> DecodeDelta(std::span<const std::byte>
 
   const std::byte* payload = p + kHeaderSize;
   switch (*kind) {
-    case DeltaKind::kUpdate: break;  // opaque to LLAMA
+    case DeltaKind::kUpdate:
+      break;  // opaque to LLAMA
     case DeltaKind::kFlush:
       if (plen != kFlushPayloadSize) return Fail(DeltaDecodeError::kBadPayloadSize);
       if (!LssAddress::FromRaw(DecodeFixed64(payload)).is_valid()) {

@@ -12,9 +12,7 @@ std::optional<FlushDelta> FlushDelta::From(DeltaView v) {
   return FlushDelta(v);
 }
 
-LssAddress FlushDelta::flushed_to() const {
-  return LssAddress::FromRaw(DecodeFixed64(view_.payload().data()));
-}
+LssAddress FlushDelta::flushed_to() const { return LssAddress::FromRaw(DecodeFixed64(view_.payload().data())); }
 
 std::optional<PartialSwapDelta> PartialSwapDelta::From(DeltaView v) {
   if (v.kind() != DeltaKind::kPartialSwap) return std::nullopt;
@@ -26,11 +24,7 @@ std::optional<RelocationDelta> RelocationDelta::From(DeltaView v) {
   return RelocationDelta(v);
 }
 
-LssAddress RelocationDelta::from() const {
-  return LssAddress::FromRaw(DecodeFixed64(view_.payload().data()));
-}
-LssAddress RelocationDelta::to() const {
-  return LssAddress::FromRaw(DecodeFixed64(view_.payload().data() + 8));
-}
+LssAddress RelocationDelta::from() const { return LssAddress::FromRaw(DecodeFixed64(view_.payload().data())); }
+LssAddress RelocationDelta::to() const { return LssAddress::FromRaw(DecodeFixed64(view_.payload().data() + 8)); }
 
 }  // namespace llama

@@ -17,8 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto decoded = llama::DecodeCheckpoint(input);
   if (!decoded) {
     if (decoded.error().code() != llama::ErrorCode::kCorruption) {
-      std::fprintf(stderr, "DecodeCheckpoint: not a Corruption error: %s\n",
-                   decoded.error().ToString().c_str());
+      std::fprintf(stderr, "DecodeCheckpoint: not a Corruption error: %s\n", decoded.error().ToString().c_str());
       std::abort();
     }
     return 0;
@@ -29,8 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::vector<std::byte> encoded = llama::EncodeCheckpoint(*decoded);
   if (encoded.size() != size || (size != 0 && std::memcmp(encoded.data(), data, size) != 0)) {
-    std::fprintf(stderr, "EncodeCheckpoint(DecodeCheckpoint(x)) != x (%zu vs %zu bytes)\n",
-                 encoded.size(), size);
+    std::fprintf(stderr, "EncodeCheckpoint(DecodeCheckpoint(x)) != x (%zu vs %zu bytes)\n", encoded.size(), size);
     std::abort();
   }
   return 0;

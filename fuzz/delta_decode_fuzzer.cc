@@ -16,11 +16,11 @@
 #include <cstdlib>
 #include <span>
 
+#include "deltas/typed_deltas.h"
+#include "llama/base_page.h"
 #include "llama/delta_decoder.h"
 #include "llama/delta_format.h"
 #include "llama/delta_record.h"
-#include "deltas/typed_deltas.h"
-#include "llama/base_page.h"
 
 namespace llama {
 namespace {
@@ -143,8 +143,7 @@ void CheckValidDelta(std::span<const std::byte> input, const DeltaView& v) {
   FUZZ_CHECK(rebuilt->bytes()[kPackedBitsOffset] == expected_bits);
   FUZZ_CHECK(rebuilt->bytes().size() == input.size());
   FUZZ_CHECK(SameBytes(rebuilt->bytes().first(kPackedBitsOffset), input.first(kPackedBitsOffset)));
-  FUZZ_CHECK(SameBytes(rebuilt->bytes().subspan(kPackedBitsOffset + 1),
-                       input.subspan(kPackedBitsOffset + 1)));
+  FUZZ_CHECK(SameBytes(rebuilt->bytes().subspan(kPackedBitsOffset + 1), input.subspan(kPackedBitsOffset + 1)));
 }
 
 void CheckInvalidDelta(std::span<const std::byte> input, DeltaDecodeError error) {

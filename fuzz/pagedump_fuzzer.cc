@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "tools/pagedump/json_value.h"
 #include "lss/env_extras/memory_env.h"
+#include "tools/pagedump/json_value.h"
 #include "tools/pagedump/pagedump_cli.h"
 #include "tools/pagedump/store_bundle.h"
 
@@ -39,8 +39,8 @@ JsonValue Run(llama::Env& env, std::vector<std::string> args) {
   if (!json || out.str().empty()) return JsonValue();
   auto parsed = JsonValue::Parse(out.str());
   if (!parsed) {
-    std::fprintf(stderr, "pagedump wrote JSON that does not parse: %s\n%s\n",
-                 parsed.error().message().c_str(), out.str().c_str());
+    std::fprintf(stderr, "pagedump wrote JSON that does not parse: %s\n%s\n", parsed.error().message().c_str(),
+                 out.str().c_str());
     std::abort();
   }
   return *parsed;
@@ -50,8 +50,7 @@ JsonValue Run(llama::Env& env, std::vector<std::string> args) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   llama::pagedump::MemoryEnv env(kDir);
-  for (auto& [name, bytes] :
-       llama::pagedump::UnbundleStore({reinterpret_cast<const std::byte*>(data), size})) {
+  for (auto& [name, bytes] : llama::pagedump::UnbundleStore({reinterpret_cast<const std::byte*>(data), size})) {
     env.AddFile(name, std::move(bytes));
   }
   const JsonValue summary = Run(env, {kDir, "--json"});
@@ -72,8 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)Run(env, {kDir, "--vector", name, "--elements", "--json"});
       (void)Run(env, {kDir, "--vector", name});
       for (const JsonValue& snapshot : v.Find("snapshots")->as_array()) {
-        (void)Run(env, {kDir, "--vector", name, "--generation",
-                        std::to_string(snapshot.Find("generation")->as_uint()), "--json"});
+        (void)Run(env, {kDir, "--vector", name, "--generation", std::to_string(snapshot.Find("generation")->as_uint()),
+                        "--json"});
       }
     }
   }

@@ -33,9 +33,7 @@ GenerationGuard& GenerationGuard::operator=(GenerationGuard&& other) noexcept {
   return *this;
 }
 
-GenerationGuard::~GenerationGuard() {
-  Release();
-}
+GenerationGuard::~GenerationGuard() { Release(); }
 
 void GenerationGuard::Release() {
   if (manager_ != nullptr) manager_->Leave(slot_);

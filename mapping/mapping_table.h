@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "llama/generation_manager.h"
-#include "llama/page_ref.h"
 #include "llama/page_node.h"
+#include "llama/page_ref.h"
 #include "llama/status.h"
 
 namespace llama {

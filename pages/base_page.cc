@@ -24,8 +24,7 @@ bool BasePage::IsValidPageSize(std::uint64_t page_size) {
 Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size) {
   if (!IsValidPageSize(page_size)) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "base page size " + std::to_string(page_size) +
-                         " is not one of 4, 8, 16, 32 or 64 KiB");
+                     "base page size " + std::to_string(page_size) + " is not one of 4, 8, 16, 32 or 64 KiB");
   }
   auto data = std::make_unique<std::byte[]>(kHeaderSize);  // zero-filled: used = 0
   std::byte* p = data.get();
@@ -35,8 +34,7 @@ Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size) {
   return BasePage(std::move(data), page_size, kHeaderSize);
 }
 
-Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size,
-                                  std::span<const std::byte> contents) {
+Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size, std::span<const std::byte> contents) {
   auto page = Create(pid, page_size);
   if (!page) return page;
   if (auto s = page->SetContents(contents); !s) return tl::unexpected(s.error());
@@ -44,9 +42,7 @@ Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size,
 }
 
 Result<BasePage> BasePage::Decode(std::span<const std::byte> image) {
-  auto corrupt = [](std::string why) {
-    return MakeError(ErrorCode::kCorruption, "base page: " + std::move(why));
-  };
+  auto corrupt = [](std::string why) { return MakeError(ErrorCode::kCorruption, "base page: " + std::move(why)); };
   if (image.size() < kHeaderSize) return corrupt("image shorter than the 16-byte header");
   const std::byte* p = image.data();
   if (DecodeFixed32(p + kMagicOffset) != kMagic) return corrupt("bad magic");
@@ -70,15 +66,13 @@ PageId BasePage::pid() const { return DecodeFixed32(data_.get() + kPidOffset); }
 
 std::uint32_t BasePage::used() const { return DecodeFixed32(data_.get() + kUsedOffset); }
 
-std::span<const std::byte> BasePage::contents() const {
-  return {data_.get() + kHeaderSize, used()};
-}
+std::span<const std::byte> BasePage::contents() const { return {data_.get() + kHeaderSize, used()}; }
 
 Status BasePage::SetContents(std::span<const std::byte> contents) {
   if (contents.size() > capacity()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "base page: " + std::to_string(contents.size()) +
-                         " bytes do not fit a page of capacity " + std::to_string(capacity()));
+    return MakeError(ErrorCode::kInvalidArgument, "base page: " + std::to_string(contents.size()) +
+                                                      " bytes do not fit a page of capacity " +
+                                                      std::to_string(capacity()));
   }
   const std::size_t need = kHeaderSize + contents.size();
   if (need > allocated_) {  // grow to exactly what the contents need; the header moves along
@@ -92,8 +86,6 @@ Status BasePage::SetContents(std::span<const std::byte> contents) {
   return OkStatus();
 }
 
-std::span<const std::byte> BasePage::Encoded() const {
-  return {data_.get(), kHeaderSize + used()};
-}
+std::span<const std::byte> BasePage::Encoded() const { return {data_.get(), kHeaderSize + used()}; }
 
 }  // namespace llama

@@ -22,9 +22,7 @@ RrbBuilder::RrbBuilder(Store& store, const VectorConfig& config, Tree published)
 
 RrbBuilder::~RrbBuilder() = default;
 
-std::size_t RrbBuilder::MaxValueSize(const VectorConfig& config) {
-  return llama::MaxValueSize(config.leaf_page_size);
-}
+std::size_t RrbBuilder::MaxValueSize(const VectorConfig& config) { return llama::MaxValueSize(config.leaf_page_size); }
 
 bool RrbBuilder::LeafFits(std::size_t count, std::size_t bytes) const {
   return count <= config_.leaf_max_elements && LeafEncodedSize(count, bytes) <= leaf_capacity_;
@@ -94,7 +92,8 @@ RrbBuilder::Siblings RrbBuilder::SplitLeaf(Child& c, bool at_end, bool near_fron
   std::size_t target = values.size();
   if (!at_end) {
     std::size_t parts = (values.size() + config_.leaf_max_elements - 1) / config_.leaf_max_elements;
-    parts = std::max<std::size_t>({parts, 2, (LeafEncodedSize(values.size(), total_bytes) + leaf_capacity_ - 1) / leaf_capacity_});
+    parts = std::max<std::size_t>(
+        {parts, 2, (LeafEncodedSize(values.size(), total_bytes) + leaf_capacity_ - 1) / leaf_capacity_});
     // The part the write went into gets the smaller share, so the next write nearby
     // does not split it again at once (with tiny nodes that would grow the tree a level
     // per write).
@@ -104,7 +103,8 @@ RrbBuilder::Siblings RrbBuilder::SplitLeaf(Child& c, bool at_end, bool near_fron
   std::vector<Node> parts(1);
   for (std::string& v : values) {
     Node* part = &parts.back();
-    if (!part->values.empty() && (part->values.size() >= target || !LeafFits(part->values.size() + 1, part->bytes + v.size()))) {
+    if (!part->values.empty() &&
+        (part->values.size() >= target || !LeafFits(part->values.size() + 1, part->bytes + v.size()))) {
       part = &parts.emplace_back();
     }
     part->bytes += v.size();
@@ -244,10 +244,18 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
   if (auto s = Open(root_, height_); !s) return s;
   Result<Siblings> extra = Siblings{};
   switch (op.code) {
-    case VectorOpCode::kAppend: extra = Insert(root_, size_, op.value); break;
-    case VectorOpCode::kPrepend: extra = Insert(root_, 0, op.value); break;
-    case VectorOpCode::kInsert: extra = Insert(root_, op.index, op.value); break;
-    case VectorOpCode::kUpdate: extra = Update(root_, op.index, op.value); break;
+    case VectorOpCode::kAppend:
+      extra = Insert(root_, size_, op.value);
+      break;
+    case VectorOpCode::kPrepend:
+      extra = Insert(root_, 0, op.value);
+      break;
+    case VectorOpCode::kInsert:
+      extra = Insert(root_, op.index, op.value);
+      break;
+    case VectorOpCode::kUpdate:
+      extra = Update(root_, op.index, op.value);
+      break;
     case VectorOpCode::kErase:
       if (auto s = Erase(root_, op.index); !s) return s;
       break;
@@ -257,9 +265,8 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
   while (!extra->empty()) {
     // Checked before growing, so no tree past the u8 height's limit is ever built.
     if (height_ >= vector_format::kMaxHeight) {
-      return MakeError(
-          ErrorCode::kResourceExhausted,
-          "vector: tree height limit (" + std::to_string(vector_format::kMaxHeight) + ") reached");
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "vector: tree height limit (" + std::to_string(vector_format::kMaxHeight) + ") reached");
     }
     auto top = std::make_unique<Node>();
     top->height = static_cast<std::uint8_t>(height_ + 1);
@@ -289,9 +296,7 @@ Status RrbBuilder::Apply(const VectorEntry& entry) {
   std::uint64_t size = size_;
   for (std::size_t n = 0; n < entry.ops.size(); ++n) {
     const VectorOp& op = entry.ops[n];
-    const bool ok = op.code == VectorOpCode::kInsert ? op.index <= size
-                    : HasIndex(op.code)              ? op.index < size
-                                                     : true;
+    const bool ok = op.code == VectorOpCode::kInsert ? op.index <= size : HasIndex(op.code) ? op.index < size : true;
     if (!ok) {
       return MakeError(ErrorCode::kInvalidArgument, std::string(VectorOpName(op.code)) + " at index " +
                                                         std::to_string(op.index) + " past the end (size " +

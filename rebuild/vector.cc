@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "llama/coding.h"
 #include "lss/log/log_format.h"
 #include "rebuild/tree_page.h"
-#include "llama/coding.h"
 
 namespace llama {
 

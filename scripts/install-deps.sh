@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev liburing-dev libxxhash-dev libzstd-dev libexpected-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-dev
+  clang libclang-rt-dev clang-format
 )
 if [[ "${LLAMA_WITH_PEERS:-0}" == 1 ]]; then
   packages+=(librocksdb-dev liblmdb-dev libleveldb-dev libwiredtiger-dev)

@@ -3,11 +3,11 @@
 // tests/pages and tests/lss).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <string>
 #include <string_view>
-
-#include <gtest/gtest.h>
 
 namespace llama::testing {
 

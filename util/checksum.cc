@@ -5,9 +5,7 @@
 
 namespace llama {
 
-std::uint64_t Checksum64(std::span<const std::byte> bytes) {
-  return XXH3_64bits(bytes.data(), bytes.size());
-}
+std::uint64_t Checksum64(std::span<const std::byte> bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 std::uint64_t Checksum64(std::span<const std::byte> a, std::span<const std::byte> b) {
   XXH3_state_t state;

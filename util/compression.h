@@ -15,7 +15,6 @@ std::vector<std::byte> CompressIfSmaller(std::span<const std::byte> input, int l
 
 // Decompresses into exactly `expected_size` bytes; Corruption if the frame is damaged or
 // decodes to any other size. Never writes past `expected_size`.
-Result<std::vector<std::byte>> Decompress(std::span<const std::byte> input,
-                                          std::size_t expected_size);
+Result<std::vector<std::byte>> Decompress(std::span<const std::byte> input, std::size_t expected_size);
 
 }  // namespace llama

@@ -15,6 +15,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,8 +30,6 @@
 #include <thread>
 #include <tuple>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "bench/kv/kv_engine.h"
 #include "bench/kv/workload.h"
@@ -86,11 +85,11 @@ std::string JsonString(const std::string& s) {
 
 class Bench {
  public:
-  Bench(Config config, std::vector<EngineEntry> engines)
-      : config_(std::move(config)), engines_(std::move(engines)) {}
+  Bench(Config config, std::vector<EngineEntry> engines) : config_(std::move(config)), engines_(std::move(engines)) {}
 
   void RunAll() {
-    const std::vector<int> thread_counts = config_.threads > 1 ? std::vector<int>{1, config_.threads} : std::vector<int>{1};
+    const std::vector<int> thread_counts =
+        config_.threads > 1 ? std::vector<int>{1, config_.threads} : std::vector<int>{1};
     const std::uint64_t n = config_.keys;
     Workloads small(n, 100, config_.seed);
     for (int t : thread_counts) Fresh(small, {"fillseq", Kind::kFillSeq, n}, 100, t, false, false);
@@ -138,7 +137,8 @@ class Bench {
 
     // Durable: every write synced (each engine's own sync option; group commit allowed), by
     // the engines that can sync.
-    for (int t : thread_counts) Fresh(small, {"fillrandom-sync", Kind::kFillRandom, config_.durable_ops}, 100, t, true, false);
+    for (int t : thread_counts)
+      Fresh(small, {"fillrandom-sync", Kind::kFillRandom, config_.durable_ops}, 100, t, true, false);
   }
 
   void PrintTable(std::ostream& out) const {
@@ -178,10 +178,11 @@ class Bench {
     char date[32];
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
     out << "{\n  \"command\": " << JsonString(command) << ",\n  \"date\": " << JsonString(date)
-        << ",\n  \"machine\": {\"cores\": " << std::thread::hardware_concurrency() << ", \"kernel\": "
-        << JsonString(std::string(u.sysname) + " " + u.release) << "},\n  \"settings\": {\"keys\": " << config_.keys
-        << ", \"key_bytes\": " << kKeyBytes << ", \"threads\": " << config_.threads
-        << ", \"durable_ops\": " << config_.durable_ops << "},\n  \"engines\": {";
+        << ",\n  \"machine\": {\"cores\": " << std::thread::hardware_concurrency()
+        << ", \"kernel\": " << JsonString(std::string(u.sysname) + " " + u.release)
+        << "},\n  \"settings\": {\"keys\": " << config_.keys << ", \"key_bytes\": " << kKeyBytes
+        << ", \"threads\": " << config_.threads << ", \"durable_ops\": " << config_.durable_ops
+        << "},\n  \"engines\": {";
     for (std::size_t i = 0; i < engines_.size(); ++i) {
       auto it = descriptions_.find(engines_[i].name);
       out << (i ? ", " : "") << JsonString(engines_[i].name) << ": "
@@ -244,7 +245,8 @@ class Bench {
     std::map<std::string, std::unique_ptr<KvEngine>> kept;
     for (const EngineEntry& e : engines_) {
       if (sync && !e.syncs) continue;
-      auto engine = Open(e, value_bytes, sync, spec.name + "-" + std::to_string(value_bytes) + "-" + std::to_string(threads));
+      auto engine =
+          Open(e, value_bytes, sync, spec.name + "-" + std::to_string(value_bytes) + "-" + std::to_string(threads));
       Measure(w, spec, value_bytes, threads, e.name, *engine, record);
       kept[e.name] = std::move(engine);
     }
@@ -279,9 +281,11 @@ int main(int argc, char** argv) {
                 ("llama-kv-bench-" + std::to_string(::getpid())))
                    .string();
   CLI::App app{"The key-value comparison: llama-store's Bw-tree vs RocksDB, LMDB, LevelDB and WiredTiger"};
-  app.add_option("--keys", config.keys, "keys loaded (16-byte keys, 100-byte values)")->check(CLI::Range(1000, 1'000'000'000));
+  app.add_option("--keys", config.keys, "keys loaded (16-byte keys, 100-byte values)")
+      ->check(CLI::Range(1000, 1'000'000'000));
   app.add_option("--threads", config.threads, "the multi-threaded runs' thread count")->check(CLI::Range(1, 256));
-  app.add_option("--durable-ops", config.durable_ops, "synced puts in the durable run")->check(CLI::Range(100, 100'000'000));
+  app.add_option("--durable-ops", config.durable_ops, "synced puts in the durable run")
+      ->check(CLI::Range(100, 100'000'000));
   app.add_option("--dir", config.dir, "where the databases go (default $LLAMA_BENCH_DIR or the temp dir)");
   app.add_option("--json", config.json, "where the results go");
   app.add_option("--engines", config.engines, "a subset of: llama rocksdb rocksdb-nowal lmdb leveldb wiredtiger");
@@ -290,7 +294,8 @@ int main(int argc, char** argv) {
 
   std::vector<EngineEntry> engines;
   for (EngineEntry& e : AvailableEngines()) {
-    if (config.engines.empty() || std::find(config.engines.begin(), config.engines.end(), e.name) != config.engines.end()) {
+    if (config.engines.empty() ||
+        std::find(config.engines.begin(), config.engines.end(), e.name) != config.engines.end()) {
       engines.push_back(std::move(e));
     }
   }

@@ -28,10 +28,10 @@ using llama::Result;
 using llama::Status;
 
 struct EngineSettings {
-  std::string dir;            // an empty directory the engine may fill
-  bool sync = false;          // every write durable before Put returns
+  std::string dir;                                 // an empty directory the engine may fill
+  bool sync = false;                               // every write durable before Put returns
   std::size_t cache_bytes = std::size_t{1} << 30;  // block cache / map size headroom
-  std::size_t value_bytes = 100;  // a hint (node sizes, map size)
+  std::size_t value_bytes = 100;                   // a hint (node sizes, map size)
   std::size_t expected_keys = 1'000'000;
 };
 
@@ -42,8 +42,7 @@ class KvEngine {
   // True and *value set if the key is there.
   virtual Result<bool> Get(std::string_view key, std::string* value) = 0;
   // Up to `n` pairs with key >= start, in order, into *out (cleared first).
-  virtual Status Scan(std::string_view start, std::size_t n,
-                      std::vector<std::pair<std::string, std::string>>* out) = 0;
+  virtual Status Scan(std::string_view start, std::size_t n, std::vector<std::pair<std::string, std::string>>* out) = 0;
   // What the engine is configured with, for the report (both sync modes' settings).
   virtual std::string Describe() const = 0;
 };

@@ -17,9 +17,7 @@ class LlamaEngine final : public KvEngine {
     (void)store_->Close();
   }
 
-  Status Put(std::string_view key, std::string_view value) override {
-    return tree_->Put(key, value, {.sync = sync_});
-  }
+  Status Put(std::string_view key, std::string_view value) override { return tree_->Put(key, value, {.sync = sync_}); }
   Result<bool> Get(std::string_view key, std::string* value) override {
     auto got = tree_->Get(key);
     if (!got) return tl::unexpected(got.error());

@@ -119,7 +119,8 @@ Result<std::unique_ptr<KvEngine>> OpenLmdb(const EngineSettings& settings) {
   if (int rc = mdb_env_create(&env); rc != 0) return fail(rc);
   // Room for the data set several times over (the map is sparse until written).
   const std::size_t data = settings.expected_keys * (settings.value_bytes + 64);
-  if (int rc = mdb_env_set_mapsize(env, std::max<std::size_t>(std::size_t{1} << 30, 4 * data)); rc != 0) return fail(rc);
+  if (int rc = mdb_env_set_mapsize(env, std::max<std::size_t>(std::size_t{1} << 30, 4 * data)); rc != 0)
+    return fail(rc);
   if (int rc = mdb_env_set_maxreaders(env, 512); rc != 0) return fail(rc);
   const unsigned flags = MDB_WRITEMAP | (settings.sync ? 0u : MDB_MAPASYNC);
   if (int rc = mdb_env_open(env, settings.dir.c_str(), flags, 0644); rc != 0) return fail(rc);

@@ -110,7 +110,8 @@ Result<RunResult> Workloads::Run(KvEngine& engine, const WorkloadSpec& spec, int
           MakeKey(id, key);
           auto got = engine.Get(k, &value);
           if (!got) return tl::unexpected(got.error());
-          if (*got != (id < keys_)) return tl::unexpected(Broken("a read of key " + std::to_string(id) + " got the wrong answer"));
+          if (*got != (id < keys_))
+            return tl::unexpected(Broken("a read of key " + std::to_string(id) + " got the wrong answer"));
           hits += *got ? 1 : 0;
           break;
         }
@@ -136,7 +137,8 @@ Result<RunResult> Workloads::Run(KvEngine& engine, const WorkloadSpec& spec, int
           } else {
             MakeKey(zipf_.Next(rng), key);
             if (auto s = engine.Scan(k, 1 + rng() % 100, &rows); !s) return s;
-            if (rows.empty() || rows.front().first < k) return tl::unexpected(Broken("a scan returned nothing or too early a key"));
+            if (rows.empty() || rows.front().first < k)
+              return tl::unexpected(Broken("a scan returned nothing or too early a key"));
             hits += rows.size();
           }
           break;

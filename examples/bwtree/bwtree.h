@@ -61,8 +61,8 @@
 
 #include "examples/bwtree/node_image.h"
 #include "examples/bwtree/node_view.h"
-#include "llama/store.h"
 #include "llama/status.h"
+#include "llama/store.h"
 
 namespace llama::bwtree {
 

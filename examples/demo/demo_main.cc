@@ -11,6 +11,7 @@
 // writes it absorbed, so a page's write count is recoverable from its state alone.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -20,12 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
-#include "llama/delta_record.h"
-#include "llama/store.h"
 #include "llama/base_page.h"
 #include "llama/coding.h"
+#include "llama/delta_record.h"
+#include "llama/store.h"
 
 namespace {
 
@@ -44,9 +43,7 @@ struct Config {
 };
 
 using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 std::uint64_t CountWrites(PageState state) {
   std::uint64_t n = 0;
@@ -63,7 +60,7 @@ std::uint64_t CountWrites(PageState state) {
 }
 
 int Run(const Config& cfg) {
-  IoBackend backend = cfg.io == "posix" ? IoBackend::kPosix
+  IoBackend backend = cfg.io == "posix"      ? IoBackend::kPosix
                       : cfg.io == "io_uring" ? IoBackend::kIoUring
                                              : IoBackend::kAuto;
   if (!cfg.keep) std::filesystem::remove_all(cfg.dir);
@@ -82,10 +79,10 @@ int Run(const Config& cfg) {
     if (!opened) Die("open " + cfg.dir, opened.error());
     Store& store = **opened;
     const StoreStats s0 = store.stats();
-    std::printf("store %s: io backend %s%s%s, %d pages, %d threads x %d updates, budget %llu KiB\n",
-                cfg.dir.c_str(), s0.io_backend.c_str(), s0.io_fallback_reason.empty() ? "" : " (fell back: ",
-                s0.io_fallback_reason.empty() ? "" : (s0.io_fallback_reason + ")").c_str(), cfg.pages,
-                cfg.threads, cfg.ops, static_cast<unsigned long long>(cfg.budget_kib));
+    std::printf("store %s: io backend %s%s%s, %d pages, %d threads x %d updates, budget %llu KiB\n", cfg.dir.c_str(),
+                s0.io_backend.c_str(), s0.io_fallback_reason.empty() ? "" : " (fell back: ",
+                s0.io_fallback_reason.empty() ? "" : (s0.io_fallback_reason + ")").c_str(), cfg.pages, cfg.threads,
+                cfg.ops, static_cast<unsigned long long>(cfg.budget_kib));
     for (int i = 0; i < cfg.pages; ++i) {
       auto pid = store.Allocate();
       if (!pid) Die("allocate", pid.error());
@@ -148,9 +145,8 @@ int Run(const Config& cfg) {
       while (!done.load()) {
         const StoreStats s = store.stats();
         std::fprintf(stderr, "\r%llu/%llu updates, %llu evictions, %llu reads from disk, %llu segments   ",
-                     (unsigned long long)updates.load(), (unsigned long long)total,
-                     (unsigned long long)s.evictions, (unsigned long long)s.reads_from_disk,
-                     (unsigned long long)s.segments);
+                     (unsigned long long)updates.load(), (unsigned long long)total, (unsigned long long)s.evictions,
+                     (unsigned long long)s.reads_from_disk, (unsigned long long)s.segments);
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
       }
       std::fprintf(stderr, "\n");
@@ -161,16 +157,17 @@ int Run(const Config& cfg) {
     progress.join();
 
     const StoreStats s = store.stats();
-    std::printf("workload: %llu updates in %.2f s = %.0f updates/s; %llu flushes, %llu consolidations, "
-                "%llu lost CAS races retried\n",
-                (unsigned long long)updates.load(), secs, updates.load() / secs,
-                (unsigned long long)flushes.load(), (unsigned long long)consolidations.load(),
-                (unsigned long long)retries.load());
-    std::printf("log: %.1f MiB written, %llu records (%llu failed-flush markers), %llu group commits, %llu segments "
-                "(%.1f MiB, %.0f%% live), %llu cleaner runs\n",
-                s.bytes_written / 1048576.0, (unsigned long long)s.records, (unsigned long long)s.failed_flushes,
-                (unsigned long long)s.syncs, (unsigned long long)s.segments, s.log_bytes / 1048576.0,
-                100 * s.live_fraction, (unsigned long long)s.cleaner_runs);
+    std::printf(
+        "workload: %llu updates in %.2f s = %.0f updates/s; %llu flushes, %llu consolidations, "
+        "%llu lost CAS races retried\n",
+        (unsigned long long)updates.load(), secs, updates.load() / secs, (unsigned long long)flushes.load(),
+        (unsigned long long)consolidations.load(), (unsigned long long)retries.load());
+    std::printf(
+        "log: %.1f MiB written, %llu records (%llu failed-flush markers), %llu group commits, %llu segments "
+        "(%.1f MiB, %.0f%% live), %llu cleaner runs\n",
+        s.bytes_written / 1048576.0, (unsigned long long)s.records, (unsigned long long)s.failed_flushes,
+        (unsigned long long)s.syncs, (unsigned long long)s.segments, s.log_bytes / 1048576.0, 100 * s.live_fraction,
+        (unsigned long long)s.cleaner_runs);
     std::printf("memory: budget %llu KiB, resident %llu KiB; %llu evictions, %llu reads from disk, %llu checkpoints\n",
                 (unsigned long long)cfg.budget_kib, (unsigned long long)(s.resident_bytes / 1024),
                 (unsigned long long)s.evictions, (unsigned long long)s.reads_from_disk,
@@ -186,8 +183,8 @@ int Run(const Config& cfg) {
   if (!reopened) Die("reopen", reopened.error());
   Store& store = **reopened;
   const RecoveryReport& r = store.recovery();
-  std::printf("recovery: %.3f s, checkpoint #%llu, %llu records scanned after it, %llu pages, stop: %s\n",
-              r.seconds, (unsigned long long)r.checkpoint_sequence, (unsigned long long)r.records_scanned,
+  std::printf("recovery: %.3f s, checkpoint #%llu, %llu records scanned after it, %llu pages, stop: %s\n", r.seconds,
+              (unsigned long long)r.checkpoint_sequence, (unsigned long long)r.records_scanned,
               (unsigned long long)r.pages_recovered, r.stop_reason.c_str());
   std::uint64_t ok = 0, wrong = 0;
   auto g = store.EnterGeneration();
@@ -212,8 +209,8 @@ int Run(const Config& cfg) {
       ++wrong;
     }
   }
-  std::printf("verify: %llu pages exact, %llu wrong: %s\n", (unsigned long long)ok,
-              (unsigned long long)wrong, wrong == 0 ? "OK" : "DATA LOST");
+  std::printf("verify: %llu pages exact, %llu wrong: %s\n", (unsigned long long)ok, (unsigned long long)wrong,
+              wrong == 0 ? "OK" : "DATA LOST");
   return wrong == 0 ? 0 : 1;
 }
 

@@ -51,8 +51,7 @@ class BasePage {
   // An empty page. InvalidArgument unless page_size is 4, 8, 16, 32 or 64 KiB.
   static Result<BasePage> Create(PageId pid, std::uint32_t page_size);
   // A page holding `contents`; InvalidArgument when they do not fit.
-  static Result<BasePage> Create(PageId pid, std::uint32_t page_size,
-                                 std::span<const std::byte> contents);
+  static Result<BasePage> Create(PageId pid, std::uint32_t page_size, std::span<const std::byte> contents);
   // Validates and copies an encoded image (Corruption on any inconsistency).
   static Result<BasePage> Decode(std::span<const std::byte> image);
 
@@ -61,9 +60,7 @@ class BasePage {
 
   std::uint32_t page_size() const { return page_size_; }
   PageId pid() const;
-  std::uint32_t capacity() const {
-    return page_size_ - static_cast<std::uint32_t>(base_page_format::kHeaderSize);
-  }
+  std::uint32_t capacity() const { return page_size_ - static_cast<std::uint32_t>(base_page_format::kHeaderSize); }
   std::uint32_t used() const;
   std::span<const std::byte> contents() const;
   // Replaces the contents; InvalidArgument when they exceed capacity().
@@ -85,8 +82,6 @@ class BasePage {
 
 using BasePageHandle = std::shared_ptr<const BasePage>;
 
-inline BasePageHandle Share(BasePage page) {
-  return std::make_shared<const BasePage>(std::move(page));
-}
+inline BasePageHandle Share(BasePage page) { return std::make_shared<const BasePage>(std::move(page)); }
 
 }  // namespace llama

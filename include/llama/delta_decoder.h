@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <span>
 #include <string_view>
-
 #include <tl/expected.hpp>
 
 #include "llama/delta_fields.h"
@@ -15,16 +14,16 @@
 namespace llama {
 
 enum class DeltaDecodeError : std::uint8_t {
-  kTruncatedHeader,       // fewer than 33 bytes
-  kLenMismatch,           // Len differs from the number of bytes given
-  kPayloadPastEnd,        // 33 + PLen runs past Len
-  kTrailingBytes,         // 33 + PLen stops short of Len
-  kUnknownKindBits,       // none or several of U/P/Re, or none of them and F clear
-  kReservedBitsSet,       // bits 1-0 of the packed bits are not zero
-  kFailedFlushOnNonFlush, // E set on a kind other than Flush
-  kBadPayloadSize,        // Flush payload not 8 bytes, Relocation payload not 16
-  kBadAddress,            // an LSS address out of range, or null where one is required
-  kStrayLastFlushed,      // Last Flushed Ptr set on a kind other than PartialSwap
+  kTruncatedHeader,        // fewer than 33 bytes
+  kLenMismatch,            // Len differs from the number of bytes given
+  kPayloadPastEnd,         // 33 + PLen runs past Len
+  kTrailingBytes,          // 33 + PLen stops short of Len
+  kUnknownKindBits,        // none or several of U/P/Re, or none of them and F clear
+  kReservedBitsSet,        // bits 1-0 of the packed bits are not zero
+  kFailedFlushOnNonFlush,  // E set on a kind other than Flush
+  kBadPayloadSize,         // Flush payload not 8 bytes, Relocation payload not 16
+  kBadAddress,             // an LSS address out of range, or null where one is required
+  kStrayLastFlushed,       // Last Flushed Ptr set on a kind other than PartialSwap
 };
 
 std::string_view DeltaDecodeErrorName(DeltaDecodeError error);

@@ -1,6 +1,7 @@
 // The delta record wire format: a 33-byte little-endian header, then the payload.
 //
-//   | Len u32 | LSS Off u32 | PID u32 | Packed Bits u8 | Prior State Ptr u64 | Last Flushed Ptr u64 | PLen u32 | Payload |
+//   | Len u32 | LSS Off u32 | PID u32 | Packed Bits u8 | Prior State Ptr u64 | Last Flushed Ptr u64 | PLen u32 |
+//   Payload |
 //     0         4           8         12               13                    21                       29         33
 //
 // docs/FORMAT.md documents every field and the rules a valid record obeys.

@@ -51,8 +51,7 @@ class File {
   }
   // Reads up to out.size() bytes at `offset`; returns how many were read (fewer only at
   // the end of the file).
-  [[nodiscard]] virtual Result<std::size_t> ReadAt(std::uint64_t offset,
-                                                   std::span<std::byte> out) = 0;
+  [[nodiscard]] virtual Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::byte> out) = 0;
   // fdatasync: returns once every byte written before the call is durable. An error
   // means nothing about what is durable: callers must not assume success (see lss docs).
   [[nodiscard]] virtual Status Sync() = 0;
@@ -90,8 +89,7 @@ class Env {
   // Why kAuto fell back to POSIX ("" when it did not).
   virtual std::string fallback_reason() const { return {}; }
 
-  [[nodiscard]] virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path,
-                                                              OpenMode mode) = 0;
+  [[nodiscard]] virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) = 0;
   // Creates the directory (and missing parents); fine if it exists.
   [[nodiscard]] virtual Status CreateDir(const std::string& path) = 0;
   // fsync of the directory: makes creations, renames and deletions in it durable.

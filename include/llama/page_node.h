@@ -45,8 +45,8 @@
 #include <memory>
 #include <span>
 
-#include "llama/delta_record.h"
 #include "llama/base_page.h"
+#include "llama/delta_record.h"
 #include "llama/status.h"
 #include "llama/types.h"
 

@@ -28,9 +28,7 @@ class PageRef {
   static constexpr std::uint64_t kRetiredWord = 6;
 
   static PageRef Empty() { return PageRef(kEmptyWord); }
-  static PageRef InMemory(const PageNode* head) {
-    return PageRef(reinterpret_cast<std::uintptr_t>(head));
-  }
+  static PageRef InMemory(const PageNode* head) { return PageRef(reinterpret_cast<std::uintptr_t>(head)); }
   static PageRef OnDisk(LssAddress address) { return PageRef((address.raw() << 1) | 1); }
 
   Kind kind() const {
@@ -44,8 +42,7 @@ class PageRef {
 
   // The head node; null unless in_memory().
   const PageNode* node() const {
-    return in_memory() ? reinterpret_cast<const PageNode*>(static_cast<std::uintptr_t>(raw_))
-                       : nullptr;
+    return in_memory() ? reinterpret_cast<const PageNode*>(static_cast<std::uintptr_t>(raw_)) : nullptr;
   }
   PageState state() const { return PageState(node()); }
   // The on-disk address; null unless on_disk().

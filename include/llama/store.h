@@ -37,16 +37,16 @@
 #include <unordered_map>
 #include <vector>
 
-#include "lss/store/catalog.h"
-#include "lss/recovery/checkpoint.h"
 #include "llama/env.h"
+#include "llama/status.h"
+#include "lss/file/segment_set.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/log_writer.h"
-#include "lss/store/page_cache.h"
 #include "lss/log/record_frame.h"
-#include "lss/file/segment_set.h"
+#include "lss/recovery/checkpoint.h"
+#include "lss/store/catalog.h"
+#include "lss/store/page_cache.h"
 #include "mapping/mapping_table.h"
-#include "llama/status.h"
 
 namespace llama {
 

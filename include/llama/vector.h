@@ -49,11 +49,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "llama/store.h"
 #include "llama/rebuild_phase.h"
+#include "llama/store.h"
+#include "llama/vector_snapshot.h"
 #include "rebuild/rrb_builder.h"
 #include "rebuild/vector_format.h"
-#include "llama/vector_snapshot.h"
 
 namespace llama {
 

@@ -41,9 +41,7 @@ class Rng {
   std::uint64_t state_;
 };
 
-bool Counts(FaultOp armed, FaultOp op) {
-  return armed == FaultOp::kAny || armed == op;
-}
+bool Counts(FaultOp armed, FaultOp op) { return armed == FaultOp::kAny || armed == op; }
 
 tl::unexpected<Error> Injected(ErrorCode code, std::string_view op, const std::string& path) {
   std::string message = "injected ";
@@ -175,10 +173,8 @@ struct FaultInjectionEnv::Impl {
 
   std::string NewTrashPath(const std::string& dir) {
     while (true) {
-      std::string candidate =
-          Normalize((std::filesystem::path(dir) /
-                     (std::string(kTrashPrefix) + std::to_string(trash_counter++)))
-                        .string());
+      std::string candidate = Normalize(
+          (std::filesystem::path(dir) / (std::string(kTrashPrefix) + std::to_string(trash_counter++))).string());
       Result<bool> exists = base->FileExists(candidate);
       if (!exists || !*exists) return candidate;
     }
@@ -208,8 +204,8 @@ Status WriteZeros(File& file, std::uint64_t offset, std::uint64_t length) {
 
 class FaultFile final : public File {
  public:
-  FaultFile(FaultInjectionEnv::Impl* env, std::unique_ptr<File> base,
-            std::shared_ptr<FileState> state, std::uint64_t epoch)
+  FaultFile(FaultInjectionEnv::Impl* env, std::unique_ptr<File> base, std::shared_ptr<FileState> state,
+            std::uint64_t epoch)
       : env_(env), base_(std::move(base)), state_(std::move(state)), epoch_(epoch) {}
 
   Status WriteAt(std::span<const WriteRequest> batch) override {
@@ -283,8 +279,7 @@ class FaultFile final : public File {
         FileState& state = *state_;
         while (!state.unsynced.empty() && state.unsynced.front().seq < snapshot) {
           const UnsyncedOp& op = state.unsynced.front();
-          state.durable_size =
-              op.truncate ? op.offset : std::max(state.durable_size, op.offset + op.data.size());
+          state.durable_size = op.truncate ? op.offset : std::max(state.durable_size, op.offset + op.data.size());
           state.unsynced.pop_front();
         }
       }
@@ -369,8 +364,8 @@ class FaultFile final : public File {
   // Under env_->mu.
   Status Live(std::string_view op) const {
     if (epoch_ == env_->epoch) return OkStatus();
-    return MakeError(ErrorCode::kAborted, std::string(op) + " " + path() +
-                                              ": the file was opened before a simulated crash");
+    return MakeError(ErrorCode::kAborted,
+                     std::string(op) + " " + path() + ": the file was opened before a simulated crash");
   }
 
   FaultInjectionEnv::Impl* env_;
@@ -490,9 +485,7 @@ Status FaultInjectionEnv::Impl::Crash(Rng* torn) {
   return first;
 }
 
-FaultInjectionEnv::FaultInjectionEnv(Env* base) : impl_(std::make_unique<Impl>()) {
-  impl_->base = base;
-}
+FaultInjectionEnv::FaultInjectionEnv(Env* base) : impl_(std::make_unique<Impl>()) { impl_->base = base; }
 
 FaultInjectionEnv::FaultInjectionEnv(std::unique_ptr<Env> base) : impl_(std::make_unique<Impl>()) {
   impl_->base = base.get();
@@ -506,15 +499,9 @@ FaultInjectionEnv::~FaultInjectionEnv() {
   }
 }
 
-Env* FaultInjectionEnv::base() const {
-  return impl_->base;
-}
-std::string_view FaultInjectionEnv::backend_name() const {
-  return impl_->base->backend_name();
-}
-std::string FaultInjectionEnv::fallback_reason() const {
-  return impl_->base->fallback_reason();
-}
+Env* FaultInjectionEnv::base() const { return impl_->base; }
+std::string_view FaultInjectionEnv::backend_name() const { return impl_->base->backend_name(); }
+std::string FaultInjectionEnv::fallback_reason() const { return impl_->base->fallback_reason(); }
 
 Result<std::unique_ptr<File>> FaultInjectionEnv::OpenFile(const std::string& path, OpenMode mode) {
   Impl& env = *impl_;
@@ -524,8 +511,7 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::OpenFile(const std::string& pat
   return result;
 }
 
-Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::string& path,
-                                                                  OpenMode mode, bool* fire) {
+Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::string& path, OpenMode mode, bool* fire) {
   std::lock_guard lock(mu);
   if (mode == OpenMode::kCreateNew) {
     ++stats.dir_ops;
@@ -559,8 +545,7 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
     state->durable_size = *size;
     files[key] = state;
   }
-  return std::unique_ptr<File>(
-      std::make_unique<FaultFile>(this, std::move(*opened), std::move(state), epoch));
+  return std::unique_ptr<File>(std::make_unique<FaultFile>(this, std::move(*opened), std::move(state), epoch));
 }
 
 Status FaultInjectionEnv::CreateDir(const std::string& path) {
@@ -591,8 +576,7 @@ Status FaultInjectionEnv::SyncDir(const std::string& path) {
     if (injected) ++env.stats.injected_failures;
     snapshot = env.next_seq;
   }
-  Status result =
-      injected ? Status(Injected(*injected, "sync directory", path)) : env.base->SyncDir(path);
+  Status result = injected ? Status(Injected(*injected, "sync directory", path)) : env.base->SyncDir(path);
   if (result) {
     std::lock_guard lock(env.mu);
     const std::string dir = Normalize(path);
@@ -714,17 +698,15 @@ Result<bool> FaultInjectionEnv::FileExists(const std::string& path) {
   return impl_->base->FileExists(path);
 }
 
-Status FaultInjectionEnv::SimulatePowerCut() {
-  return impl_->Crash(nullptr);
-}
+Status FaultInjectionEnv::SimulatePowerCut() { return impl_->Crash(nullptr); }
 
 Status FaultInjectionEnv::SimulateTornCrash(std::uint64_t seed) {
   Rng rng(seed);
   return impl_->Crash(&rng);
 }
 
-Status FaultInjectionEnv::FlipBits(const std::string& path, std::uint64_t offset,
-                                   std::uint64_t length, std::uint64_t seed) {
+Status FaultInjectionEnv::FlipBits(const std::string& path, std::uint64_t offset, std::uint64_t length,
+                                   std::uint64_t seed) {
   std::lock_guard lock(impl_->mu);
   Result<std::unique_ptr<File>> file = impl_->base->OpenFile(path, OpenMode::kReadWrite);
   if (!file) return tl::unexpected<Error>(file.error());
@@ -733,9 +715,9 @@ Status FaultInjectionEnv::FlipBits(const std::string& path, std::uint64_t offset
   if (!n) return tl::unexpected<Error>(n.error());
   if (*n != length) {
     (void)(*file)->Close();
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "FlipBits " + path + ": [" + std::to_string(offset) + ", " +
-                         std::to_string(offset + length) + ") reaches past the end of the file");
+    return MakeError(ErrorCode::kInvalidArgument, "FlipBits " + path + ": [" + std::to_string(offset) + ", " +
+                                                      std::to_string(offset + length) +
+                                                      ") reaches past the end of the file");
   }
   Rng rng(seed);
   for (std::byte& b : bytes) b ^= static_cast<std::byte>(1 + rng.Next() % 255);
@@ -744,8 +726,7 @@ Status FaultInjectionEnv::FlipBits(const std::string& path, std::uint64_t offset
   return s ? closed : s;
 }
 
-Status FaultInjectionEnv::FlipBit(const std::string& path, std::uint64_t byte_offset,
-                                  unsigned bit) {
+Status FaultInjectionEnv::FlipBit(const std::string& path, std::uint64_t byte_offset, unsigned bit) {
   if (bit > 7) return MakeError(ErrorCode::kInvalidArgument, "FlipBit: bit must be 0..7");
   std::lock_guard lock(impl_->mu);
   Result<std::unique_ptr<File>> file = impl_->base->OpenFile(path, OpenMode::kReadWrite);
@@ -755,9 +736,8 @@ Status FaultInjectionEnv::FlipBit(const std::string& path, std::uint64_t byte_of
   if (!n) return tl::unexpected<Error>(n.error());
   if (*n != 1) {
     (void)(*file)->Close();
-    return MakeError(ErrorCode::kInvalidArgument, "FlipBit " + path + ": offset " +
-                                                      std::to_string(byte_offset) +
-                                                      " is past the end of the file");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "FlipBit " + path + ": offset " + std::to_string(byte_offset) + " is past the end of the file");
   }
   b ^= static_cast<std::byte>(1u << bit);
   Status s = (*file)->WriteAt(byte_offset, std::span<const std::byte>(&b, 1));
@@ -792,8 +772,7 @@ void FaultInjectionEnv::ClearFaults() {
   impl_->on_crash = nullptr;
 }
 
-void FaultInjectionEnv::SetCrashAfter(FaultOp kind, std::uint64_t n,
-                                      std::function<void()> on_crash) {
+void FaultInjectionEnv::SetCrashAfter(FaultOp kind, std::uint64_t n, std::function<void()> on_crash) {
   {
     std::lock_guard lock(impl_->mu);
     impl_->crash_kind = kind;

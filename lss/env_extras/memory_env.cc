@@ -65,8 +65,6 @@ Result<std::vector<std::string>> MemoryEnv::ListDir(const std::string& path) {
   return names;
 }
 
-Result<bool> MemoryEnv::FileExists(const std::string& path) {
-  return path == dir_ || files_.contains(NameOf(path));
-}
+Result<bool> MemoryEnv::FileExists(const std::string& path) { return path == dir_ || files_.contains(NameOf(path)); }
 
 }  // namespace llama::pagedump

@@ -40,9 +40,7 @@ Status ReadOnlyEnv::DeleteFile(const std::string& path) { return Refuse("delete"
 Status ReadOnlyEnv::RenameFile(const std::string& from, const std::string& to) {
   return Refuse("rename", from + " to " + to);
 }
-Result<std::vector<std::string>> ReadOnlyEnv::ListDir(const std::string& path) {
-  return base_.ListDir(path);
-}
+Result<std::vector<std::string>> ReadOnlyEnv::ListDir(const std::string& path) { return base_.ListDir(path); }
 Result<bool> ReadOnlyEnv::FileExists(const std::string& path) { return base_.FileExists(path); }
 
 }  // namespace llama

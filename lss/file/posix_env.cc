@@ -28,15 +28,13 @@ class PosixFile final : public lss_internal::FdFile {
         while (done < request.data.size()) {
           const std::size_t want = std::min(request.data.size() - done, kMaxIoBytes);
           const std::uint64_t offset = request.offset + done;
-          const ssize_t n =
-              ::pwrite(fd, request.data.data() + done, want, static_cast<off_t>(offset));
+          const ssize_t n = ::pwrite(fd, request.data.data() + done, want, static_cast<off_t>(offset));
           if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) continue;
             return tl::unexpected<Error>(ErrnoError(errno, DescribeAt("pwrite", path(), offset)));
           }
           if (n == 0) {
-            return MakeError(ErrorCode::kIOError,
-                             DescribeAt("pwrite", path(), offset) + ": wrote 0 bytes");
+            return MakeError(ErrorCode::kIOError, DescribeAt("pwrite", path(), offset) + ": wrote 0 bytes");
           }
           done += static_cast<std::size_t>(n);
         }
@@ -53,8 +51,7 @@ class PosixFile final : public lss_internal::FdFile {
         const ssize_t n = ::pread(fd, out.data() + done, want, static_cast<off_t>(offset + done));
         if (n < 0) {
           if (errno == EINTR || errno == EAGAIN) continue;
-          return tl::unexpected<Error>(
-              ErrnoError(errno, DescribeAt("pread", path(), offset + done)));
+          return tl::unexpected<Error>(ErrnoError(errno, DescribeAt("pread", path(), offset + done)));
         }
         if (n == 0) break;  // end of file
         done += static_cast<std::size_t>(n);
@@ -72,7 +69,6 @@ class PosixFile final : public lss_internal::FdFile {
       return OkStatus();
     });
   }
-
 };
 
 class PosixEnv final : public lss_internal::SyscallDirEnv {
@@ -94,9 +90,7 @@ class PosixEnv final : public lss_internal::SyscallDirEnv {
 
 }  // namespace
 
-std::unique_ptr<Env> NewPosixEnv() {
-  return std::make_unique<PosixEnv>(std::string());
-}
+std::unique_ptr<Env> NewPosixEnv() { return std::make_unique<PosixEnv>(std::string()); }
 
 namespace lss_internal {
 std::unique_ptr<Env> NewPosixEnvWithFallbackReason(std::string reason) {

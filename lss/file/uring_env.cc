@@ -33,9 +33,7 @@ constexpr unsigned kQueueDepth = 64;
 // One SQE carries a 32-bit length; the kernel caps a transfer at 0x7ffff000 bytes anyway.
 constexpr std::size_t kMaxIoBytes = std::size_t{1} << 30;
 
-bool Transient(int err) {
-  return err == EINTR || err == EAGAIN;
-}
+bool Transient(int err) { return err == EINTR || err == EAGAIN; }
 
 struct Ring {
   std::mutex mu;
@@ -147,8 +145,7 @@ Status SubmitAndReap(Ring& ring, unsigned count, std::string_view what, OnCqe&& 
       // cancelled when the ring is torn down.
       io_uring_queue_exit(&ring.ring);
       ring.ready = false;
-      return tl::unexpected<Error>(
-          ErrnoError(-rc, std::string("io_uring_wait_cqe (") + std::string(what) + ")"));
+      return tl::unexpected<Error>(ErrnoError(-rc, std::string("io_uring_wait_cqe (") + std::string(what) + ")"));
     }
     on_cqe(cqe->user_data, cqe->res);
     io_uring_cqe_seen(&ring.ring, cqe);
@@ -213,12 +210,11 @@ class UringFile final : public lss_internal::FdFile {
             io_uring_sqe* sqe = io_uring_get_sqe(&ring.ring);
             if (sqe == nullptr) return NoFreeSqe(ring);
             const Pending& p = todo[i];
-            io_uring_prep_write(sqe, fd, p.data,
-                                static_cast<unsigned>(std::min(p.length, kMaxIoBytes)), p.offset);
+            io_uring_prep_write(sqe, fd, p.data, static_cast<unsigned>(std::min(p.length, kMaxIoBytes)), p.offset);
             sqe->user_data = i;
           }
-          Status s = SubmitAndReap(
-              ring, static_cast<unsigned>(end - begin), "write", [&](std::uint64_t index, int res) {
+          Status s =
+              SubmitAndReap(ring, static_cast<unsigned>(end - begin), "write", [&](std::uint64_t index, int res) {
                 Pending p = todo[index];
                 if (res > 0) {
                   progress = true;
@@ -228,8 +224,7 @@ class UringFile final : public lss_internal::FdFile {
                   again.push_back(p);
                 } else if (!first_error) {
                   first_error =
-                      res == 0 ? Error(ErrorCode::kIOError,
-                                       DescribeAt("write", path(), p.offset) + ": wrote 0 bytes")
+                      res == 0 ? Error(ErrorCode::kIOError, DescribeAt("write", path(), p.offset) + ": wrote 0 bytes")
                                : ErrnoError(-res, DescribeAt("write", path(), p.offset));
                 }
               });
@@ -252,13 +247,11 @@ class UringFile final : public lss_internal::FdFile {
       while (done < out.size()) {
         const std::size_t want = std::min(out.size() - done, kMaxIoBytes);
         Result<int> res = RunOne(*lease->ring, "read", [&](io_uring_sqe* sqe) {
-          io_uring_prep_read(sqe, fd, out.data() + done, static_cast<unsigned>(want),
-                             offset + done);
+          io_uring_prep_read(sqe, fd, out.data() + done, static_cast<unsigned>(want), offset + done);
         });
         if (!res) return tl::unexpected<Error>(res.error());
         if (*res < 0) {
-          return tl::unexpected<Error>(
-              ErrnoError(-*res, DescribeAt("read", path(), offset + done)));
+          return tl::unexpected<Error>(ErrnoError(-*res, DescribeAt("read", path(), offset + done)));
         }
         if (*res == 0) break;  // end of file
         done += static_cast<std::size_t>(*res);
@@ -271,15 +264,13 @@ class UringFile final : public lss_internal::FdFile {
     return fd_.With<Status>("fdatasync", [&](int fd) -> Status {
       Result<RingLease> lease = pool_->Acquire();
       if (!lease) return tl::unexpected<Error>(lease.error());
-      Result<int> res = RunOne(*lease->ring, "fdatasync", [&](io_uring_sqe* sqe) {
-        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-      });
+      Result<int> res = RunOne(*lease->ring, "fdatasync",
+                               [&](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });
       if (!res) return tl::unexpected<Error>(res.error());
       if (*res < 0) return tl::unexpected<Error>(ErrnoError(-*res, "fdatasync " + path()));
       return OkStatus();
     });
   }
-
 
  private:
   RingPool* pool_;  // owned by the env, which outlives its files
@@ -303,13 +294,11 @@ class UringEnv final : public lss_internal::SyscallDirEnv {
                      io_uring_opcode_supported(probe, IORING_OP_FSYNC);
     io_uring_free_probe(probe);
     if (!ops) {
-      return MakeError(ErrorCode::kUnsupported,
-                       "io_uring: the kernel lacks IORING_OP_READ / WRITE / FSYNC");
+      return MakeError(ErrorCode::kUnsupported, "io_uring: the kernel lacks IORING_OP_READ / WRITE / FSYNC");
     }
     Result<RingLease> lease = pool_.Acquire();
     if (!lease) return MakeError(ErrorCode::kUnsupported, lease.error().message());
-    Result<int> nop =
-        RunOne(*lease->ring, "nop", [](io_uring_sqe* sqe) { io_uring_prep_nop(sqe); });
+    Result<int> nop = RunOne(*lease->ring, "nop", [](io_uring_sqe* sqe) { io_uring_prep_nop(sqe); });
     if (!nop) return MakeError(ErrorCode::kUnsupported, nop.error().message());
     if (*nop < 0) {
       return MakeError(ErrorCode::kUnsupported, ErrnoError(-*nop, "io_uring nop").message());

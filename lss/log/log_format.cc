@@ -17,9 +17,12 @@ std::uint32_t ParseSegmentFileName(const std::string& name) {
   for (std::size_t i = kPrefix.size(); i < name.size(); ++i) {
     const char c = name[i];
     std::uint32_t digit;
-    if (c >= '0' && c <= '9') digit = static_cast<std::uint32_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') digit = static_cast<std::uint32_t>(c - 'a' + 10);
-    else return 0;
+    if (c >= '0' && c <= '9')
+      digit = static_cast<std::uint32_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      digit = static_cast<std::uint32_t>(c - 'a' + 10);
+    else
+      return 0;
     id = id * 16 + digit;
   }
   return id;

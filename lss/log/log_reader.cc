@@ -15,15 +15,13 @@ Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_
   auto n = (*file)->ReadAt(at.offset(), buf);
   if (!n) return tl::unexpected(n.error());
   auto corrupt = [&](std::string_view why) {
-    return MakeError(ErrorCode::kCorruption, "record at segment " + std::to_string(at.segment()) +
-                                                 " offset " + std::to_string(at.offset()) + ": " +
-                                                 std::string(why));
+    return MakeError(ErrorCode::kCorruption, "record at segment " + std::to_string(at.segment()) + " offset " +
+                                                 std::to_string(at.offset()) + ": " + std::string(why));
   };
   auto header = PeekFrameHeader(std::span<const std::byte>(buf.data(), *n), at, max_body_len);
   if (!header) return corrupt(FrameErrorName(header.error()));
   buf.resize(header->framed_size());
-  auto m = (*file)->ReadAt(at.offset() + kFrameHeaderSize,
-                           std::span<std::byte>(buf).subspan(kFrameHeaderSize));
+  auto m = (*file)->ReadAt(at.offset() + kFrameHeaderSize, std::span<std::byte>(buf).subspan(kFrameHeaderSize));
   if (!m) return tl::unexpected(m.error());
   if (*m != header->body_len) return corrupt("truncated");
   auto frame = DecodeFrame(buf, at, max_body_len);
@@ -35,15 +33,17 @@ Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_
 
 std::string_view ScanStopReasonName(ScanStop::Reason reason) {
   switch (reason) {
-    case ScanStop::Reason::kEndOfLog: return "end of log";
-    case ScanStop::Reason::kDamagedRecord: return "damaged or torn record";
-    case ScanStop::Reason::kMissingSegment: return "missing next segment";
+    case ScanStop::Reason::kEndOfLog:
+      return "end of log";
+    case ScanStop::Reason::kDamagedRecord:
+      return "damaged or torn record";
+    case ScanStop::Reason::kMissingSegment:
+      return "missing next segment";
   }
   return "unknown";
 }
 
-Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start,
-                                    std::uint32_t max_body_len) {
+Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start, std::uint32_t max_body_len) {
   LogScanner scanner(segments, max_body_len);
   auto ids = segments.ListIds();
   if (!ids) return tl::unexpected(ids.error());
@@ -54,8 +54,7 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start,
     auto n = (*file)->ReadAt(0, buf);
     if (!n) return tl::unexpected(n.error());
     auto h = DecodeSegmentHeader(std::span<const std::byte>(buf, *n));
-    if (h && h->segment_id == id && h->store_id == segments.store_id() &&
-        h->segment_size == segments.segment_size()) {
+    if (h && h->segment_id == id && h->store_id == segments.store_id() && h->segment_size == segments.segment_size()) {
       scanner.headers_[id] = *h;
     } else {
       scanner.bad_headers_[id] = h ? "header names another segment or store" : h.error().message();
@@ -155,14 +154,13 @@ std::string ScanStop::CorruptionMessage() const {
   auto at = [](LssAddress a) {
     return "segment " + std::to_string(a.segment()) + " offset " + std::to_string(a.offset());
   };
-  std::string out = "log corruption at " + at(position) + ": " + std::string(ScanStopReasonName(reason)) +
-                    ": " + detail;
+  std::string out =
+      "log corruption at " + at(position) + ": " + std::string(ScanStopReasonName(reason)) + ": " + detail;
   if (lost_from != position) out += " (the log lost everything from " + at(lost_from) + ")";
   if (!corruption()) return out;
   return out + "; the SyncPoint record at " + at(sync_point_at) + " says the log was synced through " +
-         at(durable_through) + ", so this is damage to synced data, not a torn tail; " +
-         std::to_string(records_past) + " valid records (the first at " + at(first_record_past) +
-         ") follow it";
+         at(durable_through) + ", so this is damage to synced data, not a torn tail; " + std::to_string(records_past) +
+         " valid records (the first at " + at(first_record_past) + ") follow it";
 }
 
 void LogScanner::Stop(ScanStop::Reason reason, std::string detail) {
@@ -195,8 +193,7 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
       // Not a record: the end of the log, unless a later segment resumes from here.
       const bool zeros = std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; });
       const ScanStop::Reason reason = zeros ? ScanStop::Reason::kEndOfLog : ScanStop::Reason::kDamagedRecord;
-      std::string detail = zeros ? "no record past this point"
-                                 : std::string(FrameErrorName(frame.error()));
+      std::string detail = zeros ? "no record past this point" : std::string(FrameErrorName(frame.error()));
       if (FollowResume(here)) continue;
       Stop(reason, std::move(detail));
       break;
@@ -222,8 +219,7 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
           continue;
         }
         if (auto bad = bad_headers_.find(next); bad != bad_headers_.end()) {
-          Stop(ScanStop::Reason::kMissingSegment,
-               "segment " + std::to_string(next) + " is damaged: " + bad->second);
+          Stop(ScanStop::Reason::kMissingSegment, "segment " + std::to_string(next) + " is damaged: " + bad->second);
         } else {
           Stop(ScanStop::Reason::kEndOfLog,
                "the log ends with a segment end (segment " + std::to_string(next) + " never written)");

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "lss/log/record_frame.h"
-#include "lss/file/segment_set.h"
 #include "llama/status.h"
 #include "llama/types.h"
+#include "lss/file/segment_set.h"
+#include "lss/log/record_frame.h"
 
 namespace llama {
 
@@ -39,9 +39,9 @@ Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_
 
 struct ScanStop {
   enum class Reason : std::uint8_t {
-    kEndOfLog,          // zeros or end of file where the next record would be
-    kDamagedRecord,     // bytes that are not a valid record here (torn, flipped, stale)
-    kMissingSegment,    // the next segment (or the scan start) is damaged or missing
+    kEndOfLog,        // zeros or end of file where the next record would be
+    kDamagedRecord,   // bytes that are not a valid record here (torn, flipped, stale)
+    kMissingSegment,  // the next segment (or the scan start) is damaged or missing
   };
   LssAddress position;  // where the next record would have been
   Reason reason = Reason::kEndOfLog;
@@ -72,8 +72,7 @@ class LogScanner {
  public:
   // Scans from `start` (a record boundary). Resume headers of all segment files are read
   // up front, so a torn tail with a resuming segment is followed.
-  static Result<LogScanner> Open(SegmentSet& segments, LssAddress start,
-                                 std::uint32_t max_body_len);
+  static Result<LogScanner> Open(SegmentSet& segments, LssAddress start, std::uint32_t max_body_len);
 
   // The next valid record, or nullopt at the end of the valid log (then stop() says why).
   // Errors are I/O failures only; damage is a stop, not an error.
@@ -85,8 +84,7 @@ class LogScanner {
   std::vector<std::uint32_t> UnvisitedSegments() const;
 
  private:
-  LogScanner(SegmentSet& segments, std::uint32_t max_body_len)
-      : segments_(&segments), max_body_len_(max_body_len) {}
+  LogScanner(SegmentSet& segments, std::uint32_t max_body_len) : segments_(&segments), max_body_len_(max_body_len) {}
   Status LoadSegment(std::uint32_t id);
   Status ReadSegment(std::uint32_t id, std::vector<std::byte>& out);
   bool FollowResume(LssAddress torn_at);
@@ -99,8 +97,8 @@ class LogScanner {
   std::uint32_t max_body_len_;
   std::map<std::uint32_t, SegmentHeader> headers_;    // every valid segment file
   std::map<std::uint32_t, std::string> bad_headers_;  // files whose header does not decode
-  std::vector<std::uint32_t> foreign_;                 // headers of another segment or store
-  std::vector<std::byte> data_;                        // the current segment's bytes
+  std::vector<std::uint32_t> foreign_;                // headers of another segment or store
+  std::vector<std::byte> data_;                       // the current segment's bytes
   std::uint32_t segment_ = 0;
   std::uint32_t offset_ = 0;
   bool stopped_ = false;

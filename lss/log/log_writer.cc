@@ -39,8 +39,7 @@ void LogWriter::Reservation::Abandon() {
   // which recovery skips, so the buffer has no hole and can be written out.
   std::memset(data_, 0, size_);
   EncodeFrame(data_, RecordKind::kFailedFlush, address_,
-              std::span<const std::byte>(data_ + kFrameHeaderSize, size_ - kFrameHeaderSize),
-              false, 0);
+              std::span<const std::byte>(data_ + kFrameHeaderSize, size_ - kFrameHeaderSize), false, 0);
   writer->stat_abandoned_.fetch_add(1, std::memory_order_relaxed);
   writer->ReleaseWriter(index_);
 }
@@ -51,8 +50,8 @@ LogWriter::LogWriter(SegmentSet& segments, Options options)
     : segments_(segments),
       options_(options),
       max_record_size_(std::min<std::uint32_t>(
-          options.buffer_size, segments.segment_size() - static_cast<std::uint32_t>(
-                                                             kSegmentHeaderSize + kSegmentEndRecordSize))) {
+          options.buffer_size,
+          segments.segment_size() - static_cast<std::uint32_t>(kSegmentHeaderSize + kSegmentEndRecordSize))) {
   for (std::uint32_t i = 0; i < options_.buffer_count; ++i) {
     auto b = std::make_unique<Buffer>();
     // Room for a SegmentEnd record past the reservable bytes.
@@ -61,8 +60,7 @@ LogWriter::LogWriter(SegmentSet& segments, Options options)
   }
 }
 
-Result<std::unique_ptr<LogWriter>> LogWriter::Open(SegmentSet& segments,
-                                                   std::uint32_t first_segment,
+Result<std::unique_ptr<LogWriter>> LogWriter::Open(SegmentSet& segments, std::uint32_t first_segment,
                                                    LssAddress resume_from, Options options) {
   if (options.buffer_count < 2) {
     return MakeError(ErrorCode::kInvalidArgument, "log writer: need at least 2 flush buffers");
@@ -135,9 +133,8 @@ Result<LogWriter::Reservation> LogWriter::Reserve(std::size_t framed_size) {
 
 Result<LogWriter::Reservation> LogWriter::ReserveSpace(std::size_t framed_size) {
   if (framed_size < kFrameHeaderSize || framed_size > max_record_size_) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "log record of " + std::to_string(framed_size) + " bytes (limit " +
-                         std::to_string(max_record_size_) + ")");
+    return MakeError(ErrorCode::kInvalidArgument, "log record of " + std::to_string(framed_size) + " bytes (limit " +
+                                                      std::to_string(max_record_size_) + ")");
   }
   const auto n = static_cast<std::uint32_t>(framed_size);
   for (;;) {
@@ -179,8 +176,8 @@ void LogWriter::Commit(Reservation reservation) {
   writer->ReleaseWriter(reservation.index_);
 }
 
-Result<LogWriter::Appended> LogWriter::Append(RecordKind kind, std::span<const std::byte> body,
-                                              bool compressed, std::uint32_t raw_len) {
+Result<LogWriter::Appended> LogWriter::Append(RecordKind kind, std::span<const std::byte> body, bool compressed,
+                                              std::uint32_t raw_len) {
   auto r = Reserve(FramedSize(body.size()));
   if (!r) return tl::unexpected(r.error());
   EncodeFrame(r->bytes().data(), kind, r->address(), body, compressed, raw_len);
@@ -189,8 +186,7 @@ Result<LogWriter::Appended> LogWriter::Append(RecordKind kind, std::span<const s
   return out;
 }
 
-void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::size_t needed,
-                               bool end_segment) {
+void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::size_t needed, bool end_segment) {
   Buffer& b = BufferAt(index);
   const std::uint32_t segment = b.segment.load(kRelaxed);
   const std::uint32_t pos = b.base.load(kRelaxed) + used;
@@ -206,8 +202,7 @@ void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::siz
       next_base = kSegmentHeaderSize;
       std::byte body[kSegmentEndBodySize];
       EncodeFixed32(body, next_segment);
-      EncodeFrame(b.data.get() + used, RecordKind::kSegmentEnd, LssAddress::Make(segment, pos), body,
-                  false, 0);
+      EncodeFrame(b.data.get() + used, RecordKind::kSegmentEnd, LssAddress::Make(segment, pos), body, false, 0);
       b.final_size = used + static_cast<std::uint32_t>(kSegmentEndRecordSize);
       b.next_segment = next_segment;
     }
@@ -256,8 +251,7 @@ LssAddress LogWriter::tail() const {
   const std::uint64_t index = current_.load(std::memory_order_acquire);
   const Buffer& b = *ring_[index % ring_.size()];
   const std::uint64_t s = b.state.load(std::memory_order_acquire);
-  return LssAddress::Make(b.segment.load(kRelaxed),
-                          b.base.load(kRelaxed) + static_cast<std::uint32_t>(s & kUsedMask));
+  return LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + static_cast<std::uint32_t>(s & kUsedMask));
 }
 
 void LogWriter::IoLoop() {
@@ -281,10 +275,9 @@ void LogWriter::IoLoop() {
     while (BufferAt(next_to_retire_).busy && BufferAt(next_to_retire_).done) {
       Buffer& b = BufferAt(next_to_retire_);
       if (!error_) {
-        const LssAddress end =
-            b.next_segment != 0
-                ? LssAddress::Make(b.next_segment, kSegmentHeaderSize)
-                : LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + b.final_size);
+        const LssAddress end = b.next_segment != 0
+                                   ? LssAddress::Make(b.next_segment, kSegmentHeaderSize)
+                                   : LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + b.final_size);
         written_.store(end.raw(), std::memory_order_release);
       }
       b.busy = false;
@@ -352,9 +345,8 @@ Status LogWriter::WaitWritten(LssAddress upto) {
     }
     SealCurrent(upto, false);
     std::unique_lock lock(io_mu_);
-    state_cv_.wait_for(lock, std::chrono::milliseconds(10), [&] {
-      return written_.load(std::memory_order_acquire) >= upto.raw() || error_.has_value();
-    });
+    state_cv_.wait_for(lock, std::chrono::milliseconds(10),
+                       [&] { return written_.load(std::memory_order_acquire) >= upto.raw() || error_.has_value(); });
   }
 }
 

@@ -37,11 +37,11 @@
 #include <thread>
 #include <vector>
 
-#include "lss/log/log_format.h"
-#include "lss/log/record_frame.h"
-#include "lss/file/segment_set.h"
 #include "llama/status.h"
 #include "llama/types.h"
+#include "lss/file/segment_set.h"
+#include "lss/log/log_format.h"
+#include "lss/log/record_frame.h"
 
 namespace llama {
 
@@ -54,13 +54,13 @@ class LogWriter {
 
   struct Stats {
     std::uint64_t records = 0;
-    std::uint64_t bytes_appended = 0;   // framed record bytes reserved
-    std::uint64_t bytes_written = 0;    // bytes handed to the file layer
+    std::uint64_t bytes_appended = 0;  // framed record bytes reserved
+    std::uint64_t bytes_written = 0;   // bytes handed to the file layer
     std::uint64_t buffers_written = 0;
-    std::uint64_t syncs = 0;            // fdatasync batches (group commits)
+    std::uint64_t syncs = 0;  // fdatasync batches (group commits)
     std::uint64_t segments_created = 0;
-    std::uint64_t abandoned = 0;        // reservations dropped: failed-flush markers written
-    std::uint64_t sync_points = 0;      // SyncPoint records written (counted in records too)
+    std::uint64_t abandoned = 0;    // reservations dropped: failed-flush markers written
+    std::uint64_t sync_points = 0;  // SyncPoint records written (counted in records too)
   };
 
   // Starts a new segment `first_segment` (its file is created on the first write); its
@@ -110,8 +110,8 @@ class LogWriter {
     std::uint32_t framed_size;
   };
   // Frames `body` (already compressed if `compressed`) and appends it.
-  Result<Appended> Append(log_format::RecordKind kind, std::span<const std::byte> body,
-                          bool compressed = false, std::uint32_t raw_len = 0);
+  Result<Appended> Append(log_format::RecordKind kind, std::span<const std::byte> body, bool compressed = false,
+                          std::uint32_t raw_len = 0);
 
   // Returns once everything before `upto` is durable (or the error that prevents it).
   Status Sync(LssAddress upto);
@@ -185,10 +185,10 @@ class LogWriter {
   std::atomic<bool> closed_{false};
 
   mutable std::mutex io_mu_;
-  std::condition_variable io_cv_;      // the I/O thread waits for buffers
-  std::condition_variable state_cv_;   // buffers freed, positions advanced, failure
+  std::condition_variable io_cv_;     // the I/O thread waits for buffers
+  std::condition_variable state_cv_;  // buffers freed, positions advanced, failure
   std::deque<std::uint64_t> io_queue_;
-  std::uint64_t next_to_retire_ = 0;   // lowest buffer index not yet written out
+  std::uint64_t next_to_retire_ = 0;  // lowest buffer index not yet written out
   std::set<std::uint32_t> unsynced_segments_;
   bool dir_dirty_ = false;
   bool stop_io_ = false;

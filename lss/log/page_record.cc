@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "llama/delta_format.h"
 #include "llama/coding.h"
+#include "llama/delta_format.h"
 
 namespace llama {
 
@@ -16,8 +16,8 @@ std::size_t PageRecordSize(std::span<const DeltaHandle> deltas, const BasePage* 
   return size;
 }
 
-Status EncodePageRecord(PageId pid, LssAddress prior, std::span<const DeltaHandle> deltas,
-                        const BasePage* base, std::vector<std::byte>& out) {
+Status EncodePageRecord(PageId pid, LssAddress prior, std::span<const DeltaHandle> deltas, const BasePage* base,
+                        std::vector<std::byte>& out) {
   if (base != nullptr && !prior.is_null()) {
     return MakeError(ErrorCode::kInvalidArgument, "page record: a base page and a prior");
   }
@@ -57,8 +57,8 @@ Result<PageRecordHeader> DecodePageRecordHeader(std::span<const std::byte> body)
   PageRecordHeader out;
   out.pid = DecodeFixed32(h + kPidOffset);
   const auto flags = std::to_integer<std::uint8_t>(h[kFlagsOffset]);
-  if ((flags & ~kHasBase) != 0 || h[kFlagsOffset + 1] != std::byte{0} ||
-      h[kFlagsOffset + 2] != std::byte{0} || h[kFlagsOffset + 3] != std::byte{0}) {
+  if ((flags & ~kHasBase) != 0 || h[kFlagsOffset + 1] != std::byte{0} || h[kFlagsOffset + 2] != std::byte{0} ||
+      h[kFlagsOffset + 3] != std::byte{0}) {
     return CorruptPageRecord("unknown flags");
   }
   out.prior = LssAddress::FromRaw(DecodeFixed64(h + kPriorOffset));

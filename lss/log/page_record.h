@@ -13,8 +13,8 @@
 #include <span>
 #include <vector>
 
-#include "llama/delta_record.h"
 #include "llama/base_page.h"
+#include "llama/delta_record.h"
 #include "llama/status.h"
 #include "llama/types.h"
 
@@ -53,8 +53,8 @@ Result<PageRecordHeader> DecodePageRecordHeader(std::span<const std::byte> body)
 std::size_t PageRecordSize(std::span<const DeltaHandle> deltas, const BasePage* base);
 // Appends the encoded body to `out`. InvalidArgument if a base is given with a prior, or a
 // delta or the base belongs to another page.
-Status EncodePageRecord(PageId pid, LssAddress prior, std::span<const DeltaHandle> deltas,
-                        const BasePage* base, std::vector<std::byte>& out);
+Status EncodePageRecord(PageId pid, LssAddress prior, std::span<const DeltaHandle> deltas, const BasePage* base,
+                        std::vector<std::byte>& out);
 // Validates every field, delta and page image (Corruption otherwise).
 Result<PageRecord> DecodePageRecord(std::span<const std::byte> body);
 

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <string>
 
-#include "util/checksum.h"
 #include "llama/coding.h"
+#include "util/checksum.h"
 #include "util/compression.h"
 
 namespace llama {
@@ -19,8 +19,7 @@ void EncodeSegmentHeader(const SegmentHeader& header, std::byte* dst) {
   EncodeFixed32(dst + kSegSizeOffset, header.segment_size);
   EncodeFixed64(dst + kSegStoreIdOffset, header.store_id);
   EncodeFixed64(dst + kSegResumeFromOffset, header.resume_from.raw());
-  EncodeFixed64(dst + kSegChecksumOffset,
-                Checksum64(std::span<const std::byte>(dst, kSegChecksumOffset)));
+  EncodeFixed64(dst + kSegChecksumOffset, Checksum64(std::span<const std::byte>(dst, kSegChecksumOffset)));
 }
 
 Result<SegmentHeader> DecodeSegmentHeader(std::span<const std::byte> bytes) {
@@ -30,8 +29,7 @@ Result<SegmentHeader> DecodeSegmentHeader(std::span<const std::byte> bytes) {
   if (bytes.size() < kSegmentHeaderSize) return corrupt("shorter than its 40 bytes");
   const std::byte* p = bytes.data();
   if (DecodeFixed32(p + kSegMagicOffset) != kSegmentMagic) return corrupt("bad magic");
-  if (DecodeFixed64(p + kSegChecksumOffset) !=
-      Checksum64(std::span<const std::byte>(p, kSegChecksumOffset))) {
+  if (DecodeFixed64(p + kSegChecksumOffset) != Checksum64(std::span<const std::byte>(p, kSegChecksumOffset))) {
     return corrupt("checksum mismatch");
   }
   if (DecodeFixed16(p + kSegVersionOffset) != kFormatVersion) return corrupt("unknown version");
@@ -51,19 +49,22 @@ Result<SegmentHeader> DecodeSegmentHeader(std::span<const std::byte> bytes) {
 
 std::string_view FrameErrorName(FrameError error) {
   switch (error) {
-    case FrameError::kTruncated: return "truncated frame";
-    case FrameError::kChecksumMismatch: return "checksum mismatch";
-    case FrameError::kWrongAddress: return "frame belongs to another segment or offset";
-    case FrameError::kBadHeader: return "malformed frame header";
+    case FrameError::kTruncated:
+      return "truncated frame";
+    case FrameError::kChecksumMismatch:
+      return "checksum mismatch";
+    case FrameError::kWrongAddress:
+      return "frame belongs to another segment or offset";
+    case FrameError::kBadHeader:
+      return "malformed frame header";
   }
   return "unknown frame error";
 }
 
-void EncodeFrame(std::byte* dst, RecordKind kind, LssAddress at, std::span<const std::byte> body,
-                 bool compressed, std::uint32_t raw_len) {
+void EncodeFrame(std::byte* dst, RecordKind kind, LssAddress at, std::span<const std::byte> body, bool compressed,
+                 std::uint32_t raw_len) {
   EncodeFixed32(dst + kFrameBodyLenOffset, static_cast<std::uint32_t>(body.size()));
-  EncodeFixed32(dst + kFrameRawLenOffset,
-                compressed ? raw_len : static_cast<std::uint32_t>(body.size()));
+  EncodeFixed32(dst + kFrameRawLenOffset, compressed ? raw_len : static_cast<std::uint32_t>(body.size()));
   EncodeFixed32(dst + kFrameSegmentOffset, at.segment());
   EncodeFixed32(dst + kFrameOffsetOffset, at.offset());
   dst[kFrameKindOffset] = static_cast<std::byte>(kind);
@@ -79,8 +80,7 @@ void EncodeFrame(std::byte* dst, RecordKind kind, LssAddress at, std::span<const
                 Checksum64(std::span<const std::byte>(dst + 8, kFrameHeaderSize - 8 + body.size())));
 }
 
-tl::expected<FrameHeader, FrameError> PeekFrameHeader(std::span<const std::byte> bytes,
-                                                      LssAddress expected_at,
+tl::expected<FrameHeader, FrameError> PeekFrameHeader(std::span<const std::byte> bytes, LssAddress expected_at,
                                                       std::uint32_t max_body_len) {
   using Fail = tl::unexpected<FrameError>;
   if (bytes.size() < kFrameHeaderSize) return Fail(FrameError::kTruncated);
@@ -88,29 +88,25 @@ tl::expected<FrameHeader, FrameError> PeekFrameHeader(std::span<const std::byte>
   FrameHeader h;
   h.body_len = DecodeFixed32(p + kFrameBodyLenOffset);
   h.raw_len = DecodeFixed32(p + kFrameRawLenOffset);
-  h.address = LssAddress::Make(DecodeFixed32(p + kFrameSegmentOffset),
-                               DecodeFixed32(p + kFrameOffsetOffset));
+  h.address = LssAddress::Make(DecodeFixed32(p + kFrameSegmentOffset), DecodeFixed32(p + kFrameOffsetOffset));
   const auto kind = std::to_integer<std::uint8_t>(p[kFrameKindOffset]);
   const auto flags = std::to_integer<std::uint8_t>(p[kFrameFlagsOffset]);
   // Any of these on an all-zero or random tail means "not a frame"; a checksum failure
   // would say the same, but these checks come first so hostile lengths are never used.
   if (kind == 0 || kind > kMaxRecordKind || (flags & ~kFrameFlagsKnown) != 0 ||
-      DecodeFixed16(p + kFrameReserved16Offset) != 0 ||
-      DecodeFixed32(p + kFrameReserved32Offset) != 0) {
+      DecodeFixed16(p + kFrameReserved16Offset) != 0 || DecodeFixed32(p + kFrameReserved32Offset) != 0) {
     return Fail(FrameError::kBadHeader);
   }
   h.kind = static_cast<RecordKind>(kind);
   h.compressed = (flags & kFrameFlagZstd) != 0;
-  if (h.body_len > max_body_len || h.raw_len > max_body_len ||
-      (!h.compressed && h.raw_len != h.body_len)) {
+  if (h.body_len > max_body_len || h.raw_len > max_body_len || (!h.compressed && h.raw_len != h.body_len)) {
     return Fail(FrameError::kBadHeader);
   }
   if (h.address != expected_at) return Fail(FrameError::kWrongAddress);
   return h;
 }
 
-tl::expected<FrameView, FrameError> DecodeFrame(std::span<const std::byte> bytes,
-                                                LssAddress expected_at,
+tl::expected<FrameView, FrameError> DecodeFrame(std::span<const std::byte> bytes, LssAddress expected_at,
                                                 std::uint32_t max_body_len) {
   using Fail = tl::unexpected<FrameError>;
   auto header = PeekFrameHeader(bytes, expected_at, max_body_len);
@@ -121,8 +117,7 @@ tl::expected<FrameView, FrameError> DecodeFrame(std::span<const std::byte> bytes
   if (body_len > max_body_len) return Fail(FrameError::kBadHeader);
   if (bytes.size() - kFrameHeaderSize < body_len) return Fail(FrameError::kTruncated);
   const std::uint64_t stored = DecodeFixed64(bytes.data() + kFrameChecksumOffset);
-  const std::uint64_t actual =
-      Checksum64(bytes.subspan(8, kFrameHeaderSize - 8 + static_cast<std::size_t>(body_len)));
+  const std::uint64_t actual = Checksum64(bytes.subspan(8, kFrameHeaderSize - 8 + static_cast<std::size_t>(body_len)));
   if (stored != actual) return Fail(FrameError::kChecksumMismatch);
   if (!header) return Fail(header.error());
   return FrameView{*header, bytes.subspan(kFrameHeaderSize, body_len)};

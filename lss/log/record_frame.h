@@ -7,13 +7,12 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <vector>
 
-#include <tl/expected.hpp>
-
-#include "lss/log/log_format.h"
 #include "llama/status.h"
 #include "llama/types.h"
+#include "lss/log/log_format.h"
 
 namespace llama {
 
@@ -52,20 +51,16 @@ struct FrameView {
 
 // Writes header + body to `dst` (which must hold FramedSize(body.size()) bytes).
 // `raw_len` is the body's decompressed size when `compressed`.
-void EncodeFrame(std::byte* dst, log_format::RecordKind kind, LssAddress at,
-                 std::span<const std::byte> body, bool compressed, std::uint32_t raw_len);
-inline std::size_t FramedSize(std::size_t body_len) {
-  return log_format::kFrameHeaderSize + body_len;
-}
+void EncodeFrame(std::byte* dst, log_format::RecordKind kind, LssAddress at, std::span<const std::byte> body,
+                 bool compressed, std::uint32_t raw_len);
+inline std::size_t FramedSize(std::size_t body_len) { return log_format::kFrameHeaderSize + body_len; }
 
 // Reads just the header from `bytes` (which may hold more than one frame). The header is
 // validated except for the checksum, which needs the body: use DecodeFrame for that.
-tl::expected<FrameHeader, FrameError> PeekFrameHeader(std::span<const std::byte> bytes,
-                                                      LssAddress expected_at,
+tl::expected<FrameHeader, FrameError> PeekFrameHeader(std::span<const std::byte> bytes, LssAddress expected_at,
                                                       std::uint32_t max_body_len);
 // Validates a whole frame at the start of `bytes` that claims to live at `expected_at`.
-tl::expected<FrameView, FrameError> DecodeFrame(std::span<const std::byte> bytes,
-                                                LssAddress expected_at,
+tl::expected<FrameView, FrameError> DecodeFrame(std::span<const std::byte> bytes, LssAddress expected_at,
                                                 std::uint32_t max_body_len);
 
 // The frame's body, decompressed if it was stored compressed.

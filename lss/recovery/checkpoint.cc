@@ -29,14 +29,14 @@
 #include <stdexcept>
 #include <utility>
 
+#include "llama/coding.h"
 #include "lss/log/log_format.h"
 #include "util/checksum.h"
-#include "llama/coding.h"
 
 namespace llama {
 namespace {
 
-constexpr std::uint32_t kMagic = 0x4B434C4C;  // "LLCK" as little-endian bytes
+constexpr std::uint32_t kMagic = 0x4B434C4C;       // "LLCK" as little-endian bytes
 constexpr std::uint16_t kVersionPlain = 1;         // no writer settings
 constexpr std::uint16_t kVersionWithSettings = 2;  // writer settings after the header
 
@@ -86,8 +86,8 @@ std::string CheckScanStart(const CheckpointData& d) {
     return "scan start " + Hex64(d.scan_start.raw()) + " is not a valid address";
   }
   if (d.oldest_segment == 0 || d.oldest_segment > d.scan_start.segment()) {
-    return "oldest segment " + std::to_string(d.oldest_segment) +
-           " is not in 1..scan start segment " + std::to_string(d.scan_start.segment());
+    return "oldest segment " + std::to_string(d.oldest_segment) + " is not in 1..scan start segment " +
+           std::to_string(d.scan_start.segment());
   }
   return {};
 }
@@ -111,8 +111,8 @@ std::string CheckPages(const CheckpointData& d) {
   for (std::size_t i = 0; i < d.pages.size(); ++i) {
     const CheckpointPage& page = d.pages[i];
     if (i > 0 && page.pid <= d.pages[i - 1].pid) {
-      return "page " + std::to_string(page.pid) + " follows page " +
-             std::to_string(d.pages[i - 1].pid) + " (pids must strictly increase)";
+      return "page " + std::to_string(page.pid) + " follows page " + std::to_string(d.pages[i - 1].pid) +
+             " (pids must strictly increase)";
     }
     if (page.chain.empty()) return "page " + std::to_string(page.pid) + " has an empty chain";
     for (const PageDiskRecord& r : page.chain) {
@@ -158,13 +158,11 @@ Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path) 
   try {
     bytes.resize(static_cast<std::size_t>(*size));
   } catch (const std::bad_alloc&) {
-    return MakeError(
-        ErrorCode::kResourceExhausted,
-        "checkpoint: cannot allocate " + std::to_string(*size) + " bytes to read " + path);
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "checkpoint: cannot allocate " + std::to_string(*size) + " bytes to read " + path);
   } catch (const std::length_error&) {
-    return MakeError(
-        ErrorCode::kResourceExhausted,
-        "checkpoint: cannot allocate " + std::to_string(*size) + " bytes to read " + path);
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "checkpoint: cannot allocate " + std::to_string(*size) + " bytes to read " + path);
   }
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -188,8 +186,7 @@ std::vector<Candidate> Candidates(const std::vector<std::string>& names) {
   for (const std::string& name : names) {
     if (auto seq = ParseCheckpointFileName(name)) out.push_back({*seq, name});
   }
-  std::sort(out.begin(), out.end(),
-            [](const Candidate& a, const Candidate& b) { return a.sequence > b.sequence; });
+  std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.sequence > b.sequence; });
   return out;
 }
 
@@ -213,8 +210,7 @@ Result<Examined> Examine(Env& env, const std::string& dir, const Candidate& c) {
   }
   out.data = DecodeCheckpoint(*bytes);
   if (out.data && out.data->sequence != c.sequence) {
-    out.data =
-        Corrupt("sequence " + std::to_string(out.data->sequence) + " does not match the file name");
+    out.data = Corrupt("sequence " + std::to_string(out.data->sequence) + " does not match the file name");
   }
   return out;
 }
@@ -228,8 +224,7 @@ std::string CheckpointFileName(std::uint64_t sequence) {
 }
 
 std::optional<std::uint64_t> ParseCheckpointFileName(const std::string& name) {
-  if (name.size() != kNamePrefix.size() + kNameDigits ||
-      name.compare(0, kNamePrefix.size(), kNamePrefix) != 0) {
+  if (name.size() != kNamePrefix.size() + kNameDigits || name.compare(0, kNamePrefix.size(), kNamePrefix) != 0) {
     return std::nullopt;
   }
   std::uint64_t sequence = 0;
@@ -319,8 +314,7 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
   // is read or allocated.
   const std::uint64_t size = bytes.size();
   if (size < kMinSize) {
-    return Corrupt(std::to_string(size) + " bytes is shorter than the " + std::to_string(kMinSize) +
-                   "-byte minimum");
+    return Corrupt(std::to_string(size) + " bytes is shorter than the " + std::to_string(kMinSize) + "-byte minimum");
   }
   const std::byte* p = bytes.data();
   if (const std::uint32_t magic = DecodeFixed32(p + kMagicOffset); magic != kMagic) {
@@ -332,17 +326,15 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
   }
   const std::size_t header_size = kHeaderSize + (version == kVersionWithSettings ? kSettingsSize : 0);
   if (const std::uint16_t hs = DecodeFixed16(p + kHeaderSizeOffset); hs != header_size) {
-    return Corrupt("header size " + std::to_string(hs) + ", expected " +
-                   std::to_string(header_size) + " for version " + std::to_string(version));
-  }
-  if (size < header_size + kTrailerSize) {
-    return Corrupt(std::to_string(size) + " bytes is shorter than the " +
-                   std::to_string(header_size + kTrailerSize) + "-byte minimum of version " +
+    return Corrupt("header size " + std::to_string(hs) + ", expected " + std::to_string(header_size) + " for version " +
                    std::to_string(version));
   }
+  if (size < header_size + kTrailerSize) {
+    return Corrupt(std::to_string(size) + " bytes is shorter than the " + std::to_string(header_size + kTrailerSize) +
+                   "-byte minimum of version " + std::to_string(version));
+  }
   const std::uint64_t body_end = size - kTrailerSize;
-  if (DecodeFixed64(p + body_end) !=
-      Checksum64(std::span<const std::byte>(p, static_cast<std::size_t>(body_end)))) {
+  if (DecodeFixed64(p + body_end) != Checksum64(std::span<const std::byte>(p, static_cast<std::size_t>(body_end)))) {
     return Corrupt("checksum mismatch");
   }
   if (DecodeFixed32(p + kReserved1Offset) != 0 || DecodeFixed32(p + kReserved2Offset) != 0) {
@@ -399,13 +391,13 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
     const std::uint64_t chain_len = DecodeFixed32(p + pos + 4);
     pos += kPageEntrySize;
     if (i > 0 && page.pid <= d.pages[i - 1].pid) {
-      return Corrupt("page " + std::to_string(page.pid) + " follows page " +
-                     std::to_string(d.pages[i - 1].pid) + " (pids must strictly increase)");
+      return Corrupt("page " + std::to_string(page.pid) + " follows page " + std::to_string(d.pages[i - 1].pid) +
+                     " (pids must strictly increase)");
     }
     if (chain_len == 0) return Corrupt("page " + std::to_string(page.pid) + " has an empty chain");
     if (chain_len > (pages_end - pos) / kRecordEntrySize) {
-      return Corrupt("page " + std::to_string(page.pid) + " chain length " +
-                     std::to_string(chain_len) + " exceeds file size");
+      return Corrupt("page " + std::to_string(page.pid) + " chain length " + std::to_string(chain_len) +
+                     " exceeds file size");
     }
     page.chain.reserve(static_cast<std::size_t>(chain_len));
     for (std::uint64_t j = 0; j < chain_len; ++j) {
@@ -417,11 +409,9 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
     }
   }
   if (pos != pages_end) {
-    return Corrupt(std::to_string(pages_end - pos) +
-                   " bytes between the page entries and the application state");
+    return Corrupt(std::to_string(pages_end - pos) + " bytes between the page entries and the application state");
   }
-  const auto app =
-      bytes.subspan(static_cast<std::size_t>(pages_end), static_cast<std::size_t>(app_len));
+  const auto app = bytes.subspan(static_cast<std::size_t>(pages_end), static_cast<std::size_t>(app_len));
   d.application_state.assign(app.begin(), app.end());
   return d;
 }
@@ -432,8 +422,7 @@ Status WriteCheckpoint(Env& env, const std::string& dir, const CheckpointData& d
   return WriteFileAtomically(env, dir, CheckpointFileName(data.sequence), bytes);
 }
 
-Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir,
-                                              std::uint64_t store_id) {
+Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir, std::uint64_t store_id) {
   auto names = env.ListDir(dir);
   if (!names) return tl::unexpected(names.error());
   LoadedCheckpoint out;
@@ -447,8 +436,8 @@ Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir,
       continue;
     }
     if (store_id != 0 && data->store_id != store_id) {
-      out.damaged.push_back(c.name + ": checkpoint: store id " + std::to_string(data->store_id) +
-                            " does not match " + std::to_string(store_id));
+      out.damaged.push_back(c.name + ": checkpoint: store id " + std::to_string(data->store_id) + " does not match " +
+                            std::to_string(store_id));
       continue;
     }
     out.checkpoint = std::move(*data);

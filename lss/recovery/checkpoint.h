@@ -49,7 +49,7 @@ struct CheckpointSettings {
   // The backend that did the I/O: 0 unknown (an Env lent by the caller that is neither),
   // 1 io_uring, 2 posix.
   std::uint8_t io_backend_in_use = 0;
-  bool io_fell_back = false;  // io_uring was asked for (auto) but refused; POSIX did the I/O
+  bool io_fell_back = false;          // io_uring was asked for (auto) but refused; POSIX did the I/O
   std::int8_t compression_level = 0;  // StoreOptions::compression_level, clamped to i8
   std::uint32_t flush_buffer_size = 0;
   std::uint32_t flush_buffers = 0;
@@ -113,8 +113,7 @@ struct LoadedCheckpoint {
 };
 
 // Finds the newest checkpoint that decodes and belongs to `store_id` (0: any store).
-[[nodiscard]] Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir,
-                                                            std::uint64_t store_id);
+[[nodiscard]] Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir, std::uint64_t store_id);
 
 // Deletes checkpoint files (and tmp leftovers) older than the newest `keep` valid ones.
 [[nodiscard]] Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep);

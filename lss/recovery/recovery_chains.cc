@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "lss/log/page_record.h"
 #include "llama/coding.h"
+#include "lss/log/page_record.h"
 
 namespace llama {
 
@@ -17,9 +17,9 @@ Status RecoveredChains::Apply(const LogRecord& record) {
   if (record.header.kind == RecordKind::kPageState) {
     auto page = DecodePageRecordHeader(record.body);
     if (!page) {
-      return MakeError(ErrorCode::kCorruption,
-                       "record at segment " + std::to_string(record.address.segment()) + " offset " +
-                           std::to_string(record.address.offset()) + ": " + page.error().message());
+      return MakeError(ErrorCode::kCorruption, "record at segment " + std::to_string(record.address.segment()) +
+                                                   " offset " + std::to_string(record.address.offset()) + ": " +
+                                                   page.error().message());
     }
     auto& chain = chains_[page->pid];
     // At or below the newest record already known: named by the checkpoint, or older than

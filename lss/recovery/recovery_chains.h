@@ -12,10 +12,10 @@
 #include <map>
 #include <vector>
 
-#include "lss/recovery/checkpoint.h"
-#include "lss/log/log_reader.h"
 #include "llama/status.h"
 #include "llama/types.h"
+#include "lss/log/log_reader.h"
+#include "lss/recovery/checkpoint.h"
 
 namespace llama {
 

@@ -2,8 +2,8 @@
 
 #include <array>
 
-#include "util/checksum.h"
 #include "llama/coding.h"
+#include "util/checksum.h"
 
 namespace llama {
 
@@ -24,9 +24,7 @@ Result<std::optional<StoreIdentity>> ReadStoreIdentity(Env& env, const std::stri
   std::array<std::byte, kSize + 1> buf{};
   auto n = (*file)->ReadAt(0, buf);
   if (!n) return tl::unexpected(n.error());
-  auto corrupt = [&](const char* why) {
-    return MakeError(ErrorCode::kCorruption, path + ": " + why);
-  };
+  auto corrupt = [&](const char* why) { return MakeError(ErrorCode::kCorruption, path + ": " + why); };
   if (*n != kSize) return corrupt("not 32 bytes long");
   const std::byte* p = buf.data();
   if (DecodeFixed32(p) != kMagic) return corrupt("not a llama-store STORE file (bad magic)");

@@ -29,9 +29,7 @@ Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path, 
   return bytes;
 }
 
-bool SegmentSizeInRange(std::uint32_t size) {
-  return size >= kMinSegmentSize && size <= kMaxSegmentSize;
-}
+bool SegmentSizeInRange(std::uint32_t size) { return size >= kMinSegmentSize && size <= kMaxSegmentSize; }
 
 }  // namespace
 
@@ -45,13 +43,11 @@ Result<StoreImage> StoreImage::Open(Env& env, const std::string& dir, StoreImage
   }
   StoreImage image(env, dir);
   if (auto s = image.LoadIdentity(*names, options); !s) return tl::unexpected(s.error());
-  image.segments_ = std::make_unique<SegmentSet>(env, dir, image.identity_.store_id,
-                                                 image.identity_.segment_size);
+  image.segments_ = std::make_unique<SegmentSet>(env, dir, image.identity_.store_id, image.identity_.segment_size);
   if (auto s = image.LoadSegmentFiles(); !s) return tl::unexpected(s.error());
   if (auto s = image.LoadCheckpointFiles(*names); !s) return tl::unexpected(s.error());
   for (const std::string& name : *names) {
-    if (name != kStoreFileName && ParseSegmentFileName(name) == 0 &&
-        !name.starts_with("CHECKPOINT-")) {
+    if (name != kStoreFileName && ParseSegmentFileName(name) == 0 && !name.starts_with("CHECKPOINT-")) {
       image.other_files_.push_back(name);
     }
   }
@@ -68,8 +64,7 @@ Status StoreImage::LoadIdentity(const std::vector<std::string>& names, const Sto
   if (std::find(names.begin(), names.end(), kStoreFileName) == names.end()) {
     std::string message = dir_ + " is not a llama-store (no STORE file)";
     if (!segment_ids.empty()) {
-      message += "; it holds " + std::to_string(segment_ids.size()) +
-                 " segment files, so STORE may have been deleted";
+      message += "; it holds " + std::to_string(segment_ids.size()) + " segment files, so STORE may have been deleted";
     }
     return MakeError(ErrorCode::kNotFound, message);
   }
@@ -94,20 +89,18 @@ Status StoreImage::LoadIdentity(const std::vector<std::string>& names, const Sto
       auto header = DecodeSegmentHeader(*bytes);
       if (header && header->segment_id == id) {
         identity_ = StoreIdentity{header->store_id, header->segment_size};
-        identity_problem_ += "; store id and segment size taken from segment " + std::to_string(id) +
-                             "'s header";
+        identity_problem_ += "; store id and segment size taken from segment " + std::to_string(id) + "'s header";
         break;
       }
     }
     if (identity_.store_id == 0) {
-      return MakeError(ErrorCode::kCorruption,
-                       identity_problem_ + ", and no segment header can stand in for it");
+      return MakeError(ErrorCode::kCorruption, identity_problem_ + ", and no segment header can stand in for it");
     }
   }
   if (identity_.segment_size > options.max_segment_size) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     dir_ + ": segment size " + std::to_string(identity_.segment_size) +
-                         " is above this reader's limit of " + std::to_string(options.max_segment_size));
+    return MakeError(ErrorCode::kInvalidArgument, dir_ + ": segment size " + std::to_string(identity_.segment_size) +
+                                                      " is above this reader's limit of " +
+                                                      std::to_string(options.max_segment_size));
   }
   return OkStatus();
 }
@@ -134,12 +127,11 @@ Status StoreImage::LoadSegmentFiles() {
       if (header->segment_id != id) {
         info.header_problem = "segment header names segment " + std::to_string(header->segment_id);
       } else if (header->store_id != identity_.store_id) {
-        info.header_problem = "segment header names store " + Hex(header->store_id) + ", not " +
-                              Hex(identity_.store_id);
+        info.header_problem =
+            "segment header names store " + Hex(header->store_id) + ", not " + Hex(identity_.store_id);
       } else if (header->segment_size != identity_.segment_size) {
-        info.header_problem = "segment header says segments are " +
-                              std::to_string(header->segment_size) + " bytes, STORE says " +
-                              std::to_string(identity_.segment_size);
+        info.header_problem = "segment header says segments are " + std::to_string(header->segment_size) +
+                              " bytes, STORE says " + std::to_string(identity_.segment_size);
       }
     }
     segment_files_.push_back(std::move(info));
@@ -173,17 +165,16 @@ Status StoreImage::LoadCheckpointFiles(const std::vector<std::string>& names) {
     } else if (data->store_id != identity_.store_id) {
       info.problem = "checkpoint of store " + Hex(data->store_id) + ", not " + Hex(identity_.store_id);
     } else if (data->sequence != *info.sequence) {
-      info.problem = "checkpoint holds sequence " + std::to_string(data->sequence) +
-                     ", its name says " + std::to_string(*info.sequence);
+      info.problem = "checkpoint holds sequence " + std::to_string(data->sequence) + ", its name says " +
+                     std::to_string(*info.sequence);
     }
     if (data) info.data = std::move(*data);
     checkpoint_files_.push_back(std::move(info));
   }
-  std::sort(checkpoint_files_.begin(), checkpoint_files_.end(),
-            [](const CheckpointFileInfo& a, const CheckpointFileInfo& b) {
-              return std::pair(a.sequence.value_or(UINT64_MAX), a.name) <
-                     std::pair(b.sequence.value_or(UINT64_MAX), b.name);
-            });
+  std::sort(
+      checkpoint_files_.begin(), checkpoint_files_.end(), [](const CheckpointFileInfo& a, const CheckpointFileInfo& b) {
+        return std::pair(a.sequence.value_or(UINT64_MAX), a.name) < std::pair(b.sequence.value_or(UINT64_MAX), b.name);
+      });
   return OkStatus();
 }
 
@@ -216,8 +207,8 @@ Status StoreImage::Recover() {
     }
     recovery_.stop = scanner->stop();
     if (recovery_.stop.corruption() && recovery_.open_failure.empty()) {
-      recovery_.open_failure = recovery_.stop.CorruptionMessage() +
-                               " (RecoveryMode::kTruncateAtCorruption would open it, dropping them)";
+      recovery_.open_failure =
+          recovery_.stop.CorruptionMessage() + " (RecoveryMode::kTruncateAtCorruption would open it, dropping them)";
     }
     recovery_.visited_segments = scanner->visited_segments();
     for (std::uint32_t id : scanner->UnvisitedSegments()) {
@@ -231,8 +222,8 @@ Status StoreImage::Recover() {
     if (!recovery_.open_failure.empty()) break;
     for (const PageDiskRecord& r : chain) {
       if (!std::binary_search(present.begin(), present.end(), r.address.segment())) {
-        recovery_.open_failure = "segment " + std::to_string(r.address.segment()) + " holding page " +
-                                 std::to_string(pid) + " is missing";
+        recovery_.open_failure =
+            "segment " + std::to_string(r.address.segment()) + " holding page " + std::to_string(pid) + " is missing";
         break;
       }
     }
@@ -252,8 +243,6 @@ Result<std::vector<std::byte>> StoreImage::ReadSegmentBytes(std::uint32_t id) {
   return bytes;
 }
 
-Result<LogRecord> StoreImage::ReadRecord(LssAddress at) {
-  return ReadRecordAt(*segments_, at, identity_.segment_size);
-}
+Result<LogRecord> StoreImage::ReadRecord(LssAddress at) { return ReadRecordAt(*segments_, at, identity_.segment_size); }
 
 }  // namespace llama

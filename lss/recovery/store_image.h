@@ -19,15 +19,15 @@
 #include <string>
 #include <vector>
 
-#include "lss/recovery/checkpoint.h"
 #include "llama/env.h"
+#include "llama/status.h"
+#include "lss/file/segment_set.h"
 #include "lss/log/log_format.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/record_frame.h"
+#include "lss/recovery/checkpoint.h"
 #include "lss/recovery/recovery_chains.h"
-#include "lss/file/segment_set.h"
 #include "lss/recovery/store_identity.h"
-#include "llama/status.h"
 
 namespace llama {
 
@@ -55,7 +55,7 @@ struct CheckpointFileInfo {
 // What recovery would do with the files as they are.
 struct RecoveryView {
   std::optional<std::uint64_t> checkpoint_sequence;  // the checkpoint it would load
-  std::vector<std::string> damaged_checkpoints;       // newer ones it would skip, and why
+  std::vector<std::string> damaged_checkpoints;      // newer ones it would skip, and why
   LssAddress scan_start;
   ScanStop stop;
   bool scanned = false;  // false: no segment and no checkpoint, nothing to scan

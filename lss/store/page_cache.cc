@@ -68,8 +68,7 @@ std::vector<PageId> PageCache::Coldest(std::size_t n) {
     Shard& shard = shards_[(start + i) % kShards];
     std::lock_guard lock(shard.mu);
     std::size_t taken = 0;
-    for (auto it = shard.lru.rbegin(); it != shard.lru.rend() && taken < per_shard && out.size() < n;
-         ++it, ++taken) {
+    for (auto it = shard.lru.rbegin(); it != shard.lru.rend() && taken < per_shard && out.size() < n; ++it, ++taken) {
       out.push_back(it->pid);
     }
   }

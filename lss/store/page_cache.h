@@ -13,14 +13,13 @@
 
 #include <array>
 #include <atomic>
+#include <boost/intrusive/list.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/intrusive/list.hpp>
 
 #include "llama/page_state.h"
 #include "llama/types.h"

@@ -5,10 +5,10 @@
 #include <random>
 
 #include "deltas/typed_deltas.h"
+#include "llama/coding.h"
 #include "lss/log/page_record.h"
 #include "lss/recovery/recovery_chains.h"
 #include "lss/recovery/store_identity.h"
-#include "llama/coding.h"
 
 namespace llama {
 

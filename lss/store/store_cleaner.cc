@@ -5,8 +5,8 @@
 #include <unordered_set>
 
 #include "deltas/typed_deltas.h"
-#include "lss/log/page_record.h"
 #include "llama/store.h"
+#include "lss/log/page_record.h"
 
 namespace llama {
 

@@ -41,18 +41,11 @@ void ExpectDecodes(const Bytes& bytes) {
 }
 
 // A valid Update with a payload, the base most cases below break in one field.
-RawDelta ValidUpdate() {
-  return RawDelta().LssOff(0x40).Pid(7).Bits(kU).Prior(kAddrA.raw()).Payload(ToBytes("hello"));
-}
-RawDelta ValidFlush() {
-  return RawDelta().Pid(7).Bits(kF).Payload(Fixed64Bytes(kAddrB.raw()));
-}
-RawDelta ValidPartialSwap() {
-  return RawDelta().Pid(7).Bits(kP | kF).LastFlushed(kAddrB.raw());
-}
+RawDelta ValidUpdate() { return RawDelta().LssOff(0x40).Pid(7).Bits(kU).Prior(kAddrA.raw()).Payload(ToBytes("hello")); }
+RawDelta ValidFlush() { return RawDelta().Pid(7).Bits(kF).Payload(Fixed64Bytes(kAddrB.raw())); }
+RawDelta ValidPartialSwap() { return RawDelta().Pid(7).Bits(kP | kF).LastFlushed(kAddrB.raw()); }
 RawDelta ValidRelocation() {
-  return RawDelta().Pid(7).Bits(kRe).Payload(
-      Concat(Fixed64Bytes(kAddrA.raw()), Fixed64Bytes(kAddrB.raw())));
+  return RawDelta().Pid(7).Bits(kRe).Payload(Concat(Fixed64Bytes(kAddrA.raw()), Fixed64Bytes(kAddrB.raw())));
 }
 
 TEST(DeltaDecoderTest, TheBaseRecordsAreValid) {
@@ -303,15 +296,9 @@ TEST(DeltaDecoderTest, TheFirstBrokenRuleInDocumentedOrderIsReported) {
 
 TEST(DeltaDecoderTest, EveryErrorHasItsOwnNameAndIsACorruption) {
   const std::vector<DeltaDecodeError> all = {
-      DeltaDecodeError::kTruncatedHeader,
-      DeltaDecodeError::kLenMismatch,
-      DeltaDecodeError::kPayloadPastEnd,
-      DeltaDecodeError::kTrailingBytes,
-      DeltaDecodeError::kUnknownKindBits,
-      DeltaDecodeError::kReservedBitsSet,
-      DeltaDecodeError::kFailedFlushOnNonFlush,
-      DeltaDecodeError::kBadPayloadSize,
-      DeltaDecodeError::kBadAddress,
+      DeltaDecodeError::kTruncatedHeader,       DeltaDecodeError::kLenMismatch,     DeltaDecodeError::kPayloadPastEnd,
+      DeltaDecodeError::kTrailingBytes,         DeltaDecodeError::kUnknownKindBits, DeltaDecodeError::kReservedBitsSet,
+      DeltaDecodeError::kFailedFlushOnNonFlush, DeltaDecodeError::kBadPayloadSize,  DeltaDecodeError::kBadAddress,
       DeltaDecodeError::kStrayLastFlushed,
   };
   std::set<std::string_view> names;

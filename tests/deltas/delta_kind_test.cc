@@ -43,8 +43,7 @@ TEST(DeltaKindTest, FreshRecordsCarryTheDocumentedBits) {
   EXPECT_EQ(DeltaKindBits(DeltaKind::kFlush), kF);
   EXPECT_EQ(DeltaKindBits(DeltaKind::kPartialSwap), kP | kF);
   EXPECT_EQ(DeltaKindBits(DeltaKind::kRelocation), kRe);
-  for (const DeltaKind k :
-       {DeltaKind::kUpdate, DeltaKind::kFlush, DeltaKind::kPartialSwap, DeltaKind::kRelocation}) {
+  for (const DeltaKind k : {DeltaKind::kUpdate, DeltaKind::kFlush, DeltaKind::kPartialSwap, DeltaKind::kRelocation}) {
     EXPECT_EQ(DeltaKindFromBits(DeltaKindBits(k)), k);
   }
 }

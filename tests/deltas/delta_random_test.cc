@@ -12,9 +12,9 @@
 #include <random>
 #include <string>
 
+#include "deltas/typed_deltas.h"
 #include "llama/delta_decoder.h"
 #include "llama/delta_record.h"
-#include "deltas/typed_deltas.h"
 #include "tests/deltas/delta_test_util.h"
 
 namespace llama {
@@ -39,8 +39,7 @@ class Generator {
   bool OneIn(std::uint64_t n) { return Uniform(0, n - 1) == 0; }
 
   LssAddress Address() {
-    const std::uint32_t segment =
-        OneIn(4) ? LssAddress::kMaxSegment : static_cast<std::uint32_t>(Uniform(1, 1000));
+    const std::uint32_t segment = OneIn(4) ? LssAddress::kMaxSegment : static_cast<std::uint32_t>(Uniform(1, 1000));
     return LssAddress::Make(segment, static_cast<std::uint32_t>(Uniform(0, 0xFFFFFFFF)));
   }
   LssAddress MaybeAddress() { return OneIn(3) ? LssAddress() : Address(); }
@@ -136,8 +135,7 @@ Outcome Check(const Bytes& bytes, std::string* problem) {
   if (auto f = FlushDelta::From(v); f && (plen != 8 || !f->flushed_to().is_valid())) {
     *problem = "bad Flush payload";
   }
-  if (auto re = RelocationDelta::From(v);
-      re && (plen != 16 || !re->from().is_valid() || !re->to().is_valid())) {
+  if (auto re = RelocationDelta::From(v); re && (plen != 16 || !re->from().is_valid() || !re->to().is_valid())) {
     *problem = "bad Relocation payload";
   }
   return Outcome::kDecoded;
@@ -145,8 +143,7 @@ Outcome Check(const Bytes& bytes, std::string* problem) {
 
 TEST(DeltaRandomTest, RandomByteStringsDecodeOrFailCleanly) {
   for (const std::uint64_t seed : Seeds()) {
-    SCOPED_TRACE("seed " + std::to_string(seed) +
-                 " (rerun with LLAMA_TEST_SEED=" + std::to_string(seed) + ")");
+    SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with LLAMA_TEST_SEED=" + std::to_string(seed) + ")");
     Generator gen(seed);
     int decoded = 0, failed = 0;
     for (int i = 0; i < 20000; ++i) {
@@ -164,8 +161,7 @@ TEST(DeltaRandomTest, RandomByteStringsDecodeOrFailCleanly) {
 
 TEST(DeltaRandomTest, SingleByteMutationsOfValidRecordsDecodeOrFailCleanly) {
   for (const std::uint64_t seed : Seeds()) {
-    SCOPED_TRACE("seed " + std::to_string(seed) +
-                 " (rerun with LLAMA_TEST_SEED=" + std::to_string(seed) + ")");
+    SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun with LLAMA_TEST_SEED=" + std::to_string(seed) + ")");
     Generator gen(seed);
     int decoded = 0, failed = 0;
     for (int i = 0; i < 20000; ++i) {
@@ -180,8 +176,7 @@ TEST(DeltaRandomTest, SingleByteMutationsOfValidRecordsDecodeOrFailCleanly) {
       const auto flip = static_cast<std::uint8_t>(gen.Uniform(1, 255));  // never a no-op
       mutated[at] ^= static_cast<std::byte>(flip);
       const Outcome outcome = Check(mutated, &problem);
-      ASSERT_TRUE(problem.empty())
-          << problem << "\nmutation " << i << " at byte " << at << ": " << Hex(mutated);
+      ASSERT_TRUE(problem.empty()) << problem << "\nmutation " << i << " at byte " << at << ": " << Hex(mutated);
       (outcome == Outcome::kDecoded ? decoded : failed)++;
 
       // Where the outcome is known, check it.
@@ -192,8 +187,7 @@ TEST(DeltaRandomTest, SingleByteMutationsOfValidRecordsDecodeOrFailCleanly) {
         ASSERT_EQ(view.error(), DeltaDecodeError::kLenMismatch) << Hex(mutated);
       } else if ((at >= 4 && at < 12) || opaque_payload) {
         auto view = DecodeDelta(mutated);
-        ASSERT_TRUE(view.has_value())
-            << "changing byte " << at << " must not invalidate a record: " << Hex(mutated);
+        ASSERT_TRUE(view.has_value()) << "changing byte " << at << " must not invalidate a record: " << Hex(mutated);
         EXPECT_EQ(view->kind(), original.kind());
         if (at >= 4 && at < 8) {
           EXPECT_NE(view->lss_offset(), original.lss_offset());

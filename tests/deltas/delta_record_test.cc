@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "llama/delta_format.h"
 #include "deltas/typed_deltas.h"
+#include "llama/delta_format.h"
 #include "tests/deltas/delta_test_util.h"
 
 namespace llama {

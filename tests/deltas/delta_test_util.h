@@ -67,9 +67,7 @@ inline Bytes ToBytes(std::string_view s) {
   return Bytes(b.begin(), b.end());
 }
 
-inline Bytes ToBytes(std::span<const std::byte> b) {
-  return Bytes(b.begin(), b.end());
-}
+inline Bytes ToBytes(std::span<const std::byte> b) { return Bytes(b.begin(), b.end()); }
 
 inline Bytes Fixed64Bytes(std::uint64_t v) {
   Bytes out(8);

@@ -3,15 +3,14 @@
 // bytes the code produces, so the document cannot drift from the code.
 #include <gtest/gtest.h>
 
-#include "tests/format_doc.h"
-
 #include <fstream>
 #include <string>
 #include <string_view>
 
-#include "llama/delta_record.h"
 #include "deltas/typed_deltas.h"
+#include "llama/delta_record.h"
 #include "tests/deltas/delta_test_util.h"
+#include "tests/format_doc.h"
 
 namespace llama {
 namespace {

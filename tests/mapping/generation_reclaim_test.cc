@@ -61,8 +61,7 @@ class ScriptedReader {
 // when told to.
 class ScriptedRetirer {
  public:
-  ScriptedRetirer(GenerationManager& generations, ReclaimLedger& ledger)
-      : generations_(generations), ledger_(ledger) {}
+  ScriptedRetirer(GenerationManager& generations, ReclaimLedger& ledger) : generations_(generations), ledger_(ledger) {}
 
   // Retires the objects first .. last - 1.
   void Retire(std::uintptr_t first, std::uintptr_t last) {
@@ -221,8 +220,7 @@ class RandomScript {
   static constexpr std::size_t kReaders = 4;
   static constexpr std::uintptr_t kMostPerRetire = 4;
 
-  explicit RandomScript(std::uint32_t seed)
-      : rng_(seed), gm_(OnlyExplicitReclaim()), model_(gm_.current_generation()) {
+  explicit RandomScript(std::uint32_t seed) : rng_(seed), gm_(OnlyExplicitReclaim()), model_(gm_.current_generation()) {
     for (std::size_t r = 0; r < kReaders; ++r) readers_.emplace_back(gm_);
     for (int w = 0; w < 2; ++w) writers_.emplace_back(gm_, ledger_);
   }

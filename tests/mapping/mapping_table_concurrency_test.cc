@@ -25,9 +25,7 @@ namespace {
 
 using testing::UpdateRecord;
 
-std::string WriteTag(int thread, int seq) {
-  return std::to_string(thread) + ":" + std::to_string(seq) + ";";
-}
+std::string WriteTag(int thread, int seq) { return std::to_string(thread) + ":" + std::to_string(seq) + ";"; }
 
 // Prepends `payload` to `pid`, retrying on lost races. Returns the number of retries.
 int PrependWithRetry(MappingTable& table, PageId pid, const std::string& payload) {
@@ -104,8 +102,7 @@ TEST(MappingTableConcurrencyTest, UpdateRRacingUpdateDLosesNothing) {
       // Oldest first: base contents, then deltas bottom-up.
       std::vector<std::string> parts;
       for (const PageNode& node : head.state()) {
-        parts.emplace_back(
-            AsStringView(node.is_base() ? node.base()->contents() : node.delta()->payload()));
+        parts.emplace_back(AsStringView(node.is_base() ? node.base()->contents() : node.delta()->payload()));
       }
       std::string contents;
       for (auto it = parts.rbegin(); it != parts.rend(); ++it) contents += *it;
@@ -149,8 +146,7 @@ TEST(MappingTableConcurrencyTest, UpdateRRacingUpdateDLosesNothing) {
 
 // Walks the chain of one page, checking every node belongs to it. Returns the nodes
 // walked (none when the page was freed in between: fine).
-long WalkRandomPage(MappingTable& table, const std::vector<std::atomic<PageId>>& pages,
-                    std::mt19937& rng) {
+long WalkRandomPage(MappingTable& table, const std::vector<std::atomic<PageId>>& pages, std::mt19937& rng) {
   auto g = table.EnterGeneration();
   const PageId pid = pages[rng() % pages.size()].load();
   auto ref = table.Read(g, pid);
@@ -235,8 +231,7 @@ TEST(MappingTableConcurrencyTest, ReadersWalkChainsWhileStatesAreReplacedAndRecl
   EXPECT_EQ(table.generations().retired_pending(), 0u);
   std::int64_t installed = 0;
   auto g = table.EnterGeneration();
-  for (auto& p : pages)
-    installed += static_cast<std::int64_t>(table.Read(g, p.load())->state().chain_length());
+  for (auto& p : pages) installed += static_cast<std::int64_t>(table.Read(g, p.load())->state().chain_length());
   EXPECT_EQ(PageNode::live_count() - baseline, installed);
 }
 
@@ -300,9 +295,7 @@ class ChurnModel {
   void Enter(std::size_t reader) { entered_step_[reader] = retired_by_step_.size(); }
   void Leave(std::size_t reader) { entered_step_.erase(reader); }
   bool inside(std::size_t reader) const { return entered_step_.contains(reader); }
-  std::size_t steps_inside(std::size_t reader) const {
-    return retired_by_step_.size() - entered_step_.at(reader);
-  }
+  std::size_t steps_inside(std::size_t reader) const { return retired_by_step_.size() - entered_step_.at(reader); }
 
   struct Retired {
     std::size_t items = 0;
@@ -378,8 +371,7 @@ class ChurnReader {
 // an Update-R to a fresh base, so every step retires each page's chain.
 class ChurnWriter {
  public:
-  ChurnWriter(MappingTable& table, std::vector<PageId> pages)
-      : table_(table), pages_(std::move(pages)) {}
+  ChurnWriter(MappingTable& table, std::vector<PageId> pages) : table_(table), pages_(std::move(pages)) {}
 
   void StartReplace(std::vector<int> deltas_per_page) {
     thread_.Start([this, deltas = std::move(deltas_per_page)] {
@@ -513,8 +505,7 @@ class ScriptedChurn {
     EXPECT_EQ(live, model_.installed_nodes() + pending.nodes);
     // The bound holds for every schedule of readers that keeps to kMostStepsInside.
     EXPECT_LE(gm.retired_pending(), kMostStepsInside * kMostItemsPerStep);
-    EXPECT_LE(live, model_.installed_nodes() +
-                        static_cast<std::int64_t>(kMostStepsInside) * kMostNodesPerStep);
+    EXPECT_LE(live, model_.installed_nodes() + static_cast<std::int64_t>(kMostStepsInside) * kMostNodesPerStep);
   }
 
   std::mt19937 rng_;
@@ -550,9 +541,7 @@ TEST(MappingTableConcurrencyTest, ScriptedChurnKeepsRetiredStatesWithinTheReader
 // Writers also run shard passes of their own (every second retirement of a shard), which
 // end generations and free chains mid-step. What waits after each step's pass is the
 // same: a reader entered after every earlier step's retirements.
-TEST(MappingTableConcurrencyTest, ScriptedChurnWithShardPassesKeepsTheSameBound) {
-  RunScriptedChurn(2);
-}
+TEST(MappingTableConcurrencyTest, ScriptedChurnWithShardPassesKeepsTheSameBound) { RunScriptedChurn(2); }
 
 }  // namespace
 }  // namespace llama

@@ -1,12 +1,12 @@
 // Model test: seeded random sequences of mapping-table operations, checked after every
 // step against a std::map from page id to the state described as strings.
+#include <gtest/gtest.h>
+
 #include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "mapping/mapping_table.h"
 #include "tests/mapping/test_pages.h"

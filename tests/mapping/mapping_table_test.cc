@@ -1,8 +1,8 @@
 #include "mapping/mapping_table.h"
 
-#include <set>
-
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "tests/mapping/test_pages.h"
 

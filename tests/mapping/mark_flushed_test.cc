@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "llama/coding.h"
 #include "mapping/mapping_table.h"
 #include "tests/mapping/scripted_thread.h"
 #include "tests/mapping/test_pages.h"
 #include "tests/pages/live_nodes.h"
-#include "llama/coding.h"
 
 namespace llama {
 namespace {

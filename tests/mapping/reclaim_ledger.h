@@ -18,8 +18,7 @@ class ReclaimLedger {
 
   // A GenerationManager::Reclaimer; `context` is the ledger.
   static void Reclaim(void* context, std::uintptr_t object) {
-    static_cast<ReclaimLedger*>(context)->times_reclaimed_.at(object).fetch_add(
-        1, std::memory_order_relaxed);
+    static_cast<ReclaimLedger*>(context)->times_reclaimed_.at(object).fetch_add(1, std::memory_order_relaxed);
   }
   void Retire(GenerationManager& generations, std::uintptr_t object) {
     generations.Retire(&ReclaimLedger::Reclaim, this, object);

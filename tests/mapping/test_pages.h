@@ -6,11 +6,11 @@
 #include <string_view>
 #include <vector>
 
-#include "llama/delta_record.h"
-#include "mapping/mapping_table.h"
 #include "llama/base_page.h"
-#include "llama/page_state.h"
 #include "llama/coding.h"
+#include "llama/delta_record.h"
+#include "llama/page_state.h"
+#include "mapping/mapping_table.h"
 
 namespace llama::testing {
 

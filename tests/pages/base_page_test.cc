@@ -28,9 +28,7 @@ bool SameBytes(std::span<const std::byte> a, std::span<const std::byte> b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-Bytes ToBytes(std::span<const std::byte> b) {
-  return Bytes(b.begin(), b.end());
-}
+Bytes ToBytes(std::span<const std::byte> b) { return Bytes(b.begin(), b.end()); }
 
 void ExpectCorruption(const Bytes& image, const std::string& what) {
   SCOPED_TRACE(what);
@@ -160,8 +158,7 @@ TEST(BasePageTest, MemoryIsWhatTheContentsNeedNotThePageSize) {
 }
 
 TEST(BasePageTest, OtherSizesAreRefused) {
-  for (const std::uint32_t size :
-       {0u, 1u, 1000u, 2048u, 4095u, 4097u, 12288u, 65535u, 65537u, 131072u, 0xFFFFFFFFu}) {
+  for (const std::uint32_t size : {0u, 1u, 1000u, 2048u, 4095u, 4097u, 12288u, 65535u, 65537u, 131072u, 0xFFFFFFFFu}) {
     SCOPED_TRACE("page size " + std::to_string(size));
     EXPECT_FALSE(BasePage::IsValidPageSize(size));
     auto page = BasePage::Create(1, size);

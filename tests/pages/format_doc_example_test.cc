@@ -3,8 +3,6 @@
 // must be the bytes the code produces, so the document cannot drift from the code.
 #include <gtest/gtest.h>
 
-#include "tests/format_doc.h"
-
 #include <algorithm>
 #include <fstream>
 #include <string>
@@ -13,6 +11,7 @@
 
 #include "llama/base_page.h"
 #include "llama/coding.h"
+#include "tests/format_doc.h"
 
 namespace llama {
 namespace {

@@ -13,11 +13,11 @@
 #include <string_view>
 #include <vector>
 
-#include "llama/delta_record.h"
 #include "llama/base_page.h"
+#include "llama/coding.h"
+#include "llama/delta_record.h"
 #include "llama/page_node.h"
 #include "tests/pages/live_nodes.h"
-#include "llama/coding.h"
 
 namespace llama {
 namespace {

@@ -5,9 +5,9 @@
 // absurd resources through the Vector API are driven through the encoders and the builder.
 #include <functional>
 
+#include "llama/coding.h"
 #include "rebuild/tree_page.h"
 #include "tests/rebuild/vector_test_util.h"
-#include "llama/coding.h"
 
 namespace llama::vector_test {
 namespace {
@@ -43,8 +43,8 @@ TEST(VectorLimitsTest, EntryValueLength) {
   const VectorEntry largest = Appends(1, std::string(kMaxValueSize, 'v'));
   std::vector<std::byte> bytes = EncodeEntry(largest).value();
   EXPECT_EQ(DecodeEntry(bytes).value(), largest);
-  ExpectCode(EncodeEntry(Appends(1, std::string(kMaxValueSize + 1, 'v'))),
-             ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
+  ExpectCode(EncodeEntry(Appends(1, std::string(kMaxValueSize + 1, 'v'))), ErrorCode::kInvalidArgument,
+             std::to_string(kMaxValueSize));
   // The same bytes claiming one more (and holding it): longer than any leaf holds.
   const std::size_t len_at = kEntryHeaderSize + 1;
   EncodeFixed32(bytes.data() + len_at, static_cast<std::uint32_t>(kMaxValueSize + 1));
@@ -108,8 +108,7 @@ TEST(VectorLimitsTest, PublicationPendingFreeCount) {
 
 // ---- Meta page: branching, leaf page size, leaf max elements, writer slots ----
 
-VectorConfig Config(std::uint32_t branching, std::uint32_t leaf_max, std::uint32_t page,
-                    std::size_t slots) {
+VectorConfig Config(std::uint32_t branching, std::uint32_t leaf_max, std::uint32_t page, std::size_t slots) {
   VectorConfig c{branching, leaf_max, page, {}};
   for (std::size_t i = 0; i < slots; ++i) c.buffers.push_back(static_cast<PageId>(i + 1));
   return c;
@@ -118,8 +117,7 @@ VectorConfig Config(std::uint32_t branching, std::uint32_t leaf_max, std::uint32
 TEST(VectorLimitsTest, ConfigurationBounds) {
   const std::uint32_t leaf_max_4k = (4096 - 16 - 8) / 4 - 1;
   const std::vector<VectorConfig> accepted{
-      Config(kMinBranching, 2, kMinTreePageSize, 1),
-      Config(kMaxBranching, leaf_max_4k, kMinTreePageSize, kMaxSlots),
+      Config(kMinBranching, 2, kMinTreePageSize, 1), Config(kMaxBranching, leaf_max_4k, kMinTreePageSize, kMaxSlots),
       Config(kMaxBranching, kMaxLeafElements, kMaxTreePageSize, 1), Config(32, 64, 16384, 8)};
   for (const VectorConfig& c : accepted) {
     auto bytes = EncodeMeta(c);
@@ -147,8 +145,7 @@ TEST(VectorLimitsTest, MetaFieldsOutOfRangeAreCorruption) {
   const std::vector<std::byte> good = EncodeMeta(Config(32, 64, 4096, 2)).value();
   // Offsets of branching, leaf max elements and leaf page size; then the slot count, with
   // the list grown to match it so only the range is wrong.
-  for (auto [at, value] :
-       {std::pair<std::size_t, std::uint32_t>{8, kMaxBranching + 1}, {12, 1018}, {16, 1u << 17}}) {
+  for (auto [at, value] : {std::pair<std::size_t, std::uint32_t>{8, kMaxBranching + 1}, {12, 1018}, {16, 1u << 17}}) {
     std::vector<std::byte> bad = good;
     EncodeFixed32(bad.data() + at, value);
     ExpectCode(DecodeMeta(bad), ErrorCode::kCorruption);
@@ -169,13 +166,12 @@ TEST(VectorLimitsTest, LeafFitsTheLargestTreePage) {
   ASSERT_TRUE(leaf.has_value());
   ASSERT_TRUE(leaf->Validate().has_value());
   EXPECT_EQ(leaf->Get(0).value().size(), kMaxValueSize);
-  ExpectCode(EncodeLeaf(std::vector<std::string>{std::string(kMaxValueSize + 1, 'v')}),
-             ErrorCode::kInvalidArgument, "largest tree page");
+  ExpectCode(EncodeLeaf(std::vector<std::string>{std::string(kMaxValueSize + 1, 'v')}), ErrorCode::kInvalidArgument,
+             "largest tree page");
   const std::vector<std::string> most(kMaxLeafElements);
   const std::vector<std::byte> full = EncodeLeaf(most).value();
   EXPECT_EQ(LeafView::Parse(full).value().size(), kMaxLeafElements);
-  ExpectCode(EncodeLeaf(std::vector<std::string>(kMaxLeafElements + 1)),
-             ErrorCode::kInvalidArgument);
+  ExpectCode(EncodeLeaf(std::vector<std::string>(kMaxLeafElements + 1)), ErrorCode::kInvalidArgument);
   std::vector<std::byte> overcounted = full;
   EncodeFixed32(overcounted.data() + 4, kMaxLeafElements + 1);
   ExpectCode(LeafView::Parse(overcounted), ErrorCode::kCorruption, "truncated");
@@ -189,8 +185,7 @@ std::vector<InnerChild> Children(std::size_t n) {
 
 TEST(VectorLimitsTest, InnerNodeHeightAndCount) {
   for (bool relaxed : {false, true}) {
-    const std::vector<std::byte> bytes =
-        EncodeInner(kMaxHeight, Children(kMaxBranching), relaxed).value();
+    const std::vector<std::byte> bytes = EncodeInner(kMaxHeight, Children(kMaxBranching), relaxed).value();
     auto inner = InnerView::Parse(bytes);
     ASSERT_TRUE(inner.has_value()) << inner.error().ToString();
     ASSERT_TRUE(inner->Validate().has_value());
@@ -198,11 +193,9 @@ TEST(VectorLimitsTest, InnerNodeHeightAndCount) {
     EXPECT_EQ(inner->count(), kMaxBranching);
     EXPECT_EQ(inner->total(), 10u * kMaxBranching);
   }
-  ExpectCode(EncodeInner(1, Children(kMaxBranching + 1), false), ErrorCode::kInvalidArgument,
-             "children");
+  ExpectCode(EncodeInner(1, Children(kMaxBranching + 1), false), ErrorCode::kInvalidArgument, "children");
   ExpectCode(EncodeInner(1, Children(0), false), ErrorCode::kInvalidArgument, "children");
-  ExpectCode(EncodeInner(kMaxHeight + 1, Children(2), false), ErrorCode::kInvalidArgument,
-             "height");
+  ExpectCode(EncodeInner(kMaxHeight + 1, Children(2), false), ErrorCode::kInvalidArgument, "height");
   ExpectCode(EncodeInner(0, Children(2), false), ErrorCode::kInvalidArgument, "height");
 
   std::vector<std::byte> bytes = EncodeInner(1, Children(kMaxBranching), false).value();
@@ -225,8 +218,7 @@ TEST(VectorLimitsTest, RadixOffsetsSaturateInsteadOfWrapping) {
   EXPECT_EQ(inner->total(), UINT64_MAX);
   EXPECT_EQ(inner->before(1, half), half);
   EXPECT_EQ(inner->before(2, half), UINT64_MAX) << "2 * 2^63 wrapped to 0";
-  EXPECT_EQ(inner->Locate(half + 5, half).value(),
-            (std::pair<std::uint32_t, std::uint64_t>{1, half}));
+  EXPECT_EQ(inner->Locate(half + 5, half).value(), (std::pair<std::uint32_t, std::uint64_t>{1, half}));
 }
 
 TEST(VectorLimitsTest, FullSubtreeSizeSaturates) {
@@ -318,19 +310,16 @@ TEST_F(VectorLimitsStoreTest, LargestValueAndFullestLeafRoundTrip) {
   ASSERT_EQ(v.max_value_size(), kMaxValueSize);
   const std::string largest(kMaxValueSize, 'v');
   for (auto write : {&Vector::append, &Vector::prepend}) {
-    ExpectCode((v.*write)(largest + "v", {}), ErrorCode::kInvalidArgument,
-               std::to_string(kMaxValueSize));
+    ExpectCode((v.*write)(largest + "v", {}), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
   }
-  ExpectCode(v.insert(0, largest + "v"), ErrorCode::kInvalidArgument,
-             std::to_string(kMaxValueSize));
+  ExpectCode(v.insert(0, largest + "v"), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
   VectorWriteBatch empties;
   for (std::uint32_t i = 0; i < kMaxLeafElements; ++i) empties.append("");
   auto t = v.write(empties);
   ASSERT_TRUE(t.has_value()) << t.error().ToString();
   ASSERT_TRUE(v.wait_visible(*t).has_value());
   EXPECT_EQ(v.snapshot().height(), 0) << "one full leaf";
-  ExpectCode(v.update(0, largest + "v"), ErrorCode::kInvalidArgument,
-             std::to_string(kMaxValueSize));
+  ExpectCode(v.update(0, largest + "v"), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
   t = v.update(kMaxLeafElements - 1, largest);
   ASSERT_TRUE(t.has_value()) << t.error().ToString();
   ASSERT_TRUE(v.wait_visible(*t).has_value());
@@ -383,8 +372,7 @@ RrbBuilder::Tree TallTree(Store& store, std::uint8_t height) {
   std::uint64_t spine_size = 2;
   for (std::uint8_t h = 1; h <= height; ++h) {
     const InnerChild t{thin, 1};
-    spine = WriteTreePage(store,
-                          EncodeInner(h, std::vector<InnerChild>{t, t, {spine, spine_size}}, true));
+    spine = WriteTreePage(store, EncodeInner(h, std::vector<InnerChild>{t, t, {spine, spine_size}}, true));
     thin = WriteTreePage(store, EncodeInner(h, std::vector<InnerChild>{t}, true));
     spine_size += 2;
   }
@@ -403,8 +391,7 @@ TEST_F(VectorLimitsStoreTest, TreeHeightStopsAtTheLimit) {
   EXPECT_EQ(DecodePublication(EncodePublication(p).value()).value(), p);
   std::vector<std::string> want(2 * (kMaxHeight - 1), "t");
   want.insert(want.end(), {"a", "b", "x"});
-  auto published = std::make_shared<const PublishedTree>(
-      PublishedTree{1, 2, written->tree, store_.get(), &config});
+  auto published = std::make_shared<const PublishedTree>(PublishedTree{1, 2, written->tree, store_.get(), &config});
   EXPECT_TRUE(SameSequence(Contents(VectorSnapshot(published)), want));
 
   RrbBuilder at_limit(*store_, config, TallTree(*store_, kMaxHeight));
@@ -437,8 +424,7 @@ class VectorLimitsRecoveryTest : public VectorLimitsStoreTest {
 
 TEST_F(VectorLimitsRecoveryTest, TimestampPastTheClock) {
   // Its clock would have been restored as the largest timestamp + 1, wrapped to 0.
-  std::vector<std::byte> payload =
-      EncodeEntry(VectorEntry{9, 0, 0, {{VectorOpCode::kAppend, 0, "x"}}}).value();
+  std::vector<std::byte> payload = EncodeEntry(VectorEntry{9, 0, 0, {{VectorOpCode::kAppend, 0, "x"}}}).value();
   EncodeFixed64(payload.data() + 8, UINT64_MAX);
   ExpectRecoveryRefuses(payload, "timestamp");
 }
@@ -447,8 +433,7 @@ TEST_F(VectorLimitsRecoveryTest, ValueLongerThanTheVectorsLeaves) {
   // Within kMaxValueSize, but past what a 4 KiB leaf holds: Write refused it, so it is
   // damage, not a write to reject at replay.
   const std::string value(MaxValueSize(kMinTreePageSize) + 1, 'v');
-  ExpectRecoveryRefuses(
-      EncodeEntry(VectorEntry{9, 0, 0, {{VectorOpCode::kAppend, 0, value}}}).value(), "leaf");
+  ExpectRecoveryRefuses(EncodeEntry(VectorEntry{9, 0, 0, {{VectorOpCode::kAppend, 0, value}}}).value(), "leaf");
 }
 
 }  // namespace

@@ -134,7 +134,8 @@ TEST_P(VectorModelTest, ConcurrentWritersMatchTheSerialReplayOfTheirOrder) {
   std::uint64_t rejected = 0;
   for (const auto& [ts, ops] : order) rejected += ApplyToModel(model, *ops) ? 0 : 1;
   auto visible = (*vec)->wait_visible(VectorTicket{order.rbegin()->first, 0});
-  ASSERT_TRUE(visible.has_value() || visible.error().code() == ErrorCode::kInvalidArgument) << visible.error().ToString();
+  ASSERT_TRUE(visible.has_value() || visible.error().code() == ErrorCode::kInvalidArgument)
+      << visible.error().ToString();
   EXPECT_TRUE(SameSequence(Contents((*vec)->snapshot()), model));
   EXPECT_EQ((*vec)->metrics().rejected_entries, rejected);
   EXPECT_EQ((*vec)->metrics().total_batch_entries, order.size()) << "every write was replayed once";

@@ -94,11 +94,13 @@ TEST(VectorTest, WritesThatCannotBeTakenGetClearErrors) {
   auto empty = (*vec)->write(VectorWriteBatch{});
   ASSERT_FALSE(empty.has_value());
   EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_FALSE(Vector::Open(**store, "bad", [] {
-                 VectorOptions o;
-                 o.writer_slots = 0;
-                 return o;
-               }()).has_value());
+  EXPECT_FALSE(Vector::Open(**store, "bad",
+                            [] {
+                              VectorOptions o;
+                              o.writer_slots = 0;
+                              return o;
+                            }())
+                   .has_value());
   ASSERT_TRUE((*vec)->Close().has_value());
   auto after = (*vec)->append("late");
   ASSERT_FALSE(after.has_value());

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <string>
 
+#include "llama/coding.h"
 #include "lss/store/catalog.h"
 #include "rebuild/vector_format.h"
-#include "llama/coding.h"
 
 namespace llama::pagedump {
 
@@ -106,7 +106,8 @@ class VectorDecoder final : public ContentDecoder {
         if (!publication) return Problem(publication.error());
         return Wrap("publication", PublicationJson(*publication));
       }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
 
@@ -124,7 +125,8 @@ class VectorDecoder final : public ContentDecoder {
         meta.Set("buffer_pages", std::move(buffers));
         return Wrap("meta", std::move(meta));
       }
-      case vector_format::kBufferMagic: return Wrap("buffer", "a writer buffer page: its entries are the deltas above");
+      case vector_format::kBufferMagic:
+        return Wrap("buffer", "a writer buffer page: its entries are the deltas above");
       case vector_format::kLeafMagic: {
         auto leaf = LeafView::Parse(contents);
         if (!leaf) return Problem(leaf.error());
@@ -162,7 +164,8 @@ class VectorDecoder final : public ContentDecoder {
         out.Set("children_truncated", inner->count() > kShown);
         return Wrap("inner", std::move(out));
       }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
 

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include "llama/types.h"
 #include "rebuild/vector_format.h"
 #include "tools/pagedump/json_value.h"
-#include "llama/types.h"
 
 namespace llama::pagedump {
 

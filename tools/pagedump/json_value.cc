@@ -58,11 +58,21 @@ void WriteString(std::string& out, std::string_view s) {
   for (char c : s) {
     const auto byte = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (byte < 0x20 || byte >= 0x7f) {
           char buf[8];
@@ -155,8 +165,7 @@ class Parser {
   static constexpr int kMaxDepth = 256;
 
   tl::unexpected<Error> Fail(std::string_view what) const {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "json: " + std::string(what) + " at offset " + std::to_string(pos_));
+    return MakeError(ErrorCode::kInvalidArgument, "json: " + std::string(what) + " at offset " + std::to_string(pos_));
   }
   void SkipSpace() {
     while (pos_ < text_.size() &&
@@ -275,14 +284,30 @@ class Parser {
       if (pos_ >= text_.size()) break;
       const char e = text_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           auto cp = ParseHex4();
           if (!cp) return tl::unexpected(cp.error());
@@ -301,7 +326,8 @@ class Parser {
           }
           break;
         }
-        default: return Fail("bad escape");
+        default:
+          return Fail("bad escape");
       }
     }
     return Fail("unterminated string");

@@ -94,8 +94,7 @@ class JsonValue {
     }
   }
   void WriteTo(std::string& out, int indent, int depth) const;
-  std::variant<std::monostate, bool, std::uint64_t, std::int64_t, double, std::string, Array, Object>
-      value_;
+  std::variant<std::monostate, bool, std::uint64_t, std::int64_t, double, std::string, Array, Object> value_;
 };
 
 }  // namespace llama::pagedump

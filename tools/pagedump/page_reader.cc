@@ -25,8 +25,8 @@ Result<OfflinePage> ReadPageOffline(StoreImage& image, PageId pid) {
   const auto& chains = image.recovery().pages.chains();
   auto found = chains.find(pid);
   if (found == chains.end()) {
-    return MakeError(ErrorCode::kNotFound, "page " + std::to_string(pid) + " has no durable state in " +
-                                               image.dir() + " (" + std::to_string(chains.size()) +
+    return MakeError(ErrorCode::kNotFound, "page " + std::to_string(pid) + " has no durable state in " + image.dir() +
+                                               " (" + std::to_string(chains.size()) +
                                                " pages do; the summary lists them)");
   }
   OfflinePage page;

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "llama/status.h"
 #include "lss/log/page_record.h"
 #include "lss/log/record_frame.h"
 #include "lss/recovery/store_image.h"
-#include "llama/status.h"
 
 namespace llama::pagedump {
 

@@ -1,7 +1,6 @@
 #include "tools/pagedump/pagedump_cli.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdint>
 #include <optional>
@@ -93,8 +92,8 @@ int Run(const Request& request, Env& base_env, std::ostream& out, std::ostream& 
 
 }  // namespace
 
-int RunPagedump(const std::vector<std::string>& args, Env& env, std::ostream& out, std::ostream& err,
-                bool progress, std::uint32_t max_segment_size) {
+int RunPagedump(const std::vector<std::string>& args, Env& env, std::ostream& out, std::ostream& err, bool progress,
+                std::uint32_t max_segment_size) {
   Request request;
   request.max_segment_size = max_segment_size;
   CLI::App app{"pagedump: inspect a llama-store directory on disk without changing it"};
@@ -102,8 +101,8 @@ int RunPagedump(const std::vector<std::string>& args, Env& env, std::ostream& ou
   app.add_option("dir", request.dir, "the store directory")->required();
   auto* segment = app.add_option("--segment", request.segment, "every record of segment N");
   auto* pid = app.add_option("--pid", request.pid, "page P's chain as recovery would rebuild it");
-  auto* verify = app.add_flag("--verify", request.verify,
-                              "check every record, checksum and pointer; exit 1 if damaged");
+  auto* verify =
+      app.add_flag("--verify", request.verify, "check every record, checksum and pointer; exit 1 if damaged");
   auto* vector = app.add_option("--vector", request.vector, "the tree of one snapshot of vector NAME");
   auto* generation = app.add_option("--generation", request.generation,
                                     "with --vector: the snapshot of generation G (default: the newest)");

@@ -25,8 +25,8 @@ void ProgressLine::Update(std::uint64_t done_bytes, std::uint64_t total_bytes, s
   last_ = now;
   shown_ = true;
   const unsigned percent = total_bytes == 0 ? 100 : static_cast<unsigned>(done_bytes * 100 / total_bytes);
-  out_ << "\rpagedump: read segment " << segment << ", " << Size(done_bytes) << " of " << Size(total_bytes)
-       << " (" << percent << "%)\x1b[K" << std::flush;
+  out_ << "\rpagedump: read segment " << segment << ", " << Size(done_bytes) << " of " << Size(total_bytes) << " ("
+       << percent << "%)\x1b[K" << std::flush;
 }
 
 void ProgressLine::Finish() {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "lss/log/log_format.h"
 #include "llama/coding.h"
+#include "lss/log/log_format.h"
 
 namespace llama::pagedump {
 
@@ -11,9 +11,12 @@ using log_format::RecordKind;
 
 std::string_view SegmentEndName(SegmentEnd end) {
   switch (end) {
-    case SegmentEnd::kSegmentEnd: return "segment end";
-    case SegmentEnd::kCleanEnd: return "clean end";
-    case SegmentEnd::kDamaged: return "damaged";
+    case SegmentEnd::kSegmentEnd:
+      return "segment end";
+    case SegmentEnd::kCleanEnd:
+      return "clean end";
+    case SegmentEnd::kDamaged:
+      return "damaged";
   }
   return "unknown";
 }
@@ -31,8 +34,7 @@ void DecodeBody(WalkedRecord& record, const std::vector<std::byte>& body) {
       if (body.size() == 4) {
         record.freed_pid = DecodeFixed32(body.data());
       } else {
-        record.problem = "FreePage body of " + std::to_string(body.size()) +
-                         " bytes, not 4 (recovery ignores it)";
+        record.problem = "FreePage body of " + std::to_string(body.size()) + " bytes, not 4 (recovery ignores it)";
       }
       break;
     case RecordKind::kSegmentEnd:
@@ -48,14 +50,14 @@ void DecodeBody(WalkedRecord& record, const std::vector<std::byte>& body) {
       }
       break;
     case RecordKind::kFailedFlush:
-    case RecordKind::kApplication: break;
+    case RecordKind::kApplication:
+      break;
   }
 }
 
 }  // namespace
 
-SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment,
-                        std::uint32_t max_body_len) {
+SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment, std::uint32_t max_body_len) {
   SegmentWalk walk;
   walk.segment = segment;
   std::size_t offset = log_format::kSegmentHeaderSize;
@@ -64,9 +66,8 @@ SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment,
     const std::span<const std::byte> rest = offset <= data.size() ? data.subspan(offset) : data.subspan(data.size());
     if (rest.empty()) {
       walk.end = data.size() < log_format::kSegmentHeaderSize ? SegmentEnd::kDamaged : SegmentEnd::kCleanEnd;
-      walk.end_detail = data.size() < log_format::kSegmentHeaderSize
-                            ? "the file is shorter than a segment header"
-                            : "end of file";
+      walk.end_detail =
+          data.size() < log_format::kSegmentHeaderSize ? "the file is shorter than a segment header" : "end of file";
       return walk;
     }
     if (std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; })) {

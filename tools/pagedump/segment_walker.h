@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "llama/types.h"
 #include "lss/log/page_record.h"
 #include "lss/log/record_frame.h"
-#include "llama/types.h"
 
 namespace llama::pagedump {
 
@@ -27,8 +27,8 @@ struct WalkedRecord {
   bool checksum_ok = false;
   std::string problem;  // "" when the record is valid, body included
   // Decoded from a valid frame's body:
-  std::optional<PageRecordHeader> page;  // PageState (header decodes)
-  std::optional<PageId> freed_pid;       // FreePage
+  std::optional<PageRecordHeader> page;       // PageState (header decodes)
+  std::optional<PageId> freed_pid;            // FreePage
   std::optional<std::uint32_t> next_segment;  // SegmentEnd
 
   std::uint32_t framed_size() const { return frame ? static_cast<std::uint32_t>(frame->framed_size()) : 0; }
@@ -51,7 +51,6 @@ struct SegmentWalk {
 
 // Walks `data` (the segment file's first bytes, up to the segment size) from offset 40.
 // max_body_len is the store's segment size, as the store reads with.
-SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment,
-                        std::uint32_t max_body_len);
+SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment, std::uint32_t max_body_len);
 
 }  // namespace llama::pagedump

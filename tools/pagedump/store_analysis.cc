@@ -18,12 +18,18 @@ std::string AddressText(LssAddress address) {
 
 std::string RecordKindName(RecordKind kind) {
   switch (kind) {
-    case RecordKind::kPageState: return "PageState";
-    case RecordKind::kFreePage: return "FreePage";
-    case RecordKind::kFailedFlush: return "FailedFlush";
-    case RecordKind::kSegmentEnd: return "SegmentEnd";
-    case RecordKind::kApplication: return "Application";
-    case RecordKind::kSyncPoint: return "SyncPoint";
+    case RecordKind::kPageState:
+      return "PageState";
+    case RecordKind::kFreePage:
+      return "FreePage";
+    case RecordKind::kFailedFlush:
+      return "FailedFlush";
+    case RecordKind::kSegmentEnd:
+      return "SegmentEnd";
+    case RecordKind::kApplication:
+      return "Application";
+    case RecordKind::kSyncPoint:
+      return "SyncPoint";
   }
   return "kind " + std::to_string(static_cast<int>(kind));
 }
@@ -107,9 +113,15 @@ class Analyzer {
       summary.end_detail = walk.end_detail;
       const std::uint64_t readable = std::min<std::uint64_t>(f.file_size, segment_size);
       switch (walk.end) {
-        case SegmentEnd::kSegmentEnd: summary.data_bytes = walk.end_offset + log_format::kSegmentEndRecordSize; break;
-        case SegmentEnd::kCleanEnd: summary.data_bytes = std::min<std::uint64_t>(walk.end_offset, readable); break;
-        case SegmentEnd::kDamaged: summary.data_bytes = readable; break;
+        case SegmentEnd::kSegmentEnd:
+          summary.data_bytes = walk.end_offset + log_format::kSegmentEndRecordSize;
+          break;
+        case SegmentEnd::kCleanEnd:
+          summary.data_bytes = std::min<std::uint64_t>(walk.end_offset, readable);
+          break;
+        case SegmentEnd::kDamaged:
+          summary.data_bytes = readable;
+          break;
       }
       const std::string file = "segment " + std::to_string(f.id);
       if (!f.header_problem.empty()) Damage(file, "header: " + f.header_problem);
@@ -156,8 +168,8 @@ class Analyzer {
 
   void ReportBadRecord(LssAddress at, const std::string& problem) {
     if (auto resumed = ResumedBefore(at)) {
-      Note(At(at), problem + ": part of a torn tail left by a crash; the log resumed in segment " +
-                       std::to_string(*resumed));
+      Note(At(at),
+           problem + ": part of a torn tail left by a crash; the log resumed in segment " + std::to_string(*resumed));
       return;
     }
     Damage(At(at), problem);
@@ -166,20 +178,22 @@ class Analyzer {
   void CheckSegmentEnd(const SegmentWalk& walk) {
     const LssAddress end = LssAddress::Make(walk.segment, walk.end_offset);
     switch (walk.end) {
-      case SegmentEnd::kSegmentEnd: return;
+      case SegmentEnd::kSegmentEnd:
+        return;
       case SegmentEnd::kDamaged:
         ReportBadRecord(end, "unreadable bytes where a record should start (" + walk.end_detail +
                                  "); nothing after them in this segment can be read");
         return;
       case SegmentEnd::kCleanEnd:
         if (auto resumed = ResumedBefore(end)) {
-          Note(At(end), "the log ends here without a SegmentEnd (a crash); it resumed in segment " +
-                            std::to_string(*resumed));
+          Note(At(end),
+               "the log ends here without a SegmentEnd (a crash); it resumed in segment " + std::to_string(*resumed));
         } else if (recovery_.scanned && recovery_.stop.position == end) {
-          Note(At(end), "the log ends here without a SegmentEnd: the store was not closed cleanly "
-                        "(a crash or a kill); recovery will continue the log from here");
-        } else if (std::find(recovery_.would_set_aside.begin(), recovery_.would_set_aside.end(),
-                             walk.segment) == recovery_.would_set_aside.end()) {
+          Note(At(end),
+               "the log ends here without a SegmentEnd: the store was not closed cleanly "
+               "(a crash or a kill); recovery will continue the log from here");
+        } else if (std::find(recovery_.would_set_aside.begin(), recovery_.would_set_aside.end(), walk.segment) ==
+                   recovery_.would_set_aside.end()) {
           Damage(At(end), "the segment ends here (" + walk.end_detail +
                               ") without a SegmentEnd, and nothing resumes from here: truncated?");
         }
@@ -203,7 +217,8 @@ class Analyzer {
       Damage("recovery", what + "; nothing after it is recovered");
     }
     if (const SegmentFileInfo* f = image_.segment_file(recovery_.scan_start.segment());
-        f != nullptr && recovery_.scan_start.offset() > std::min<std::uint64_t>(f->file_size, image_.identity().segment_size)) {
+        f != nullptr &&
+        recovery_.scan_start.offset() > std::min<std::uint64_t>(f->file_size, image_.identity().segment_size)) {
       Damage("recovery", "the checkpoint's scan start " + AddressText(recovery_.scan_start) +
                              " is past the end of segment " + std::to_string(f->id) + " (" +
                              std::to_string(f->file_size) + " bytes): truncated?");
@@ -211,8 +226,8 @@ class Analyzer {
     for (std::uint32_t id : recovery_.would_set_aside) {
       const SegmentSummary* s = FindSegment(id);
       const std::uint64_t records = s ? s->records : 0;
-      const std::string what = "not reachable from the log: recovery would rename it orphan-" +
-                               log_format::SegmentFileName(id);
+      const std::string what =
+          "not reachable from the log: recovery would rename it orphan-" + log_format::SegmentFileName(id);
       if (records > 0) {
         Damage("segment " + std::to_string(id), what + " and lose its " + std::to_string(records) + " records");
       } else {
@@ -258,8 +273,7 @@ class Analyzer {
           Damage(where, "its state needs the record at " + AddressText(at) + ", in segment " +
                             std::to_string(at.segment()) + ", which is missing");
         } else {
-          Damage(where, "its state needs a record at " + AddressText(at) +
-                            ", where no valid record starts");
+          Damage(where, "its state needs a record at " + AddressText(at) + ", where no valid record starts");
         }
         return;
       }
@@ -292,8 +306,8 @@ class Analyzer {
       at = r.prior;
     }
     if (i != chain.size()) {
-      Damage(where, "recovery lists " + std::to_string(chain.size()) + " records for its state; the prior pointers reach " +
-                        std::to_string(i));
+      Damage(where, "recovery lists " + std::to_string(chain.size()) +
+                        " records for its state; the prior pointers reach " + std::to_string(i));
     }
   }
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "llama/status.h"
 #include "lss/recovery/store_image.h"
 #include "tools/pagedump/segment_walker.h"
-#include "llama/status.h"
 
 namespace llama::pagedump {
 
@@ -50,7 +50,7 @@ struct KindCount {
 struct StoreAnalysis {
   std::vector<SegmentSummary> segments;
   std::map<std::string, KindCount> records_by_kind;  // by kind name; "damaged" for bad frames
-  std::uint64_t log_bytes = 0;  // sum of the segments' data_bytes
+  std::uint64_t log_bytes = 0;                       // sum of the segments' data_bytes
   std::uint64_t live_bytes = 0;
   std::vector<Finding> damage;
   std::vector<Finding> notes;

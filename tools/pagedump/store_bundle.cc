@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <optional>
 
-#include "lss/recovery/checkpoint.h"
-#include "lss/log/log_format.h"
 #include "llama/coding.h"
+#include "lss/log/log_format.h"
+#include "lss/recovery/checkpoint.h"
 
 namespace llama::pagedump {
 
@@ -15,8 +15,8 @@ namespace {
 
 constexpr std::uint8_t kFirstCheckpointTag = 0x80;
 constexpr std::uint8_t kFirstOtherTag = 0xf0;
-constexpr std::array<const char*, 4> kOtherNames = {
-    "CHECKPOINT-0000000000000001.tmp", "STORE.tmp", "orphan-segment-00000001", "notes.txt"};
+constexpr std::array<const char*, 4> kOtherNames = {"CHECKPOINT-0000000000000001.tmp", "STORE.tmp",
+                                                    "orphan-segment-00000001", "notes.txt"};
 
 std::string NameOf(std::uint8_t tag) {
   if (tag == 0) return "STORE";

@@ -157,8 +157,8 @@ JsonValue RecoveryJson(const RecoveryView& recovery) {
   JsonValue out = JsonValue::MakeObject();
   out.Set("scan_start", AddressJson(recovery.scan_start));
   out.Set("stop", recovery.scanned ? AddressJson(recovery.stop.position) : JsonValue());
-  out.Set("stop_reason", recovery.scanned ? JsonValue(std::string(ScanStopReasonName(recovery.stop.reason)) +
-                                                      ": " + recovery.stop.detail)
+  out.Set("stop_reason", recovery.scanned ? JsonValue(std::string(ScanStopReasonName(recovery.stop.reason)) + ": " +
+                                                      recovery.stop.detail)
                                           : JsonValue("nothing to scan"));
   out.Set("records_scanned", recovery.records_scanned);
   out.Set("segments_visited", IdList(recovery.visited_segments));

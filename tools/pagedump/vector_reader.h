@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "lss/store/catalog.h"
 #include "lss/recovery/store_image.h"
+#include "lss/store/catalog.h"
 #include "rebuild/vector_format.h"
 
 namespace llama::pagedump {

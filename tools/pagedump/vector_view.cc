@@ -167,9 +167,9 @@ Result<JsonValue> BuildVectorView(StoreImage& image, const std::string& name, st
     kept += (kept.empty() ? "" : ", ") + std::to_string(p.generation);
   }
   if (generation && chosen == nullptr) {
-    return MakeError(ErrorCode::kNotFound, "vector \"" + name + "\": generation " + std::to_string(*generation) +
-                                               " is not on disk (its meta page holds generations: " +
-                                               (kept.empty() ? "none" : kept) + ")");
+    return MakeError(ErrorCode::kNotFound,
+                     "vector \"" + name + "\": generation " + std::to_string(*generation) +
+                         " is not on disk (its meta page holds generations: " + (kept.empty() ? "none" : kept) + ")");
   }
   JsonValue view = JsonValue::MakeObject();
   view.Set("view", "vector");

@@ -17,10 +17,10 @@
 #include <span>
 #include <string>
 
+#include "llama/status.h"
 #include "lss/recovery/store_image.h"
 #include "tools/pagedump/json_value.h"
 #include "tools/pagedump/store_analysis.h"
-#include "llama/status.h"
 
 namespace llama::pagedump {
 
@@ -34,8 +34,8 @@ JsonValue BuildVerifyView(const StoreImage& image, const StoreAnalysis& analysis
 Result<JsonValue> BuildSegmentView(StoreImage& image, std::uint32_t segment);
 Result<JsonValue> BuildPageView(StoreImage& image, PageId pid, const ViewOptions& options);
 // The snapshot of `generation` (default: the newest on disk); `elements`: list them all.
-Result<JsonValue> BuildVectorView(StoreImage& image, const std::string& name,
-                                  std::optional<std::uint64_t> generation, bool elements);
+Result<JsonValue> BuildVectorView(StoreImage& image, const std::string& name, std::optional<std::uint64_t> generation,
+                                  bool elements);
 // The summary's catalog section: named roots, and for each vector its newest snapshots.
 JsonValue CatalogSummaryJson(StoreImage& image);
 

@@ -34,15 +34,9 @@ namespace {
 
 // Keys 2i are the stable ones (inserted first, never touched again); keys 2i+1 come and
 // go. KeyOf scatters both over the key space, so every node holds some of each.
-std::string Stable(std::uint64_t i) {
-  return KeyOf(2 * i);
-}
-std::string Volatile(std::uint64_t i) {
-  return KeyOf(2 * i + 1);
-}
-std::string StableValue(std::uint64_t i) {
-  return "stable-" + std::to_string(i);
-}
+std::string Stable(std::uint64_t i) { return KeyOf(2 * i); }
+std::string Volatile(std::uint64_t i) { return KeyOf(2 * i + 1); }
+std::string StableValue(std::uint64_t i) { return "stable-" + std::to_string(i); }
 
 // A store with a small memory budget and the cleaner on, so pages are evicted, read back
 // and relocated while the tree works on them.
@@ -50,8 +44,8 @@ StoreOptions BusyStoreOptions() {
   StoreOptions o = SmallStoreOptions();
   // About a third of what the tests' trees hold, whatever the scale (a base page holds
   // only its contents: a 256-byte node costs well under 1 KiB with its page node).
-  o.memory_budget = std::max<std::uint64_t>(
-      32u << 10, static_cast<std::uint64_t>((128u << 10) * store_test::TestScale()));
+  o.memory_budget =
+      std::max<std::uint64_t>(32u << 10, static_cast<std::uint64_t>((128u << 10) * store_test::TestScale()));
   o.cleaner_space_factor = 2.0;
   o.maintenance_interval_ms = 5;
   return o;
@@ -81,8 +75,7 @@ thread_local int tl_worker = -1;
 // each finished operation (Finished) and their end (Exit).
 class HeldSteps {
  public:
-  HeldSteps(std::vector<std::string_view> steps, std::vector<bool> holders,
-            std::vector<bool> watchers)
+  HeldSteps(std::vector<std::string_view> steps, std::vector<bool> holders, std::vector<bool> watchers)
       : steps_(std::move(steps)),
         held_(steps_.size(), false),
         holders_(std::move(holders)),
@@ -232,14 +225,12 @@ class CollapseRace {
     }
     if (tl_worker >= 0) arrived_[Index(tl_worker)] = true;
     cv_.notify_all();
-    const bool met =
-        cv_.wait_for(lock, kHoldLimit, [&] { return released_.count(*id) || AllArrived(); });
+    const bool met = cv_.wait_for(lock, kHoldLimit, [&] { return released_.count(*id) || AllArrived(); });
     if (!met) error_ = "a root collapse was held without every worker meeting it";
     if (released_.count(*id)) return;
     released_.insert(*id);
     int arrivals = 0;
-    for (std::size_t w = 0; w < arrived_.size(); ++w)
-      arrivals += arrived_[w] && running_[w] ? 1 : 0;
+    for (std::size_t w = 0; w < arrived_.size(); ++w) arrivals += arrived_[w] && running_[w] ? 1 : 0;
     min_arrivals_ = std::min(min_arrivals_, arrivals);
     ++held_collapses_;
     held_.reset();
@@ -284,9 +275,8 @@ class CollapseRace {
   // maintenance touches the tree (Check() may walk it).
   bool WaitQuiet() {
     std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kHoldLimit, [&] {
-      return idle_ == static_cast<int>(arrived_.size()) && !held_.has_value();
-    });
+    return cv_.wait_for(lock, kHoldLimit,
+                        [&] { return idle_ == static_cast<int>(arrived_.size()) && !held_.has_value(); });
   }
 
   std::uint64_t held_collapses() const {
@@ -329,12 +319,10 @@ class CollapseRace {
 };
 
 // Checks one scan's rows: strictly increasing from `start`. "" if they are.
-std::string CheckOrder(const std::vector<std::pair<std::string, std::string>>& rows,
-                       const std::string& start) {
+std::string CheckOrder(const std::vector<std::pair<std::string, std::string>>& rows, const std::string& start) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const std::string& k = rows[i].first;
-    if (k < start || (i > 0 && !(rows[i - 1].first < k)))
-      return "scan rows out of order or repeated";
+    if (k < start || (i > 0 && !(rows[i - 1].first < k))) return "scan rows out of order or repeated";
   }
   return "";
 }
@@ -366,8 +354,8 @@ class BwTreeConcurrencyTest : public ::testing::Test, public TreeFixture {
   // child); each of `kept` rewritten twice with its own value (its leaf is folded, and
   // merged if small); from the second round on, a put and an erase of Volatile(id) for
   // every id in [ids_begin, ids_end) (every leaf those keys reach is folded again).
-  void NudgeTowardOneLeaf(int round, const std::map<std::string, std::string>& kept,
-                          std::uint64_t ids_begin, std::uint64_t ids_end) {
+  void NudgeTowardOneLeaf(int round, const std::map<std::string, std::string>& kept, std::uint64_t ids_begin,
+                          std::uint64_t ids_end) {
     auto all = tree_->Scan("", std::numeric_limits<std::size_t>::max());
     ASSERT_TRUE(all.has_value()) << all.error().ToString();
     for (int pass = 0; pass < 2; ++pass) {
@@ -446,8 +434,7 @@ TEST_F(BwTreeConcurrencyTest, ScansDuringSplitsAndMergesSeeEveryStableKeyOnce) {
       for (std::uint64_t mine = 0; writers_done.load() < kWriters && error.empty(); ++mine) {
         // The first scan reads everything, so every stable key is checked at least once.
         const std::string start = mine == 0 ? std::string() : KeyOf(rng() % (4 * stable));
-        const std::size_t limit =
-            mine == 0 ? std::numeric_limits<std::size_t>::max() : 1 + rng() % 200;
+        const std::size_t limit = mine == 0 ? std::numeric_limits<std::size_t>::max() : 1 + rng() % 200;
         auto rows = tree_->Scan(start, limit);
         if (!rows) {
           error = rows.error().ToString();
@@ -458,8 +445,8 @@ TEST_F(BwTreeConcurrencyTest, ScansDuringSplitsAndMergesSeeEveryStableKeyOnce) {
           // Every stable key between `start` and the last row is among the rows.
           std::set<std::string> got;
           for (const auto& [k, v] : *rows) got.insert(k);
-          for (auto it = stable_keys.lower_bound(start);
-               it != stable_keys.end() && it->first <= rows->back().first; ++it) {
+          for (auto it = stable_keys.lower_bound(start); it != stable_keys.end() && it->first <= rows->back().first;
+               ++it) {
             if (!got.count(it->first)) {
               error = "a scan missed a key present throughout it";
               break;
@@ -530,8 +517,7 @@ TEST_F(BwTreeConcurrencyTest, RootCollapsesUnderReadersScansAndInserts) {
   // whichever of them is small can always merge with the other: the tree can shrink to
   // one leaf. (Two leaves carry one header more, and up to three bounds: keys of at most
   // 14 bytes.)
-  ASSERT_LE(EncodedNodeSize(one_leaf) + node_image_format::kHeaderSize + 3 * 14,
-            options.node_bytes * 3 / 4);
+  ASSERT_LE(EncodedNodeSize(one_leaf) + node_image_format::kHeaderSize + 3 * 14, options.node_bytes * 3 / 4);
   const int cycles = std::max(3, Scaled(4));
   const std::uint64_t keys_per_writer = static_cast<std::uint64_t>(std::max(150, Scaled(700)));
   const std::uint64_t churn_base = kStable + kWriters * keys_per_writer;
@@ -552,15 +538,13 @@ TEST_F(BwTreeConcurrencyTest, RootCollapsesUnderReadersScansAndInserts) {
       }
       int done = 0;
       for (;;) {
-        const Turn turn =
-            race.Next(t, [&](const Control& c) { return c.running && c.cycle > done; });
+        const Turn turn = race.Next(t, [&](const Control& c) { return c.running && c.cycle > done; });
         if (turn == Turn::kStop) break;
         if (turn == Turn::kMeet) {
           // One of its keys in and out again, through the half-done collapse.
           const std::string key = Volatile(ids[rng() % ids.size()]);
           if (auto s = tree_->Put(key, "v"); !s) error = s.error().ToString();
-          if (auto erased = tree_->Erase(key); !erased || !*erased)
-            error = "a meeting write was lost";
+          if (auto erased = tree_->Erase(key); !erased || !*erased) error = "a meeting write was lost";
           continue;
         }
         std::shuffle(ids.begin(), ids.end(), rng);
@@ -589,17 +573,14 @@ TEST_F(BwTreeConcurrencyTest, RootCollapsesUnderReadersScansAndInserts) {
     std::mt19937_64 rng(seed * 7);
     std::set<std::uint64_t> mine;
     for (;;) {
-      const Turn turn =
-          race.Next(kChurner, [&](const Control& c) { return c.running || !mine.empty(); });
+      const Turn turn = race.Next(kChurner, [&](const Control& c) { return c.running || !mine.empty(); });
       if (turn == Turn::kStop) break;
       const bool running = race.control().running;
-      const std::uint64_t id = !running && turn == Turn::kWork && !mine.empty()
-                                   ? *mine.begin()
-                                   : churn_base + rng() % 16;
+      const std::uint64_t id =
+          !running && turn == Turn::kWork && !mine.empty() ? *mine.begin() : churn_base + rng() % 16;
       if (mine.count(id)) {
         auto erased = tree_->Erase(Volatile(id));
-        if (!erased || !*erased)
-          error = erased ? "the churner's key was gone" : erased.error().ToString();
+        if (!erased || !*erased) error = erased ? "the churner's key was gone" : erased.error().ToString();
         mine.erase(id);
       } else {
         if (auto s = tree_->Put(Volatile(id), "churn"); !s) error = s.error().ToString();
@@ -646,11 +627,10 @@ TEST_F(BwTreeConcurrencyTest, RootCollapsesUnderReadersScansAndInserts) {
           }
         }
         // The whole range to +infinity: every stable key from `start` on, exactly once.
-        const auto expected = static_cast<std::size_t>(
-            std::distance(stable_keys.lower_bound(start), stable_keys.end()));
+        const auto expected =
+            static_cast<std::size_t>(std::distance(stable_keys.lower_bound(start), stable_keys.end()));
         if (stable_rows != expected) {
-          error = "a scan returned " + std::to_string(stable_rows) + " stable keys of " +
-                  std::to_string(expected);
+          error = "a scan returned " + std::to_string(stable_rows) + " stable keys of " + std::to_string(expected);
         }
         rows_checked.fetch_add(stable_rows, std::memory_order_relaxed);
         scans.fetch_add(1, std::memory_order_relaxed);
@@ -675,9 +655,8 @@ TEST_F(BwTreeConcurrencyTest, RootCollapsesUnderReadersScansAndInserts) {
       auto shape = tree_->Check();
       ASSERT_TRUE(shape.has_value()) << shape.error().ToString();
       if (shape->nodes_per_level == std::vector<std::uint64_t>{1}) break;
-      ASSERT_LT(round, 20) << "the tree does not shrink to one leaf: "
-                           << shape->nodes_per_level.size() << " levels, " << shape->nodes()
-                           << " nodes";
+      ASSERT_LT(round, 20) << "the tree does not shrink to one leaf: " << shape->nodes_per_level.size() << " levels, "
+                           << shape->nodes() << " nodes";
       ++nudges;
       ASSERT_NO_FATAL_FAILURE(NudgeTowardOneLeaf(round, stable_keys, kStable, churn_base + 16));
     }
@@ -720,8 +699,7 @@ TEST_F(BwTreeConcurrencyTest, RacingInsertsAndDeletesLeaveExactlyTheLastWrites) 
   constexpr int kThreads = 4;
   // The first split and the first merge are held until every other thread has written
   // against them.
-  HeldSteps held({kSplitStep, kMergeStep}, Flags(kThreads, 0, kThreads),
-                 Flags(kThreads, 0, kThreads));
+  HeldSteps held({kSplitStep, kMergeStep}, Flags(kThreads, 0, kThreads), Flags(kThreads, 0, kThreads));
   ASSERT_NO_FATAL_FAILURE(OpenHolding(SmallNodeOptions(256, 2), held));
   const std::uint64_t keys_per_thread = static_cast<std::uint64_t>(Scaled(1500));
   // Past 2 * keys_per_thread random writes, a thread only erases until a split and a
@@ -737,17 +715,14 @@ TEST_F(BwTreeConcurrencyTest, RacingInsertsAndDeletesLeaveExactlyTheLastWrites) 
       std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t));
       auto& model = models[t];
       // Thread t owns keys i * kThreads + t; all threads' keys interleave in every node.
-      auto key = [&](std::uint64_t i) {
-        return KeyOf(i * kThreads + static_cast<std::uint64_t>(t));
-      };
+      auto key = [&](std::uint64_t i) { return KeyOf(i * kThreads + static_cast<std::uint64_t>(t)); };
       for (std::uint64_t i = 0; i < keys_per_thread && errors[t].empty(); ++i) {
         const std::string v = ValueOf(static_cast<std::uint64_t>(t), i, rng);
         if (auto s = tree_->Put(key(i), v); !s) errors[t] = s.error().ToString();
         model[key(i)] = v;
         held.Finished(t);
       }
-      for (std::uint64_t n = 0; (n < 2 * keys_per_thread || !held.AllHeld()) && errors[t].empty();
-           ++n) {
+      for (std::uint64_t n = 0; (n < 2 * keys_per_thread || !held.AllHeld()) && errors[t].empty(); ++n) {
         if (n == max_writes) {
           errors[t] = "no split and merge to hold in " + std::to_string(n) + " writes";
           break;

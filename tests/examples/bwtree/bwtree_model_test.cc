@@ -93,7 +93,8 @@ TEST_P(BwTreeModelTest, RandomOperationsMatchStdMap) {
   tree_.reset();
   ASSERT_TRUE(store_->Close().has_value());
   ASSERT_NO_FATAL_FAILURE(Open());
-  EXPECT_TRUE(MatchesModel(*tree_, model));  EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
+  EXPECT_TRUE(MatchesModel(*tree_, model));
+  EXPECT_TRUE(NoLeakedPages(*store_, {tree_.get()}));
 }
 
 TEST_P(BwTreeModelTest, DeletingEverythingShrinksTheTree) {
@@ -245,7 +246,8 @@ TEST(BwTreeCatalogTest, NamedTreesShareAStoreAndReopen) {
   auto tb = MustOpenTree(*store, SmallNodeOptions(), "b");
   ASSERT_TRUE(ta && tb);
   EXPECT_TRUE(MatchesModel(*ta, a));
-  EXPECT_TRUE(MatchesModel(*tb, b));  EXPECT_TRUE(NoLeakedPages(*store, {ta.get(), tb.get()}));
+  EXPECT_TRUE(MatchesModel(*tb, b));
+  EXPECT_TRUE(NoLeakedPages(*store, {ta.get(), tb.get()}));
 }
 
 // ---- Many threads, checked against a serial history ----
@@ -349,7 +351,8 @@ TEST(BwTreeLinearizabilityTest, ConcurrentOperationsHaveASerialHistory) {
       for (int i = -1; i < static_cast<int>(ws.size()) && !allowed; ++i) {
         const std::string& value = i < 0 ? std::string() : ws[static_cast<std::size_t>(i)].value;
         const bool began_before_end = i < 0 || ws[static_cast<std::size_t>(i)].begin < r.end;
-        const bool next_not_done = i + 1 >= static_cast<int>(ws.size()) || ws[static_cast<std::size_t>(i + 1)].end > r.begin;
+        const bool next_not_done =
+            i + 1 >= static_cast<int>(ws.size()) || ws[static_cast<std::size_t>(i + 1)].end > r.begin;
         allowed = value == r.value && began_before_end && next_not_done;
       }
       ASSERT_TRUE(allowed) << "thread " << t << " read \"" << r.value << "\" for a key during [" << r.begin << ", "
@@ -365,7 +368,8 @@ TEST(BwTreeLinearizabilityTest, ConcurrentOperationsHaveASerialHistory) {
     if (!ws->back().value.empty()) model[key] = ws->back().value;
   }
   EXPECT_TRUE(MatchesModel(*tree, model));
-  EXPECT_GT(tree->stats().splits, 0u);  EXPECT_TRUE(NoLeakedPages(*store, {tree.get()}));
+  EXPECT_GT(tree->stats().splits, 0u);
+  EXPECT_TRUE(NoLeakedPages(*store, {tree.get()}));
 }
 
 }  // namespace

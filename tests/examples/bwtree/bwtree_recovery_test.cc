@@ -71,8 +71,8 @@ struct KeyHistory {
 class CrashAtStep {
  public:
   // With no tree operation running.
-  void Arm(FaultInjectionEnv* env, Store* store, std::string_view step, int occurrence,
-           std::uint64_t grace, bool sync_first) {
+  void Arm(FaultInjectionEnv* env, Store* store, std::string_view step, int occurrence, std::uint64_t grace,
+           bool sync_first) {
     env_ = env;
     store_ = store;
     step_ = step;
@@ -129,8 +129,8 @@ class BwTreePowerCutTest : public ::testing::Test, public TreeFixture {
     if (!env_->crashed()) env_->SetCrashAfter(FaultOp::kAny, 0);
     tree_.reset();
     store_.reset();
-    auto cut = round % 2 == 0 ? env_->SimulatePowerCut()
-                              : env_->SimulateTornCrash(seed + static_cast<std::uint64_t>(round));
+    auto cut =
+        round % 2 == 0 ? env_->SimulatePowerCut() : env_->SimulateTornCrash(seed + static_cast<std::uint64_t>(round));
     ASSERT_TRUE(cut.has_value()) << cut.error().ToString();
     env_->ClearFaults();
     ASSERT_NO_FATAL_FAILURE(Open());
@@ -143,8 +143,7 @@ class BwTreePowerCutTest : public ::testing::Test, public TreeFixture {
   void VerifyRound(const std::vector<std::map<std::string, KeyHistory>>& histories,
                    std::map<std::string, std::string>& state, std::uint64_t* synced_writes) {
     auto shape = tree_->Check();
-    ASSERT_TRUE(shape.has_value())
-        << "the recovered tree is malformed: " << shape.error().ToString();
+    ASSERT_TRUE(shape.has_value()) << "the recovered tree is malformed: " << shape.error().ToString();
     std::map<std::string, std::string> touched;
     for (const auto& mine : histories) {
       for (const auto& [key, h] : mine) {
@@ -238,8 +237,7 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
     ASSERT_NO_FATAL_FAILURE(Open());
     const bool shrinking = round % 2 == 1;
     if (shrinking) {
-      ASSERT_NO_FATAL_FAILURE(
-          Refill(kThreads * keys_per_thread, static_cast<std::uint64_t>(round), state, rng));
+      ASSERT_NO_FATAL_FAILURE(Refill(kThreads * keys_per_thread, static_cast<std::uint64_t>(round), state, rng));
     } else {
       ASSERT_NO_FATAL_FAILURE(Drain(state));
     }
@@ -251,8 +249,7 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
     const std::string_view step = shrinking ? "tombstone erased" : "new node flushed";
     const int occurrence = 1 + static_cast<int>(rng() % (shrinking ? 16 : 64));
     if (at_step) {
-      crash_.Arm(env_.get(), store_.get(), step, occurrence, sync_first ? 0 : rng() % 4,
-                 sync_first);
+      crash_.Arm(env_.get(), store_.get(), step, occurrence, sync_first ? 0 : rng() % 4, sync_first);
     } else {
       // After 100 to 500 I/O operations (each synced write costs at least one, so a round
       // always runs some hundreds of writes first).
@@ -265,8 +262,7 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
         std::mt19937_64 local(seed * 1000 + static_cast<std::uint64_t>(round * kThreads + t));
         auto& mine = histories[t];
         for (int i = 0; i < 4000; ++i) {
-          const std::string key =
-              KeyOf((local() % keys_per_thread) * kThreads + static_cast<std::uint64_t>(t));
+          const std::string key = KeyOf((local() % keys_per_thread) * kThreads + static_cast<std::uint64_t>(t));
           KeyHistory& h = mine[key];
           if (h.writes.empty()) {
             auto it = state.find(key);
@@ -274,11 +270,10 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
           }
           const bool sync = local() % 3 == 0;
           const bool erase = local() % 100 < erase_percent;
-          const std::string value = erase ? ""
-                                          : ValueOf(static_cast<std::uint64_t>(t),
-                                                    static_cast<std::uint64_t>(round) * 100000 +
-                                                        static_cast<std::uint64_t>(i),
-                                                    local);
+          const std::string value =
+              erase ? ""
+                    : ValueOf(static_cast<std::uint64_t>(t),
+                              static_cast<std::uint64_t>(round) * 100000 + static_cast<std::uint64_t>(i), local);
           h.writes.push_back({value, false});
           bool ok;
           if (erase) {
@@ -293,14 +288,12 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
     }
     for (auto& th : threads) th.join();
     if (at_step) {
-      for (std::uint64_t id = 0; shrinking && !crash_.fired() && id < kThreads * keys_per_thread;
-           ++id) {
+      for (std::uint64_t id = 0; shrinking && !crash_.fired() && id < kThreads * keys_per_thread; ++id) {
         const std::string key = KeyOf(id);
         if (!WriteRecorded(key, "", histories[id % kThreads][key], state)) break;
       }
       crash_.Disarm();
-      ASSERT_TRUE(crash_.fired()) << "the load never reached \"" << step << "\" " << occurrence
-                                  << " times";
+      ASSERT_TRUE(crash_.fired()) << "the load never reached \"" << step << "\" " << occurrence << " times";
       ASSERT_FALSE(crash_.sync_failed());
       ++step_crashes;
     }
@@ -312,8 +305,8 @@ TEST_F(BwTreePowerCutTest, EverySyncedWriteSurvivesCrashesDuringALoad) {
   }
   // Synced writes return after some 2 to 4 I/O operations, far fewer than 100.
   EXPECT_GT(synced_writes, 0u);
-  std::printf("crashes at a split or merge: %d of %d; pages freed by Open after crashes: %llu\n",
-              step_crashes, rounds, static_cast<unsigned long long>(orphans_freed_));
+  std::printf("crashes at a split or merge: %d of %d; pages freed by Open after crashes: %llu\n", step_crashes, rounds,
+              static_cast<unsigned long long>(orphans_freed_));
 }
 
 // Rounds that fill the tree (durably) and then erase every key with synced erases from
@@ -357,8 +350,7 @@ TEST_F(BwTreePowerCutTest, EverySyncedEraseSurvivesCrashesWhileTheTreeCollapses)
       threads.emplace_back([&, t] {
         std::mt19937_64 local(seed * 1000 + static_cast<std::uint64_t>(round * kThreads + t));
         std::vector<std::uint64_t> ids;
-        for (std::uint64_t i = static_cast<std::uint64_t>(t); i < keys; i += kThreads)
-          ids.push_back(i);
+        for (std::uint64_t i = static_cast<std::uint64_t>(t); i < keys; i += kThreads) ids.push_back(i);
         std::shuffle(ids.begin(), ids.end(), local);
         for (std::uint64_t id : ids) {
           const std::string key = KeyOf(id);
@@ -383,8 +375,8 @@ TEST_F(BwTreePowerCutTest, EverySyncedEraseSurvivesCrashesWhileTheTreeCollapses)
       }
     }
     crash_.Disarm();
-    ASSERT_TRUE(crash_.fired()) << "no crash at \"" << step << "\" " << occurrence
-                                << " times on the way down from " << at_least + 1 << " levels";
+    ASSERT_TRUE(crash_.fired()) << "no crash at \"" << step << "\" " << occurrence << " times on the way down from "
+                                << at_least + 1 << " levels";
     ASSERT_FALSE(crash_.sync_failed());
     collapses += tree_->stats().root_collapses;
     ASSERT_NO_FATAL_FAILURE(CrashAndReopen(round, seed));
@@ -398,8 +390,7 @@ TEST_F(BwTreePowerCutTest, EverySyncedEraseSurvivesCrashesWhileTheTreeCollapses)
   }
   EXPECT_GT(synced_writes, 0u);
   std::printf("root collapses before the crashes: %llu in %d rounds; pages freed by Open: %llu\n",
-              static_cast<unsigned long long>(collapses), rounds,
-              static_cast<unsigned long long>(orphans_freed_));
+              static_cast<unsigned long long>(collapses), rounds, static_cast<unsigned long long>(orphans_freed_));
 }
 
 // A crash at each exact moment where a page is in the log but only the tree's pending
@@ -429,8 +420,7 @@ TEST_F(BwTreePowerCutTest, CrashesAtEachStepOfAStructureChangeLeakNothing) {
   for (const Step& step : steps) {
     std::vector<int> occurrences{1, 2};
     if (step.occurs > 2)
-      occurrences.push_back(3 +
-                            static_cast<int>(rng() % static_cast<std::uint64_t>(step.occurs - 2)));
+      occurrences.push_back(3 + static_cast<int>(rng() % static_cast<std::uint64_t>(step.occurs - 2)));
     for (int occurrence : occurrences) {
       SCOPED_TRACE(std::string(step.name) + ", occurrence " + std::to_string(occurrence));
       ++scenario;
@@ -500,8 +490,7 @@ struct Report {
   std::uint32_t key;  // key id
   std::uint64_t seq;  // the write's sequence; kMismatch: what was read; kFailed: error code
 };
-constexpr std::uint32_t kSyncedPut = 0, kTriedErase = 1, kSyncedErase = 2, kVerified = 3,
-                        kMismatch = 4, kFailed = 5;
+constexpr std::uint32_t kSyncedPut = 0, kTriedErase = 1, kSyncedErase = 2, kVerified = 3, kMismatch = 4, kFailed = 5;
 
 // What the parent heard about one key, as sequences (0: never).
 struct KeyState {
@@ -510,9 +499,7 @@ struct KeyState {
   std::uint64_t tried_erase = 0;  // announced before the Erase call
 
   void Add(const Report& r) {
-    std::uint64_t& field = r.kind == kSyncedPut     ? synced_put
-                           : r.kind == kSyncedErase ? synced_erase
-                                                    : tried_erase;
+    std::uint64_t& field = r.kind == kSyncedPut ? synced_put : r.kind == kSyncedErase ? synced_erase : tried_erase;
     field = std::max(field, r.seq);
   }
   // The value recovered (`seq` of it, or absent) is allowed: present and at least as new
@@ -532,9 +519,7 @@ void Send(int fd, Report r) {
   if (n != static_cast<ssize_t>(sizeof r)) ::_exit(20);
 }
 
-std::string SeqValue(std::uint64_t seq) {
-  return "seq:" + std::to_string(seq) + std::string(seq % 40, 'x');
-}
+std::string SeqValue(std::uint64_t seq) { return "seq:" + std::to_string(seq) + std::string(seq % 40, 'x'); }
 std::uint64_t SeqOf(const std::string& v) {
   return v.starts_with("seq:") ? std::strtoull(v.c_str() + 4, nullptr, 10) : 0;
 }
@@ -545,9 +530,8 @@ constexpr std::uint32_t kKillKeys = 600;
 // two threads until it is killed: puts (most synced) and, now and then, a run of synced
 // erases (so merges run too), reporting each acknowledged write and each erase before it
 // is tried.
-[[noreturn]] void KillChild(const std::string& dir, int round,
-                            const std::map<std::uint32_t, KeyState>& reported, std::uint64_t seed,
-                            int fd) {
+[[noreturn]] void KillChild(const std::string& dir, int round, const std::map<std::uint32_t, KeyState>& reported,
+                            std::uint64_t seed, int fd) {
   auto store = Store::Open(dir, SmallStoreOptions());
   if (!store) {
     Send(fd, {kFailed, 0, static_cast<std::uint64_t>(store.error().code())});
@@ -578,8 +562,7 @@ constexpr std::uint32_t kKillKeys = 600;
       // key always has a larger sequence.
       std::uint64_t seq = (static_cast<std::uint64_t>(round) + 1) * 1'000'000'000ull;
       auto pick = [&] {
-        return static_cast<std::uint32_t>(rng() % (kKillKeys / 2)) * 2 +
-               static_cast<std::uint32_t>(t);
+        return static_cast<std::uint32_t>(rng() % (kKillKeys / 2)) * 2 + static_cast<std::uint32_t>(t);
       };
       for (;;) {
         const std::uint32_t key = pick();
@@ -627,8 +610,7 @@ bool WaitForTheLoad(pid_t child, const std::string& path) {
     if (writes >= kWritesBeforeKill) return true;
     siginfo_t info{};
     // Whether it ended, without reaping it (the caller does).
-    if (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-        info.si_pid == child) {
+    if (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == child) {
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -663,8 +645,7 @@ TEST(BwTreeKillTest, KillNineDuringASyncedLoad) {
     ::kill(child, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
-    EXPECT_TRUE(loaded) << "the child did not get to check the tree and sync " << kWritesBeforeKill
-                        << " writes";
+    EXPECT_TRUE(loaded) << "the child did not get to check the tree and sync " << kWritesBeforeKill << " writes";
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
       ++killed;
     } else {
@@ -676,12 +657,10 @@ TEST(BwTreeKillTest, KillNineDuringASyncedLoad) {
       } else if (r.kind == kVerified) {
         ++verified;
       } else if (r.kind == kMismatch) {
-        ADD_FAILURE() << "after kill -9, key " << r.key << " holds sequence " << r.seq
-                      << " (0: absent), but put " << reported[r.key].synced_put << " / erase "
-                      << reported[r.key].synced_erase << " was synced";
+        ADD_FAILURE() << "after kill -9, key " << r.key << " holds sequence " << r.seq << " (0: absent), but put "
+                      << reported[r.key].synced_put << " / erase " << reported[r.key].synced_erase << " was synced";
       } else {
-        ADD_FAILURE() << "the child could not open the tree (step " << r.key << ", error code "
-                      << r.seq << ")";
+        ADD_FAILURE() << "the child could not open the tree (step " << r.key << ", error code " << r.seq << ")";
       }
     }
   }
@@ -699,8 +678,8 @@ TEST(BwTreeKillTest, KillNineDuringASyncedLoad) {
     auto got = tree->Get(KeyOf(key));
     ASSERT_TRUE(got.has_value()) << got.error().ToString();
     EXPECT_TRUE(state.Allows(got->has_value(), got->has_value() ? SeqOf(**got) : 0))
-        << "key " << key << ": " << (got->has_value() ? **got : std::string("absent"))
-        << ", synced put " << state.synced_put << ", synced erase " << state.synced_erase;
+        << "key " << key << ": " << (got->has_value() ? **got : std::string("absent")) << ", synced put "
+        << state.synced_put << ", synced erase " << state.synced_erase;
   }
 }
 

@@ -11,8 +11,8 @@
 #include "examples/bwtree/bw_delta.h"
 #include "examples/bwtree/node_image.h"
 #include "examples/bwtree/node_view.h"
-#include "llama/page_node.h"
 #include "llama/coding.h"
+#include "llama/page_node.h"
 
 namespace llama::bwtree {
 namespace {
@@ -156,9 +156,12 @@ TEST(BwDeltaTest, EveryKindRoundTrips) {
 }
 
 TEST(BwDeltaTest, TruncatedOrPaddedPayloadsAreCorruption) {
-  const std::vector<std::vector<std::byte>> payloads = {
-      BwDelta::Insert("key", "value"), BwDelta::Delete("key"), BwDelta::KeyAndPage(DeltaTag::kSplit, "k", 1),
-      BwDelta::RemoveNode(), BwDelta::Stamp(DeltaTag::kBirth, 7), BwDelta::Stamp(DeltaTag::kRetire, 7)};
+  const std::vector<std::vector<std::byte>> payloads = {BwDelta::Insert("key", "value"),
+                                                        BwDelta::Delete("key"),
+                                                        BwDelta::KeyAndPage(DeltaTag::kSplit, "k", 1),
+                                                        BwDelta::RemoveNode(),
+                                                        BwDelta::Stamp(DeltaTag::kBirth, 7),
+                                                        BwDelta::Stamp(DeltaTag::kRetire, 7)};
   for (const auto& p : payloads) {
     for (std::size_t n = 0; n < p.size(); ++n) {
       auto d = BwDelta::Decode(std::span<const std::byte>(p.data(), n));

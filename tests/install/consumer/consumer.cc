@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
       auto v = snap.at(0);
       if (!v) return Fail("at", v.error());
       if (snap.size() != 1 || *v != "hello from an installed llama-store") {
-        std::fprintf(stderr, "read back %zu elements, first \"%s\"\n", static_cast<std::size_t>(snap.size()), v->c_str());
+        std::fprintf(stderr, "read back %zu elements, first \"%s\"\n", static_cast<std::size_t>(snap.size()),
+                     v->c_str());
         return 1;
       }
       std::printf("%s\n", v->c_str());

@@ -44,9 +44,7 @@ class FaultInjectionEnvTest : public ::testing::TestWithParam<IoBackend> {
   }
   bool Exists(const std::string& name) { return base_->FileExists(dir_ / name).value(); }
   // Read through the wrapped env, which sees the real files.
-  std::vector<std::byte> Contents(const std::string& name) {
-    return testing_env::ReadAll(*base_, dir_ / name);
-  }
+  std::vector<std::byte> Contents(const std::string& name) { return testing_env::ReadAll(*base_, dir_ / name); }
 
   TempDir dir_;
   std::unique_ptr<Env> base_;
@@ -121,8 +119,7 @@ TEST_P(FaultInjectionEnvTest, UnsyncedNewFileVanishesSyncedOneSurvives) {
   ASSERT_NE(lost, nullptr);
   ASSERT_TRUE(lost->WriteAt(0, Bytes("synced data, unsynced name")).has_value());
   ASSERT_TRUE(lost->Sync().has_value());
-  EXPECT_EQ(env_->ListDir(dir_.path()).value(),
-            (std::vector<std::string>{"empty", "kept", "lost"}));
+  EXPECT_EQ(env_->ListDir(dir_.path()).value(), (std::vector<std::string>{"empty", "kept", "lost"}));
 
   ASSERT_TRUE(env_->SimulatePowerCut().has_value());
   EXPECT_FALSE(Exists("lost"));
@@ -286,8 +283,7 @@ TEST_P(FaultInjectionEnvTest, HandlesFromBeforeACrashAreDead) {
 // What a torn crash left of one unsynced write at [offset, offset + data.size()).
 enum class Fate { kWhole, kPrefix, kLost, kOther };
 
-Fate FateOf(const std::vector<std::byte>& disk, std::uint64_t offset,
-            const std::vector<std::byte>& data) {
+Fate FateOf(const std::vector<std::byte>& disk, std::uint64_t offset, const std::vector<std::byte>& data) {
   std::size_t kept = 0;
   while (kept < data.size() && offset + kept < disk.size() && disk[offset + kept] == data[kept]) {
     ++kept;
@@ -584,8 +580,7 @@ TEST_P(FaultInjectionEnvTest, ConcurrentWritersThenPowerCut) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, FaultInjectionEnvTest,
-                         ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),
+INSTANTIATE_TEST_SUITE_P(Backends, FaultInjectionEnvTest, ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),
                          testing_env::BackendParamName);
 
 }  // namespace

@@ -199,8 +199,7 @@ TEST_P(EnvTest, TruncateShrinksAndExtends) {
   ASSERT_EQ(file->ReadAt(0, back).value(), 200u);
   const auto p = Pattern(1000, 3);
   EXPECT_TRUE(std::equal(back.begin(), back.begin() + 100, p.begin()));
-  EXPECT_TRUE(
-      std::all_of(back.begin() + 100, back.end(), [](std::byte b) { return b == std::byte{0}; }));
+  EXPECT_TRUE(std::all_of(back.begin() + 100, back.end(), [](std::byte b) { return b == std::byte{0}; }));
 }
 
 // fallocate: the file reaches the size asked for, reading as zeros past what was written;
@@ -259,8 +258,7 @@ TEST_P(EnvTest, WritingAReadOnlyFileIsAnIOError) {
   Status s = (*file)->WriteAt(0, Bytes("x"));
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code(), ErrorCode::kIOError);
-  EXPECT_NE(s.error().message().find(path + " at 0: Bad file descriptor"), std::string::npos)
-      << s.error().message();
+  EXPECT_NE(s.error().message().find(path + " at 0: Bad file descriptor"), std::string::npos) << s.error().message();
 }
 
 TEST_P(EnvTest, DirectoryOperations) {
@@ -357,8 +355,7 @@ TEST_P(EnvTest, CloseWhileOtherThreadsWrite) {
   EXPECT_FALSE(unexpected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, EnvTest,
-                         ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),
+INSTANTIATE_TEST_SUITE_P(Backends, EnvTest, ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),
                          testing_env::BackendParamName);
 
 TEST(OpenEnvTest, BackendNames) {
@@ -400,13 +397,11 @@ bool RefuseIoUringSetup(int err) {
   sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K,
-               SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(err) & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
-  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
 
 // What the child checks once io_uring is refused; "" when all is well.
@@ -431,8 +426,7 @@ std::string CheckFallbackInChild(int err, const std::string& dir) {
   auto file = env.OpenFile(dir + "/fallback", OpenMode::kCreateNew);
   if (!file) return file.error().ToString();
   const auto data = Pattern(1000, 5);
-  const WriteRequest batch[] = {{0, std::span(data).first(500)},
-                                {500, std::span(data).subspan(500)}};
+  const WriteRequest batch[] = {{0, std::span(data).first(500)}, {500, std::span(data).subspan(500)}};
   if (Status s = (*file)->WriteAt(batch); !s) return s.error().ToString();
   if (Status s = (*file)->Sync(); !s) return s.error().ToString();
   std::vector<std::byte> back(1000);
@@ -472,8 +466,7 @@ TEST_P(FallbackTest, KernelRefusingIoUringFallsBackToPosix) {
   std::string message;
   char buf[512];
   ssize_t n;
-  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0)
-    message.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(pipe_fds[0], buf, sizeof(buf))) > 0) message.append(buf, static_cast<std::size_t>(n));
   ::close(pipe_fds[0]);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);

@@ -5,8 +5,6 @@
 // the bytes the code produces, so the document cannot drift from the code.
 #include <gtest/gtest.h>
 
-#include "tests/format_doc.h"
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,21 +12,22 @@
 #include <string_view>
 #include <vector>
 
+#include "llama/coding.h"
 #include "llama/delta_record.h"
-#include "lss/recovery/checkpoint.h"
-#include "tests/lss/recovery/checkpoint_examples.h"
 #include "llama/env.h"
+#include "lss/file/segment_set.h"
 #include "lss/log/log_format.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/log_writer.h"
 #include "lss/log/page_record.h"
 #include "lss/log/record_frame.h"
-#include "lss/file/segment_set.h"
+#include "lss/recovery/checkpoint.h"
 #include "lss/recovery/store_identity.h"
 #include "tests/deltas/delta_test_util.h"
+#include "tests/format_doc.h"
 #include "tests/lss/file/env_test_util.h"
+#include "tests/lss/recovery/checkpoint_examples.h"
 #include "util/checksum.h"
-#include "llama/coding.h"
 
 namespace llama {
 namespace {

@@ -2,15 +2,15 @@
 // reads its output back.
 #include "lss/log/log_writer.h"
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <random>
 #include <thread>
 
-#include <gtest/gtest.h>
-
+#include "llama/coding.h"
 #include "lss/log/log_reader.h"
 #include "tests/lss/file/env_test_util.h"
-#include "llama/coding.h"
 
 namespace llama {
 namespace {
@@ -23,8 +23,7 @@ constexpr std::uint32_t kSegmentSize = 64 * 1024;
 struct Log {
   TempDir dir;
   std::unique_ptr<Env> env = NewPosixEnv();
-  std::unique_ptr<SegmentSet> segments =
-      std::make_unique<SegmentSet>(*env, dir.path(), /*store_id=*/42, kSegmentSize);
+  std::unique_ptr<SegmentSet> segments = std::make_unique<SegmentSet>(*env, dir.path(), /*store_id=*/42, kSegmentSize);
   std::unique_ptr<LogWriter> writer;
 
   explicit Log(std::uint32_t buffer_size = 8192) {

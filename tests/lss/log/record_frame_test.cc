@@ -1,11 +1,11 @@
 #include "lss/log/record_frame.h"
 
-#include <random>
-
 #include <gtest/gtest.h>
 
-#include "lss/log/page_record.h"
+#include <random>
+
 #include "llama/coding.h"
+#include "lss/log/page_record.h"
 
 namespace llama {
 namespace {
@@ -39,8 +39,8 @@ TEST(SegmentHeaderTest, RoundTripsAndRejectsDamage) {
 
 TEST(RecordFrameTest, RoundTripsEveryKind) {
   const LssAddress at = LssAddress::Make(3, 4096);
-  for (auto kind : {RecordKind::kPageState, RecordKind::kFreePage, RecordKind::kFailedFlush,
-                    RecordKind::kSegmentEnd, RecordKind::kApplication}) {
+  for (auto kind : {RecordKind::kPageState, RecordKind::kFreePage, RecordKind::kFailedFlush, RecordKind::kSegmentEnd,
+                    RecordKind::kApplication}) {
     auto bytes = Frame(kind, at, "payload bytes");
     auto frame = DecodeFrame(bytes, at, 1 << 20);
     ASSERT_TRUE(frame.has_value()) << FrameErrorName(frame.error());
@@ -125,8 +125,8 @@ TEST(PageRecordTest, RoundTripsDeltasAndBase) {
   EXPECT_EQ(AsStringView(rec->base->contents()), "base contents");
 
   std::vector<std::byte> incremental;
-  ASSERT_TRUE(EncodePageRecord(9, LssAddress::Make(2, 100), std::span(deltas).first(1), nullptr,
-                               incremental).has_value());
+  ASSERT_TRUE(
+      EncodePageRecord(9, LssAddress::Make(2, 100), std::span(deltas).first(1), nullptr, incremental).has_value());
   auto inc = DecodePageRecord(incremental);
   ASSERT_TRUE(inc.has_value());
   EXPECT_EQ(inc->prior, LssAddress::Make(2, 100));
@@ -137,10 +137,8 @@ TEST(PageRecordTest, RejectsInconsistentInput) {
   auto d = Share(*DeltaRecord::MakeUpdate(9, AsBytes("x")));
   auto base = BasePage::Create(9, 4096);
   std::vector<std::byte> out;
-  EXPECT_FALSE(EncodePageRecord(9, LssAddress::Make(1, 40), {}, &*base, out).has_value())
-      << "base and prior together";
-  EXPECT_FALSE(EncodePageRecord(8, LssAddress(), std::vector{d}, nullptr, out).has_value())
-      << "delta of another page";
+  EXPECT_FALSE(EncodePageRecord(9, LssAddress::Make(1, 40), {}, &*base, out).has_value()) << "base and prior together";
+  EXPECT_FALSE(EncodePageRecord(8, LssAddress(), std::vector{d}, nullptr, out).has_value()) << "delta of another page";
   ASSERT_TRUE(EncodePageRecord(9, LssAddress(), std::vector{d}, &*base, out).has_value());
   for (std::size_t n = 0; n < out.size(); ++n) {
     ASSERT_FALSE(DecodePageRecord(std::span<const std::byte>(out).first(n)).has_value()) << n;

@@ -15,8 +15,7 @@ inline CheckpointData Version1() {
   d.sequence = 42;
   d.scan_start = LssAddress::Make(3, 0x40);
   d.oldest_segment = 2;
-  d.pages = {
-      {.pid = 5, .chain = {{LssAddress::Make(3, 0x20), 0x30}, {LssAddress::Make(2, 0x100), 0x80}}}};
+  d.pages = {{.pid = 5, .chain = {{LssAddress::Make(3, 0x20), 0x30}, {LssAddress::Make(2, 0x100), 0x80}}}};
   d.application_state = {std::byte{'h'}, std::byte{'i'}};
   return d;
 }

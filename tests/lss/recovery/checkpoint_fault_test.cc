@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "lss/recovery/checkpoint.h"
 #include "lss/env_extras/fault_injection_env.h"
+#include "lss/recovery/checkpoint.h"
 
 namespace llama {
 namespace {
@@ -24,8 +24,7 @@ CheckpointData Checkpoint(std::uint64_t sequence, std::uint32_t pages) {
   d.oldest_segment = 1;
   for (std::uint32_t i = 0; i < pages; ++i) {
     d.pages.push_back({.pid = i * 3 + static_cast<std::uint32_t>(sequence),
-                       .chain = {{LssAddress::Make(4, 0x20 + 64 * i), 64},
-                                 {LssAddress::Make(1, 0x20 + 40 * i), 40}}});
+                       .chain = {{LssAddress::Make(4, 0x20 + 64 * i), 64}, {LssAddress::Make(1, 0x20 + 40 * i), 40}}});
   }
   d.application_state.assign(sequence * 10, static_cast<std::byte>(sequence));
   return d;
@@ -34,8 +33,7 @@ CheckpointData Checkpoint(std::uint64_t sequence, std::uint32_t pages) {
 class CheckpointFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "checkpoint_fault_test.XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "checkpoint_fault_test.XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
   }
@@ -129,17 +127,11 @@ class CheckpointFaultTest : public ::testing::Test {
   int next_dir_ = 0;
 };
 
-TEST_F(CheckpointFaultTest, PowerCutAtEveryStepLeavesOldOrNew) {
-  CrashAtEveryStep(false, false);
-}
+TEST_F(CheckpointFaultTest, PowerCutAtEveryStepLeavesOldOrNew) { CrashAtEveryStep(false, false); }
 
-TEST_F(CheckpointFaultTest, PowerCutAtEveryStepWithALeftoverTmp) {
-  CrashAtEveryStep(true, false);
-}
+TEST_F(CheckpointFaultTest, PowerCutAtEveryStepWithALeftoverTmp) { CrashAtEveryStep(true, false); }
 
-TEST_F(CheckpointFaultTest, TornCrashAtEveryStepLeavesOldOrNew) {
-  CrashAtEveryStep(false, true);
-}
+TEST_F(CheckpointFaultTest, TornCrashAtEveryStepLeavesOldOrNew) { CrashAtEveryStep(false, true); }
 
 TEST_F(CheckpointFaultTest, RenamedButDirectoryNotSyncedRollsBackToOld) {
   // The crash points named by the protocol, checked explicitly: after the tmp write, after
@@ -217,8 +209,7 @@ TEST_F(CheckpointFaultTest, FlippedBitInTheNewestFallsBack) {
   ASSERT_TRUE(loaded.has_value());
   ASSERT_TRUE(loaded->checkpoint.has_value());
   EXPECT_EQ(*loaded->checkpoint, old_data);
-  EXPECT_EQ(loaded->damaged,
-            std::vector<std::string>{CheckpointFileName(2) + ": checkpoint: checksum mismatch"});
+  EXPECT_EQ(loaded->damaged, std::vector<std::string>{CheckpointFileName(2) + ": checkpoint: checksum mismatch"});
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // every way a decoder can be handed damaged or hostile bytes, the durable write, loading
 // with fallback past damaged files, and pruning. Files live in a fresh directory per test.
 #include "lss/recovery/checkpoint.h"
-#include "tests/lss/recovery/checkpoint_examples.h"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "util/checksum.h"
 #include "llama/coding.h"
+#include "tests/lss/recovery/checkpoint_examples.h"
+#include "util/checksum.h"
 
 namespace llama {
 namespace {
@@ -95,9 +95,7 @@ CheckpointData Sample(std::uint64_t sequence, std::uint64_t store_id = 7) {
   d.pages = {
       {.pid = 0, .chain = {{LssAddress::Make(9, 0x20), 100}}},
       {.pid = 3,
-       .chain = {{LssAddress::Make(8, 0x400), 64},
-                 {LssAddress::Make(5, 0x80), 4096},
-                 {LssAddress::Make(2, 0x20), 33}}},
+       .chain = {{LssAddress::Make(8, 0x400), 64}, {LssAddress::Make(5, 0x80), 4096}, {LssAddress::Make(2, 0x20), 33}}},
       {.pid = 4, .chain = {{LssAddress::Make(9, 0x900), 48}, {LssAddress::Make(9, 0x20), 100}}},
       {.pid = 0xFFFFFFFF, .chain = {{LssAddress::Make(LssAddress::kMaxSegment, 0x20), 40}}},
   };
@@ -142,14 +140,12 @@ void ExpectCorrupt(const Bytes& bytes, std::string_view message_part) {
 TEST(CheckpointNameTest, FormatsSixteenLowerCaseHexDigits) {
   EXPECT_EQ(CheckpointFileName(42), "CHECKPOINT-000000000000002a");
   EXPECT_EQ(CheckpointFileName(0), "CHECKPOINT-0000000000000000");
-  EXPECT_EQ(CheckpointFileName(std::numeric_limits<std::uint64_t>::max()),
-            "CHECKPOINT-ffffffffffffffff");
+  EXPECT_EQ(CheckpointFileName(std::numeric_limits<std::uint64_t>::max()), "CHECKPOINT-ffffffffffffffff");
 }
 
 TEST(CheckpointNameTest, ParsesWhatItFormats) {
-  for (std::uint64_t seq :
-       {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{42}, std::uint64_t{0xDEADBEEFCAFEF00D},
-        std::numeric_limits<std::uint64_t>::max()}) {
+  for (std::uint64_t seq : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{42}, std::uint64_t{0xDEADBEEFCAFEF00D},
+                            std::numeric_limits<std::uint64_t>::max()}) {
     EXPECT_EQ(ParseCheckpointFileName(CheckpointFileName(seq)), seq);
   }
 }
@@ -157,10 +153,9 @@ TEST(CheckpointNameTest, ParsesWhatItFormats) {
 TEST(CheckpointNameTest, RejectsOtherNames) {
   for (const char* name :
        {"", "CHECKPOINT-", "CHECKPOINT-zz", "CHECKPOINT-2a", "CHECKPOINT-000000000000002a.tmp",
-        "CHECKPOINT-000000000000002A", "CHECKPOINT-00000000000000002a",
-        "CHECKPOINT-00000000000002a", "CHECKPOINT-0000000000000zz2a", "checkpoint-000000000000002a",
-        "CHECKPOINT_000000000000002a", "XCHECKPOINT-000000000000002a",
-        "CHECKPOINT-000000000000002a ", "segment-00000001", "CURRENT"}) {
+        "CHECKPOINT-000000000000002A", "CHECKPOINT-00000000000000002a", "CHECKPOINT-00000000000002a",
+        "CHECKPOINT-0000000000000zz2a", "checkpoint-000000000000002a", "CHECKPOINT_000000000000002a",
+        "XCHECKPOINT-000000000000002a", "CHECKPOINT-000000000000002a ", "segment-00000001", "CURRENT"}) {
     EXPECT_EQ(ParseCheckpointFileName(name), std::nullopt) << name;
   }
 }
@@ -230,7 +225,8 @@ TEST(CheckpointCodecTest, EveryWriterSettingRoundTrips) {
   for (std::uint8_t requested : {0, 1, 2}) {
     for (std::uint8_t in_use : {0, 1, 2}) {
       for (bool fell_back : {false, true}) {
-        for (std::int8_t level : {std::int8_t{-128}, std::int8_t{-5}, std::int8_t{0}, std::int8_t{22}, std::int8_t{127}}) {
+        for (std::int8_t level :
+             {std::int8_t{-128}, std::int8_t{-5}, std::int8_t{0}, std::int8_t{22}, std::int8_t{127}}) {
           CheckpointData d = Sample(9);
           d.settings = CheckpointSettings{requested, in_use, fell_back, level, 0xFFFFFFFFu, 1, 0x12345678};
           const Bytes bytes = EncodeCheckpoint(d);
@@ -364,9 +360,9 @@ TEST(CheckpointDecodeTest, ReservedBytesMustBeZero) {
 TEST(CheckpointDecodeTest, HostilePageCountIsRejectedBeforeAllocating) {
   // Counts that would need terabytes if trusted; with a valid checksum only the size
   // arithmetic stands between them and the allocator (ASan would report the attempt).
-  for (std::uint64_t count : {std::uint64_t{4000000000}, std::uint64_t{1} << 60,
-                              std::numeric_limits<std::uint64_t>::max(),
-                              std::numeric_limits<std::uint64_t>::max() / 20 + 1}) {
+  for (std::uint64_t count :
+       {std::uint64_t{4000000000}, std::uint64_t{1} << 60, std::numeric_limits<std::uint64_t>::max(),
+        std::numeric_limits<std::uint64_t>::max() / 20 + 1}) {
     SCOPED_TRACE(count);
     Bytes bytes = EncodeCheckpoint(Sample(3));
     EncodeFixed64(bytes.data() + kOffPageCount, count);
@@ -390,8 +386,8 @@ TEST(CheckpointDecodeTest, HostilePageCountIsRejectedBeforeAllocating) {
 
 TEST(CheckpointDecodeTest, HostileChainLengthIsRejectedBeforeAllocating) {
   // The first page entry's chain length (bytes 60..63).
-  for (std::uint32_t len : {std::uint32_t{4000000000}, std::uint32_t{0xFFFFFFFF},
-                            std::uint32_t{0x15555556}, std::uint32_t{2}}) {
+  for (std::uint32_t len :
+       {std::uint32_t{4000000000}, std::uint32_t{0xFFFFFFFF}, std::uint32_t{0x15555556}, std::uint32_t{2}}) {
     SCOPED_TRACE(len);
     CheckpointData d = Sample(3);
     d.pages.resize(1);  // page 0, one record
@@ -415,8 +411,7 @@ TEST(CheckpointDecodeTest, HostileApplicationStateLength) {
 
   // One byte too long: the last record entry loses a byte to it.
   bytes = EncodeCheckpoint(Sample(3));
-  EncodeFixed32(bytes.data() + kOffAppLen,
-                static_cast<std::uint32_t>(Sample(3).application_state.size() + 1));
+  EncodeFixed32(bytes.data() + kOffAppLen, static_cast<std::uint32_t>(Sample(3).application_state.size() + 1));
   Reseal(bytes);
   ExpectCorrupt(bytes, "exceeds file size");
 }
@@ -429,8 +424,7 @@ TEST(CheckpointDecodeTest, BytesLeftBetweenPagesAndApplicationState) {
   ExpectCorrupt(bytes, "20 bytes between the page entries and the application state");
   // The application state claims one byte fewer than it has.
   bytes = EncodeCheckpoint(Sample(3));
-  EncodeFixed32(bytes.data() + kOffAppLen,
-                static_cast<std::uint32_t>(Sample(3).application_state.size() - 1));
+  EncodeFixed32(bytes.data() + kOffAppLen, static_cast<std::uint32_t>(Sample(3).application_state.size() - 1));
   Reseal(bytes);
   ExpectCorrupt(bytes, "1 bytes between the page entries and the application state");
 }
@@ -539,8 +533,7 @@ class CheckpointFileTest : public ::testing::Test {
 
   void PutFile(const std::string& name, const Bytes& bytes) const {
     std::ofstream out(PathOf(name), std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     ASSERT_TRUE(out.good());
   }
 
@@ -621,10 +614,9 @@ TEST_F(CheckpointFileTest, CorruptNewestFallsBackAndIsReported) {
   ASSERT_TRUE(loaded.checkpoint.has_value());
   EXPECT_EQ(*loaded.checkpoint, Sample(1));
   EXPECT_EQ(loaded.damaged,
-            (std::vector<std::string>{
-                "CHECKPOINT-0000000000000003: checkpoint: checksum mismatch",
-                "CHECKPOINT-0000000000000002: checkpoint: 0 bytes is shorter than the 64-byte "
-                "minimum"}));
+            (std::vector<std::string>{"CHECKPOINT-0000000000000003: checkpoint: checksum mismatch",
+                                      "CHECKPOINT-0000000000000002: checkpoint: 0 bytes is shorter than the 64-byte "
+                                      "minimum"}));
   // Loading never deletes anything.
   EXPECT_EQ(Names().size(), 3u);
 }
@@ -647,9 +639,8 @@ TEST_F(CheckpointFileTest, SequenceMustMatchTheFileName) {
   const LoadedCheckpoint loaded = Load();
   ASSERT_TRUE(loaded.checkpoint.has_value());
   EXPECT_EQ(loaded.checkpoint->sequence, 1u);
-  EXPECT_EQ(loaded.damaged,
-            std::vector<std::string>{"CHECKPOINT-0000000000000009: checkpoint: sequence 4 does "
-                                     "not match the file name"});
+  EXPECT_EQ(loaded.damaged, std::vector<std::string>{"CHECKPOINT-0000000000000009: checkpoint: sequence 4 does "
+                                                     "not match the file name"});
 }
 
 TEST_F(CheckpointFileTest, OtherStoresAreSkipped) {
@@ -684,9 +675,8 @@ TEST_F(CheckpointFileTest, TmpLeftoversAreIgnoredByLoadAndRemovedByPrune) {
   EXPECT_TRUE(loaded.damaged.empty());
 
   ASSERT_TRUE(PruneCheckpoints(*env_, dir_, 5).has_value());
-  EXPECT_EQ(Names(),
-            (std::vector<std::string>{"CHECKPOINT-0000000000000001", "CHECKPOINT-0000000000000002",
-                                      "other.tmp", "segment-00000001"}));
+  EXPECT_EQ(Names(), (std::vector<std::string>{"CHECKPOINT-0000000000000001", "CHECKPOINT-0000000000000002",
+                                               "other.tmp", "segment-00000001"}));
 }
 
 TEST_F(CheckpointFileTest, WriteReplacesALeftoverTmpOfTheSameName) {
@@ -717,16 +707,14 @@ TEST_F(CheckpointFileTest, PruneKeepsExactlyTheNewestValidOnes) {
   ASSERT_TRUE(PruneCheckpoints(*env_, dir_, 2).has_value());
   // The damaged 6 is newer than what is kept, so it stays for the store to report; the
   // damaged 4 sits between kept ones and stays too; 2 and 1 go.
-  EXPECT_EQ(Names(), (std::vector<std::string>{
-                         "CHECKPOINT-0000000000000003", "CHECKPOINT-0000000000000004",
-                         "CHECKPOINT-0000000000000005", "CHECKPOINT-0000000000000006"}));
+  EXPECT_EQ(Names(), (std::vector<std::string>{"CHECKPOINT-0000000000000003", "CHECKPOINT-0000000000000004",
+                                               "CHECKPOINT-0000000000000005", "CHECKPOINT-0000000000000006"}));
   const LoadedCheckpoint loaded = Load();
   ASSERT_TRUE(loaded.checkpoint.has_value());
   EXPECT_EQ(loaded.checkpoint->sequence, 5u);
 
   ASSERT_TRUE(PruneCheckpoints(*env_, dir_, 1).has_value());
-  EXPECT_EQ(Names(), (std::vector<std::string>{"CHECKPOINT-0000000000000005",
-                                               "CHECKPOINT-0000000000000006"}));
+  EXPECT_EQ(Names(), (std::vector<std::string>{"CHECKPOINT-0000000000000005", "CHECKPOINT-0000000000000006"}));
 }
 
 TEST_F(CheckpointFileTest, PruneWithFewerValidThanKeepDeletesNoCheckpoint) {
@@ -738,8 +726,7 @@ TEST_F(CheckpointFileTest, PruneWithFewerValidThanKeepDeletesNoCheckpoint) {
   ASSERT_TRUE(PruneCheckpoints(*env_, dir_, 2).has_value());
   EXPECT_EQ(Names().size(), 3u);
   ASSERT_TRUE(PruneCheckpoints(*env_, dir_, 1).has_value());
-  EXPECT_EQ(Names(), (std::vector<std::string>{"CHECKPOINT-0000000000000002",
-                                               "CHECKPOINT-0000000000000003"}));
+  EXPECT_EQ(Names(), (std::vector<std::string>{"CHECKPOINT-0000000000000002", "CHECKPOINT-0000000000000003"}));
 }
 
 TEST_F(CheckpointFileTest, PruneMustKeepOne) {

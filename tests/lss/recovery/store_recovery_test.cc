@@ -8,30 +8,29 @@
 // LLAMA_TEST_SCALE scales the number of rounds (a quarter of it under sanitizers), and
 // LLAMA_TEST_DEBUG=1 prints each crash round's recovery report.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cerrno>
 #include <cstring>
-#include <set>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "llama/coding.h"
+#include "llama/store.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/page_record.h"
-#include "llama/store.h"
 #include "lss/recovery/store_identity.h"
-#include "llama/coding.h"
 #include "tests/lss/store/store_test_util.h"
 
 namespace llama {
@@ -58,8 +57,8 @@ struct ScannedRecord {
   std::uint32_t size = 0;
   RecordKind kind = RecordKind::kPageState;
   PageId pid = 0;
-  LssAddress prior;   // page records: the older part of the state
-  bool base = false;  // page records: carries a base page
+  LssAddress prior;    // page records: the older part of the state
+  bool base = false;   // page records: carries a base page
   LssAddress durable;  // SyncPoint records: the position they say was synced
   LssAddress end() const { return LssAddress::Make(address.segment(), address.offset() + size); }
 };
@@ -535,8 +534,8 @@ TEST_P(StoreRecoveryTest, BitFlipInAMiddleRecordIsDetected) {
     if (!dependents.empty()) victim = &records[i];
   }
   ASSERT_NE(victim, nullptr) << "no record is on a live page's chain";
-  SCOPED_TRACE("flipped record at " + Pos(victim->address) + " (" + std::to_string(victim->size) +
-               " bytes), read by " + std::to_string(dependents.size()) + " pages");
+  SCOPED_TRACE("flipped record at " + Pos(victim->address) + " (" + std::to_string(victim->size) + " bytes), read by " +
+               std::to_string(dependents.size()) + " pages");
   const std::uint64_t flip_at = victim->address.offset() + kFrameHeaderSize + (victim->size - kFrameHeaderSize) / 2;
   auto flip = [&](const std::string& copy) {
     auto s = env_->FlipBit(SegmentPath(copy, victim->address.segment()), flip_at, static_cast<unsigned>(seed % 8));
@@ -666,8 +665,8 @@ TEST_P(StoreRecoveryTest, DamageBeforeASyncedPositionIsCorruption) {
     auto refused = Store::Open(copy, Options());
     ASSERT_FALSE(refused.has_value()) << "damage in synced data was taken for a torn tail";
     EXPECT_EQ(refused.error().code(), ErrorCode::kCorruption);
-    const std::string where = "segment " + std::to_string(victim->address.segment()) + " offset " +
-                              std::to_string(victim->address.offset());
+    const std::string where =
+        "segment " + std::to_string(victim->address.segment()) + " offset " + std::to_string(victim->address.offset());
     EXPECT_NE(refused.error().message().find("log corruption at " + where), std::string::npos)
         << refused.error().ToString();
     EXPECT_TRUE(DirContents(copy) == before) << "a refused open changed the directory";
@@ -711,7 +710,8 @@ TEST_P(StoreRecoveryTest, AHoleInUnsyncedWritesIsATornTail) {
   Model model;
   LssAddress synced;
   ASSERT_NO_FATAL_FAILURE(BuildSyncedImage(
-      image, seed, 200, model, /*checkpoints=*/false, 1, [&](std::unique_ptr<Store>& store, Workload& w) {
+      image, seed, 200, model, /*checkpoints=*/false, 1,
+      [&](std::unique_ptr<Store>& store, Workload& w) {
         synced = model.synced();
         // Unsynced writes, several flush buffers of them, written out but never synced.
         w.set_mix(WritesOnly(Workload::Mix()));
@@ -805,13 +805,9 @@ TEST_P(StoreRecoveryTest, PreallocatedSegmentsEndInZeros) {
 
 // ---- Power cuts and torn crashes in a random workload ----
 
-TEST_P(StoreRecoveryTest, PowerCutKeepsEverySyncedWrite) {
-  RunCrashRounds(/*torn=*/false, Scaled(40));
-}
+TEST_P(StoreRecoveryTest, PowerCutKeepsEverySyncedWrite) { RunCrashRounds(/*torn=*/false, Scaled(40)); }
 
-TEST_P(StoreRecoveryTest, TornUnsyncedTails) {
-  RunCrashRounds(/*torn=*/true, Scaled(40));
-}
+TEST_P(StoreRecoveryTest, TornUnsyncedTails) { RunCrashRounds(/*torn=*/true, Scaled(40)); }
 
 // ---- Directory entries ----
 

@@ -135,8 +135,7 @@ TEST_P(CatalogTest, RootsAreStableAcrossReopenAndPowerCut) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest,
-                         ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogTest, ::testing::Values(IoBackend::kPosix, IoBackend::kIoUring),
                          testing_env::BackendParamName);
 
 }  // namespace

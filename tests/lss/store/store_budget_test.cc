@@ -1,10 +1,10 @@
 // The memory budget: a workload larger than the budget works, memory stays near the
 // budget, and pages evicted by the background evictor read back intact.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <random>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "llama/store.h"
 #include "tests/lss/file/env_test_util.h"
@@ -67,8 +67,8 @@ TEST(StoreBudgetTest, WorkloadLargerThanTheBudgetStaysNearIt) {
   }
   for (auto& th : threads) th.join();
   const StoreStats s = store->stats();
-  std::cout << "budget " << o.memory_budget << ", max resident " << max_resident.load()
-            << ", evictions " << s.evictions << ", error '" << s.maintenance_error << "'\n";
+  std::cout << "budget " << o.memory_budget << ", max resident " << max_resident.load() << ", evictions " << s.evictions
+            << ", error '" << s.maintenance_error << "'\n";
   EXPECT_TRUE(s.maintenance_error.empty());
   // Writers help once the evictor falls behind by a budget: memory never gets far past 2x.
   EXPECT_LE(max_resident.load(), 2 * o.memory_budget + 64 * 1024);

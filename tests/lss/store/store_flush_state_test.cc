@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "llama/coding.h"
 #include "llama/store.h"
 #include "tests/lss/file/env_test_util.h"
 #include "tests/mapping/scripted_thread.h"
 #include "tests/mapping/test_pages.h"
 #include "tests/pages/live_nodes.h"
-#include "llama/coding.h"
 
 namespace llama {
 namespace {

@@ -1,7 +1,6 @@
 // Store: the basic API over both I/O backends (through a FaultInjectionEnv that injects
 // nothing here): create, update, flush, sync, evict, read back, free, close, reopen, and
 // the open options.
-#include "lss/recovery/checkpoint.h"
 #include "llama/store.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "lss/recovery/checkpoint.h"
 #include "tests/lss/store/store_test_util.h"
 
 namespace llama {
@@ -265,8 +265,9 @@ TEST_P(StoreTest, CheckpointKeepsANewBaseWrittenAfterAnUnwrittenDelta) {
   store = MustOpen(dir);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->recovery().checkpoint_sequence, 1u);
-  EXPECT_EQ(StateOf(*store, pid), "[base:new]") << "recovery stopped at " << store_test::Pos(store->recovery().scan_stop)
-                                                << ": " << store->recovery().stop_reason;
+  EXPECT_EQ(StateOf(*store, pid), "[base:new]")
+      << "recovery stopped at " << store_test::Pos(store->recovery().scan_stop) << ": "
+      << store->recovery().stop_reason;
 }
 
 // The same after a checkpoint and a power cut (no clean end of the log).

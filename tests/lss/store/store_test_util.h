@@ -30,9 +30,9 @@
 #include <string>
 #include <vector>
 
+#include "llama/store.h"
 #include "lss/env_extras/fault_injection_env.h"
 #include "lss/log/log_format.h"
-#include "llama/store.h"
 #include "tests/lss/file/env_test_util.h"
 #include "tests/mapping/test_pages.h"
 
@@ -79,9 +79,7 @@ inline std::string Hex(std::uint64_t v) {
   out << "0x" << std::hex << v;
   return out.str();
 }
-inline std::string Pos(LssAddress a) {
-  return std::to_string(a.segment()) + ":" + std::to_string(a.offset());
-}
+inline std::string Pos(LssAddress a) { return std::to_string(a.segment()) + ":" + std::to_string(a.offset()); }
 
 // ---- Fixture ----
 
@@ -166,7 +164,7 @@ inline Result<std::string> PageState(Store& store, PageId pid) {
 // ---- The model ----
 
 struct PageHistory {
-  std::string start;  // the state when the round began ("": none)
+  std::string start;                                        // the state when the round began ("": none)
   std::vector<std::pair<LssAddress, std::string>> flushed;  // (position returned, state)
   const std::string& newest() const { return flushed.empty() ? start : flushed.back().second; }
   // The page's state if the log holds exactly the records before `cut`.
@@ -186,8 +184,8 @@ class Model {
     PageHistory& h = pages_[pid];
     if (h.newest() == state) return;  // nothing new was written
     if (!h.flushed.empty() && end <= h.flushed.back().first) {
-      ADD_FAILURE() << "page " << pid << ": flush position " << Pos(end)
-                    << " not past the previous one " << Pos(h.flushed.back().first);
+      ADD_FAILURE() << "page " << pid << ": flush position " << Pos(end) << " not past the previous one "
+                    << Pos(h.flushed.back().first);
     }
     h.flushed.emplace_back(end, state);
     max_end_ = std::max(max_end_, end);
@@ -254,19 +252,17 @@ class Model {
       }
       if (ok) {
         if (store.recovery().pages_recovered != present + extra_pages) {
-          return ::testing::AssertionFailure()
-                 << "recovery reports " << store.recovery().pages_recovered << " pages, the model knows "
-                 << present + extra_pages;
+          return ::testing::AssertionFailure() << "recovery reports " << store.recovery().pages_recovered
+                                               << " pages, the model knows " << present + extra_pages;
         }
         return ::testing::AssertionSuccess();
       }
     }
     auto failure = ::testing::AssertionFailure();
-    failure << "no log prefix at or past the synced position " << Pos(synced_)
-            << " explains the recovered pages (" << first_mismatch << ").\nrecovery: stop "
-            << Pos(store.recovery().scan_stop) << " (" << store.recovery().stop_reason << "), scan start "
-            << Pos(store.recovery().scan_start) << ", checkpoint " << store.recovery().checkpoint_sequence
-            << ", records " << store.recovery().records_scanned << "\n";
+    failure << "no log prefix at or past the synced position " << Pos(synced_) << " explains the recovered pages ("
+            << first_mismatch << ").\nrecovery: stop " << Pos(store.recovery().scan_stop) << " ("
+            << store.recovery().stop_reason << "), scan start " << Pos(store.recovery().scan_start) << ", checkpoint "
+            << store.recovery().checkpoint_sequence << ", records " << store.recovery().records_scanned << "\n";
     for (const auto& [pid, h] : pages_) {
       if (h.flushed.empty() && got[pid] == h.start) continue;
       failure << "page " << pid << ": recovered \"" << got[pid] << "\"; start \"" << h.start << "\"";
@@ -291,8 +287,8 @@ class Model {
       if (!state->empty()) ++present;
     }
     if (store.recovery().pages_recovered != present) {
-      return ::testing::AssertionFailure() << "recovery reports " << store.recovery().pages_recovered
-                                           << " pages, the model knows " << present;
+      return ::testing::AssertionFailure()
+             << "recovery reports " << store.recovery().pages_recovered << " pages, the model knows " << present;
     }
     return ::testing::AssertionSuccess();
   }
@@ -322,8 +318,7 @@ class Model {
 // (payloads carry a counter), so the model can tell states apart.
 class Workload {
  public:
-  Workload(std::uint64_t seed, Model& model, int max_pages = 50)
-      : rng_(seed), model_(model), max_pages_(max_pages) {}
+  Workload(std::uint64_t seed, Model& model, int max_pages = 50) : rng_(seed), model_(model), max_pages_(max_pages) {}
 
   // After a reopen (the model rebased): the pages that exist are the live set.
   void Restart(const std::map<PageId, std::string>& recovered) {
@@ -342,8 +337,8 @@ class Workload {
 
   // How often each operation comes up (relative weights).
   struct Mix {
-    int allocate = 6, update_d = 34, update_r = 8, flush = 20, sync = 8, sync_all = 3, evict = 7,
-        read_back = 6, free = 3, checkpoint = 3;
+    int allocate = 6, update_d = 34, update_r = 8, flush = 20, sync = 8, sync_all = 3, evict = 7, read_back = 6,
+        free = 3, checkpoint = 3;
   };
   void set_mix(const Mix& mix) { mix_ = mix; }
   const Mix& mix() const { return mix_; }
@@ -352,8 +347,8 @@ class Workload {
   // updated only with what the store acknowledged.
   Status Step(Store& store) {
     const Mix& m = mix_;
-    const int total = m.allocate + m.update_d + m.update_r + m.flush + m.sync + m.sync_all + m.evict +
-                      m.read_back + m.free + m.checkpoint;
+    const int total = m.allocate + m.update_d + m.update_r + m.flush + m.sync + m.sync_all + m.evict + m.read_back +
+                      m.free + m.checkpoint;
     int dice = static_cast<int>(rng_() % static_cast<std::uint64_t>(total));
     auto pick = [&](int weight) {
       if (dice < weight) return true;

@@ -41,8 +41,8 @@ TEST(JsonValueTest, FindsMembersInOrder) {
 }
 
 TEST(JsonValueTest, RefusesMalformedText) {
-  for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"abc", "tru", "[1] 2", "\"\\q\"",
-                          "{\"a\":1,}", "-", "\"\x01\""}) {
+  for (const char* bad :
+       {"", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"abc", "tru", "[1] 2", "\"\\q\"", "{\"a\":1,}", "-", "\"\x01\""}) {
     EXPECT_FALSE(JsonValue::Parse(bad)) << bad;
   }
   std::string deep(300, '[');

@@ -37,7 +37,8 @@ void WriteStore(const StoreFiles& files, const std::string& dir) {
 }
 
 TEST(PagedumpCorpusTest, WriteSeedsWhenAsked) {
-  if (std::getenv("LLAMA_WRITE_PAGEDUMP_CORPUS") == nullptr) GTEST_SKIP() << "set LLAMA_WRITE_PAGEDUMP_CORPUS=1 to rewrite the seeds";
+  if (std::getenv("LLAMA_WRITE_PAGEDUMP_CORPUS") == nullptr)
+    GTEST_SKIP() << "set LLAMA_WRITE_PAGEDUMP_CORPUS=1 to rewrite the seeds";
   ScratchDir scratch("corpus");
   std::map<std::string, StoreFiles> seeds;
   MakeSmallStore(scratch / "small", 4, false, false);
@@ -112,7 +113,10 @@ TEST(PagedumpCorpusTest, BundleRoundTrips) {
   files["segment-00000100"] = Bytes("too high a tag");
   EXPECT_FALSE(BundleStore(files).has_value());
   // Any bytes unbundle: lengths past the end are cut.
-  const std::vector<std::byte> junk = Bytes(std::string("\x01\xff\xff\xff\xff" "abc\x00\x02", 10));
+  const std::vector<std::byte> junk =
+      Bytes(std::string("\x01\xff\xff\xff\xff"
+                        "abc\x00\x02",
+                        10));
   const StoreFiles unbundled = UnbundleStore(junk);
   ASSERT_TRUE(unbundled.contains("segment-00000001"));
   EXPECT_EQ(Text(unbundled.at("segment-00000001")), std::string("abc\x00\x02", 5));

@@ -56,7 +56,8 @@ class PagedumpDamageTest : public SharedStoreTest {
     return last == std::string::npos ? 0 : last + 1;
   }
   static bool AnyContains(const std::vector<std::string>& lines, const std::string& needle) {
-    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
   }
   static std::string Joined(const std::vector<std::string>& lines) {
     std::string out;
@@ -67,8 +68,7 @@ class PagedumpDamageTest : public SharedStoreTest {
   // Every view, text and JSON, on the damaged copy: never a crash, JSON always parses.
   void RunEveryView() {
     const ToolRun summary = RunTool({dir_, "--json"});
-    ASSERT_TRUE(summary.code == kExitOk || summary.code == kExitDamage || summary.code == kExitUsage)
-        << summary.code;
+    ASSERT_TRUE(summary.code == kExitOk || summary.code == kExitDamage || summary.code == kExitUsage) << summary.code;
     if (summary.code != kExitOk) return;  // nothing readable: the error was reported
     auto parsed = JsonValue::Parse(summary.out);
     ASSERT_TRUE(parsed.has_value()) << summary.out;

@@ -202,15 +202,15 @@ TEST_F(PagedumpStoreTest, NeverChangesTheStore) {
 TEST_F(PagedumpStoreTest, UsageErrorsExitTwo) {
   ScratchDir empty("empty");
   const std::vector<std::vector<std::string>> cases = {
-      {},                                           // no directory
-      {Dir(), "--segment", "1", "--pid", "1"},      // two views
+      {},                                       // no directory
+      {Dir(), "--segment", "1", "--pid", "1"},  // two views
       {Dir(), "--verify", "--pid", "1"},
       {Dir(), "--segment", "nope"},
       {Dir(), "--bogus"},
-      {Dir(), "--segment", "999"},                  // no such segment
-      {Dir(), "--pid", "4000000"},                  // no such page
-      {empty.path()},                               // not a store
-      {empty / "missing"},                          // no such directory
+      {Dir(), "--segment", "999"},  // no such segment
+      {Dir(), "--pid", "4000000"},  // no such page
+      {empty.path()},               // not a store
+      {empty / "missing"},          // no such directory
   };
   for (const auto& args : cases) {
     const ToolRun run = RunTool(args);

@@ -16,13 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "llama/coding.h"
 #include "llama/env.h"
-#include "lss/env_extras/fault_injection_env.h"
 #include "llama/store.h"
+#include "lss/env_extras/fault_injection_env.h"
 #include "mapping/mapping_table.h"
 #include "tools/pagedump/json_value.h"
 #include "tools/pagedump/pagedump_cli.h"
-#include "llama/coding.h"
 
 namespace llama::pagedump::testing {
 
@@ -116,7 +116,7 @@ inline std::string CopyStore(const std::string& from, const std::string& to) {
 struct Written {
   std::uint64_t store_id = 0;
   std::map<PageId, std::vector<std::string>> states;  // newest first; last: base contents
-  std::uint64_t page_state_records = 0;  // one per flush that had something new
+  std::uint64_t page_state_records = 0;               // one per flush that had something new
   std::uint64_t free_records = 0;
   std::size_t cleaned_segments = 0;
 };
@@ -225,12 +225,14 @@ inline void MakeSmallStore(const std::string& dir, int pages, bool crash, bool r
       ASSERT_TRUE(pid.has_value());
       auto ref = (*store)->mapping().Read(g, *pid);
       ASSERT_TRUE(ref.has_value());
-      OwnedChain base = PageChainBuilder::Base(Share(*BasePage::Create(*pid, 4096, AsBytes("base " + std::to_string(i)))));
+      OwnedChain base =
+          PageChainBuilder::Base(Share(*BasePage::Create(*pid, 4096, AsBytes("base " + std::to_string(i)))));
       ASSERT_TRUE((*store)->UpdateR(g, *pid, *ref, base).has_value());
       ref = (*store)->mapping().Read(g, *pid);
       ASSERT_TRUE(ref.has_value());
       const std::string payload = "delta " + std::to_string(i);
-      ASSERT_TRUE((*store)->UpdateD(g, *pid, *ref, Share(*DeltaRecord::MakeUpdate(*pid, AsBytes(payload)))).has_value());
+      ASSERT_TRUE(
+          (*store)->UpdateD(g, *pid, *ref, Share(*DeltaRecord::MakeUpdate(*pid, AsBytes(payload)))).has_value());
       auto at = (*store)->Flush(g, *pid);
       ASSERT_TRUE(at.has_value());
       ASSERT_TRUE((*store)->Sync(*at).has_value());

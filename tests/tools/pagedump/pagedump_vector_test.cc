@@ -158,7 +158,9 @@ TEST(PagedumpVectorTest, ShowsTheCatalogSnapshotsTreeAndVectorBytes) {
   EXPECT_EQ(RunTool({dir, "--vector", "events", "--generation", "999999"}).code, kExitUsage);
   EXPECT_EQ(RunTool({dir, "--generation", "1"}).code, kExitUsage);
   EXPECT_EQ(RunJson({dir, "--vector", "events", "--generation", std::to_string(generation)})
-                .Find("snapshot")->Find("generation")->as_uint(),
+                .Find("snapshot")
+                ->Find("generation")
+                ->as_uint(),
             generation);
   EXPECT_EQ(RunTool({dir, "--verify"}).code, kExitOk);
 }
