@@ -57,7 +57,7 @@ Result<DeltaRecord> DeltaRecord::Build(PageId pid, std::uint8_t bits, LssAddress
     return MakeError(ErrorCode::kInvalidArgument, "delta record: payload of " + std::to_string(payload.size()) +
                                                       " bytes exceeds the u32 record length");
   }
-  if (auto s = CheckAddress(prior, "prior state", false); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckAddress(prior, "prior state", false));
   const auto size = static_cast<std::uint32_t>(kHeaderSize + payload.size());
   Block block = AllocateBlock(size);
   std::byte* p = block.get() + kHeadroom;
@@ -79,9 +79,7 @@ Result<DeltaRecord> DeltaRecord::MakeUpdate(PageId pid, std::span<const std::byt
 }
 
 Result<DeltaRecord> DeltaRecord::MakeFlush(PageId pid, LssAddress flushed_to, LssAddress prior_state) {
-  if (auto s = CheckAddress(flushed_to, "flushed-to address", true); !s) {
-    return tl::unexpected(s.error());
-  }
+  LLAMA_RETURN_IF_ERROR(CheckAddress(flushed_to, "flushed-to address", true));
   std::byte payload[kFlushPayloadSize];
   EncodeFixed64(payload, flushed_to.raw());
   return Build(pid, DeltaKindBits(DeltaKind::kFlush), prior_state, {}, payload);
@@ -89,15 +87,13 @@ Result<DeltaRecord> DeltaRecord::MakeFlush(PageId pid, LssAddress flushed_to, Ls
 
 Result<DeltaRecord> DeltaRecord::MakePartialSwap(PageId pid, LssAddress last_flushed,
                                                  std::span<const std::byte> payload, LssAddress prior_state) {
-  if (auto s = CheckAddress(last_flushed, "last flushed address", true); !s) {
-    return tl::unexpected(s.error());
-  }
+  LLAMA_RETURN_IF_ERROR(CheckAddress(last_flushed, "last flushed address", true));
   return Build(pid, DeltaKindBits(DeltaKind::kPartialSwap), prior_state, last_flushed, payload);
 }
 
 Result<DeltaRecord> DeltaRecord::MakeRelocation(PageId pid, LssAddress from, LssAddress to, LssAddress prior_state) {
-  if (auto s = CheckAddress(from, "relocation source", true); !s) return tl::unexpected(s.error());
-  if (auto s = CheckAddress(to, "relocation target", true); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckAddress(from, "relocation source", true));
+  LLAMA_RETURN_IF_ERROR(CheckAddress(to, "relocation target", true));
   std::byte payload[kRelocationPayloadSize];
   EncodeFixed64(payload, from.raw());
   EncodeFixed64(payload + 8, to.raw());

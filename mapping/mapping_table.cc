@@ -121,7 +121,7 @@ Status MappingTable::Restore(PageId pid, LssAddress on_disk) {
   if (!on_disk.is_valid()) return MakeError(ErrorCode::kInvalidArgument, "restore to an invalid address");
   if (pid >= id_limit_) return MakeError(ErrorCode::kResourceExhausted, "restored page id past the id limit");
   auto slot = EnsureSlot(pid);
-  if (!slot) return tl::unexpected(slot.error());
+  LLAMA_RETURN_IF_ERROR(slot);
   if ((*slot)->load() != PageRef::kFreeWord) {
     return MakeError(ErrorCode::kInvalidArgument, "page " + std::to_string(pid) + " restored twice");
   }
@@ -134,7 +134,7 @@ Status MappingTable::Restore(PageId pid, LssAddress on_disk) {
 Status MappingTable::Reserve(PageId pid) {
   if (pid >= id_limit_) return MakeError(ErrorCode::kResourceExhausted, "reserved page id past the id limit");
   auto slot = EnsureSlot(pid);
-  if (!slot) return tl::unexpected(slot.error());
+  LLAMA_RETURN_IF_ERROR(slot);
   if ((*slot)->load() != PageRef::kFreeWord) {
     return MakeError(ErrorCode::kInvalidArgument, "page " + std::to_string(pid) + " is already allocated");
   }

@@ -37,7 +37,7 @@ Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size) {
 Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size, std::span<const std::byte> contents) {
   auto page = Create(pid, page_size);
   if (!page) return page;
-  if (auto s = page->SetContents(contents); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(page->SetContents(contents));
   return page;
 }
 

@@ -49,7 +49,7 @@ Status RrbBuilder::Open(Child& c, std::uint8_t height) {
   }
   auto guard = store_.EnterGeneration();
   auto bytes = ReadTreePage(store_, guard, c.pid);
-  if (!bytes) return tl::unexpected(bytes.error());
+  LLAMA_RETURN_IF_ERROR(bytes);
   const std::string where = " (page " + std::to_string(c.pid) + ")";
   if (height == 0) {
     auto leaf = LeafView::Parse(*bytes);
@@ -161,7 +161,7 @@ Result<RrbBuilder::Siblings> RrbBuilder::Insert(Child& c, std::uint64_t i, std::
   std::size_t k = 0;
   while (k + 1 < n.children.size() && i > n.children[k].size) i -= n.children[k++].size;
   const bool at_end = k + 1 == n.children.size() && i == n.children[k].size;
-  if (auto s = Open(n.children[k], n.height - 1); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(Open(n.children[k], n.height - 1));
   auto extra = Insert(n.children[k], i, std::move(value));
   if (!extra) return extra;
   for (std::size_t e = 0; e < extra->size(); ++e) {
@@ -182,7 +182,7 @@ Result<RrbBuilder::Siblings> RrbBuilder::Update(Child& c, std::uint64_t i, std::
   }
   std::size_t k = 0;
   while (i >= n.children[k].size) i -= n.children[k++].size;
-  if (auto s = Open(n.children[k], n.height - 1); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(Open(n.children[k], n.height - 1));
   auto extra = Update(n.children[k], i, std::move(value));
   if (!extra) return extra;
   for (std::size_t e = 0; e < extra->size(); ++e) {
@@ -260,7 +260,7 @@ Status RrbBuilder::ApplyAtRoot(const VectorOp& op) {
       if (auto s = Erase(root_, op.index); !s) return s;
       break;
   }
-  if (!extra) return tl::unexpected(extra.error());
+  LLAMA_RETURN_IF_ERROR(extra);
   // Grow: the root split, so a new root holds it and its siblings (and may split again).
   while (!extra->empty()) {
     // Checked before growing, so no tree past the u8 height's limit is ever built.
@@ -333,19 +333,19 @@ Result<PageId> RrbBuilder::Write(Child& c, std::vector<PageId>& created, LssAddr
     }
     contents = EncodeInner(n.height, children, !Regular(n));
   }
-  if (!contents) return tl::unexpected(contents.error());
+  LLAMA_RETURN_IF_ERROR(contents);
   auto pid = store_.Allocate();
   if (!pid) return pid;
   created.push_back(*pid);
   auto page = BasePage::Create(*pid, config_.leaf_page_size, *contents);
-  if (!page) return tl::unexpected(page.error());
+  LLAMA_RETURN_IF_ERROR(page);
   OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
   auto guard = store_.EnterGeneration();
   auto installed = store_.UpdateR(guard, *pid, PageRef::Empty(), chain);
-  if (!installed) return tl::unexpected(installed.error());
+  LLAMA_RETURN_IF_ERROR(installed);
   if (!installed->installed) return MakeError(ErrorCode::kAborted, "vector: a fresh page was not empty");
   auto pos = store_.Flush(guard, *pid);
-  if (!pos) return tl::unexpected(pos.error());
+  LLAMA_RETURN_IF_ERROR(pos);
   position = std::max(position, *pos);
   c.pid = *pid;
   c.node.reset();

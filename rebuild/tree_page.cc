@@ -4,7 +4,7 @@ namespace llama {
 
 Result<std::span<const std::byte>> ReadTreePage(Store& store, const GenerationGuard& guard, PageId pid) {
   auto ref = store.Read(guard, pid);
-  if (!ref) return tl::unexpected(ref.error());
+  LLAMA_RETURN_IF_ERROR(ref);
   const PageNode* bottom = ref->state().bottom();
   if (bottom == nullptr || !bottom->is_base()) {
     return MakeError(ErrorCode::kCorruption, "vector: tree page " + std::to_string(pid) + " has no base page");

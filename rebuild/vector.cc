@@ -84,7 +84,7 @@ Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name
                      "fit one log record)");
   }
   std::unique_ptr<Vector> v(new Vector(store, options));
-  if (auto s = v->Recover(name); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(v->Recover(name));
   v->rebuilder_ = std::thread([raw = v.get()] { raw->RebuilderLoop(); });
   return v;
 }
@@ -102,33 +102,33 @@ Status Vector::Create() {
   auto guard = store_.EnterGeneration();
   for (PageId& pid : config.buffers) {
     auto allocated = store_.Allocate();
-    if (!allocated) return tl::unexpected(allocated.error());
+    LLAMA_RETURN_IF_ERROR(allocated);
     pid = *allocated;
     auto page = BasePage::Create(pid, BasePage::kMinPageSize, BufferBaseContents());
-    if (!page) return tl::unexpected(page.error());
+    LLAMA_RETURN_IF_ERROR(page);
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = store_.UpdateR(guard, pid, PageRef::Empty(), chain);
-    if (!installed) return tl::unexpected(installed.error());
-    if (auto pos = store_.Flush(guard, pid); !pos) return tl::unexpected(pos.error());
+    LLAMA_RETURN_IF_ERROR(installed);
+    LLAMA_RETURN_IF_ERROR(store_.Flush(guard, pid));
   }
   auto encoded = EncodeMeta(config);
-  if (!encoded) return tl::unexpected(encoded.error());
+  LLAMA_RETURN_IF_ERROR(encoded);
   const std::vector<std::byte>& contents = *encoded;
   for (;;) {
     auto ref = store_.Read(guard, meta_);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     // The buffer list is at most kMaxSlots ids, so some page size always holds it
     // (static_assert in vector_format.h).
     auto page =
         BasePage::Create(meta_, BasePage::SmallestSizeFor(contents.size()).value_or(BasePage::kMaxPageSize), contents);
-    if (!page) return tl::unexpected(page.error());
+    LLAMA_RETURN_IF_ERROR(page);
     OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
     auto installed = store_.UpdateR(guard, meta_, *ref, chain);
-    if (!installed) return tl::unexpected(installed.error());
+    LLAMA_RETURN_IF_ERROR(installed);
     if (installed->installed) break;
   }
   auto pos = store_.Flush(guard, meta_);
-  if (!pos) return tl::unexpected(pos.error());
+  LLAMA_RETURN_IF_ERROR(pos);
   if (auto s = store_.Sync(*pos); !s) return s;
   config_ = std::move(config);
   return OkStatus();
@@ -136,28 +136,28 @@ Status Vector::Create() {
 
 Status Vector::Recover(std::string_view name) {
   auto meta = store_.OpenRoot("vector:" + std::string(name));
-  if (!meta) return tl::unexpected(meta.error());
+  LLAMA_RETURN_IF_ERROR(meta);
   meta_ = *meta;
   VectorPublication publication;
   publication.watermark = 1;
   {
     auto guard = store_.EnterGeneration();
     auto ref = store_.Read(guard, meta_);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     const BasePage* base = ref->state().base();
     if (base == nullptr) return Corrupt("meta page " + std::to_string(meta_) + " has no base page");
     if (base->used() == 0) {
       if (auto s = Create(); !s) return s;
     } else {
       auto config = DecodeMeta(base->contents());
-      if (!config) return tl::unexpected(config.error());
+      LLAMA_RETURN_IF_ERROR(config);
       config_ = std::move(*config);
       for (const PageNode& node : ref->state()) {  // newest first: the first publication wins
         if (!node.is_delta() || !node.delta()->view().is_update()) continue;
         auto payload = node.delta()->view().payload();
         if (VectorPayloadTag(payload) != vector_format::kPublicationTag) continue;
         auto decoded = DecodePublication(payload);
-        if (!decoded) return tl::unexpected(decoded.error());
+        LLAMA_RETURN_IF_ERROR(decoded);
         publication = std::move(*decoded);
         break;
       }
@@ -171,7 +171,7 @@ Status Vector::Recover(std::string_view name) {
 
   std::uint64_t max_timestamp = 0;
   auto batch = Collect(consumed_, UINT64_MAX, &max_timestamp);
-  if (!batch) return tl::unexpected(batch.error());
+  LLAMA_RETURN_IF_ERROR(batch);
   clock_.store(std::max(consumed_, max_timestamp + 1));
   batch->cut = clock_.load();
   metrics_.replayed_at_open = batch->entries.size();
@@ -188,7 +188,7 @@ Result<Vector::Batch> Vector::Collect(std::uint64_t from, std::uint64_t cut, std
   auto guard = store_.EnterGeneration();
   for (PageId pid : config_.buffers) {
     auto ref = store_.Read(guard, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     for (const PageNode& node : ref->state()) {
       if (!node.is_delta() || !node.delta()->view().is_update()) continue;
       auto payload = node.delta()->view().payload();
@@ -262,7 +262,7 @@ std::uint64_t Vector::Cut() const {
 
 Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions o) {
   // Refused before taking a timestamp: the entry's u16 count and u32 value lengths.
-  if (auto s = ValidateOps(ops, max_value_size()); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(ValidateOps(ops, max_value_size()));
   if (!accepting_.load(std::memory_order_acquire)) return tl::unexpected(RefusalReason().error());
   WriterRecord* writer = LocalRecord();
   if (writer == nullptr) {
@@ -280,7 +280,7 @@ Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions
     wake_ = true;
     rebuild_cv_.notify_one();
     visible_cv_.wait(lock, [&] { return buffer.live_bytes.load() <= limit || !failed_ || stop_; });
-    if (!failed_) return tl::unexpected(failed_.error());
+    LLAMA_RETURN_IF_ERROR(failed_);
   }
 
   VectorEntry entry;
@@ -294,28 +294,28 @@ Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions
     ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
   } clear{me};
   auto encoded = EncodeEntry(entry);
-  if (!encoded) return tl::unexpected(encoded.error());
+  LLAMA_RETURN_IF_ERROR(encoded);
   const std::vector<std::byte>& payload = *encoded;
   if (payload.size() > options_.max_buffer_bytes / 2) {
     return MakeError(ErrorCode::kInvalidArgument, "vector: a write of " + std::to_string(payload.size()) +
                                                       " bytes is larger than half of max_buffer_bytes");
   }
   auto record = DeltaRecord::MakeUpdate(pid, payload);
-  if (!record) return tl::unexpected(record.error());
+  LLAMA_RETURN_IF_ERROR(record);
   DeltaHandle delta = Share(std::move(*record));
   auto guard = store_.EnterGeneration();
   for (;;) {
     auto ref = store_.Read(guard, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     auto out = store_.UpdateD(guard, pid, *ref, delta);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (out->installed) break;
   }
   buffer.live_bytes.fetch_add(BufferedBytes(*delta));
   const VectorTicket ticket{entry.timestamp, slot};
   if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
   if (o.sync) {
-    if (auto s = sync(ticket); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(sync(ticket));
   }
   return ticket;
 }
@@ -346,7 +346,7 @@ Status Vector::sync(VectorTicket ticket) {
   // The entry is in its buffer page, or it was consumed by a publication that is logged
   // before the buffer dropped it: syncing past both covers it either way.
   auto pos = store_.Flush(guard, config_.buffers[ticket.slot]);
-  if (!pos) return tl::unexpected(pos.error());
+  LLAMA_RETURN_IF_ERROR(pos);
   const LssAddress published = LssAddress::FromRaw(published_position_raw_.load());
   return store_.Sync(std::max(*pos, published));
 }
@@ -407,14 +407,14 @@ std::vector<PageId> Vector::Reclaimable() {
 
 Status Vector::Publish(const VectorPublication& publication) {
   auto encoded = EncodePublication(publication);
-  if (!encoded) return tl::unexpected(encoded.error());
+  LLAMA_RETURN_IF_ERROR(encoded);
   auto record = DeltaRecord::MakeUpdate(meta_, *encoded);
-  if (!record) return tl::unexpected(record.error());
+  LLAMA_RETURN_IF_ERROR(record);
   DeltaHandle delta = Share(std::move(*record));
   auto guard = store_.EnterGeneration();
   for (;;) {
     auto ref = store_.Read(guard, meta_);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     Result<UpdateOutcome> out = UpdateOutcome{false, *ref};
     if (ref->state().chain_length() > 8) {
       // Only the newest publication matters (it carries the pages still to free), so the
@@ -422,17 +422,17 @@ Status Vector::Publish(const VectorPublication& publication) {
       const BasePage* base = ref->state().base();
       if (base == nullptr) return Corrupt("meta page has no base page");
       auto copy = BasePage::Create(meta_, base->page_size(), base->contents());
-      if (!copy) return tl::unexpected(copy.error());
+      LLAMA_RETURN_IF_ERROR(copy);
       OwnedChain chain = PageChainBuilder::Prepend(delta, PageChainBuilder::Base(Share(std::move(*copy))));
       out = store_.UpdateR(guard, meta_, *ref, chain);
     } else {
       out = store_.UpdateD(guard, meta_, *ref, delta);
     }
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (out->installed) break;
   }
   auto pos = store_.Flush(guard, meta_);
-  if (!pos) return tl::unexpected(pos.error());
+  LLAMA_RETURN_IF_ERROR(pos);
   published_position_raw_.store(pos->raw());
   return OkStatus();
 }
@@ -443,7 +443,7 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
     const PageId pid = config_.buffers[slot];
     for (;;) {
       auto ref = store_.Read(guard, pid);
-      if (!ref) return tl::unexpected(ref.error());
+      LLAMA_RETURN_IF_ERROR(ref);
       std::vector<DeltaHandle> kept;  // newest first
       std::int64_t dropped_bytes = 0;
       bool consumed_any = false;
@@ -462,14 +462,14 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
       }
       if (!consumed_any) break;
       auto page = BasePage::Create(pid, BasePage::kMinPageSize, BufferBaseContents());
-      if (!page) return tl::unexpected(page.error());
+      LLAMA_RETURN_IF_ERROR(page);
       OwnedChain chain = PageChainBuilder::Base(Share(std::move(*page)));
       for (auto it = kept.rbegin(); it != kept.rend(); ++it) chain = PageChainBuilder::Prepend(*it, std::move(chain));
       auto out = store_.UpdateR(guard, pid, *ref, chain);
-      if (!out) return tl::unexpected(out.error());
+      LLAMA_RETURN_IF_ERROR(out);
       if (!out->installed) continue;  // a writer prepended meanwhile: again
       slots_[slot].live_bytes.fetch_sub(dropped_bytes);
-      if (auto pos = store_.Flush(guard, pid); !pos) return tl::unexpected(pos.error());
+      LLAMA_RETURN_IF_ERROR(store_.Flush(guard, pid));
       break;
     }
   }
@@ -495,7 +495,7 @@ Status Vector::RebuildAndPublish(Batch batch) {
     rejected.emplace_back(entry.timestamp, s.error().message());
   }
   auto written = builder.Materialize();
-  if (!written) return tl::unexpected(written.error());
+  LLAMA_RETURN_IF_ERROR(written);
   const std::uint64_t generation = previous->generation + 1;
   for (PageId pid : written->created) created_in_[pid] = generation;
   for (PageId pid : written->dropped) {
@@ -526,7 +526,7 @@ Status Vector::RebuildAndPublish(Batch batch) {
   {
     auto guard = store_.EnterGeneration();
     for (PageId pid : reclaim) {
-      if (auto freed = store_.Free(guard, pid); !freed) return tl::unexpected(freed.error());
+      LLAMA_RETURN_IF_ERROR(store_.Free(guard, pid));
     }
   }
   consumed_ = batch.cut;
@@ -649,7 +649,7 @@ Status Vector::Close() {
   LssAddress last;
   for (PageId pid : config_.buffers) {
     auto pos = store_.Flush(guard, pid);
-    if (!pos) return tl::unexpected(pos.error());
+    LLAMA_RETURN_IF_ERROR(pos);
     last = std::max(last, *pos);
   }
   last = std::max(last, LssAddress::FromRaw(published_position_raw_.load()));

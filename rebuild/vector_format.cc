@@ -136,8 +136,8 @@ Status ValidateOps(std::span<const VectorOp> ops, std::size_t max_value_size) {
 }
 
 Result<std::vector<std::byte>> EncodeEntry(const VectorEntry& entry) {
-  if (auto s = ValidateOps(entry.ops, kMaxValueSize); !s) return tl::unexpected(s.error());
-  if (auto s = CheckTimestamp(entry.timestamp); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(ValidateOps(entry.ops, kMaxValueSize));
+  LLAMA_RETURN_IF_ERROR(CheckTimestamp(entry.timestamp));
   Writer w;
   w.U8(kEntryTag);
   w.U8(0);
@@ -223,7 +223,7 @@ Status CheckPublication(const VectorPublication& p) {
 }  // namespace
 
 Result<std::vector<std::byte>> EncodePublication(const VectorPublication& p) {
-  if (auto s = CheckPublication(p); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckPublication(p));
   Writer w;
   w.U8(kPublicationTag);
   w.U8(p.height);
@@ -285,7 +285,7 @@ Status ValidateVectorConfig(const VectorConfig& c) {
 }
 
 Result<std::vector<std::byte>> EncodeMeta(const VectorConfig& c) {
-  if (auto s = ValidateVectorConfig(c); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(ValidateVectorConfig(c));
   Writer w;
   w.U32(kMetaMagic);
   w.U32(kVersion);
@@ -372,7 +372,7 @@ Status LeafView::Validate() const {
 // u32[count], and when relaxed, cumulative sizes u64[count].
 
 Result<std::vector<std::byte>> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed) {
-  if (auto s = CheckInnerShape(height, children.size()); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckInnerShape(height, children.size()));
   Writer w;
   w.U32(kInnerMagic);
   w.U8(height);

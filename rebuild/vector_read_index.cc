@@ -19,7 +19,7 @@ Result<VectorReadIndex> VectorReadIndex::Build(Store& store, const VectorConfig&
   index.pinned_ = pin;
   if (tree.root == 0) return index;
   index.leaves_.reserve(tree.size / std::max<std::uint32_t>(config.leaf_max_elements, 1) + 1);
-  if (auto s = index.Visit(store, config, tree.root, tree.height, 0, tree.size); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(index.Visit(store, config, tree.root, tree.height, 0, tree.size));
   index.leaves_.shrink_to_fit();
   index.pins_.shrink_to_fit();
   const std::uint64_t full = index.leaves_.front().count;
@@ -37,7 +37,7 @@ Status VectorReadIndex::Visit(Store& store, const VectorConfig& config, PageId p
   {
     auto guard = store.EnterGeneration();
     auto bytes = ReadTreePage(store, guard, pid);
-    if (!bytes) return tl::unexpected(bytes.error());
+    LLAMA_RETURN_IF_ERROR(bytes);
     if (height == 0) return AddLeaf(store, guard, pid, *bytes, first, size);
     auto inner = InnerView::Parse(*bytes);
     if (!inner) return Corrupt(pid, inner.error().message());
@@ -68,7 +68,7 @@ Status VectorReadIndex::AddLeaf(Store& store, const GenerationGuard& guard, Page
   BasePageHandle page;
   if (pinned_) {
     auto pinned = store.PinBase(guard, pid);
-    if (!pinned) return tl::unexpected(pinned.error());
+    LLAMA_RETURN_IF_ERROR(pinned);
     page = std::move(*pinned);
     bytes = page->contents();
   }
@@ -114,7 +114,7 @@ Status LazyReadIndex::Prepare(Store& store, const VectorConfig& config, const Rr
   // Pinning is free without a budget (every page stays resident) and would escape one.
   const bool pin = store.options().memory_budget == 0;
   auto built = VectorReadIndex::Build(store, config, tree, pin);
-  if (!built) return tl::unexpected(built.error());
+  LLAMA_RETURN_IF_ERROR(built);
   index_ = std::make_unique<const VectorReadIndex>(std::move(*built));
   ready_.store(index_.get(), std::memory_order_release);
   return OkStatus();

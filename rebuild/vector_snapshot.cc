@@ -30,7 +30,7 @@ Result<VectorSnapshot::LeafSpot> VectorSnapshot::Descend(Store& store, const Gen
   std::uint64_t first = 0;  // index of the first element under pid
   for (int h = published_->tree.height; h > 0; --h) {
     auto bytes = ReadTreePage(store, guard, pid);
-    if (!bytes) return tl::unexpected(bytes.error());
+    LLAMA_RETURN_IF_ERROR(bytes);
     // Built only on an error: this loop is the read path.
     auto where = [pid] { return " (page " + std::to_string(pid) + ")"; };
     auto inner = InnerView::Parse(*bytes);
@@ -67,7 +67,7 @@ Status VectorSnapshot::VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVi
       return tl::unexpected(found.error());
     }
     auto bytes = ReadTreePage(store, guard, spot.pid);
-    if (!bytes) return tl::unexpected(bytes.error());
+    LLAMA_RETURN_IF_ERROR(bytes);
     auto where = [&spot] { return " (page " + std::to_string(spot.pid) + ")"; };
     auto leaf = LeafView::Parse(*bytes);
     if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where());
@@ -75,7 +75,7 @@ Status VectorSnapshot::VisitLeaves(std::uint64_t from, std::uint64_t end, LeafVi
       return MakeError(ErrorCode::kCorruption, "vector: leaf size differs from what its parent says" + where());
     }
     auto more = visit(ctx, *leaf, spot.first);
-    if (!more) return tl::unexpected(more.error());
+    LLAMA_RETURN_IF_ERROR(more);
     if (hint != nullptr && index != nullptr) *hint = k + 1;
     if (!*more) break;
     i = spot.first + leaf->size();
@@ -89,7 +89,7 @@ Status VectorSnapshot::VisitPinned(const VectorReadIndex& index, std::size_t k, 
   for (; k < index.leaves() && index.leaf(k).first < end; ++k) {
     const VectorReadIndex::Leaf& leaf = index.leaf(k);
     auto more = visit(ctx, leaf.view(), leaf.first);
-    if (!more) return tl::unexpected(more.error());
+    LLAMA_RETURN_IF_ERROR(more);
     if (hint != nullptr) *hint = k + 1;
     if (!*more) break;
   }
@@ -109,17 +109,17 @@ Status VectorSnapshot::WithValue(std::uint64_t i, void (*fn)(void*, std::string_
   if (auto s = CheckIndex(i); !s) return s;
   return ForLeaves(i, i + 1, [&](const LeafView& leaf, std::uint64_t first) -> Result<bool> {
     auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
-    if (!v) return tl::unexpected(v.error());
+    LLAMA_RETURN_IF_ERROR(v);
     fn(ctx, *v);
     return false;
   });
 }
 
 Result<std::string_view> VectorSnapshot::ViewUnpinned(std::uint64_t i) const {
-  if (auto s = CheckIndex(i); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckIndex(i));
   std::size_t hint = 0;
   auto leaf = PinLeaf(i, &hint);
-  if (!leaf) return tl::unexpected(leaf.error());
+  LLAMA_RETURN_IF_ERROR(leaf);
   const auto k = static_cast<std::uint32_t>(i - leaf->first);
   if (leaf->pin == nullptr) return leaf->view.GetUnchecked(k);  // the read index pins it
   // Keyed by page id, so each leaf is pinned once however often it is viewed. An earlier
@@ -133,7 +133,7 @@ Result<std::string_view> VectorSnapshot::ViewUnpinned(std::uint64_t i) const {
 
 Result<std::string> VectorSnapshot::at(std::uint64_t i) const {
   std::string out;
-  if (auto s = at(i, &out); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(at(i, &out));
   return out;
 }
 
@@ -144,7 +144,7 @@ Status VectorSnapshot::for_each(std::uint64_t from, std::uint64_t count,
     const std::uint64_t stop = std::min<std::uint64_t>(end, first + leaf.size());
     for (std::uint64_t i = std::max(from, first); i < stop; ++i) {
       auto v = leaf.Get(static_cast<std::uint32_t>(i - first));
-      if (!v) return tl::unexpected(v.error());
+      LLAMA_RETURN_IF_ERROR(v);
       if (!fn(i, *v)) return false;
     }
     return true;
@@ -158,7 +158,7 @@ Result<std::vector<std::string>> VectorSnapshot::range(std::uint64_t from, std::
     out.emplace_back(v);
     return true;
   });
-  if (!s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(s);
   return out;
 }
 
@@ -196,7 +196,7 @@ Result<VectorSnapshot::PinnedLeaf> VectorSnapshot::PinLeaf(std::uint64_t i, std:
     return tl::unexpected(found.error());
   }
   auto pin = store.PinBase(guard, spot.pid);
-  if (!pin) return tl::unexpected(pin.error());
+  LLAMA_RETURN_IF_ERROR(pin);
   auto where = [&spot] { return " (page " + std::to_string(spot.pid) + ")"; };
   auto leaf = LeafView::Parse((*pin)->contents());
   if (!leaf) return MakeError(ErrorCode::kCorruption, leaf.error().message() + where());

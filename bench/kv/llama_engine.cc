@@ -20,14 +20,14 @@ class LlamaEngine final : public KvEngine {
   Status Put(std::string_view key, std::string_view value) override { return tree_->Put(key, value, {.sync = sync_}); }
   Result<bool> Get(std::string_view key, std::string* value) override {
     auto got = tree_->Get(key);
-    if (!got) return tl::unexpected(got.error());
+    LLAMA_RETURN_IF_ERROR(got);
     if (!*got) return false;
     *value = std::move(**got);
     return true;
   }
   Status Scan(std::string_view start, std::size_t n, std::vector<std::pair<std::string, std::string>>* out) override {
     auto rows = tree_->Scan(start, n);
-    if (!rows) return tl::unexpected(rows.error());
+    LLAMA_RETURN_IF_ERROR(rows);
     *out = std::move(*rows);
     return llama::OkStatus();
   }
@@ -51,12 +51,12 @@ Result<std::unique_ptr<KvEngine>> OpenLlama(const EngineSettings& settings) {
   llama::StoreOptions options;
   options.compression_level = 0;  // the peers run without compression too
   auto store = llama::Store::Open(settings.dir, options);
-  if (!store) return tl::unexpected(store.error());
+  LLAMA_RETURN_IF_ERROR(store);
   llama::bwtree::BwTreeOptions tree_options;
   // Nodes of about 60 entries at either value size.
   tree_options.node_bytes = settings.value_bytes > 256 ? 32 * 1024 : 8 * 1024;
   auto tree = llama::bwtree::BwTree::Open(**store, "kv", tree_options);
-  if (!tree) return tl::unexpected(tree.error());
+  LLAMA_RETURN_IF_ERROR(tree);
   return std::unique_ptr<KvEngine>(new LlamaEngine(std::move(*store), std::move(*tree), settings.sync));
 }
 

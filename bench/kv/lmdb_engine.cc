@@ -37,7 +37,7 @@ class LmdbEngine final : public KvEngine {
   }
   Result<bool> Get(std::string_view key, std::string* value) override {
     auto txn = ReadTxn();
-    if (!txn) return tl::unexpected(txn.error());
+    LLAMA_RETURN_IF_ERROR(txn);
     MDB_val k{key.size(), const_cast<char*>(key.data())};
     MDB_val v;
     const int rc = mdb_get(*txn, dbi_, &k, &v);
@@ -53,7 +53,7 @@ class LmdbEngine final : public KvEngine {
   Status Scan(std::string_view start, std::size_t n, std::vector<std::pair<std::string, std::string>>* out) override {
     out->clear();
     auto txn = ReadTxn();
-    if (!txn) return tl::unexpected(txn.error());
+    LLAMA_RETURN_IF_ERROR(txn);
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(*txn, dbi_, &cursor);
     if (rc == 0) {

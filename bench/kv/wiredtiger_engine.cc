@@ -53,7 +53,7 @@ class WiredTigerEngine final : public KvEngine {
 
   Status Put(std::string_view key, std::string_view value) override {
     auto cursor = Cursor();
-    if (!cursor) return tl::unexpected(cursor.error());
+    LLAMA_RETURN_IF_ERROR(cursor);
     WT_CURSOR* c = *cursor;
     WT_ITEM k = Item(key);
     WT_ITEM v = Item(value);
@@ -68,7 +68,7 @@ class WiredTigerEngine final : public KvEngine {
   }
   Result<bool> Get(std::string_view key, std::string* value) override {
     auto cursor = Cursor();
-    if (!cursor) return tl::unexpected(cursor.error());
+    LLAMA_RETURN_IF_ERROR(cursor);
     WT_CURSOR* c = *cursor;
     WT_ITEM k = Item(key);
     c->set_key(c, &k);
@@ -87,7 +87,7 @@ class WiredTigerEngine final : public KvEngine {
   Status Scan(std::string_view start, std::size_t n, std::vector<std::pair<std::string, std::string>>* out) override {
     out->clear();
     auto cursor = Cursor();
-    if (!cursor) return tl::unexpected(cursor.error());
+    LLAMA_RETURN_IF_ERROR(cursor);
     WT_CURSOR* c = *cursor;
     WT_ITEM k = Item(start);
     c->set_key(c, &k);

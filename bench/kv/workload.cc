@@ -109,7 +109,7 @@ Result<RunResult> Workloads::Run(KvEngine& engine, const WorkloadSpec& spec, int
           const std::uint64_t id = rng() % (missing_too ? 2 * keys_ : keys_);
           MakeKey(id, key);
           auto got = engine.Get(k, &value);
-          if (!got) return tl::unexpected(got.error());
+          LLAMA_RETURN_IF_ERROR(got);
           if (*got != (id < keys_))
             return tl::unexpected(Broken("a read of key " + std::to_string(id) + " got the wrong answer"));
           hits += *got ? 1 : 0;
@@ -123,7 +123,7 @@ Result<RunResult> Workloads::Run(KvEngine& engine, const WorkloadSpec& spec, int
             if (auto s = engine.Put(k, ValueFor(id, i + 1)); !s) return s;
           } else {
             auto got = engine.Get(k, &value);
-            if (!got) return tl::unexpected(got.error());
+            LLAMA_RETURN_IF_ERROR(got);
             if (!*got) return tl::unexpected(Broken("a loaded key was not found"));
             ++hits;
           }

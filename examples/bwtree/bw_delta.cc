@@ -96,20 +96,20 @@ Result<BwDelta> BwDelta::Decode(std::span<const std::byte> payload) {
       if (body.size() < 6) return tl::unexpected(Corrupt("truncated insert"));
       const std::size_t value_len = DecodeFixed32(body.data() + 2);
       if (value_len > body.size()) return tl::unexpected(Corrupt("value length past the end"));
-      if (auto s = key_at(0, 6, value_len); !s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(key_at(0, 6, value_len));
       d.value = AsStringView(body.subspan(6 + d.key.size(), value_len));
       return d;
     }
     case static_cast<std::uint8_t>(DeltaTag::kDelete):
       d.tag = DeltaTag::kDelete;
-      if (auto s = key_at(0, 2, 0); !s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(key_at(0, 2, 0));
       return d;
     case static_cast<std::uint8_t>(DeltaTag::kSplit):
     case static_cast<std::uint8_t>(DeltaTag::kIndexInsert):
     case static_cast<std::uint8_t>(DeltaTag::kIndexTombstone):
     case static_cast<std::uint8_t>(DeltaTag::kIndexErase):
       d.tag = static_cast<DeltaTag>(tag);
-      if (auto s = key_at(4, 6, 0); !s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(key_at(4, 6, 0));
       d.pid = DecodeFixed32(body.data());
       return d;
     case static_cast<std::uint8_t>(DeltaTag::kRemoveNode):

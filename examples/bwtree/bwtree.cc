@@ -109,10 +109,10 @@ Result<std::unique_ptr<BwTree>> BwTree::Open(Store& store, std::string_view name
   }
   // From here the tree's destructor unregisters the name.
   std::unique_ptr<BwTree> tree(new BwTree(store, std::string(name), *root, *pending, options));
-  if (auto s = tree->InitializePage(tree->root_); !s) return tl::unexpected(s.error());
-  if (auto s = tree->InitializePage(tree->pending_); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(tree->InitializePage(tree->root_));
+  LLAMA_RETURN_IF_ERROR(tree->InitializePage(tree->pending_));
   // What a crash cut short: pages stamped for a change whose end is not in the log.
-  if (auto s = tree->ReclaimPending(); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(tree->ReclaimPending());
   return tree;
 }
 
@@ -121,7 +121,7 @@ Status BwTree::InitializePage(PageId pid) {
   {
     auto g = store_.EnterGeneration();
     auto ref = store_.Read(g, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     // The catalog gives a new root page an empty base page (flush-marked by llama, if it was
     // flushed or read back); a tree's root (and pending page) never is.
     bool fresh = ref->empty();
@@ -133,17 +133,17 @@ Status BwTree::InitializePage(PageId pid) {
     }
     if (!fresh) {
       auto view = NodeView::Of(ref->state());
-      if (!view) return tl::unexpected(view.error());
+      LLAMA_RETURN_IF_ERROR(view);
       return OkStatus();
     }
     // First use: an empty leaf covering every key.
     auto chain = BaseChain(pid, NodeContents{});
-    if (!chain) return tl::unexpected(chain.error());
+    LLAMA_RETURN_IF_ERROR(chain);
     auto out = store_.UpdateR(g, pid, *ref, *chain);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (!out->installed) return InitializePage(pid);  // the evictor moved the page meanwhile
     auto pos = store_.Flush(g, pid);
-    if (!pos) return tl::unexpected(pos.error());
+    LLAMA_RETURN_IF_ERROR(pos);
     written = *pos;
   }
   return store_.Sync(written);
@@ -170,7 +170,7 @@ Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions op
     Op op(g);
     op.sync = options.sync;
     auto pos = WriteLeaf(op, key, payload, options.sync, nullptr);
-    if (!pos) return tl::unexpected(pos.error());
+    LLAMA_RETURN_IF_ERROR(pos);
     sync_to = *pos;
   }
   if (!options.sync) return OkStatus();
@@ -178,7 +178,7 @@ Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions op
 }
 
 Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
-  if (auto s = CheckKeyValue(key, {}); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckKeyValue(key, {}));
   const std::vector<std::byte> payload = BwDelta::Delete(key);
   LssAddress sync_to;
   bool existed = false;
@@ -187,13 +187,11 @@ Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
     Op op(g);
     op.sync = options.sync;
     auto pos = WriteLeaf(op, key, payload, options.sync, &existed);
-    if (!pos) return tl::unexpected(pos.error());
+    LLAMA_RETURN_IF_ERROR(pos);
     sync_to = *pos;
   }
   if (options.sync) {
-    if (auto s = sync_to.is_null() ? store_.SyncAll() : store_.Sync(sync_to); !s) {
-      return tl::unexpected(s.error());
-    }
+    LLAMA_RETURN_IF_ERROR(sync_to.is_null() ? store_.SyncAll() : store_.Sync(sync_to));
   }
   return existed;
 }
@@ -201,25 +199,25 @@ Result<bool> BwTree::Erase(std::string_view key, WriteOptions options) {
 Result<std::optional<std::string>> BwTree::Get(std::string_view key) {
   std::string value;
   auto found = Get(key, &value);
-  if (!found) return tl::unexpected(found.error());
+  LLAMA_RETURN_IF_ERROR(found);
   if (!*found) return std::optional<std::string>();
   return std::optional<std::string>(std::move(value));
 }
 
 Result<bool> BwTree::Get(std::string_view key, std::string* value) {
-  if (auto s = CheckKeyValue(key, {}); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckKeyValue(key, {}));
   // Everything below reads the nodes in place (NodeView borrows their bytes, the Op keeps
   // no list for a read): the one copy is the value's, into the caller's string.
   auto g = store_.EnterGeneration();
   Op op(g);
   auto at = Descend(op, key, 0);
-  if (!at) return tl::unexpected(at.error());
+  LLAMA_RETURN_IF_ERROR(at);
   auto entry = at->view.Find(key);
-  if (!entry) return tl::unexpected(entry.error());
+  LLAMA_RETURN_IF_ERROR(entry);
   // A reader that walks a long chain folds it, so a read-mostly load soon reads bases.
   // (The entry stays readable: the old chain is not freed while this generation lasts.)
   if (at->view.delta_count() >= std::max(2u, options_.consolidate_after / 2)) {
-    if (auto s = Consolidate(op, at->pid, 2); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(Consolidate(op, at->pid, 2));
   }
   if (!*entry) return false;
   value->assign((*entry)->value);
@@ -229,7 +227,7 @@ Result<bool> BwTree::Get(std::string_view key, std::string* value) {
 Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::string_view start, std::size_t limit) {
   std::vector<std::pair<std::string, std::string>> out;
   if (limit == 0) {
-    if (auto s = CheckKeyValue(start, {}); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(CheckKeyValue(start, {}));
     return out;
   }
   Cursor cursor(*this);
@@ -238,7 +236,7 @@ Result<std::vector<std::pair<std::string, std::string>>> BwTree::Scan(std::strin
     out.emplace_back(cursor.key(), cursor.value());
     if (out.size() == limit) return out;
   }
-  if (!s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(s);
   return out;
 }
 
@@ -266,7 +264,7 @@ BwTreeStats BwTree::stats() const {
 Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::vector<std::byte>& payload, bool sync,
                                      bool* existed) {
   auto at = Descend(op, key, 0);
-  if (!at) return tl::unexpected(at.error());
+  LLAMA_RETURN_IF_ERROR(at);
   for (int folds = 0;;) {
     // A full chain is folded before anything goes on it. Writers whose consolidations
     // lose races to each other's deltas would otherwise grow a chain without bound, past
@@ -277,14 +275,14 @@ Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::ve
     if (folds < kMaxFullChainFolds && ChainFull(*at)) {
       ++folds;
       full_chain_folds_.fetch_add(1, std::memory_order_relaxed);
-      if (auto s = Consolidate(op, at->pid, 1); !s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(Consolidate(op, at->pid, 1));
       at = Reread(op, *at, key);
-      if (!at) return tl::unexpected(at.error());
+      LLAMA_RETURN_IF_ERROR(at);
       continue;
     }
     if (existed != nullptr) {  // an erase writes a Delete only for a key that is there
       auto entry = at->view.Find(key);
-      if (!entry) return tl::unexpected(entry.error());
+      LLAMA_RETURN_IF_ERROR(entry);
       *existed = entry->has_value();
       if (!*existed) break;
     }
@@ -293,12 +291,12 @@ Result<LssAddress> BwTree::WriteLeaf(Op& op, std::string_view key, const std::ve
     // look again (Reread descends anew).
     if (!out && !IsNotFound(out.error())) return tl::unexpected(out.error());
     if (out && out->installed) {
-      if (auto s = AfterDelta(op, at->pid, at->view, existed != nullptr); !s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(AfterDelta(op, at->pid, at->view, existed != nullptr));
       break;
     }
     cas_retries_.fetch_add(1, std::memory_order_relaxed);
     at = Reread(op, *at, key);
-    if (!at) return tl::unexpected(at.error());
+    LLAMA_RETURN_IF_ERROR(at);
   }
   if (!sync) return LssAddress();
   return FlushForSync(op, at->pid);
@@ -347,7 +345,7 @@ Status BwTree::Flush(const GenerationGuard& g, PageId pid) {
 Result<UpdateOutcome> BwTree::Prepend(const GenerationGuard& g, PageId pid, PageRef head,
                                       const std::vector<std::byte>& payload) {
   auto record = DeltaRecord::MakeUpdate(pid, payload);
-  if (!record) return tl::unexpected(record.error());
+  LLAMA_RETURN_IF_ERROR(record);
   return store_.UpdateD(g, pid, head, Share(std::move(*record)));
 }
 
@@ -376,13 +374,13 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       }
       if (ref->empty()) break;  // not published yet (cannot happen from a valid read)
       auto view = NodeView::Of(ref->state());
-      if (!view) return tl::unexpected(view.error());
+      LLAMA_RETURN_IF_ERROR(view);
       // A removed node is reached only through a parent read before its tombstone: the
       // next descent routes around it (and helps the merge). A retired one is the root's
       // only child being copied into the root: finish that, then start again.
       if (view->removed()) {
         if (view->retired()) {
-          if (auto s = HelpCollapse(op.guard, pid); !s) return tl::unexpected(s.error());
+          LLAMA_RETURN_IF_ERROR(HelpCollapse(op.guard, pid));
         }
         break;
       }
@@ -393,9 +391,7 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
         const PageId right = *view->right();
         op.NoteUnflushed(pid, *view);
         if (op.help && has_parent) {
-          if (auto s = PostIndexEntry(op.guard, pid, right, view->high().key, view->level()); !s) {
-            return tl::unexpected(s.error());
-          }
+          LLAMA_RETURN_IF_ERROR(PostIndexEntry(op.guard, pid, right, view->high().key, view->level()));
         }
         expect_level = view->level();
         pid = right;
@@ -408,7 +404,7 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
         // The root with one child gets shorter instead (then this descent goes on through
         // the old root's view, meets the retired child and starts again).
         auto s = pid != root_ ? MaybeMerge(op, pid) : view->leaf() ? OkStatus() : TryCollapseRoot(op.guard);
-        if (!s) return tl::unexpected(s.error());
+        LLAMA_RETURN_IF_ERROR(s);
       }
       if (view->level() == level) return Located{pid, *ref, std::move(*view)};
       if (view->level() < level) {
@@ -417,15 +413,13 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       op.NoteUnflushed(pid, *view);
       std::vector<Entry> skipped;
       auto child = view->FloorLive(key, true, op.help ? &skipped : nullptr);
-      if (!child) return tl::unexpected(child.error());
+      LLAMA_RETURN_IF_ERROR(child);
       if (!*child) {
         return MakeError(ErrorCode::kCorruption, "bwtree: inner node " + std::to_string(pid) +
                                                      " has no live entry at or below a key it covers");
       }
       for (const Entry& t : skipped) {
-        if (auto s = HelpMerge(op.guard, t.child, t.key, static_cast<std::uint8_t>(view->level() - 1)); !s) {
-          return tl::unexpected(s.error());
-        }
+        LLAMA_RETURN_IF_ERROR(HelpMerge(op.guard, t.child, t.key, static_cast<std::uint8_t>(view->level() - 1)));
       }
       has_parent = true;
       expect_level = view->level() - 1;
@@ -438,7 +432,7 @@ Result<BwTree::Located> BwTree::Reread(Op& op, const Located& at, std::string_vi
   auto ref = store_.Read(op.guard, at.pid);
   if (ref && ref->in_memory()) {
     auto view = NodeView::Of(ref->state());
-    if (!view) return tl::unexpected(view.error());
+    LLAMA_RETURN_IF_ERROR(view);
     if (!view->removed() && view->level() == at.view.level() && view->Covers(key)) {
       return Located{at.pid, *ref, std::move(*view)};
     }

@@ -96,9 +96,9 @@ Status TreeWalk::WalkLevel(PageId leftmost, TreeShape& shape) {
   for (std::uint64_t nodes = 0;; ++nodes) {
     if (nodes > kMaxNodesPerLevel) return tl::unexpected(Broken("a level does not end (a cycle of side links?)"));
     auto ref = store_.Read(g_, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     auto view = NodeView::Of(ref->state());
-    if (!view) return tl::unexpected(view.error());
+    LLAMA_RETURN_IF_ERROR(view);
     const std::string where = "node " + std::to_string(pid) + " (level " + std::to_string(view->level()) + ")";
     if (level_ < 0) level_ = view->level();
     if (view->level() != level_) return tl::unexpected(Broken(where + " on level " + std::to_string(level_)));
@@ -107,7 +107,7 @@ Status TreeWalk::WalkLevel(PageId leftmost, TreeShape& shape) {
           Broken(where + " starts at \"" + std::string(view->low()) + "\", expected \"" + expect_low + "\""));
     }
     auto contents = view->Materialize();
-    if (!contents) return tl::unexpected(contents.error());
+    LLAMA_RETURN_IF_ERROR(contents);
     if (auto s = CheckNode(pid, *view, *contents, where, shape); !s) return s;
     if (contents->high.infinite) {
       shape.nodes_per_level.push_back(nodes + 1);
@@ -177,7 +177,7 @@ Status TreeWalk::CheckChildren(PageId pid, const NodeContents& contents, const s
       return tl::unexpected(Broken(where + ": child " + std::to_string(e.child) + ": " + child_ref.error().ToString()));
     }
     auto child = NodeView::Of(child_ref->state());
-    if (!child) return tl::unexpected(child.error());
+    LLAMA_RETURN_IF_ERROR(child);
     if (child->level() + 1 != level_ || child->low() != e.key) {
       return tl::unexpected(Broken(where + ": separator \"" + std::string(e.key) + "\" names child " +
                                    std::to_string(e.child) + " at level " + std::to_string(child->level()) +
@@ -201,18 +201,18 @@ Result<TreeShape> BwTree::Check() {
   auto g = store_.EnterGeneration();
   TreeShape shape;
   TreeWalk walk(store_, g, root_);
-  if (auto s = walk.Run(shape); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(walk.Run(shape));
   shape.pages = walk.pages().size();
   auto records = PendingRecords(g);
-  if (!records) return tl::unexpected(records.error());
+  LLAMA_RETURN_IF_ERROR(records);
   shape.pending = records->size();
-  if (auto s = CheckStorePages(g, walk.pages(), shape); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CheckStorePages(g, walk.pages(), shape));
   return shape;
 }
 
 Status BwTree::CheckStorePages(const GenerationGuard& g, const std::set<PageId>& own_pages, TreeShape& shape) {
   auto roots = store_.Roots();
-  if (!roots) return tl::unexpected(roots.error());
+  LLAMA_RETURN_IF_ERROR(roots);
   std::set<PageId> held = own_pages;
   held.insert(kCatalogPage);
   for (const NamedRoot& root : *roots) {
@@ -220,7 +220,7 @@ Status BwTree::CheckStorePages(const GenerationGuard& g, const std::set<PageId>&
     held.insert(root.pid);
     if (name.starts_with(kPendingPrefix)) {
       auto records = PendingRecordsOf(store_, g, root.pid);
-      if (!records) return tl::unexpected(records.error());
+      LLAMA_RETURN_IF_ERROR(records);
       // A record may outlive its page's free for a moment (the free is logged first).
       for (const Pending& p : *records) {
         if (store_.Read(g, p.pid)) held.insert(p.pid);

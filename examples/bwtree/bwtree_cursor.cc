@@ -52,7 +52,7 @@ Status BwTree::Cursor::Load(bool follow_link) {
   std::optional<NodeView> sibling;
   if (follow_link) {
     auto read = ReadSibling(g);
-    if (!read) return tl::unexpected(read.error());
+    LLAMA_RETURN_IF_ERROR(read);
     sibling = std::move(*read);
   }
   frees_done_ = frees_done;
@@ -64,7 +64,7 @@ Status BwTree::Cursor::Load(bool follow_link) {
   // No link, or one that no longer leads to from_: the leaf that holds from_ now.
   Op op(g);
   auto at = tree_.Descend(op, from_, 0);
-  if (!at) return tl::unexpected(at.error());
+  LLAMA_RETURN_IF_ERROR(at);
   return Fill(at->view);
 }
 
@@ -79,7 +79,7 @@ Result<std::optional<NodeView>> BwTree::Cursor::ReadSibling(const GenerationGuar
   // of this tree or of another tree in the store: descend rather than read it.
   if (ref->empty() || tree_.frees_started_.load(std::memory_order_seq_cst) != frees_done_) return Found();
   auto view = NodeView::Of(ref->state());
-  if (!view) return tl::unexpected(view.error());
+  LLAMA_RETURN_IF_ERROR(view);
   // Still the leaf that starts where the previous one ended, not one being merged away
   // (its keys went to its left neighbour, which covers from_ now).
   if (view->removed() || !view->leaf() || view->low() != from_) return Found();

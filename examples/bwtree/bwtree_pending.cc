@@ -70,20 +70,20 @@ Status BwTree::ChangePending(const GenerationGuard& g, const std::vector<std::by
   for (int attempt = 0; attempt < kPendingAttempts; ++attempt) {
     if (attempt % 64 == 63) std::this_thread::yield();
     auto ref = store_.Read(g, pending_);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     auto view = NodeView::Of(ref->state());
-    if (!view) return tl::unexpected(view.error());
+    LLAMA_RETURN_IF_ERROR(view);
     auto out = Prepend(g, pending_, *ref, payload);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (!out->installed) continue;
     if (view->delta_count() + 1 < kPendingConsolidateAfter) return OkStatus();
     // Fold it (a lost race leaves that to the next thread).
     auto folded = NodeView::Of(out->head.state());
     auto contents = folded ? folded->Materialize() : Result<NodeContents>(tl::unexpected(folded.error()));
     auto chain = contents ? BaseChain(pending_, *contents) : Result<OwnedChain>(tl::unexpected(contents.error()));
-    if (!chain) return tl::unexpected(chain.error());
+    LLAMA_RETURN_IF_ERROR(chain);
     auto replaced = store_.UpdateR(g, pending_, out->head, *chain);
-    if (!replaced) return tl::unexpected(replaced.error());
+    LLAMA_RETURN_IF_ERROR(replaced);
     return OkStatus();
   }
   return MakeError(ErrorCode::kAborted, "bwtree: the pending page kept changing");
@@ -95,11 +95,11 @@ Result<std::vector<BwTree::Pending>> BwTree::PendingRecords(const GenerationGuar
 
 Result<std::vector<BwTree::Pending>> BwTree::PendingRecordsOf(Store& store, const GenerationGuard& g, PageId pending) {
   auto ref = store.Read(g, pending);
-  if (!ref) return tl::unexpected(ref.error());
+  LLAMA_RETURN_IF_ERROR(ref);
   auto view = NodeView::Of(ref->state());
-  if (!view) return tl::unexpected(view.error());
+  LLAMA_RETURN_IF_ERROR(view);
   auto contents = view->Materialize();
-  if (!contents) return tl::unexpected(contents.error());
+  LLAMA_RETURN_IF_ERROR(contents);
   std::vector<Pending> records;
   for (const Entry& e : contents->entries) {
     if (e.key.size() != 12) return MakeError(ErrorCode::kCorruption, "bwtree: a pending record's key is not 12 bytes");
@@ -115,10 +115,10 @@ Result<std::vector<BwTree::Pending>> BwTree::PendingRecordsOf(Store& store, cons
 Status BwTree::ReclaimPending() {
   auto g = store_.EnterGeneration();
   auto records = PendingRecords(g);
-  if (!records) return tl::unexpected(records.error());
+  LLAMA_RETURN_IF_ERROR(records);
   for (const Pending& record : *records) {
     auto done = ResolvePending(g, record);
-    if (!done) return tl::unexpected(done.error());
+    LLAMA_RETURN_IF_ERROR(done);
     if (*done) {
       if (auto s = DropPending(g, record.pid, record.nonce); !s) return s;
     }
@@ -140,7 +140,7 @@ Result<bool> BwTree::ResolvePending(const GenerationGuard& g, Pending record) {
     auto view = NodeView::Of(ref->state());
     if (!view || view->nonce() != record.nonce) return true;
     auto reachable = Reachable(g, record.pid, *view);
-    if (!reachable) return tl::unexpected(reachable.error());
+    LLAMA_RETURN_IF_ERROR(reachable);
     if (!view->removed()) {
       // A new node: linked (and perhaps in use) or not.
       if (*reachable || view->delta_count() > 0) return true;
@@ -150,7 +150,7 @@ Result<bool> BwTree::ResolvePending(const GenerationGuard& g, Pending record) {
       if (pass > 0) return false;
       Status helped =
           view->retired() ? HelpCollapse(g, record.pid) : HelpMerge(g, record.pid, view->low(), view->level());
-      if (!helped) return tl::unexpected(helped.error());
+      LLAMA_RETURN_IF_ERROR(helped);
       continue;
     }
     // Stamped and unreachable: the change that made it garbage is in the log, its free is
@@ -167,12 +167,12 @@ Result<bool> BwTree::Reachable(const GenerationGuard& g, PageId pid, const NodeV
   if (view.retired()) {
     // A retired node is only ever the root's only child.
     auto root = store_.Read(g, root_);
-    if (!root) return tl::unexpected(root.error());
+    LLAMA_RETURN_IF_ERROR(root);
     auto root_view = NodeView::Of(root->state());
-    if (!root_view) return tl::unexpected(root_view.error());
+    LLAMA_RETURN_IF_ERROR(root_view);
     if (root_view->level() != view.level() + 1) return false;
     auto entry = root_view->Find(view.low());
-    if (!entry) return tl::unexpected(entry.error());
+    LLAMA_RETURN_IF_ERROR(entry);
     return *entry && (*entry)->child == pid;
   }
   // A removed node is reachable while its parent has its tombstone; any other node when
@@ -186,7 +186,7 @@ Result<bool> BwTree::Reachable(const GenerationGuard& g, PageId pid, const NodeV
   }
   if (!view.removed()) return at->pid == pid;
   auto entry = at->view.Find(view.low());
-  if (!entry) return tl::unexpected(entry.error());
+  LLAMA_RETURN_IF_ERROR(entry);
   return *entry && (*entry)->child == pid;
 }
 

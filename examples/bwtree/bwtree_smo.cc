@@ -65,15 +65,15 @@ NodeContents Slice(const NodeContents& contents, std::size_t begin, std::size_t 
 Result<OwnedChain> BwTree::BaseChain(PageId pid, const NodeContents& contents) const {
   std::vector<std::byte> image;
   image.reserve(EncodedNodeSize(contents));
-  if (auto s = EncodeNodeImage(contents, image); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(EncodeNodeImage(contents, image));
   auto page = BasePage::Create(pid, PageSizeFor(image.size()), image);
-  if (!page) return tl::unexpected(page.error());
+  LLAMA_RETURN_IF_ERROR(page);
   return PageChainBuilder::Base(Share(std::move(*page)));
 }
 
 Result<BwTree::Pending> BwTree::NewNode(const GenerationGuard& g, const NodeContents& contents) {
   auto pid = store_.Allocate();
-  if (!pid) return tl::unexpected(pid.error());
+  LLAMA_RETURN_IF_ERROR(pid);
   const Pending born{*pid, NewNonce()};
   // The pending record is in the log before the node can be: a crash before a node that
   // names this one reaches the log leaves a page Open finds (by the Birth stamp) and frees.
@@ -136,20 +136,20 @@ Status BwTree::Consolidate(Op& op, PageId pid, std::uint32_t min_deltas) {
   if (!ref) return OkIfFreed(ref.error());
   if (!ref->in_memory()) return OkStatus();
   auto view = NodeView::Of(ref->state());
-  if (!view) return tl::unexpected(view.error());
+  LLAMA_RETURN_IF_ERROR(view);
   if (view->removed() || view->delta_count() < min_deltas) return OkStatus();
   auto contents = view->Materialize();
-  if (!contents) return tl::unexpected(contents.error());
+  LLAMA_RETURN_IF_ERROR(contents);
   const std::size_t size = EncodedNodeSize(*contents);
   if (size > options_.node_bytes && contents->entries.size() >= 2) {
     auto split = Split(op, pid, *ref, *contents);
-    if (!split) return tl::unexpected(split.error());
+    LLAMA_RETURN_IF_ERROR(split);
     if (*split) return OkStatus();
     // No place to cut (e.g. all but the first entry are tombstones): consolidate if it fits.
     if (size > BasePage::kMaxPageSize - base_page_format::kHeaderSize) return OkStatus();
   }
   auto chain = BaseChain(pid, *contents);
-  if (!chain) return tl::unexpected(chain.error());
+  LLAMA_RETURN_IF_ERROR(chain);
   auto out = store_.UpdateR(op.guard, pid, *ref, *chain);
   if (!out) return LetGo(out.error());
   if (!out->installed) return OkStatus();
@@ -174,10 +174,10 @@ Status BwTree::MaybeMerge(Op& op, PageId pid) {
   auto ref = store_.Read(op.guard, pid);
   if (!ref) return OkIfFreed(ref.error());
   auto view = NodeView::Of(ref->state());
-  if (!view) return tl::unexpected(view.error());
+  LLAMA_RETURN_IF_ERROR(view);
   if (view->removed()) return OkStatus();
   auto contents = view->Materialize();
-  if (!contents) return tl::unexpected(contents.error());
+  LLAMA_RETURN_IF_ERROR(contents);
   if (!WantsMerge(*contents, EncodedNodeSize(*contents))) return OkStatus();
   NestedMerge nested;
   return TryStartMerge(op, pid, contents->low, contents->level);
@@ -234,39 +234,38 @@ Result<bool> BwTree::Split(Op& op, PageId pid, PageRef head, const NodeContents&
   const std::vector<std::size_t> cuts = Partition(contents);
   if (cuts.empty()) return false;
   if (pid == root_) {
-    if (auto s = SplitRoot(op, head, contents, cuts); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(SplitRoot(op, head, contents, cuts));
     return true;
   }
   // The new right parts first; each is in the log before the Split delta that makes it
   // reachable.
   auto parts = NewParts(op.guard, contents, cuts, contents.high, contents.right);
-  if (!parts) return tl::unexpected(parts.error());
+  LLAMA_RETURN_IF_ERROR(parts);
   const std::vector<Pending>& created = *parts;
   const std::string_view separator = contents.entries[cuts[0]].key;
   auto out = Prepend(op.guard, pid, head, BwDelta::KeyAndPage(DeltaTag::kSplit, separator, created[0].pid));
   if (!out || !out->installed) {
-    if (auto s = Settle(op.guard, created, false); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(Settle(op.guard, created, false));
     if (!out && !IsNotFound(out.error())) return tl::unexpected(out.error());
     return true;  // lost the race: whoever changed the node will split it if still needed
   }
   splits_.fetch_add(1, std::memory_order_relaxed);
   // Fold the node down to its own part now (its chain is long and half of it moved).
   auto chain = BaseChain(pid, Slice(contents, 0, cuts[0], contents.low, HighKey::At(separator), created[0].pid));
-  if (!chain) return tl::unexpected(chain.error());
+  LLAMA_RETURN_IF_ERROR(chain);
   auto folded = store_.UpdateR(op.guard, pid, out->head, *chain);
   if (!folded && !IsNotFound(folded.error())) return tl::unexpected(folded.error());
   if (folded && folded->installed) consolidations_.fetch_add(1, std::memory_order_relaxed);
   // Once the Split is in the log, every new part is reachable (each names the next), so
   // their pending records can go. (If the node was merged away meanwhile, its contents
   // were flushed into its left neighbour before its free.)
-  if (auto s = Flush(op.guard, pid); !s) return tl::unexpected(s.error());
-  if (auto s = Settle(op.guard, created, true); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(Flush(op.guard, pid));
+  LLAMA_RETURN_IF_ERROR(Settle(op.guard, created, true));
   // Post every new part in the parent, left to right.
   PageId left = pid;
   for (std::size_t j = 0; j < cuts.size(); ++j) {
     const std::string_view low = contents.entries[cuts[j]].key;
-    if (auto s = PostIndexEntry(op.guard, left, created[j].pid, low, contents.level); !s)
-      return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(PostIndexEntry(op.guard, left, created[j].pid, low, contents.level));
     left = created[j].pid;
   }
   return true;
@@ -282,7 +281,7 @@ Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, con
   std::vector<std::size_t> starts{0};
   starts.insert(starts.end(), cuts.begin(), cuts.end());
   auto parts = NewParts(op.guard, contents, starts, HighKey::Infinity(), std::nullopt);
-  if (!parts) return tl::unexpected(parts.error());
+  LLAMA_RETURN_IF_ERROR(parts);
   const std::vector<Pending>& created = *parts;
   NodeContents root;
   root.level = static_cast<std::uint8_t>(contents.level + 1);
@@ -310,10 +309,10 @@ Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId righ
     auto parent = Descend(helper, key, static_cast<std::uint8_t>(level + 1));
     if (!parent) return LetGo(parent.error());
     auto existing = parent->view.Find(key);
-    if (!existing) return tl::unexpected(existing.error());
+    LLAMA_RETURN_IF_ERROR(existing);
     if (*existing) return OkStatus();  // posted already (or a finished merge's tombstone is in the way)
     auto floor = parent->view.FloorLive(key, true);
-    if (!floor) return tl::unexpected(floor.error());
+    LLAMA_RETURN_IF_ERROR(floor);
     if (!*floor || (*floor)->child != left) return OkStatus();  // the parent routes elsewhere now
     // And the split is still pending: `left` still ends at `key` with `right` next. Read
     // after the parent, this rules out posting a node that was posted, merged away and
@@ -322,7 +321,7 @@ Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId righ
     auto left_ref = store_.Read(g, left);
     if (!left_ref) return OkIfFreed(left_ref.error());
     auto left_view = NodeView::Of(left_ref->state());
-    if (!left_view) return tl::unexpected(left_view.error());
+    LLAMA_RETURN_IF_ERROR(left_view);
     if (left_view->removed() || left_view->right() != right || left_view->high() != HighKey::At(key)) {
       return OkStatus();
     }
@@ -345,10 +344,10 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   // small leftmost child absorbs its right neighbour instead, if the two fit together.
   if (low == parent->view.low()) return AbsorbRightNeighbour(op, pid, *parent);
   auto entry = parent->view.Find(low);
-  if (!entry) return tl::unexpected(entry.error());
+  LLAMA_RETURN_IF_ERROR(entry);
   if (!*entry || !(*entry)->live() || (*entry)->child != pid) return OkStatus();
   auto left = parent->view.Predecessor(low);
-  if (!left) return tl::unexpected(left.error());
+  LLAMA_RETURN_IF_ERROR(left);
   if (!*left || !(*left)->live()) return OkStatus();
   auto out = Prepend(op.guard, parent->pid, parent->head, BwDelta::KeyAndPage(DeltaTag::kIndexTombstone, low, pid));
   if (!out) return LetGo(out.error());
@@ -362,20 +361,20 @@ Status BwTree::AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent) {
   auto ref = store_.Read(op.guard, pid);
   if (!ref) return OkIfFreed(ref.error());
   auto view = NodeView::Of(ref->state());
-  if (!view) return tl::unexpected(view.error());
+  LLAMA_RETURN_IF_ERROR(view);
   if (view->removed() || view->high().infinite) return OkStatus();
   // The right neighbour must be under the same parent (a live entry at this node's high key).
   auto entry = parent.view.Find(view->high().key);
-  if (!entry) return tl::unexpected(entry.error());
+  LLAMA_RETURN_IF_ERROR(entry);
   if (!*entry || !(*entry)->live() || (*entry)->child != *view->right()) return OkStatus();
   auto right_ref = store_.Read(op.guard, *view->right());
   if (!right_ref) return OkIfFreed(right_ref.error());
   auto right = NodeView::Of(right_ref->state());
-  if (!right) return tl::unexpected(right.error());
+  LLAMA_RETURN_IF_ERROR(right);
   if (right->removed() || right->level() != view->level()) return OkStatus();
   auto contents = view->Materialize();
   auto right_contents = contents ? right->Materialize() : contents;
-  if (!right_contents) return tl::unexpected(right_contents.error());
+  LLAMA_RETURN_IF_ERROR(right_contents);
   // Together well under a split (which comes at node_bytes), so the two do not ping-pong.
   if (EncodedNodeSize(*contents) + EncodedNodeSize(*right_contents) > options_.node_bytes * 3 / 4) return OkStatus();
   return TryStartMerge(op, *view->right(), right->low(), right->level());
@@ -392,7 +391,7 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
       return tl::unexpected(parent.error());
     }
     auto entry = parent->view.Find(low);
-    if (!entry) return tl::unexpected(entry.error());
+    LLAMA_RETURN_IF_ERROR(entry);
     if (!*entry || (*entry)->live() || (*entry)->child != removed) return std::optional<Located>();
     return std::optional<Located>(std::move(*parent));
   };
@@ -408,14 +407,14 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
       auto ref = store_.Read(g, removed);
       if (!ref) return OkIfFreed(ref.error());
       auto view = NodeView::Of(ref->state());
-      if (!view) return tl::unexpected(view.error());
+      LLAMA_RETURN_IF_ERROR(view);
       if (view->removed()) {
         frozen = true;
         nonce = view->nonce();
         break;
       }
       auto parent = find_tombstone();
-      if (!parent) return tl::unexpected(parent.error());
+      LLAMA_RETURN_IF_ERROR(parent);
       if (!*parent) break;  // no merge under way (finished, or a stale reader)
       if (auto s = Flush(g, (*parent)->pid); !s) return s;
       if (listed == 0) {
@@ -446,10 +445,10 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
   bool absorbed = false;
   for (int attempt = 0; attempt < kStepAttempts && !absorbed; ++attempt) {
     auto parent = find_tombstone();
-    if (!parent) return tl::unexpected(parent.error());
+    LLAMA_RETURN_IF_ERROR(parent);
     if (!*parent) return OkStatus();  // finished by another thread
     auto left = (*parent)->view.FloorLive(low, false);
-    if (!left) return tl::unexpected(left.error());
+    LLAMA_RETURN_IF_ERROR(left);
     if (!*left) return OkStatus();
     PageId pid = (*left)->child;
     std::optional<Located> target;
@@ -457,7 +456,7 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
       auto ref = store_.Read(g, pid);
       if (!ref) return OkIfFreed(ref.error());
       auto view = NodeView::Of(ref->state());
-      if (!view) return tl::unexpected(view.error());
+      LLAMA_RETURN_IF_ERROR(view);
       if (view->removed() || view->level() != level) return OkStatus();  // its own merge goes first
       if (view->Covers(low)) {
         // Absorbed already (perhaps split again since): make sure that is in the log.
@@ -477,9 +476,9 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
     auto ref = store_.Read(g, removed);
     if (!ref) return OkIfFreed(ref.error());
     auto view = NodeView::Of(ref->state());
-    if (!view) return tl::unexpected(view.error());
+    LLAMA_RETURN_IF_ERROR(view);
     auto contents = view->Materialize();
-    if (!contents) return tl::unexpected(contents.error());
+    LLAMA_RETURN_IF_ERROR(contents);
     std::vector<std::byte> image;
     if (auto s = EncodeNodeImage(*contents, image); !s) return s;
     auto out = Prepend(g, target->pid, target->head, BwDelta::Merge(removed, image));
@@ -501,7 +500,7 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
   // 3. Erase the tombstone, then free the page (its free is logged after the erase).
   for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
     auto parent = find_tombstone();
-    if (!parent) return tl::unexpected(parent.error());
+    LLAMA_RETURN_IF_ERROR(parent);
     if (!*parent) return OkStatus();
     auto out = Prepend(g, (*parent)->pid, (*parent)->head, BwDelta::KeyAndPage(DeltaTag::kIndexErase, low, removed));
     if (!out) return LetGo(out.error());
@@ -525,18 +524,18 @@ Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_v
 Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
   for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
     auto root = store_.Read(g, root_);
-    if (!root) return tl::unexpected(root.error());
+    LLAMA_RETURN_IF_ERROR(root);
     auto view = NodeView::Of(root->state());
-    if (!view) return tl::unexpected(view.error());
+    LLAMA_RETURN_IF_ERROR(view);
     if (view->leaf()) return OkStatus();
     auto contents = view->Materialize();
-    if (!contents) return tl::unexpected(contents.error());
+    LLAMA_RETURN_IF_ERROR(contents);
     if (contents->entries.size() != 1) return OkStatus();
     const PageId child = contents->entries[0].child;
     auto ref = store_.Read(g, child);
     if (!ref) return OkIfFreed(ref.error());
     auto child_view = NodeView::Of(ref->state());
-    if (!child_view) return tl::unexpected(child_view.error());
+    LLAMA_RETURN_IF_ERROR(child_view);
     if (child_view->retired()) {
       if (auto s = HelpCollapse(g, child); !s) return s;
       continue;  // the new root may have one child too
@@ -552,7 +551,7 @@ Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
     // consolidates it, and then the root has two children. (Retired, it could no longer
     // split, and its copy might not fit even the largest page.)
     auto child_contents = child_view->Materialize();
-    if (!child_contents) return tl::unexpected(child_contents.error());
+    LLAMA_RETURN_IF_ERROR(child_contents);
     if (EncodedNodeSize(*child_contents) > options_.node_bytes) return OkStatus();
     // 1. The pending record, in the log before the Retire that stamps the child with it.
     const std::uint64_t nonce = NewNonce();
@@ -574,7 +573,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
   auto ref = store_.Read(g, child);
   if (!ref) return OkIfFreed(ref.error());
   auto view = NodeView::Of(ref->state());
-  if (!view) return tl::unexpected(view.error());
+  LLAMA_RETURN_IF_ERROR(view);
   if (!view->retired()) return OkStatus();
   // The Retire reaches the log before the root's copy: a crash in between leaves the root
   // naming a retired child, which the next traversal (or Open) copies up again.
@@ -582,20 +581,20 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
   Hook("child retired");
   // Frozen: this is the child's last state.
   auto contents = view->Materialize();
-  if (!contents) return tl::unexpected(contents.error());
+  LLAMA_RETURN_IF_ERROR(contents);
   if (!contents->low.empty() || !contents->high.infinite) {
     return MakeError(ErrorCode::kCorruption, "bwtree: retired node " + std::to_string(child) + " is not a whole level");
   }
   auto chain = BaseChain(root_, *contents);
-  if (!chain) return tl::unexpected(chain.error());
+  LLAMA_RETURN_IF_ERROR(chain);
   for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
     auto root = store_.Read(g, root_);
-    if (!root) return tl::unexpected(root.error());
+    LLAMA_RETURN_IF_ERROR(root);
     auto root_view = NodeView::Of(root->state());
-    if (!root_view) return tl::unexpected(root_view.error());
+    LLAMA_RETURN_IF_ERROR(root_view);
     if (root_view->level() != view->level() + 1) return OkStatus();  // copied up already
     auto root_contents = root_view->Materialize();
-    if (!root_contents) return tl::unexpected(root_contents.error());
+    LLAMA_RETURN_IF_ERROR(root_contents);
     if (root_contents->entries.size() != 1 || root_contents->entries[0].child != child) return OkStatus();
     auto out = store_.UpdateR(g, root_, *root, *chain);
     if (!out) return LetGo(out.error());

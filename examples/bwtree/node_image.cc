@@ -130,7 +130,7 @@ Result<std::uint32_t> NodeImage::OffsetOf(std::uint32_t i) const {
 
 Result<std::string_view> NodeImage::KeyAt(std::uint32_t i) const {
   auto off = OffsetOf(i);
-  if (!off) return tl::unexpected(off.error());
+  LLAMA_RETURN_IF_ERROR(off);
   const std::byte* p = bytes_.data() + *off;
   const std::size_t key_len = DecodeFixed16(p);
   const std::size_t header = leaf() ? kLeafEntryHeader : kInnerEntryHeader;
@@ -140,7 +140,7 @@ Result<std::string_view> NodeImage::KeyAt(std::uint32_t i) const {
 
 Result<Entry> NodeImage::At(std::uint32_t i) const {
   auto key = KeyAt(i);
-  if (!key) return tl::unexpected(key.error());
+  LLAMA_RETURN_IF_ERROR(key);
   const std::size_t off = *OffsetOf(i);  // checked by KeyAt
   const std::byte* p = bytes_.data() + off;
   Entry e;
@@ -164,7 +164,7 @@ Result<std::uint32_t> NodeImage::LowerBound(std::string_view key) const {
   while (lo < hi) {
     const std::uint32_t mid = lo + (hi - lo) / 2;
     auto k = KeyAt(mid);
-    if (!k) return tl::unexpected(k.error());
+    LLAMA_RETURN_IF_ERROR(k);
     if (*k < key) {
       lo = mid + 1;
     } else {
@@ -176,10 +176,10 @@ Result<std::uint32_t> NodeImage::LowerBound(std::string_view key) const {
 
 Result<std::optional<Entry>> NodeImage::Find(std::string_view key) const {
   auto i = LowerBound(key);
-  if (!i) return tl::unexpected(i.error());
+  LLAMA_RETURN_IF_ERROR(i);
   if (*i == count_) return std::optional<Entry>();
   auto e = At(*i);
-  if (!e) return tl::unexpected(e.error());
+  LLAMA_RETURN_IF_ERROR(e);
   if (e->key != key) return std::optional<Entry>();
   return std::optional<Entry>(*e);
 }
@@ -188,7 +188,7 @@ Status NodeImage::AppendAll(std::vector<Entry>& out) const {
   out.reserve(out.size() + count_);
   for (std::uint32_t i = 0; i < count_; ++i) {
     auto e = At(i);
-    if (!e) return tl::unexpected(e.error());
+    LLAMA_RETURN_IF_ERROR(e);
     out.push_back(*e);
   }
   return OkStatus();

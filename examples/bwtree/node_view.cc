@@ -17,15 +17,15 @@ Result<std::optional<std::string_view>> ImageFloor(const NodeImage& image, std::
     inclusive = false;
   }
   auto i = image.LowerBound(bound);
-  if (!i) return tl::unexpected(i.error());
+  LLAMA_RETURN_IF_ERROR(i);
   if (inclusive && *i < image.size()) {
     auto k = image.KeyAt(*i);
-    if (!k) return tl::unexpected(k.error());
+    LLAMA_RETURN_IF_ERROR(k);
     if (*k == bound) return std::optional<std::string_view>(*k);
   }
   if (*i == 0) return std::optional<std::string_view>();
   auto k = image.KeyAt(*i - 1);
-  if (!k) return tl::unexpected(k.error());
+  LLAMA_RETURN_IF_ERROR(k);
   return std::optional<std::string_view>(*k);
 }
 
@@ -62,7 +62,7 @@ Result<NodeView> NodeView::Of(PageState state) {
     if (node.is_base()) {
       if (!flushed_below) v.unflushed_ = true;
       auto image = NodeImage::Parse(node.bytes());
-      if (!image) return tl::unexpected(image.error());
+      LLAMA_RETURN_IF_ERROR(image);
       v.base_ = *image;
       v.base_cap_ = cap;
       break;
@@ -75,7 +75,7 @@ Result<NodeView> NodeView::Of(PageState state) {
     if (kind != DeltaKind::kUpdate) continue;  // Relocation: where the state lives, not what it says
     if (!flushed_below) v.unflushed_ = true;
     auto delta = BwDelta::Decode(node.bytes());
-    if (!delta) return tl::unexpected(delta.error());
+    LLAMA_RETURN_IF_ERROR(delta);
     Layer layer{*delta, std::nullopt, cap};
     switch (delta->tag) {
       case DeltaTag::kSplit:
@@ -88,7 +88,7 @@ Result<NodeView> NodeView::Of(PageState state) {
         break;
       case DeltaTag::kMerge: {
         auto image = NodeImage::Parse(delta->image);
-        if (!image) return tl::unexpected(image.error());
+        LLAMA_RETURN_IF_ERROR(image);
         if (!bounds_known) {
           v.high_ = image->high();
           v.right_ = image->right();
@@ -207,7 +207,7 @@ Result<std::optional<Entry>> NodeView::FloorLive(std::string_view key, bool incl
                                                  std::vector<Entry>* skipped) const {
   for (;;) {
     auto k = PrevKey(key, inclusive);
-    if (!k) return tl::unexpected(k.error());
+    LLAMA_RETURN_IF_ERROR(k);
     if (!*k) return std::optional<Entry>();
     auto e = Find(**k);
     if (!e) return e;
@@ -221,7 +221,7 @@ Result<std::optional<Entry>> NodeView::FloorLive(std::string_view key, bool incl
 Result<std::optional<Entry>> NodeView::Predecessor(std::string_view key) const {
   for (;;) {
     auto k = PrevKey(key, false);
-    if (!k) return tl::unexpected(k.error());
+    LLAMA_RETURN_IF_ERROR(k);
     if (!*k) return std::optional<Entry>();
     auto e = Find(**k);
     if (!e || *e) return e;
@@ -235,7 +235,7 @@ Result<NodeContents> NodeView::Materialize() const {
   c.low = low_;
   c.high = high_;
   c.right = right_;
-  if (auto s = CollectEntries(c.entries); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(CollectEntries(c.entries));
   return c;
 }
 

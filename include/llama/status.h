@@ -59,4 +59,18 @@ inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
 
 inline Status OkStatus() { return {}; }
 
+// Returns from the enclosing function (which returns a Status or a Result) with the error
+// of `expr`, a Status or Result, when it holds one. `expr` is evaluated once and not
+// copied: a named Result stays usable after the check.
+//
+//     auto page = ReadPage(pid);
+//     LLAMA_RETURN_IF_ERROR(page);
+//     LLAMA_RETURN_IF_ERROR(file->Sync());
+#define LLAMA_RETURN_IF_ERROR(expr)                                               \
+  do {                                                                            \
+    if (auto&& llama_checked_ = (expr); !llama_checked_) {                        \
+      return ::tl::unexpected<::llama::Error>(std::move(llama_checked_).error()); \
+    }                                                                             \
+  } while (0)
+
 }  // namespace llama

@@ -30,7 +30,7 @@ class ReadOnlyFile final : public File {
 Result<std::unique_ptr<File>> ReadOnlyEnv::OpenFile(const std::string& path, OpenMode mode) {
   if (mode == OpenMode::kCreateNew) return Refuse("create", path);
   auto file = base_.OpenFile(path, OpenMode::kReadOnly);
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   return std::unique_ptr<File>(std::make_unique<ReadOnlyFile>(std::move(*file)));
 }
 

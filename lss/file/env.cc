@@ -9,12 +9,12 @@ Status WriteFileAtomically(Env& env, const std::string& dir, const std::string& 
   const std::string final_path = dir + "/" + name;
   const std::string tmp_path = final_path + ".tmp";
   auto exists = env.FileExists(tmp_path);
-  if (!exists) return tl::unexpected(exists.error());
+  LLAMA_RETURN_IF_ERROR(exists);
   if (*exists) {
     if (auto s = env.DeleteFile(tmp_path); !s) return s;
   }
   auto file = env.OpenFile(tmp_path, OpenMode::kCreateNew);
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   if (auto s = (*file)->WriteAt(0, bytes); !s) return s;
   if (auto s = (*file)->Sync(); !s) return s;
   if (auto s = (*file)->Close(); !s) return s;

@@ -10,10 +10,10 @@ using namespace log_format;
 
 Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_t max_body_len) {
   auto file = segments.Get(at.segment());
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   std::vector<std::byte> buf(kFrameHeaderSize);
   auto n = (*file)->ReadAt(at.offset(), buf);
-  if (!n) return tl::unexpected(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   auto corrupt = [&](std::string_view why) {
     return MakeError(ErrorCode::kCorruption, "record at segment " + std::to_string(at.segment()) + " offset " +
                                                  std::to_string(at.offset()) + ": " + std::string(why));
@@ -22,7 +22,7 @@ Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_
   if (!header) return corrupt(FrameErrorName(header.error()));
   buf.resize(header->framed_size());
   auto m = (*file)->ReadAt(at.offset() + kFrameHeaderSize, std::span<std::byte>(buf).subspan(kFrameHeaderSize));
-  if (!m) return tl::unexpected(m.error());
+  LLAMA_RETURN_IF_ERROR(m);
   if (*m != header->body_len) return corrupt("truncated");
   auto frame = DecodeFrame(buf, at, max_body_len);
   if (!frame) return corrupt(FrameErrorName(frame.error()));
@@ -46,13 +46,13 @@ std::string_view ScanStopReasonName(ScanStop::Reason reason) {
 Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start, std::uint32_t max_body_len) {
   LogScanner scanner(segments, max_body_len);
   auto ids = segments.ListIds();
-  if (!ids) return tl::unexpected(ids.error());
+  LLAMA_RETURN_IF_ERROR(ids);
   for (std::uint32_t id : *ids) {
     auto file = segments.Get(id);
-    if (!file) return tl::unexpected(file.error());
+    LLAMA_RETURN_IF_ERROR(file);
     std::byte buf[kSegmentHeaderSize];
     auto n = (*file)->ReadAt(0, buf);
-    if (!n) return tl::unexpected(n.error());
+    LLAMA_RETURN_IF_ERROR(n);
     auto h = DecodeSegmentHeader(std::span<const std::byte>(buf, *n));
     if (h && h->segment_id == id && h->store_id == segments.store_id() && h->segment_size == segments.segment_size()) {
       scanner.headers_[id] = *h;
@@ -70,20 +70,20 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start, std:
       scanner.Stop(ScanStop::Reason::kMissingSegment,
                    "segment " + std::to_string(start.segment()) + " is missing or damaged");
     }
-  } else if (auto s = scanner.LoadSegment(start.segment()); !s) {
-    return tl::unexpected(s.error());
+  } else {
+    LLAMA_RETURN_IF_ERROR(scanner.LoadSegment(start.segment()));
   }
   return scanner;
 }
 
 Status LogScanner::ReadSegment(std::uint32_t id, std::vector<std::byte>& out) {
   auto file = segments_->Get(id);
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   auto size = (*file)->Size();
-  if (!size) return tl::unexpected(size.error());
+  LLAMA_RETURN_IF_ERROR(size);
   out.resize(std::min<std::uint64_t>(*size, segments_->segment_size()));
   auto n = (*file)->ReadAt(0, out);
-  if (!n) return tl::unexpected(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   out.resize(*n);
   return OkStatus();
 }
@@ -135,7 +135,7 @@ void LogScanner::FindRecords(std::span<const std::byte> bytes, std::uint32_t seg
 Status LogScanner::LookPastStop() {
   const LssAddress stop = stop_.position;
   auto ids = segments_->ListIds();
-  if (!ids) return tl::unexpected(ids.error());
+  LLAMA_RETURN_IF_ERROR(ids);
   std::vector<std::byte> other;
   for (std::uint32_t id : *ids) {
     if (id < stop.segment()) continue;
@@ -209,7 +209,7 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
     if (record.header.kind == RecordKind::kSegmentEnd) {
       const std::uint32_t next = record.body.size() == kSegmentEndBodySize ? DecodeFixed32(record.body.data()) : 0;
       if (next > segment_ && headers_.contains(next)) {
-        if (auto s = LoadSegment(next); !s) return tl::unexpected(s.error());
+        LLAMA_RETURN_IF_ERROR(LoadSegment(next));
         offset_ = kSegmentHeaderSize;
       } else {
         // The successor was never made durable: the log ends at this SegmentEnd (or
@@ -234,7 +234,7 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
   }
   if (!looked_past_) {
     looked_past_ = true;
-    if (auto s = LookPastStop(); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(LookPastStop());
   }
   return std::optional<LogRecord>();
 }

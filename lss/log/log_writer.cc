@@ -117,7 +117,7 @@ Status LogWriter::AppendSyncPoint() {
   std::uint64_t marked = sync_point_.load(kRelaxed);
   if (durable <= marked || !sync_point_.compare_exchange_strong(marked, durable, kRelaxed)) return OkStatus();
   auto r = ReserveSpace(kSyncPointRecordSize);
-  if (!r) return tl::unexpected(r.error());
+  LLAMA_RETURN_IF_ERROR(r);
   std::byte body[kSyncPointBodySize];
   EncodeFixed64(body, durable);
   EncodeFrame(r->bytes().data(), RecordKind::kSyncPoint, r->address(), body, false, 0);
@@ -127,7 +127,7 @@ Status LogWriter::AppendSyncPoint() {
 }
 
 Result<LogWriter::Reservation> LogWriter::Reserve(std::size_t framed_size) {
-  if (auto s = AppendSyncPoint(); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(AppendSyncPoint());
   return ReserveSpace(framed_size);
 }
 
@@ -139,7 +139,7 @@ Result<LogWriter::Reservation> LogWriter::ReserveSpace(std::size_t framed_size) 
   const auto n = static_cast<std::uint32_t>(framed_size);
   for (;;) {
     if (failed_.load(std::memory_order_acquire) || closed_.load(std::memory_order_acquire)) {
-      if (auto h = health(); !h) return tl::unexpected(h.error());
+      LLAMA_RETURN_IF_ERROR(health());
       return MakeError(ErrorCode::kAborted, "log writer is closed");
     }
     const std::uint64_t index = current_.load(std::memory_order_acquire);
@@ -179,7 +179,7 @@ void LogWriter::Commit(Reservation reservation) {
 Result<LogWriter::Appended> LogWriter::Append(RecordKind kind, std::span<const std::byte> body, bool compressed,
                                               std::uint32_t raw_len) {
   auto r = Reserve(FramedSize(body.size()));
-  if (!r) return tl::unexpected(r.error());
+  LLAMA_RETURN_IF_ERROR(r);
   EncodeFrame(r->bytes().data(), kind, r->address(), body, compressed, raw_len);
   Appended out{r->address(), r->end(), static_cast<std::uint32_t>(r->bytes().size())};
   Commit(std::move(*r));
@@ -312,7 +312,7 @@ Status LogWriter::WriteBuffers(const std::vector<std::uint64_t>& indexes) {
         dir_dirty_ = true;
       }
     }
-    if (!file) return tl::unexpected(file.error());
+    LLAMA_RETURN_IF_ERROR(file);
     if (auto s = (*file)->WriteAt(requests); !s) return s;
     stat_bytes_written_.fetch_add(bytes, kRelaxed);
     stat_buffers_written_.fetch_add(requests.size(), kRelaxed);

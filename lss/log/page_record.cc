@@ -79,7 +79,7 @@ Result<PageRecordHeader> DecodePageRecordHeader(std::span<const std::byte> body)
 Result<PageRecord> DecodePageRecord(std::span<const std::byte> body) {
   auto corrupt = [](std::string why) { return CorruptPageRecord(std::move(why)); };
   auto header = DecodePageRecordHeader(body);
-  if (!header) return tl::unexpected(header.error());
+  LLAMA_RETURN_IF_ERROR(header);
   PageRecord rec;
   rec.pid = header->pid;
   rec.prior = header->prior;

@@ -151,9 +151,9 @@ bool IsCheckpointTmpName(const std::string& name) {
 // The whole content of a file. NotFound if it vanished since it was listed.
 Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path) {
   auto file = env.OpenFile(path, OpenMode::kReadOnly);
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   auto size = (*file)->Size();
-  if (!size) return tl::unexpected(size.error());
+  LLAMA_RETURN_IF_ERROR(size);
   std::vector<std::byte> bytes;
   try {
     bytes.resize(static_cast<std::size_t>(*size));
@@ -167,7 +167,7 @@ Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path) 
   std::size_t done = 0;
   while (done < bytes.size()) {
     auto n = (*file)->ReadAt(done, std::span<std::byte>(bytes).subspan(done));
-    if (!n) return tl::unexpected(n.error());
+    LLAMA_RETURN_IF_ERROR(n);
     if (*n == 0) break;  // the file shrank: decoding reports the truncation
     done += *n;
   }
@@ -424,11 +424,11 @@ Status WriteCheckpoint(Env& env, const std::string& dir, const CheckpointData& d
 
 Result<LoadedCheckpoint> LoadNewestCheckpoint(Env& env, const std::string& dir, std::uint64_t store_id) {
   auto names = env.ListDir(dir);
-  if (!names) return tl::unexpected(names.error());
+  LLAMA_RETURN_IF_ERROR(names);
   LoadedCheckpoint out;
   for (const Candidate& c : Candidates(*names)) {
     auto examined = Examine(env, dir, c);
-    if (!examined) return tl::unexpected(examined.error());
+    LLAMA_RETURN_IF_ERROR(examined);
     if (examined->vanished) continue;
     Result<CheckpointData>& data = examined->data;
     if (!data) {
@@ -451,7 +451,7 @@ Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep) {
     return MakeError(ErrorCode::kInvalidArgument, "checkpoint: prune must keep at least one");
   }
   auto names = env.ListDir(dir);
-  if (!names) return tl::unexpected(names.error());
+  LLAMA_RETURN_IF_ERROR(names);
   std::vector<std::string> doomed;
   for (const std::string& name : *names) {
     if (IsCheckpointTmpName(name)) doomed.push_back(name);
@@ -465,7 +465,7 @@ Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep) {
       continue;
     }
     auto examined = Examine(env, dir, c);
-    if (!examined) return tl::unexpected(examined.error());
+    LLAMA_RETURN_IF_ERROR(examined);
     if (!examined->vanished && examined->data) ++valid;
   }
   for (const std::string& name : doomed) {

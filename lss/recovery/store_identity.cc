@@ -23,7 +23,7 @@ Result<std::optional<StoreIdentity>> ReadStoreIdentity(Env& env, const std::stri
   }
   std::array<std::byte, kSize + 1> buf{};
   auto n = (*file)->ReadAt(0, buf);
-  if (!n) return tl::unexpected(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   auto corrupt = [&](const char* why) { return MakeError(ErrorCode::kCorruption, path + ": " + why); };
   if (*n != kSize) return corrupt("not 32 bytes long");
   const std::byte* p = buf.data();

@@ -19,12 +19,12 @@ std::string Hex(std::uint64_t v) {
 
 Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path, std::uint64_t limit) {
   auto file = env.OpenFile(path, OpenMode::kReadOnly);
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   auto size = (*file)->Size();
-  if (!size) return tl::unexpected(size.error());
+  LLAMA_RETURN_IF_ERROR(size);
   std::vector<std::byte> bytes(std::min(*size, limit));
   auto n = (*file)->ReadAt(0, bytes);
-  if (!n) return tl::unexpected(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   bytes.resize(*n);
   return bytes;
 }
@@ -42,16 +42,16 @@ Result<StoreImage> StoreImage::Open(Env& env, const std::string& dir, StoreImage
     return tl::unexpected(names.error());
   }
   StoreImage image(env, dir);
-  if (auto s = image.LoadIdentity(*names, options); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(image.LoadIdentity(*names, options));
   image.segments_ = std::make_unique<SegmentSet>(env, dir, image.identity_.store_id, image.identity_.segment_size);
-  if (auto s = image.LoadSegmentFiles(); !s) return tl::unexpected(s.error());
-  if (auto s = image.LoadCheckpointFiles(*names); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(image.LoadSegmentFiles());
+  LLAMA_RETURN_IF_ERROR(image.LoadCheckpointFiles(*names));
   for (const std::string& name : *names) {
     if (name != kStoreFileName && ParseSegmentFileName(name) == 0 && !name.starts_with("CHECKPOINT-")) {
       image.other_files_.push_back(name);
     }
   }
-  if (auto s = image.Recover(); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(image.Recover());
   return image;
 }
 
@@ -85,7 +85,7 @@ Status StoreImage::LoadIdentity(const std::vector<std::string>& names, const Sto
     // one that decodes and names its own file.
     for (std::uint32_t id : segment_ids) {
       auto bytes = ReadWholeFile(*env_, dir_ + "/" + SegmentFileName(id), kSegmentHeaderSize);
-      if (!bytes) return tl::unexpected(bytes.error());
+      LLAMA_RETURN_IF_ERROR(bytes);
       auto header = DecodeSegmentHeader(*bytes);
       if (header && header->segment_id == id) {
         identity_ = StoreIdentity{header->store_id, header->segment_size};
@@ -107,18 +107,18 @@ Status StoreImage::LoadIdentity(const std::vector<std::string>& names, const Sto
 
 Status StoreImage::LoadSegmentFiles() {
   auto ids = segments_->ListIds();
-  if (!ids) return tl::unexpected(ids.error());
+  LLAMA_RETURN_IF_ERROR(ids);
   for (std::uint32_t id : *ids) {
     SegmentFileInfo info;
     info.id = id;
     auto file = segments_->Get(id);
-    if (!file) return tl::unexpected(file.error());
+    LLAMA_RETURN_IF_ERROR(file);
     auto size = (*file)->Size();
-    if (!size) return tl::unexpected(size.error());
+    LLAMA_RETURN_IF_ERROR(size);
     info.file_size = *size;
     std::byte buf[kSegmentHeaderSize];
     auto n = (*file)->ReadAt(0, buf);
-    if (!n) return tl::unexpected(n.error());
+    LLAMA_RETURN_IF_ERROR(n);
     auto header = DecodeSegmentHeader(std::span<const std::byte>(buf, *n));
     if (!header) {
       info.header_problem = header.error().message();
@@ -152,7 +152,7 @@ Status StoreImage::LoadCheckpointFiles(const std::vector<std::string>& names) {
     info.name = name;
     info.sequence = ParseCheckpointFileName(name);
     auto bytes = ReadWholeFile(*env_, dir_ + "/" + name, UINT64_MAX);
-    if (!bytes) return tl::unexpected(bytes.error());
+    LLAMA_RETURN_IF_ERROR(bytes);
     info.file_size = bytes->size();
     if (!info.sequence) {
       info.problem = "not a finished checkpoint (a leftover of one being written); never loaded";
@@ -181,7 +181,7 @@ Status StoreImage::LoadCheckpointFiles(const std::vector<std::string>& names) {
 Status StoreImage::Recover() {
   // The same steps as Store::Recover, minus everything it writes.
   auto loaded = LoadNewestCheckpoint(*env_, dir_, identity_.store_id);
-  if (!loaded) return tl::unexpected(loaded.error());
+  LLAMA_RETURN_IF_ERROR(loaded);
   recovery_.damaged_checkpoints = loaded->damaged;
   recovery_.scan_start = LssAddress::Make(1, kSegmentHeaderSize);
   if (loaded->checkpoint) {
@@ -194,10 +194,10 @@ Status StoreImage::Recover() {
   if (!present.empty() || loaded->checkpoint) {
     recovery_.scanned = true;
     auto scanner = LogScanner::Open(*segments_, recovery_.scan_start, identity_.segment_size);
-    if (!scanner) return tl::unexpected(scanner.error());
+    LLAMA_RETURN_IF_ERROR(scanner);
     for (;;) {
       auto next = scanner->Next();
-      if (!next) return tl::unexpected(next.error());
+      LLAMA_RETURN_IF_ERROR(next);
       if (!next->has_value()) break;
       ++recovery_.records_scanned;
       if (auto s = recovery_.pages.Apply(**next); !s) {
@@ -233,12 +233,12 @@ Status StoreImage::Recover() {
 
 Result<std::vector<std::byte>> StoreImage::ReadSegmentBytes(std::uint32_t id) {
   auto file = segments_->Get(id);
-  if (!file) return tl::unexpected(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   auto size = (*file)->Size();
-  if (!size) return tl::unexpected(size.error());
+  LLAMA_RETURN_IF_ERROR(size);
   std::vector<std::byte> bytes(std::min<std::uint64_t>(*size, identity_.segment_size));
   auto n = (*file)->ReadAt(0, bytes);
-  if (!n) return tl::unexpected(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   bytes.resize(*n);
   return bytes;
 }

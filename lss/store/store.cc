@@ -61,7 +61,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
     store->env_ = options.env;
   } else {
     auto env = OpenEnv(options.io_backend);
-    if (!env) return tl::unexpected(env.error());
+    LLAMA_RETURN_IF_ERROR(env);
     store->owned_env_ = std::move(*env);
     store->env_ = store->owned_env_.get();
   }
@@ -80,7 +80,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
 Status Store::Recover() {
   Env& env = *env_;
   auto identity = ReadStoreIdentity(env, dir_);
-  if (!identity) return tl::unexpected(identity.error());
+  LLAMA_RETURN_IF_ERROR(identity);
   if (!identity->has_value()) {
     if (!options_.create_if_missing) {
       return MakeError(ErrorCode::kNotFound, dir_ + " is not a llama-store (no STORE file)");
@@ -90,7 +90,7 @@ Status Store::Recover() {
     }
     if (auto s = env.CreateDir(dir_); !s) return s;
     auto names = env.ListDir(dir_);
-    if (!names) return tl::unexpected(names.error());
+    LLAMA_RETURN_IF_ERROR(names);
     // A STORE.tmp is what a crash while creating this store leaves: start over.
     if (std::find(names->begin(), names->end(), std::string(kStoreFileName) + ".tmp") != names->end()) {
       if (auto s = env.DeleteFile(dir_ + "/" + kStoreFileName + ".tmp"); !s) return s;
@@ -119,7 +119,7 @@ Status Store::Recover() {
   // records are RecoveredChains' (shared with the offline reader, lss/recovery/store_image.h).
   RecoveredChains chains;
   auto loaded = LoadNewestCheckpoint(env, dir_, store_id_);
-  if (!loaded) return tl::unexpected(loaded.error());
+  LLAMA_RETURN_IF_ERROR(loaded);
   recovery_.damaged_checkpoints = loaded->damaged;
   LssAddress scan_start = LssAddress::Make(1, kSegmentHeaderSize);
   if (loaded->checkpoint) {
@@ -132,15 +132,15 @@ Status Store::Recover() {
   recovery_.scan_start = scan_start;
 
   auto ids = segments_->ListIds();
-  if (!ids) return tl::unexpected(ids.error());
+  LLAMA_RETURN_IF_ERROR(ids);
   std::uint32_t max_id = ids->empty() ? 0 : ids->back();
   LssAddress resume_from;
   if (!ids->empty() || loaded->checkpoint) {
     auto scanner = LogScanner::Open(*segments_, scan_start, max_body_len());
-    if (!scanner) return tl::unexpected(scanner.error());
+    LLAMA_RETURN_IF_ERROR(scanner);
     for (;;) {
       auto next = scanner->Next();
-      if (!next) return tl::unexpected(next.error());
+      LLAMA_RETURN_IF_ERROR(next);
       if (!next->has_value()) break;
       const LogRecord& rec = **next;
       ++recovery_.records_scanned;
@@ -166,7 +166,7 @@ Status Store::Recover() {
     // writer syncs can be acknowledged (a later SyncPoint vouches for all of it).
     for (std::uint32_t id : scanner->visited_segments()) {
       auto file = segments_->Get(id);
-      if (!file) return tl::unexpected(file.error());
+      LLAMA_RETURN_IF_ERROR(file);
       if (auto s = (*file)->Sync(); !s) return s;
     }
     // Segment files past the checkpoint that the log does not reach hold nothing durable:
@@ -177,7 +177,7 @@ Status Store::Recover() {
       std::string target = dir_ + "/orphan-" + SegmentFileName(id);
       for (int n = 1;; ++n) {  // never replace an orphan set aside by an earlier recovery
         auto exists = env.FileExists(target);
-        if (!exists) return tl::unexpected(exists.error());
+        LLAMA_RETURN_IF_ERROR(exists);
         if (!*exists) break;
         target = dir_ + "/orphan-" + SegmentFileName(id) + "." + std::to_string(n);
       }
@@ -223,13 +223,13 @@ Status Store::Recover() {
     // Open would find the same damage and refuse. The segment that resumes from the cut
     // is created now (the writer continues in it), so every later scan follows it.
     auto file = segments_->Create(max_id + 1, resume_from);
-    if (!file) return tl::unexpected(file.error());
+    LLAMA_RETURN_IF_ERROR(file);
     if (auto s = (*file)->Sync(); !s) return s;
     if (auto s = env.SyncDir(dir_); !s) return s;
   }
   auto writer = LogWriter::Open(*segments_, max_id + 1, resume_from,
                                 LogWriter::Options{options_.flush_buffer_size, options_.flush_buffers});
-  if (!writer) return tl::unexpected(writer.error());
+  LLAMA_RETURN_IF_ERROR(writer);
   writer_ = std::move(*writer);
   return OkStatus();
 }
@@ -242,17 +242,15 @@ Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
     // A record may be named (by a flush mark, a slot, a prior pointer) before its buffer
     // reaches the file: wait for it rather than read a torn frame. Free when written.
     if (at >= writer_->written_position()) {
-      if (auto s = writer_->WaitWritten(LssAddress::Make(at.segment(), at.offset() + 1)); !s) {
-        return tl::unexpected(s.error());
-      }
+      LLAMA_RETURN_IF_ERROR(writer_->WaitWritten(LssAddress::Make(at.segment(), at.offset() + 1)));
     }
     auto rec = ReadRecordAt(*segments_, at, max_body_len());
-    if (!rec) return tl::unexpected(rec.error());
+    LLAMA_RETURN_IF_ERROR(rec);
     if (rec->header.kind != RecordKind::kPageState) {
       return MakeError(ErrorCode::kCorruption, "page state points at a record of another kind");
     }
     auto page = DecodePageRecord(rec->body);
-    if (!page) return tl::unexpected(page.error());
+    LLAMA_RETURN_IF_ERROR(page);
     state.deltas.insert(state.deltas.end(), page->deltas.begin(), page->deltas.end());
     if (page->base) {
       state.base = page->base;
@@ -288,7 +286,7 @@ Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
     if (above.size() == 1 && IsBarePartialSwap(*above.front())) above.clear();
   }
   auto state = ReadDiskState(on_disk);
-  if (!state) return tl::unexpected(state.error());
+  LLAMA_RETURN_IF_ERROR(state);
   reads_from_disk_.fetch_add(1, std::memory_order_relaxed);
   OwnedChain chain = state->base ? PageChainBuilder::Base(state->base) : nullptr;
   for (auto it = state->deltas.rbegin(); it != state->deltas.rend(); ++it) {
@@ -320,10 +318,10 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
       return ref;  // wholly in memory: the common case, O(1)
     }
     auto chain = ReadBack(pid, *ref);
-    if (!chain) return tl::unexpected(chain.error());
+    LLAMA_RETURN_IF_ERROR(chain);
     const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain->get()) : 0;
     auto out = table_.UpdateR(guard, pid, *ref, *chain);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (out->installed && tracking()) {
       cache_.Set(pid, bytes);
       AfterGrowth();
@@ -335,7 +333,7 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
 
 Result<BasePageHandle> Store::PinBase(const GenerationGuard& guard, PageId pid) {
   auto ref = Read(guard, pid);
-  if (!ref) return tl::unexpected(ref.error());
+  LLAMA_RETURN_IF_ERROR(ref);
   const PageNode* bottom = ref->state().bottom();
   if (bottom == nullptr || !bottom->is_base()) {
     return MakeError(ErrorCode::kInvalidArgument, "page " + std::to_string(pid) + " has no base page");
@@ -346,7 +344,7 @@ Result<BasePageHandle> Store::PinBase(const GenerationGuard& guard, PageId pid) 
 Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto ref = table_.Read(guard, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     if (!ref->in_memory()) return OkStatus();
     const UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (part.base || part.flushed.is_null()) return OkStatus();  // nothing flushed to swap out
@@ -357,14 +355,14 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
     // The unflushed deltas stay; everything below them becomes one PartialSwap delta that
     // names where the flushed state is.
     auto ps = DeltaRecord::MakePartialSwap(pid, part.flushed, {}, part.flushed);
-    if (!ps) return tl::unexpected(ps.error());
+    LLAMA_RETURN_IF_ERROR(ps);
     OwnedChain chain = PageChainBuilder::OverDisk(Share(std::move(*ps)), part.flushed);
     for (auto it = part.fresh.rbegin(); it != part.fresh.rend(); ++it) {
       chain = PageChainBuilder::Prepend(*it, std::move(chain));
     }
     const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(chain.get()) : 0;
     auto out = table_.UpdateR(guard, pid, *ref, chain);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (out->installed) {
       evictions_.fetch_add(1, std::memory_order_relaxed);
       if (tracking()) cache_.Set(pid, bytes);
@@ -490,7 +488,7 @@ Result<Store::FlushRecord> Store::EncodeFlushRecord(PageId pid, UnflushedPart pa
     }
     if (on_disk + 1 > options_.max_disk_chain) {
       auto older = ReadDiskState(prior);
-      if (!older) return tl::unexpected(older.error());
+      LLAMA_RETURN_IF_ERROR(older);
       part.fresh.insert(part.fresh.end(), older->deltas.begin(), older->deltas.end());
       part.base = older->base;
       prior = LssAddress();
@@ -498,8 +496,8 @@ Result<Store::FlushRecord> Store::EncodeFlushRecord(PageId pid, UnflushedPart pa
     }
   }
   std::vector<std::byte> body;
-  if (auto s = EncodePageRecord(pid, prior, part.fresh, part.base.get(), body); !s) return tl::unexpected(s.error());
-  if (auto s = CheckRecordFits(pid, body.size()); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(EncodePageRecord(pid, prior, part.fresh, part.base.get(), body));
+  LLAMA_RETURN_IF_ERROR(CheckRecordFits(pid, body.size()));
   record.encoded = MaybeCompress(body, options_.compression_level);
   return record;
 }
@@ -507,28 +505,28 @@ Result<Store::FlushRecord> Store::EncodeFlushRecord(PageId pid, UnflushedPart pa
 Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto ref = table_.Read(guard, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     if (!ref->in_memory()) return CoveringPosition(pid, ref->address());
     UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (part.fresh.empty() && !part.base) return CoveringPosition(pid, part.flushed);
     auto record = EncodeFlushRecord(pid, std::move(part));
-    if (!record) return tl::unexpected(record.error());
+    LLAMA_RETURN_IF_ERROR(record);
     TestHook("flush encoded", pid);
     // The record covers the state from ref's head down. Writers prepending Update deltas
     // meanwhile do not make it stale (the mark goes under their deltas), but anything else
     // does (a consolidation, an eviction, another flush): start over before reserving log
     // space, so such a race costs no failed-flush marker.
     auto again = table_.Read(guard, pid);
-    if (!again) return tl::unexpected(again.error());
+    LLAMA_RETURN_IF_ERROR(again);
     if (!again->in_memory() || !CanMarkBelow(again->node(), ref->node())) continue;
     const EncodedBody& encoded = record->encoded;
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
-    if (!reservation) return tl::unexpected(reservation.error());
+    LLAMA_RETURN_IF_ERROR(reservation);
     TestHook("flush reserved", pid);
     // LLAMA's flush: reserve, install the flush state by CAS, then copy. The state is a
     // mark on the node the record starts at, not a delta in front of the head.
     auto marked = MarkFlushPoint(guard, pid, *again, ref->node(), reservation->address());
-    if (!marked) return tl::unexpected(marked.error());
+    LLAMA_RETURN_IF_ERROR(marked);
     // A lost race drops the reservation, which fills it with a failed-flush marker.
     if (!*marked) continue;
     EncodeFrame(reservation->bytes().data(), RecordKind::kPageState, reservation->address(), encoded.bytes,
@@ -551,7 +549,7 @@ Result<bool> Store::MarkFlushPoint(const GenerationGuard& guard, PageId pid, Pag
   // copies too. Only a change that takes `point` off the chain ends the try.
   while (head.in_memory() && CanMarkBelow(head.node(), point)) {
     auto out = table_.MarkFlushed(guard, pid, head, at, point);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (out->installed) return true;
     head = out->head;
   }
@@ -561,14 +559,14 @@ Result<bool> Store::MarkFlushPoint(const GenerationGuard& guard, PageId pid, Pag
 Status Store::Evict(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto end = Flush(guard, pid);
-    if (!end) return tl::unexpected(end.error());
+    LLAMA_RETURN_IF_ERROR(end);
     auto ref = table_.Read(guard, pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     if (!ref->in_memory()) return OkStatus();
     const UnflushedPart part = SplitAtFlushPoint(ref->state());
     if (!part.fresh.empty() || part.base || part.flushed.is_null()) continue;  // changed meanwhile
     auto out = table_.UpdateR(guard, pid, *ref, part.flushed);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     if (out->installed) {
       evictions_.fetch_add(1, std::memory_order_relaxed);
       if (tracking()) cache_.Remove(pid);
@@ -580,12 +578,12 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
 
 Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
   if (pid == kCatalogPage) return MakeError(ErrorCode::kInvalidArgument, "page 0 is the store's catalog");
-  if (auto s = table_.Free(guard, pid); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(table_.Free(guard, pid));
   if (tracking()) cache_.Remove(pid);
   std::byte body[4];
   EncodeFixed32(body, pid);
   auto reservation = writer_->Reserve(FramedSize(sizeof body));
-  if (!reservation) return tl::unexpected(reservation.error());
+  LLAMA_RETURN_IF_ERROR(reservation);
   EncodeFrame(reservation->bytes().data(), RecordKind::kFreePage, reservation->address(), body, false, 0);
   EraseDiskChain(pid);
   const LssAddress end = reservation->end();
@@ -778,7 +776,7 @@ void Store::CleanIfSpaceGrew() {
 
 Result<std::vector<NamedRoot>> Store::ReadCatalog(const GenerationGuard& guard, PageRef* head) {
   auto ref = Read(guard, kCatalogPage);
-  if (!ref) return tl::unexpected(ref.error());
+  LLAMA_RETURN_IF_ERROR(ref);
   *head = *ref;
   if (ref->empty()) return std::vector<NamedRoot>{};
   const BasePage* base = ref->state().base();
@@ -793,7 +791,7 @@ Result<std::vector<NamedRoot>> Store::Roots() {
 }
 
 Result<PageId> Store::OpenRoot(std::string_view name) {
-  if (auto s = ValidateRootName(name); !s) return tl::unexpected(s.error());
+  LLAMA_RETURN_IF_ERROR(ValidateRootName(name));
   std::lock_guard lock(catalog_mu_);
   std::optional<PageId> fresh;
   // A fresh page the catalog does not name yet goes back when a later step fails (best
@@ -819,7 +817,7 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
       // The root page gets durable state before the catalog names it: a named page that
       // recovery did not restore could be handed out again by Allocate.
       auto pid = Allocate();
-      if (!pid) return tl::unexpected(pid.error());
+      LLAMA_RETURN_IF_ERROR(pid);
       fresh = *pid;
       auto page = BasePage::Create(*pid, BasePage::kMinPageSize);
       if (!page) return give_back(page.error());
@@ -852,8 +850,8 @@ Result<PageId> Store::OpenRoot(std::string_view name) {
     if (!installed) return give_back(installed.error());
     if (!installed->installed) continue;  // the evictor or cleaner changed the page: again
     auto pos = Flush(guard, kCatalogPage);
-    if (!pos) return tl::unexpected(pos.error());
-    if (auto s = Sync(*pos); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(pos);
+    LLAMA_RETURN_IF_ERROR(Sync(*pos));
     return *fresh;
   }
 }

@@ -15,11 +15,11 @@ using namespace log_format;
 Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
   std::lock_guard clean_lock(clean_mu_);
   CleanResult result;
-  if (auto h = writer_->health(); !h) return tl::unexpected(h.error());
+  LLAMA_RETURN_IF_ERROR(writer_->health());
   // Only segments wholly written out are candidates: the writer never touches them again.
   const std::uint32_t first_open = writer_->written_position().segment();
   auto ids = segments_->ListIds();
-  if (!ids) return tl::unexpected(ids.error());
+  LLAMA_RETURN_IF_ERROR(ids);
   std::unordered_set<std::uint32_t> pending;
   {
     std::lock_guard lock(checkpoint_mu_);
@@ -74,7 +74,7 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
       waiting = !pending_deletions_.empty();
     }
     if (waiting) {
-      if (auto s = CheckpointAndDelete(&result.deleted); !s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(CheckpointAndDelete(&result.deleted));
     }
     return result;
   }
@@ -89,7 +89,7 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
   }
   // Two checkpoints: then every retained checkpoint (the newest two) postdates the moves.
   for (int i = 0; i < 2; ++i) {
-    if (auto s = CheckpointAndDelete(&result.deleted); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(CheckpointAndDelete(&result.deleted));
   }
   return result;
 }
@@ -110,7 +110,7 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     }
     const LssAddress head = chain.front().address;
     auto state = ReadDiskState(head);
-    if (!state) return tl::unexpected(state.error());
+    LLAMA_RETURN_IF_ERROR(state);
     std::vector<std::byte> body;
     if (auto s = EncodePageRecord(pid, LssAddress(), state->deltas, state->base.get(), body); !s) return s;
     if (auto s = CheckRecordFits(pid, body.size()); !s) return s;
@@ -138,7 +138,7 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
       if (flushed != head) continue;
     }
     auto reservation = writer_->Reserve(FramedSize(encoded.bytes.size()));
-    if (!reservation) return tl::unexpected(reservation.error());
+    LLAMA_RETURN_IF_ERROR(reservation);
     auto out = InstallRelocation(guard, pid, *ref, head, reservation->address());
     if (!out) {
       // Freed meanwhile: nothing of it needs moving (the reservation becomes a marker).
@@ -183,7 +183,7 @@ Result<UpdateOutcome> Store::InstallRelocation(const GenerationGuard& guard, Pag
   // that flush point (a flushed page nothing was added to), its mark moves to `to`: no
   // node is put in front of it. Otherwise a Relocation delta above says so.
   auto relocation = DeltaRecord::MakeRelocation(pid, from, to);
-  if (!relocation) return tl::unexpected(relocation.error());
+  LLAMA_RETURN_IF_ERROR(relocation);
   const DeltaHandle handle = Share(std::move(*relocation));
   // New Update deltas on top do not change the flush point: retry the CAS on the head we
   // are told about, without doing the I/O again, as long as the flush point holds.

@@ -188,7 +188,7 @@ class Parser {
     if (c == '[') return ParseArray(depth);
     if (c == '"') {
       auto s = ParseString();
-      if (!s) return tl::unexpected(s.error());
+      LLAMA_RETURN_IF_ERROR(s);
       return JsonValue(std::move(*s));
     }
     if (Consume("true")) return JsonValue(true);
@@ -206,7 +206,7 @@ class Parser {
       SkipSpace();
       if (pos_ >= text_.size() || text_[pos_] != '"') return Fail("expected a key");
       auto key = ParseString();
-      if (!key) return tl::unexpected(key.error());
+      LLAMA_RETURN_IF_ERROR(key);
       SkipSpace();
       if (!Consume(":")) return Fail("expected ':'");
       auto value = ParseValue(depth + 1);
@@ -310,11 +310,11 @@ class Parser {
           break;
         case 'u': {
           auto cp = ParseHex4();
-          if (!cp) return tl::unexpected(cp.error());
+          LLAMA_RETURN_IF_ERROR(cp);
           std::uint32_t code = *cp;
           if (code >= 0xd800 && code < 0xdc00 && Consume("\\u")) {
             auto low = ParseHex4();
-            if (!low) return tl::unexpected(low.error());
+            LLAMA_RETURN_IF_ERROR(low);
             if (*low < 0xdc00 || *low > 0xdfff) return Fail("bad surrogate pair");
             code = 0x10000 + ((code - 0xd800) << 10) + (*low - 0xdc00);
           }

@@ -62,7 +62,7 @@ JsonValue BaseJson(const BasePage& base, LssAddress record, std::size_t position
 
 Result<JsonValue> BuildPageView(StoreImage& image, PageId pid, const ViewOptions& options) {
   auto page = ReadPageOffline(image, pid);
-  if (!page) return tl::unexpected(page.error());
+  LLAMA_RETURN_IF_ERROR(page);
 
   JsonValue view = JsonValue::MakeObject();
   view.Set("view", "page");

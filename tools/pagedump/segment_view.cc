@@ -69,7 +69,7 @@ Result<JsonValue> BuildSegmentView(StoreImage& image, std::uint32_t segment) {
                                                " (segments: " + (ids.empty() ? "none" : ids) + ")");
   }
   auto bytes = image.ReadSegmentBytes(segment);
-  if (!bytes) return tl::unexpected(bytes.error());
+  LLAMA_RETURN_IF_ERROR(bytes);
   const SegmentWalk walk = WalkSegment(*bytes, segment, image.identity().segment_size);
   const RecoveryView& recovery = image.recovery();
 

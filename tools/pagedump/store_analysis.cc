@@ -57,7 +57,7 @@ class Analyzer {
   Result<StoreAnalysis> Run(const ProgressFn& progress) {
     CheckIdentity();
     CheckCheckpoints();
-    if (auto s = WalkSegments(progress); !s) return tl::unexpected(s.error());
+    LLAMA_RETURN_IF_ERROR(WalkSegments(progress));
     CheckRecovery();
     CheckPages();
     for (const std::string& name : image_.other_files()) {
@@ -101,7 +101,7 @@ class Analyzer {
     std::uint64_t done = 0;
     for (const SegmentFileInfo& f : image_.segment_files()) {
       auto bytes = image_.ReadSegmentBytes(f.id);
-      if (!bytes) return tl::unexpected(bytes.error());
+      LLAMA_RETURN_IF_ERROR(bytes);
       SegmentWalk walk = WalkSegment(*bytes, f.id, segment_size);
       SegmentSummary summary;
       summary.id = f.id;

@@ -159,7 +159,7 @@ Result<JsonValue> BuildVectorView(StoreImage& image, const std::string& name, st
                                   bool elements) {
   const OfflineCatalog catalog = ReadCatalogOffline(image);
   auto vector = ReadVectorOffline(image, catalog, name);
-  if (!vector) return tl::unexpected(vector.error());
+  LLAMA_RETURN_IF_ERROR(vector);
   const VectorPublication* chosen = nullptr;
   std::string kept;
   for (const VectorPublication& p : vector->publications) {

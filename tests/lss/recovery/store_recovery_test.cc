@@ -1218,15 +1218,15 @@ TEST_P(StoreRecoveryTest, ACheckpointBeforeTheFirstWriteDoesNotHideLaterSegments
   const std::string dir = dir_ / "db";
   auto put = [&](Store& store, const std::string& contents) -> Status {
     auto pid = store.Allocate();
-    if (!pid) return tl::unexpected(pid.error());
+    LLAMA_RETURN_IF_ERROR(pid);
     auto g = store.EnterGeneration();
     OwnedChain chain = testing::BaseChain(*pid, contents);
     auto ref = store.mapping().Read(g, *pid);
-    if (!ref) return tl::unexpected(ref.error());
+    LLAMA_RETURN_IF_ERROR(ref);
     auto out = store.UpdateR(g, *pid, *ref, chain);
-    if (!out) return tl::unexpected(out.error());
+    LLAMA_RETURN_IF_ERROR(out);
     auto end = store.Flush(g, *pid);
-    if (!end) return tl::unexpected(end.error());
+    LLAMA_RETURN_IF_ERROR(end);
     return store.Sync(*end);
   };
   auto contents = [&](Store& store) {

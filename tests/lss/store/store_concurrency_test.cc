@@ -150,9 +150,9 @@ class Worker {
       const std::string payload = "s" + std::to_string(index_) + "." + std::to_string(k_[j] + 1);
       for (;;) {
         auto ref = store.Read(g, pid);
-        if (!ref) return tl::unexpected(ref.error());
+        LLAMA_RETURN_IF_ERROR(ref);
         auto out = store.UpdateD(g, pid, *ref, testing::UpdateRecord(pid, payload));
-        if (!out) return tl::unexpected(out.error());
+        LLAMA_RETURN_IF_ERROR(out);
         if (out->installed) break;
       }
       ++k_[j];
@@ -161,7 +161,7 @@ class Worker {
     if (dice < 60) {
       // Consolidate: a new base that folds in every delta (as an access method would).
       auto ref = store.Read(g, pid);
-      if (!ref) return tl::unexpected(ref.error());
+      LLAMA_RETURN_IF_ERROR(ref);
       std::vector<std::string> items;
       for (std::string& item : testing::Describe(*ref)) {
         if (!item.starts_with("<")) items.push_back(std::move(item));
@@ -173,7 +173,7 @@ class Worker {
       for (int t = 0; t < kThreads; ++t) contents += (t ? "," : "") + std::to_string(shape.k[t]);
       OwnedChain chain = testing::BaseChain(pid, contents);
       auto out = store.UpdateR(g, pid, *ref, chain);
-      if (!out) return tl::unexpected(out.error());
+      LLAMA_RETURN_IF_ERROR(out);
       return OkStatus();  // installed or not: both fine
     }
     if (dice < 80) {
@@ -182,7 +182,7 @@ class Worker {
       auto end = store.Flush(g, pid);
       // Under contention a flush may lose its race too often and give up (kAborted).
       if (!end && end.error().code() == ErrorCode::kAborted) return OkStatus();
-      if (!end) return tl::unexpected(end.error());
+      LLAMA_RETURN_IF_ERROR(end);
       if (rng_() % 3 == 0) {
         if (auto s = store.Sync(*end); !s) return s;
         synced_k_[j] = std::max(synced_k_[j], k);
@@ -198,7 +198,7 @@ class Worker {
       return OkStatus();
     }
     auto state = PageState(store, pid);
-    if (!state) return tl::unexpected(state.error());
+    LLAMA_RETURN_IF_ERROR(state);
     const SharedShape shape = ShapeOf(*state, shared_[j].name);
     EXPECT_EQ(shape.error, "");
     EXPECT_GE(shape.k[index_], k_[j]) << "thread " << index_ << " does not see its own deltas on page " << pid;

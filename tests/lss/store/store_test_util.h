@@ -397,7 +397,7 @@ class Workload {
 
   Status Allocate(Store& store) {
     auto pid = store.Allocate();
-    if (!pid) return tl::unexpected(pid.error());
+    LLAMA_RETURN_IF_ERROR(pid);
     live_[*pid] = {};
     model_.Track(*pid);
     // Most new pages start with a base; some are deltas only.
@@ -410,9 +410,9 @@ class Workload {
     auto g = store.EnterGeneration();
     for (;;) {
       auto ref = store.mapping().Read(g, pid);
-      if (!ref) return tl::unexpected(ref.error());
+      LLAMA_RETURN_IF_ERROR(ref);
       auto out = store.UpdateD(g, pid, *ref, testing::UpdateRecord(pid, payload));
-      if (!out) return tl::unexpected(out.error());
+      LLAMA_RETURN_IF_ERROR(out);
       if (out->installed) break;
     }
     evicted_.erase(pid);
@@ -426,9 +426,9 @@ class Workload {
     OwnedChain chain = testing::BaseChain(pid, contents);
     for (;;) {
       auto ref = store.mapping().Read(g, pid);
-      if (!ref) return tl::unexpected(ref.error());
+      LLAMA_RETURN_IF_ERROR(ref);
       auto out = store.UpdateR(g, pid, *ref, chain);
-      if (!out) return tl::unexpected(out.error());
+      LLAMA_RETURN_IF_ERROR(out);
       if (out->installed) break;
     }
     evicted_.erase(pid);
@@ -450,7 +450,7 @@ class Workload {
   Status Evict(Store& store, PageId pid) {
     if (live_[pid].empty()) return OkStatus();
     // Flush first so the model knows the position (Evict then has nothing new to write).
-    if (auto end = Flush(store, pid); !end) return tl::unexpected(end.error());
+    LLAMA_RETURN_IF_ERROR(Flush(store, pid));
     auto g = store.EnterGeneration();
     if (auto s = store.Evict(g, pid); !s) return s;
     evicted_.insert(pid);
@@ -464,7 +464,7 @@ class Workload {
     std::advance(it, static_cast<long>(rng_() % evicted_.size()));
     const PageId pid = *it;
     auto state = PageState(store, pid);
-    if (!state) return tl::unexpected(state.error());
+    LLAMA_RETURN_IF_ERROR(state);
     EXPECT_EQ(*state, Join(live_[pid])) << "page " << pid << " read back from the log";
     evicted_.erase(it);
     return OkStatus();
@@ -476,7 +476,7 @@ class Workload {
     // The page is gone from memory even if logging the free failed.
     live_.erase(pid);
     evicted_.erase(pid);
-    if (!end) return tl::unexpected(end.error());
+    LLAMA_RETURN_IF_ERROR(end);
     model_.Flushed(pid, *end, "");
     positions_.push_back(*end);
     return OkStatus();
