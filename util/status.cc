@@ -20,6 +20,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "Unsupported";
     case ErrorCode::kAborted:
       return "Aborted";
+    case ErrorCode::kBusy:
+      return "Busy";
   }
   return "Unknown";
 }

@@ -318,10 +318,10 @@ Result<LssAddress> BwTree::FlushForSync(Op& op, PageId leaf) {
   bool everything = false;
   op.unflushed.push_back(leaf);
   for (PageId pid : op.unflushed) {
-    Result<LssAddress> pos = MakeError(ErrorCode::kAborted, "");
+    Result<LssAddress> pos = MakeError(ErrorCode::kBusy, "");
     for (int attempt = 0; attempt < 4; ++attempt) {
       pos = store_.Flush(op.guard, pid);
-      if (pos || pos.error().code() != ErrorCode::kAborted) break;
+      if (pos || pos.error().code() != ErrorCode::kBusy) break;
     }
     if (pos) {
       to = std::max(to, *pos);
@@ -359,8 +359,8 @@ Result<BwTree::Located> BwTree::Descend(Op& op, std::string_view key, std::uint8
       // An operation's traversal that restarts this often is not converging (a bug: a
       // healthy tree restarts a handful of times at most); a helper's just lets go.
       if (restart > op.max_restarts) {
-        return MakeError(ErrorCode::kAborted, "bwtree: a traversal restarted " + std::to_string(op.max_restarts) +
-                                                  " times without reaching its node");
+        return MakeError(ErrorCode::kBusy, "bwtree: a traversal restarted " + std::to_string(op.max_restarts) +
+                                               " times without reaching its node");
       }
     }
     PageId pid = root_;

@@ -199,7 +199,7 @@ class BwTree {
     bool help;
     bool sync = false;
     std::vector<PageId> unflushed;
-    // Restarts before a traversal gives up (kAborted). Helpers give up soon: the thread
+    // Restarts before a traversal gives up (kBusy). Helpers give up soon: the thread
     // whose own operation needs the node helps the change that is in its way.
     int max_restarts;
   };

@@ -58,7 +58,7 @@ Status BwTree::AddPending(const GenerationGuard& g, PageId pid, std::uint64_t no
   for (int attempt = 0;; ++attempt) {
     auto pos = store_.Flush(g, pending_);
     if (pos) return OkStatus();
-    if (pos.error().code() != ErrorCode::kAborted || attempt >= 16) return tl::unexpected(pos.error());
+    if (pos.error().code() != ErrorCode::kBusy || attempt >= 16) return tl::unexpected(pos.error());
   }
 }
 
@@ -86,7 +86,7 @@ Status BwTree::ChangePending(const GenerationGuard& g, const std::vector<std::by
     LLAMA_RETURN_IF_ERROR(replaced);
     return OkStatus();
   }
-  return MakeError(ErrorCode::kAborted, "bwtree: the pending page kept changing");
+  return MakeError(ErrorCode::kBusy, "bwtree: the pending page kept changing");
 }
 
 Result<std::vector<BwTree::Pending>> BwTree::PendingRecords(const GenerationGuard& g) {

@@ -36,7 +36,7 @@ class NestedMerge {
 bool IsNotFound(const Error& e) { return e.code() == ErrorCode::kNotFound; }
 // A step that meets one of these lets go: the page was freed under it, or its traversal
 // gave up (helpers stop early), or it lost too many races in a row.
-bool GivesUp(const Error& e) { return e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kAborted; }
+bool GivesUp(const Error& e) { return e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kBusy; }
 Status LetGo(const Error& e) { return GivesUp(e) ? OkStatus() : Status(tl::unexpected(e)); }
 Status OkIfFreed(const Error& e) { return IsNotFound(e) ? OkStatus() : Status(tl::unexpected(e)); }
 
@@ -82,7 +82,7 @@ Result<BwTree::Pending> BwTree::NewNode(const GenerationGuard& g, const NodeCont
   auto birth = chain ? DeltaRecord::MakeUpdate(born.pid, BwDelta::Stamp(DeltaTag::kBirth, born.nonce))
                      : Result<DeltaRecord>(tl::unexpected(chain.error()));
   auto ref = birth ? store_.Read(g, born.pid) : Result<PageRef>(tl::unexpected(birth.error()));
-  Result<UpdateOutcome> out = tl::unexpected(ref ? Error(ErrorCode::kAborted, "") : ref.error());
+  Result<UpdateOutcome> out = tl::unexpected(ref ? Error(ErrorCode::kBusy, "") : ref.error());
   if (ref) {
     OwnedChain state = PageChainBuilder::Prepend(Share(std::move(*birth)), std::move(*chain));
     out = store_.UpdateR(g, born.pid, *ref, state);

@@ -21,7 +21,8 @@ enum class ErrorCode : std::uint8_t {
   kIOError,            // the operating system reported an I/O failure
   kNoSpace,            // the device is full
   kUnsupported,        // a feature the kernel or build does not offer
-  kAborted,            // the store stopped accepting work after an earlier fatal error
+  kAborted,            // closed, or stopped accepting work after an earlier fatal error
+  kBusy,               // lost to concurrent changes too often in a row: the same call can succeed later
 };
 
 std::string_view ErrorCodeName(ErrorCode code);

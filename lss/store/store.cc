@@ -369,7 +369,7 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
       return OkStatus();
     }
   }
-  return MakeError(ErrorCode::kAborted, "page " + std::to_string(pid) + " kept changing during a partial swap");
+  return MakeError(ErrorCode::kBusy, "page " + std::to_string(pid) + " kept changing during a partial swap");
 }
 
 Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
@@ -538,8 +538,7 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
     flushes_.fetch_add(1, std::memory_order_relaxed);
     return end;
   }
-  return MakeError(ErrorCode::kAborted,
-                   "flush of page " + std::to_string(pid) + " lost 64 races in a row; retry later");
+  return MakeError(ErrorCode::kBusy, "flush of page " + std::to_string(pid) + " lost 64 races in a row; retry later");
 }
 
 Result<bool> Store::MarkFlushPoint(const GenerationGuard& guard, PageId pid, PageRef head, const PageNode* point,
@@ -573,7 +572,7 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
       return OkStatus();
     }
   }
-  return MakeError(ErrorCode::kAborted, "page " + std::to_string(pid) + " kept changing during eviction");
+  return MakeError(ErrorCode::kBusy, "page " + std::to_string(pid) + " kept changing during eviction");
 }
 
 Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
@@ -745,7 +744,7 @@ void Store::EvictToBudget() {
       if (s) continue;  // Evict removed it from the cache
       if (s.error().code() == ErrorCode::kNotFound) {
         cache_.Remove(pid);
-      } else if (s.error().code() == ErrorCode::kAborted) {
+      } else if (s.error().code() == ErrorCode::kBusy) {
         cache_.Refresh(pid);  // busy page: try colder ones first
       } else {
         std::lock_guard lock(maintenance_mu_);

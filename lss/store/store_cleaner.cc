@@ -60,7 +60,7 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
       if (s) continue;
       // A page that kept changing under the cleaner stays where it is; so does the segment
       // (it is not deleted while a live record is in it) and a later pass tries again.
-      if (s.error().code() != ErrorCode::kAborted) return tl::unexpected(s.error());
+      if (s.error().code() != ErrorCode::kBusy) return tl::unexpected(s.error());
       ++result.pages_skipped;
       all_moved = false;
     }
@@ -130,7 +130,7 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
         // nothing to attach to (nor could it tell a flush that raced it). Retrying cannot
         // help: skip the page now, its segment waits for a later pass. (The cleaner does
         // not flush it itself: what becomes durable, and when, is the access method's.)
-        return MakeError(ErrorCode::kAborted,
+        return MakeError(ErrorCode::kBusy,
                          "cleaner: page " + std::to_string(pid) + " is consolidated in memory and not flushed yet");
       }
       // If a flush landed since the snapshot, its record chains onto `head`: start again,
@@ -155,7 +155,7 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
     result.bytes_relocated += moved.length;
     return OkStatus();
   }
-  return MakeError(ErrorCode::kAborted, "cleaner: page " + std::to_string(pid) + " kept changing");
+  return MakeError(ErrorCode::kBusy, "cleaner: page " + std::to_string(pid) + " kept changing");
 }
 
 void Store::SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved) {

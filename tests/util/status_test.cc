@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
+#include <set>
+#include <string_view>
+
 namespace llama {
 namespace {
 
@@ -26,6 +30,42 @@ TEST(StatusTest, StatusIsOkOrError) {
   Status bad = MakeError(ErrorCode::kIOError, "disk gone");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(ErrorCodeName(bad.error().code()), "IOError");
+}
+
+// Every code has its own name: a log line or a test tells them apart.
+TEST(StatusTest, EveryCodeHasItsOwnName) {
+  const ErrorCode codes[] = {ErrorCode::kInvalidArgument,   ErrorCode::kCorruption, ErrorCode::kNotFound,
+                             ErrorCode::kResourceExhausted, ErrorCode::kIOError,    ErrorCode::kNoSpace,
+                             ErrorCode::kUnsupported,       ErrorCode::kAborted,    ErrorCode::kBusy};
+  std::set<std::string_view> names;
+  for (ErrorCode code : codes) names.insert(ErrorCodeName(code));
+  EXPECT_EQ(names.size(), std::size(codes));
+  EXPECT_EQ(names.count("Unknown"), 0u);
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kBusy), "Busy");
+}
+
+// LLAMA_RETURN_IF_ERROR returns the error of a Status or a Result, evaluates its argument
+// once, and leaves a named Result usable when it holds a value.
+Result<int> Twice(Result<int> in, int* evaluations) {
+  auto counted = [&] {
+    ++*evaluations;
+    return in;
+  };
+  LLAMA_RETURN_IF_ERROR(counted());
+  auto named = counted();
+  LLAMA_RETURN_IF_ERROR(named);
+  return *named * 2;
+}
+
+TEST(StatusTest, ReturnIfErrorPropagatesAndEvaluatesOnce) {
+  int evaluations = 0;
+  EXPECT_EQ(*Twice(21, &evaluations), 42);
+  EXPECT_EQ(evaluations, 2);
+  evaluations = 0;
+  auto failed = Twice(MakeError(ErrorCode::kBusy, "again"), &evaluations);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error(), Error(ErrorCode::kBusy, "again"));
+  EXPECT_EQ(evaluations, 1);
 }
 
 }  // namespace
