@@ -6,6 +6,7 @@
 #include "llama/coding.h"
 #include "lss/log/log_format.h"
 #include "rebuild/tree_page.h"
+#include "rebuild/vector_impl.h"
 
 namespace llama {
 
@@ -30,7 +31,7 @@ std::int64_t BufferedBytes(const DeltaRecord& delta) { return static_cast<std::i
 
 // One writer thread's record. The thread that holds it (in_use) is the only one to touch
 // `sequence` and to store into `inflight`; the rebuilder reads `inflight`.
-struct Vector::WriterRecord {
+struct VectorImpl::WriterRecord {
   // While a write is between taking its timestamp and installing its entry: a lower bound
   // of that timestamp (0 otherwise). The rebuilder's cut stays at or below it.
   std::atomic<std::uint64_t> inflight{0};
@@ -59,7 +60,7 @@ struct ThreadWriterCache {
 thread_local ThreadWriterCache thread_writers;
 }  // namespace
 
-Vector::Vector(Store& store, VectorOptions options)
+VectorImpl::VectorImpl(Store& store, VectorOptions options)
     : store_(store),
       options_(options),
       id_(next_vector_id.fetch_add(1)),
@@ -68,7 +69,7 @@ Vector::Vector(Store& store, VectorOptions options)
   for (std::size_t i = 0; i < kMaxWriters; ++i) writers_[i].store(nullptr);
 }
 
-Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name, VectorOptions options) {
+Result<std::unique_ptr<VectorImpl>> VectorImpl::Open(Store& store, std::string_view name, VectorOptions options) {
   if (options.min_batch_window < 1 || options.min_batch_window > options.max_batch_window) {
     return MakeError(ErrorCode::kInvalidArgument, "vector: need 1 <= min_batch_window <= max_batch_window");
   }
@@ -83,15 +84,15 @@ Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name
                      "vector: max_buffer_bytes must be 4 KiB..1 GiB (a buffer page's state must "
                      "fit one log record)");
   }
-  std::unique_ptr<Vector> v(new Vector(store, options));
+  std::unique_ptr<VectorImpl> v(new VectorImpl(store, options));
   LLAMA_RETURN_IF_ERROR(v->Recover(name));
   v->rebuilder_ = std::thread([raw = v.get()] { raw->RebuilderLoop(); });
   return v;
 }
 
-Vector::~Vector() { (void)Close(); }
+VectorImpl::~VectorImpl() { (void)Close(); }
 
-Status Vector::Create() {
+Status VectorImpl::Create() {
   VectorConfig config;
   config.branching = options_.branching;
   config.leaf_max_elements =
@@ -134,7 +135,7 @@ Status Vector::Create() {
   return OkStatus();
 }
 
-Status Vector::Recover(std::string_view name) {
+Status VectorImpl::Recover(std::string_view name) {
   auto meta = store_.OpenRoot("vector:" + std::string(name));
   LLAMA_RETURN_IF_ERROR(meta);
   meta_ = *meta;
@@ -165,8 +166,9 @@ Status Vector::Recover(std::string_view name) {
   }
   slots_ = std::make_unique<Slot[]>(config_.buffers.size());
   consumed_ = std::max<std::uint64_t>(publication.watermark, 1);
-  current_ = std::make_shared<const PublishedTree>(PublishedTree{
-      publication.generation, consumed_, {publication.root, publication.height, publication.size}, &store_, &config_});
+  current_ = std::make_shared<const PublishedTree>(
+      publication.generation, consumed_, RrbBuilder::Tree{publication.root, publication.height, publication.size},
+      &store_, &config_);
   for (PageId pid : publication.pending_free) pending_free_.push_back({pid, 0, publication.generation});
 
   std::uint64_t max_timestamp = 0;
@@ -182,7 +184,7 @@ Status Vector::Recover(std::string_view name) {
   return OkStatus();
 }
 
-Result<Vector::Batch> Vector::Collect(std::uint64_t from, std::uint64_t cut, std::uint64_t* max_timestamp) {
+Result<VectorImpl::Batch> VectorImpl::Collect(std::uint64_t from, std::uint64_t cut, std::uint64_t* max_timestamp) {
   Batch batch;
   batch.cut = cut;
   auto guard = store_.EnterGeneration();
@@ -212,7 +214,7 @@ Result<Vector::Batch> Vector::Collect(std::uint64_t from, std::uint64_t cut, std
   return batch;
 }
 
-Vector::WriterRecord* Vector::LocalRecord() {
+VectorImpl::WriterRecord* VectorImpl::LocalRecord() {
   for (const auto& held : thread_writers.held) {
     if (held.vector_id == id_) return static_cast<WriterRecord*>(held.record.get());
   }
@@ -247,9 +249,9 @@ Vector::WriterRecord* Vector::LocalRecord() {
   return record.get();
 }
 
-std::size_t Vector::ThreadWriterRecords() { return thread_writers.held.size(); }
+std::size_t VectorImpl::ThreadWriterRecords() { return thread_writers.held.size(); }
 
-std::uint64_t Vector::Cut() const {
+std::uint64_t VectorImpl::Cut() const {
   std::uint64_t cut = clock_.load(std::memory_order_seq_cst);
   const std::size_t n = writer_count_.load(std::memory_order_seq_cst);
   for (std::size_t i = 0; i < n; ++i) {
@@ -260,7 +262,7 @@ std::uint64_t Vector::Cut() const {
   return cut;
 }
 
-Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions o) {
+Result<VectorTicket> VectorImpl::Write(std::vector<VectorOp> ops, VectorWriteOptions o) {
   // Refused before taking a timestamp: the entry's u16 count and u32 value lengths.
   LLAMA_RETURN_IF_ERROR(ValidateOps(ops, max_value_size()));
   if (!accepting_.load(std::memory_order_acquire)) return tl::unexpected(RefusalReason().error());
@@ -315,31 +317,12 @@ Result<VectorTicket> Vector::Write(std::vector<VectorOp> ops, VectorWriteOptions
   const VectorTicket ticket{entry.timestamp, slot};
   if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
   if (o.sync) {
-    LLAMA_RETURN_IF_ERROR(sync(ticket));
+    LLAMA_RETURN_IF_ERROR(Sync(ticket));
   }
   return ticket;
 }
 
-Result<VectorTicket> Vector::append(std::string_view v, VectorWriteOptions o) {
-  return Write({{VectorOpCode::kAppend, 0, std::string(v)}}, o);
-}
-Result<VectorTicket> Vector::prepend(std::string_view v, VectorWriteOptions o) {
-  return Write({{VectorOpCode::kPrepend, 0, std::string(v)}}, o);
-}
-Result<VectorTicket> Vector::insert(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
-  return Write({{VectorOpCode::kInsert, i, std::string(v)}}, o);
-}
-Result<VectorTicket> Vector::erase(std::uint64_t i, VectorWriteOptions o) {
-  return Write({{VectorOpCode::kErase, i, {}}}, o);
-}
-Result<VectorTicket> Vector::update(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
-  return Write({{VectorOpCode::kUpdate, i, std::string(v)}}, o);
-}
-Result<VectorTicket> Vector::write(const VectorWriteBatch& batch, VectorWriteOptions o) {
-  return Write(batch.ops(), o);
-}
-
-Status Vector::sync(VectorTicket ticket) {
+Status VectorImpl::Sync(VectorTicket ticket) {
   if (ticket.slot >= config_.buffers.size())
     return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
   auto guard = store_.EnterGeneration();
@@ -351,7 +334,7 @@ Status Vector::sync(VectorTicket ticket) {
   return store_.Sync(std::max(*pos, published));
 }
 
-Status Vector::wait_visible(VectorTicket ticket) {
+Status VectorImpl::WaitVisible(VectorTicket ticket) {
   std::unique_lock lock(mu_);
   wake_ = true;
   rebuild_cv_.notify_one();
@@ -365,19 +348,19 @@ Status Vector::wait_visible(VectorTicket ticket) {
   return OkStatus();
 }
 
-void Vector::HoldRebuilderForTesting(bool hold) {
+void VectorImpl::HoldRebuilderForTesting(bool hold) {
   std::unique_lock lock(mu_);
   hold_ = hold;
   rebuild_cv_.notify_one();
   if (hold) visible_cv_.wait(lock, [&] { return parked_ || rebuilder_exited_ || stop_; });
 }
 
-VectorSnapshot Vector::snapshot() const {
+VectorSnapshot VectorImpl::Snapshot() const {
   std::lock_guard lock(current_mu_);
   return VectorSnapshot(current_);
 }
 
-VectorMetrics Vector::metrics() const {
+VectorMetrics VectorImpl::metrics() const {
   std::lock_guard lock(mu_);
   VectorMetrics m = metrics_;
   m.phase = phase_.load();
@@ -385,7 +368,7 @@ VectorMetrics Vector::metrics() const {
   return m;
 }
 
-std::vector<PageId> Vector::Reclaimable() {
+std::vector<PageId> VectorImpl::Reclaimable() {
   std::vector<std::uint64_t> live;
   {
     std::lock_guard lock(current_mu_);
@@ -405,7 +388,7 @@ std::vector<PageId> Vector::Reclaimable() {
   return out;
 }
 
-Status Vector::Publish(const VectorPublication& publication) {
+Status VectorImpl::Publish(const VectorPublication& publication) {
   auto encoded = EncodePublication(publication);
   LLAMA_RETURN_IF_ERROR(encoded);
   auto record = DeltaRecord::MakeUpdate(meta_, *encoded);
@@ -437,7 +420,7 @@ Status Vector::Publish(const VectorPublication& publication) {
   return OkStatus();
 }
 
-Status Vector::TruncateBuffers(std::uint64_t cut) {
+Status VectorImpl::TruncateBuffers(std::uint64_t cut) {
   auto guard = store_.EnterGeneration();
   for (std::size_t slot = 0; slot < config_.buffers.size(); ++slot) {
     const PageId pid = config_.buffers[slot];
@@ -476,7 +459,7 @@ Status Vector::TruncateBuffers(std::uint64_t cut) {
   return OkStatus();
 }
 
-Status Vector::RebuildAndPublish(Batch batch) {
+Status VectorImpl::RebuildAndPublish(Batch batch) {
   phase_.store(RebuildPhase::kSortingEntries);
   std::sort(batch.entries.begin(), batch.entries.end(),
             [](const VectorEntry& a, const VectorEntry& b) { return a.timestamp < b.timestamp; });
@@ -486,7 +469,7 @@ Status Vector::RebuildAndPublish(Batch batch) {
     std::lock_guard lock(current_mu_);
     previous = current_;
   }
-  RrbBuilder builder(store_, config_, previous->tree);
+  RrbBuilder builder(store_, config_, previous->tree());
   std::vector<std::pair<std::uint64_t, std::string>> rejected;
   for (const VectorEntry& entry : batch.entries) {
     auto s = builder.Apply(entry);
@@ -515,8 +498,7 @@ Status Vector::RebuildAndPublish(Batch batch) {
   for (const PendingFree& p : pending_free_) publication.pending_free.push_back(p.pid);
   if (auto s = Publish(publication); !s) return s;
 
-  auto next =
-      std::make_shared<const PublishedTree>(PublishedTree{generation, batch.cut, written->tree, &store_, &config_});
+  auto next = std::make_shared<const PublishedTree>(generation, batch.cut, written->tree, &store_, &config_);
   {
     std::lock_guard lock(current_mu_);
     current_ = next;
@@ -559,22 +541,22 @@ Status Vector::RebuildAndPublish(Batch batch) {
   return OkStatus();
 }
 
-Status Vector::RefusalReason() const {
+Status VectorImpl::RefusalReason() const {
   std::lock_guard lock(mu_);
   if (!failed_) return failed_;
   return MakeError(ErrorCode::kAborted, "vector: closed");
 }
 
-void Vector::Fail(const Status& s) {
+void VectorImpl::Fail(const Status& s) {
   std::lock_guard lock(mu_);
   accepting_.store(false, std::memory_order_release);
   if (failed_) failed_ = s;
   visible_cv_.notify_all();
 }
 
-void Vector::RebuilderLoop() {
+void VectorImpl::RebuilderLoop() {
   struct Exit {
-    Vector& v;
+    VectorImpl& v;
     ~Exit() {
       std::lock_guard lock(v.mu_);
       v.rebuilder_exited_ = true;
@@ -630,7 +612,7 @@ void Vector::RebuilderLoop() {
   }
 }
 
-Status Vector::Close() {
+Status VectorImpl::Close() {
   {
     std::lock_guard lock(mu_);
     if (closed_) return failed_;
@@ -655,5 +637,47 @@ Status Vector::Close() {
   last = std::max(last, LssAddress::FromRaw(published_position_raw_.load()));
   return store_.Sync(last);
 }
+
+// ---- Vector: forwards to VectorImpl.
+
+Vector::Vector(std::unique_ptr<VectorImpl> impl) : impl_(std::move(impl)) {}
+Vector::~Vector() = default;
+
+Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name, VectorOptions options) {
+  auto impl = VectorImpl::Open(store, name, options);
+  LLAMA_RETURN_IF_ERROR(impl);
+  return std::unique_ptr<Vector>(new Vector(std::move(*impl)));
+}
+
+Status Vector::Close() { return impl_->Close(); }
+
+Result<VectorTicket> Vector::append(std::string_view v, VectorWriteOptions o) {
+  return impl_->Write({{VectorOpCode::kAppend, 0, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::prepend(std::string_view v, VectorWriteOptions o) {
+  return impl_->Write({{VectorOpCode::kPrepend, 0, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::insert(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
+  return impl_->Write({{VectorOpCode::kInsert, i, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::erase(std::uint64_t i, VectorWriteOptions o) {
+  return impl_->Write({{VectorOpCode::kErase, i, {}}}, o);
+}
+Result<VectorTicket> Vector::update(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
+  return impl_->Write({{VectorOpCode::kUpdate, i, std::string(v)}}, o);
+}
+Result<VectorTicket> Vector::write(const VectorWriteBatch& batch, VectorWriteOptions o) {
+  return impl_->Write(batch.ops(), o);
+}
+
+Status Vector::sync(VectorTicket ticket) { return impl_->Sync(ticket); }
+Status Vector::wait_visible(VectorTicket ticket) { return impl_->WaitVisible(ticket); }
+VectorSnapshot Vector::snapshot() const { return impl_->Snapshot(); }
+VectorMetrics Vector::metrics() const { return impl_->metrics(); }
+const VectorConfig& Vector::config() const { return impl_->config(); }
+PageId Vector::meta_page() const { return impl_->meta_page(); }
+std::size_t Vector::max_value_size() const { return impl_->max_value_size(); }
+std::size_t Vector::ThreadWriterRecords() { return VectorImpl::ThreadWriterRecords(); }
+void Vector::HoldRebuilderForTesting(bool hold) { impl_->HoldRebuilderForTesting(hold); }
 
 }  // namespace llama
