@@ -66,6 +66,11 @@ sort -o "$scratch/public.txt" "$scratch/public.txt"
 diff -u "$scratch/public.txt" "$scratch/installed.txt" >&2 || fail "installed headers differ from include/llama/"
 if [[ "$(cache_value LLAMA_INSTALL_INTERNAL_HEADERS)" == OFF ]]; then
   test ! -e "$prefix/include/llama/internal" || fail "internal headers installed although LLAMA_INSTALL_INTERNAL_HEADERS=OFF"
+else
+  # The stopgap installs what llama_store compiles, not the extra Envs nor StoreImage.
+  test -f "$prefix/include/llama/internal/lss/log/log_writer.h" || fail "the stopgap installed no internal header"
+  test -z "$(find "$prefix/include/llama/internal" -path '*/env_extras/*' -o -name store_image.h)" \
+    || fail "lss/env_extras/ or store_image.h installed"
 fi
 
 # ---- A consumer with find_package (its CMakeLists.txt sets no C++ standard).
