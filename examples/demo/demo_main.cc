@@ -25,6 +25,7 @@
 #include "llama/coding.h"
 #include "llama/delta_record.h"
 #include "llama/store.h"
+#include "llama/version.h"
 
 namespace {
 
@@ -219,6 +220,7 @@ int Run(const Config& cfg) {
 int main(int argc, char** argv) {
   Config cfg;
   CLI::App app{"llama-store main job: a page-store workload on disk, a clean close, reopen, verify"};
+  app.set_version_flag("--version", "llama_demo (llama-store) " + std::string(llama::VersionString()));
   app.add_option("--dir", cfg.dir, "store directory (recreated unless --keep)");
   app.add_flag("--keep", cfg.keep, "reuse an existing store in --dir");
   app.add_option("--threads", cfg.threads, "writer threads")->check(CLI::Range(1, 64));
