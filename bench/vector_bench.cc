@@ -46,6 +46,7 @@
 
 #include "bench/bench_util.h"
 #include "llama/coding.h"
+#include "llama/store.h"
 #include "llama/vector.h"
 
 namespace llama {

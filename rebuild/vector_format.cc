@@ -339,10 +339,7 @@ Result<LeafView> LeafView::Parse(std::span<const std::byte> contents) {
   if (DecodeFixed32(contents.data()) != kLeafMagic) return Corrupt("not a leaf (bad magic)");
   const std::uint32_t count = DecodeFixed32(contents.data() + 4);
   if ((contents.size() - kLeafHeaderSize) / 4 < std::size_t{count} + 1) return Corrupt("leaf offsets truncated");
-  LeafView v;
-  v.contents_ = contents;
-  v.count_ = count;
-  return v;
+  return LeafView(detail::LeafLayout(contents, count));
 }
 
 Result<std::string_view> LeafView::Get(std::uint32_t i) const {

@@ -6,7 +6,9 @@
 #include <functional>
 
 #include "llama/coding.h"
+#include "rebuild/published_tree.h"
 #include "rebuild/tree_page.h"
+#include "rebuild/vector_format.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
@@ -391,7 +393,7 @@ TEST_F(VectorLimitsStoreTest, TreeHeightStopsAtTheLimit) {
   EXPECT_EQ(DecodePublication(EncodePublication(p).value()).value(), p);
   std::vector<std::string> want(2 * (kMaxHeight - 1), "t");
   want.insert(want.end(), {"a", "b", "x"});
-  auto published = std::make_shared<const PublishedTree>(PublishedTree{1, 2, written->tree, store_.get(), &config});
+  auto published = std::make_shared<const PublishedTree>(1, 2, written->tree, store_.get(), &config);
   EXPECT_TRUE(SameSequence(Contents(VectorSnapshot(published)), want));
 
   RrbBuilder at_limit(*store_, config, TallTree(*store_, kMaxHeight));

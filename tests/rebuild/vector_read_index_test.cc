@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "rebuild/tree_page.h"
+#include "rebuild/vector_format.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
