@@ -23,6 +23,17 @@ Status WriteFileAtomically(Env& env, const std::string& dir, const std::string& 
   return env.SyncDir(dir);
 }
 
+#if !defined(LLAMA_HAVE_URING)
+#error "LLAMA_HAVE_URING must be 0 or 1 (the build defines it from LLAMA_WITH_URING)"
+#elif !LLAMA_HAVE_URING
+// Built without liburing (LLAMA_WITH_URING=OFF, or AUTO where pkg-config did not find it):
+// io_uring is refused as a kernel without it would refuse it, so kIoUring fails and kAuto
+// falls back to POSIX with this as the reason.
+Result<std::unique_ptr<Env>> NewUringEnv() {
+  return MakeError(ErrorCode::kUnsupported, "io_uring: llama-store was built without liburing (LLAMA_WITH_URING)");
+}
+#endif
+
 std::string_view IoBackendName(IoBackend backend) {
   switch (backend) {
     case IoBackend::kAuto:

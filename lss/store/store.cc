@@ -1,5 +1,3 @@
-#include "llama/store.h"
-
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -9,6 +7,7 @@
 #include "lss/log/page_record.h"
 #include "lss/recovery/recovery_chains.h"
 #include "lss/recovery/store_identity.h"
+#include "lss/store/store_impl.h"
 
 namespace llama {
 
@@ -29,16 +28,59 @@ LssAddress EndOf(const PageDiskRecord& r) {
 
 }  // namespace
 
-Store::Store(std::string dir, StoreOptions options)
+// ---- Store: the public face, forwarding to StoreImpl ----
+
+Store::Store(std::unique_ptr<StoreImpl> impl) : impl_(std::move(impl)), generations_(&impl_->mapping().generations()) {}
+
+Store::~Store() = default;  // ~StoreImpl closes
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions options) {
+  auto impl = StoreImpl::Open(dir, std::move(options));
+  LLAMA_RETURN_IF_ERROR(impl);
+  return std::unique_ptr<Store>(new Store(std::move(*impl)));
+}
+
+Status Store::Close() { return impl_->Close(); }
+Result<PageId> Store::Allocate() { return impl_->Allocate(); }
+Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) { return impl_->Free(guard, pid); }
+Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) { return impl_->Read(guard, pid); }
+Result<BasePageHandle> Store::PinBase(const GenerationGuard& guard, PageId pid) { return impl_->PinBase(guard, pid); }
+Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+                                     const PageNode* last_flushed) {
+  return impl_->UpdateD(guard, pid, expected, std::move(delta), last_flushed);
+}
+Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state) {
+  return impl_->UpdateR(guard, pid, expected, state);
+}
+Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) { return impl_->Flush(guard, pid); }
+Status Store::Evict(const GenerationGuard& guard, PageId pid) { return impl_->Evict(guard, pid); }
+Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) { return impl_->PartialSwap(guard, pid); }
+Status Store::Sync(LssAddress position) { return impl_->Sync(position); }
+Status Store::SyncAll() { return impl_->SyncAll(); }
+Status Store::FlushAll() { return impl_->FlushAll(); }
+Status Store::Checkpoint() { return impl_->Checkpoint(); }
+Result<Store::CleanResult> Store::Clean(std::size_t max_segments) { return impl_->Clean(max_segments); }
+Result<PageId> Store::OpenRoot(std::string_view name) { return impl_->OpenRoot(name); }
+Result<std::vector<NamedRoot>> Store::Roots() { return impl_->Roots(); }
+StoreStats Store::stats() const { return impl_->stats(); }
+const StoreOptions& Store::options() const { return impl_->options(); }
+std::uint32_t Store::max_record_size() const { return impl_->max_record_size(); }
+const RecoveryReport& Store::recovery() const { return impl_->recovery(); }
+std::uint64_t Store::store_id() const { return impl_->store_id(); }
+MappingTable& Store::mapping() { return impl_->mapping(); }
+
+// ---- StoreImpl ----
+
+StoreImpl::StoreImpl(std::string dir, StoreOptions options)
     : dir_(std::move(dir)), options_(std::move(options)), table_(options_.mapping) {}
 
-Store::~Store() { (void)Close(); }
+StoreImpl::~StoreImpl() { (void)Close(); }
 
-std::uint32_t Store::max_body_len() const { return segment_size_; }
+std::uint32_t StoreImpl::max_body_len() const { return segment_size_; }
 
-std::uint32_t Store::max_record_size() const { return writer_->max_record_size(); }
+std::uint32_t StoreImpl::max_record_size() const { return writer_->max_record_size(); }
 
-Status Store::CheckRecordFits(PageId pid, std::size_t body_size) const {
+Status StoreImpl::CheckRecordFits(PageId pid, std::size_t body_size) const {
   // Bounded before compression: a reader accepts a record only if its uncompressed body
   // fits the segment, and a record must fit a flush buffer uncompressed in the worst case.
   if (FramedSize(body_size) <= writer_->max_record_size()) return OkStatus();
@@ -48,7 +90,7 @@ Status Store::CheckRecordFits(PageId pid, std::size_t body_size) const {
                        "); consolidate it or use larger flush buffers and segments");
 }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions options) {
+Result<std::unique_ptr<StoreImpl>> StoreImpl::Open(const std::string& dir, StoreOptions options) {
   const auto started = std::chrono::steady_clock::now();
   if (options.flush_buffers < 2 || options.flush_buffer_size < 4096) {
     return MakeError(ErrorCode::kInvalidArgument, "store: need >= 2 flush buffers of >= 4 KiB");
@@ -56,7 +98,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   if (options.max_disk_chain < 1) {
     return MakeError(ErrorCode::kInvalidArgument, "store: max_disk_chain must be >= 1");
   }
-  std::unique_ptr<Store> store(new Store(dir, options));
+  std::unique_ptr<StoreImpl> store(new StoreImpl(dir, options));
   if (options.env != nullptr) {
     store->env_ = options.env;
   } else {
@@ -77,7 +119,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   return store;
 }
 
-Status Store::Recover() {
+Status StoreImpl::Recover() {
   Env& env = *env_;
   auto identity = ReadStoreIdentity(env, dir_);
   LLAMA_RETURN_IF_ERROR(identity);
@@ -234,7 +276,7 @@ Status Store::Recover() {
   return OkStatus();
 }
 
-Result<Store::DiskState> Store::ReadDiskState(LssAddress address) {
+Result<StoreImpl::DiskState> StoreImpl::ReadDiskState(LssAddress address) {
   DiskState state;
   LssAddress at = address;
   for (int hops = 0; !at.is_null(); ++hops) {
@@ -272,7 +314,7 @@ bool IsBarePartialSwap(const PageNode& node) {
 
 }  // namespace
 
-Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
+Result<OwnedChain> StoreImpl::ReadBack(PageId pid, PageRef ref) {
   // What is in memory (the nodes above the on-disk part, newest first) and where the rest
   // of the state is: the slot's address, or the prior of the bottom node when only part of
   // the chain is in memory (after a PartialSwap).
@@ -309,7 +351,7 @@ Result<OwnedChain> Store::ReadBack(PageId pid, PageRef ref) {
   return chain;
 }
 
-Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
+Result<PageRef> StoreImpl::Read(const GenerationGuard& guard, PageId pid) {
   for (;;) {
     auto ref = table_.Read(guard, pid);
     if (!ref || ref->empty()) return ref;
@@ -331,7 +373,7 @@ Result<PageRef> Store::Read(const GenerationGuard& guard, PageId pid) {
   }
 }
 
-Result<BasePageHandle> Store::PinBase(const GenerationGuard& guard, PageId pid) {
+Result<BasePageHandle> StoreImpl::PinBase(const GenerationGuard& guard, PageId pid) {
   auto ref = Read(guard, pid);
   LLAMA_RETURN_IF_ERROR(ref);
   const PageNode* bottom = ref->state().bottom();
@@ -341,7 +383,7 @@ Result<BasePageHandle> Store::PinBase(const GenerationGuard& guard, PageId pid) 
   return bottom->base_handle();
 }
 
-Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
+Status StoreImpl::PartialSwap(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto ref = table_.Read(guard, pid);
     LLAMA_RETURN_IF_ERROR(ref);
@@ -372,8 +414,8 @@ Status Store::PartialSwap(const GenerationGuard& guard, PageId pid) {
   return MakeError(ErrorCode::kBusy, "page " + std::to_string(pid) + " kept changing during a partial swap");
 }
 
-Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
-                                     const PageNode* last_flushed) {
+Result<UpdateOutcome> StoreImpl::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+                                         const PageNode* last_flushed) {
   const std::uint64_t bytes = delta ? delta->len() + PageCache::kNodeOverhead : 0;
   auto out = table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
   if (out && out->installed && tracking()) {
@@ -383,7 +425,8 @@ Result<UpdateOutcome> Store::UpdateD(const GenerationGuard& guard, PageId pid, P
   return out;
 }
 
-Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state) {
+Result<UpdateOutcome> StoreImpl::UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                         OwnedChain& state) {
   const std::uint64_t bytes = tracking() ? PageCache::ChainBytes(state.get()) : 0;
   auto out = table_.UpdateR(guard, pid, expected, state);
   if (out && out->installed && tracking()) {
@@ -393,13 +436,13 @@ Result<UpdateOutcome> Store::UpdateR(const GenerationGuard& guard, PageId pid, P
   return out;
 }
 
-void Store::AfterGrowth() {
+void StoreImpl::AfterGrowth() {
   const std::uint64_t resident = cache_.resident_bytes();
   if (resident > options_.memory_budget) maintenance_cv_.notify_one();
   if (resident > 2 * options_.memory_budget) EvictToBudget();
 }
 
-void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record, bool replaces_chain) {
+void StoreImpl::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record, bool replaces_chain) {
   std::lock_guard lock(disk_mu_);
   // A Free that won the slot after this flush's CAS erases the chain under disk_mu_; if
   // it already did, adding now would bring the freed page back in the next checkpoint.
@@ -418,7 +461,7 @@ void Store::AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRec
   live_bytes_[record.address.segment()] += record.length;
 }
 
-void Store::EraseDiskChain(PageId pid) {
+void StoreImpl::EraseDiskChain(PageId pid) {
   std::lock_guard lock(disk_mu_);
   auto it = disk_chains_.find(pid);
   if (it == disk_chains_.end()) return;
@@ -426,7 +469,7 @@ void Store::EraseDiskChain(PageId pid) {
   disk_chains_.erase(it);
 }
 
-Store::UnflushedPart Store::SplitAtFlushPoint(PageState state) {
+StoreImpl::UnflushedPart StoreImpl::SplitAtFlushPoint(PageState state) {
   UnflushedPart part;
   std::vector<std::pair<LssAddress, LssAddress>> relocations;
   const PageNode* bottom = nullptr;
@@ -466,7 +509,7 @@ Store::UnflushedPart Store::SplitAtFlushPoint(PageState state) {
   return part;
 }
 
-LssAddress Store::CoveringPosition(PageId pid, LssAddress at) {
+LssAddress StoreImpl::CoveringPosition(PageId pid, LssAddress at) {
   LssAddress newest;
   {
     std::lock_guard lock(disk_mu_);
@@ -476,7 +519,7 @@ LssAddress Store::CoveringPosition(PageId pid, LssAddress at) {
   return at.is_null() ? newest : std::max(newest, LssAddress::Make(at.segment(), at.offset() + 1));
 }
 
-Result<Store::FlushRecord> Store::EncodeFlushRecord(PageId pid, UnflushedPart part) {
+Result<StoreImpl::FlushRecord> StoreImpl::EncodeFlushRecord(PageId pid, UnflushedPart part) {
   FlushRecord record;
   LssAddress prior = part.flushed;
   record.whole = part.base != nullptr || prior.is_null();
@@ -502,7 +545,7 @@ Result<Store::FlushRecord> Store::EncodeFlushRecord(PageId pid, UnflushedPart pa
   return record;
 }
 
-Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
+Result<LssAddress> StoreImpl::Flush(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto ref = table_.Read(guard, pid);
     LLAMA_RETURN_IF_ERROR(ref);
@@ -541,8 +584,8 @@ Result<LssAddress> Store::Flush(const GenerationGuard& guard, PageId pid) {
   return MakeError(ErrorCode::kBusy, "flush of page " + std::to_string(pid) + " lost 64 races in a row; retry later");
 }
 
-Result<bool> Store::MarkFlushPoint(const GenerationGuard& guard, PageId pid, PageRef head, const PageNode* point,
-                                   LssAddress at) {
+Result<bool> StoreImpl::MarkFlushPoint(const GenerationGuard& guard, PageId pid, PageRef head, const PageNode* point,
+                                       LssAddress at) {
   // Every lost CAS here is another thread's installed change, so this loop makes progress
   // as a whole; a writer that won it only added a delta above `point`, which the next try
   // copies too. Only a change that takes `point` off the chain ends the try.
@@ -555,7 +598,7 @@ Result<bool> Store::MarkFlushPoint(const GenerationGuard& guard, PageId pid, Pag
   return false;
 }
 
-Status Store::Evict(const GenerationGuard& guard, PageId pid) {
+Status StoreImpl::Evict(const GenerationGuard& guard, PageId pid) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     auto end = Flush(guard, pid);
     LLAMA_RETURN_IF_ERROR(end);
@@ -575,7 +618,7 @@ Status Store::Evict(const GenerationGuard& guard, PageId pid) {
   return MakeError(ErrorCode::kBusy, "page " + std::to_string(pid) + " kept changing during eviction");
 }
 
-Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
+Result<LssAddress> StoreImpl::Free(const GenerationGuard& guard, PageId pid) {
   if (pid == kCatalogPage) return MakeError(ErrorCode::kInvalidArgument, "page 0 is the store's catalog");
   LLAMA_RETURN_IF_ERROR(table_.Free(guard, pid));
   if (tracking()) cache_.Remove(pid);
@@ -590,9 +633,9 @@ Result<LssAddress> Store::Free(const GenerationGuard& guard, PageId pid) {
   return end;
 }
 
-Status Store::SyncAll() { return writer_->Sync(writer_->tail()); }
+Status StoreImpl::SyncAll() { return writer_->Sync(writer_->tail()); }
 
-Status Store::FlushAll() {
+Status StoreImpl::FlushAll() {
   auto guard = table_.EnterGeneration();
   const std::uint64_t ids = table_.high_water();
   for (std::uint64_t id = 0; id < ids; ++id) {
@@ -606,9 +649,9 @@ Status Store::FlushAll() {
   return SyncAll();
 }
 
-Status Store::Checkpoint() { return CheckpointAndDelete(nullptr); }
+Status StoreImpl::Checkpoint() { return CheckpointAndDelete(nullptr); }
 
-Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
+Status StoreImpl::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
   std::lock_guard lock(checkpoint_mu_);
   if (auto h = writer_->health(); !h) return h;
   // Every record below `written` has its disk-chain update done (they happen before a
@@ -643,7 +686,7 @@ Status Store::CheckpointAndDelete(std::vector<std::uint32_t>* deleted) {
   return DeleteCleanedSegments(deleted);
 }
 
-CheckpointSettings Store::WriterSettings() const {
+CheckpointSettings StoreImpl::WriterSettings() const {
   CheckpointSettings w;
   w.io_backend_requested = static_cast<std::uint8_t>(options_.io_backend);
   const std::string_view in_use = env_->backend_name();
@@ -658,7 +701,7 @@ CheckpointSettings Store::WriterSettings() const {
   return w;
 }
 
-StoreStats Store::stats() const {
+StoreStats StoreImpl::stats() const {
   StoreStats s;
   s.io_backend = std::string(env_->backend_name());
   s.io_fallback_reason = env_->fallback_reason();
@@ -697,7 +740,7 @@ StoreStats Store::stats() const {
   return s;
 }
 
-Status Store::Close() {
+Status StoreImpl::Close() {
   if (closed_) return OkStatus();
   closed_ = true;
   {
@@ -715,7 +758,7 @@ Status Store::Close() {
   return result;
 }
 
-void Store::MaintenanceLoop() {
+void StoreImpl::MaintenanceLoop() {
   std::unique_lock lock(maintenance_mu_);
   for (std::uint64_t round = 0; !stop_maintenance_; ++round) {
     maintenance_cv_.wait_for(lock, std::chrono::milliseconds(options_.maintenance_interval_ms));
@@ -729,7 +772,7 @@ void Store::MaintenanceLoop() {
   }
 }
 
-void Store::EvictToBudget() {
+void StoreImpl::EvictToBudget() {
   const std::uint64_t budget = options_.memory_budget;
   // Evict down to 90% of the budget, so eviction runs in batches rather than per page.
   const std::uint64_t target = budget - budget / 10;
@@ -755,7 +798,7 @@ void Store::EvictToBudget() {
   }
 }
 
-void Store::CleanIfSpaceGrew() {
+void StoreImpl::CleanIfSpaceGrew() {
   auto ids = segments_->ListIds();
   if (!ids || ids->size() <= 4) return;
   std::uint64_t live = 0;
@@ -773,7 +816,7 @@ void Store::CleanIfSpaceGrew() {
   }
 }
 
-Result<std::vector<NamedRoot>> Store::ReadCatalog(const GenerationGuard& guard, PageRef* head) {
+Result<std::vector<NamedRoot>> StoreImpl::ReadCatalog(const GenerationGuard& guard, PageRef* head) {
   auto ref = Read(guard, kCatalogPage);
   LLAMA_RETURN_IF_ERROR(ref);
   *head = *ref;
@@ -783,13 +826,13 @@ Result<std::vector<NamedRoot>> Store::ReadCatalog(const GenerationGuard& guard, 
   return DecodeCatalog(base->contents());
 }
 
-Result<std::vector<NamedRoot>> Store::Roots() {
+Result<std::vector<NamedRoot>> StoreImpl::Roots() {
   auto guard = EnterGeneration();
   PageRef head = PageRef::Empty();
   return ReadCatalog(guard, &head);
 }
 
-Result<PageId> Store::OpenRoot(std::string_view name) {
+Result<PageId> StoreImpl::OpenRoot(std::string_view name) {
   LLAMA_RETURN_IF_ERROR(ValidateRootName(name));
   std::lock_guard lock(catalog_mu_);
   std::optional<PageId> fresh;

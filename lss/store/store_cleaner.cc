@@ -1,18 +1,18 @@
-// Store: the segment cleaner (Store::Clean and its helpers). Kept apart from store.cc
+// Store: the segment cleaner (StoreImpl::Clean and its helpers). Kept apart from store.cc
 // because it is its own concern: choosing segments, moving live page states to the log
 // tail, and deleting a segment only when nothing can need it any more.
 #include <algorithm>
 #include <unordered_set>
 
 #include "deltas/typed_deltas.h"
-#include "llama/store.h"
 #include "lss/log/page_record.h"
+#include "lss/store/store_impl.h"
 
 namespace llama {
 
 using namespace log_format;
 
-Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
+Result<StoreImpl::CleanResult> StoreImpl::Clean(std::size_t max_segments) {
   std::lock_guard clean_lock(clean_mu_);
   CleanResult result;
   LLAMA_RETURN_IF_ERROR(writer_->health());
@@ -94,7 +94,7 @@ Result<Store::CleanResult> Store::Clean(std::size_t max_segments) {
   return result;
 }
 
-Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result) {
+Status StoreImpl::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result) {
   for (int attempt = 0; attempt < 64; ++attempt) {
     auto guard = table_.EnterGeneration();
     std::vector<PageDiskRecord> chain;
@@ -158,7 +158,7 @@ Status Store::RelocatePage(PageId pid, std::uint32_t segment, CleanResult& resul
   return MakeError(ErrorCode::kBusy, "cleaner: page " + std::to_string(pid) + " kept changing");
 }
 
-void Store::SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved) {
+void StoreImpl::SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved) {
   // Records flushed since the snapshot stay in front; the snapshot's records (its head and
   // older) are replaced by the moved record. If a whole flush replaced the chain
   // meanwhile, the moved record is already dead and the chain stays.
@@ -175,8 +175,8 @@ void Store::SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, c
   }
 }
 
-Result<UpdateOutcome> Store::InstallRelocation(const GenerationGuard& guard, PageId pid, PageRef expected,
-                                               LssAddress from, LssAddress to) {
+Result<UpdateOutcome> StoreImpl::InstallRelocation(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                                   LssAddress from, LssAddress to) {
   if (expected.on_disk()) return table_.UpdateR(guard, pid, expected, to);
   // Everything below the page's newest flush point is the state at `from`; say that it now
   // lives at `to`. Deltas above it are untouched (not yet flushed). When the head itself is
@@ -196,7 +196,7 @@ Result<UpdateOutcome> Store::InstallRelocation(const GenerationGuard& guard, Pag
   }
 }
 
-Status Store::DeleteCleanedSegments(std::vector<std::uint32_t>* deleted) {
+Status StoreImpl::DeleteCleanedSegments(std::vector<std::uint32_t>* deleted) {
   if (pending_deletions_.empty()) return OkStatus();
   // Advance the generation, so "no reader entered before the cleaning" can become true.
   table_.generations().TryReclaim();

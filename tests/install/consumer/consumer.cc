@@ -1,11 +1,13 @@
 // Uses an installed llama-store: creates a store in argv[1], appends to a vector, syncs,
-// closes, reopens and reads the element back. Exits 0 when it is there.
+// closes, reopens and reads the element back. Exits 0 when it is there and the library it
+// runs with is the version of the headers it was compiled with.
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "llama/store.h"
 #include "llama/vector.h"
+#include "llama/version.h"
 
 namespace {
 int Fail(const char* what, const llama::Error& e) {
@@ -18,6 +20,11 @@ int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: consumer DIR\n");
     return 2;
+  }
+  if (llama::VersionString() != LLAMA_VERSION_STRING) {
+    std::fprintf(stderr, "headers say %s, the library %.*s\n", LLAMA_VERSION_STRING,
+                 static_cast<int>(llama::VersionString().size()), llama::VersionString().data());
+    return 1;
   }
   const std::string dir = argv[1];
   for (int round = 0; round < 2; ++round) {

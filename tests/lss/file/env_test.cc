@@ -1,6 +1,7 @@
 // The file layer: every test runs over both real backends (POSIX and io_uring; io_uring is
-// skipped with a message if the kernel refuses it), plus OpenEnv's choice and fallback,
-// including a child process whose seccomp filter refuses io_uring_setup.
+// skipped with a message if the kernel refuses it or the build has no liburing), plus
+// OpenEnv's choice and fallback, including a child process whose seccomp filter refuses
+// io_uring_setup.
 #include "llama/env.h"
 
 #include <gtest/gtest.h>
@@ -372,6 +373,26 @@ TEST(OpenEnvTest, PosixIsPosix) {
   EXPECT_EQ(NewPosixEnv()->backend_name(), "posix");
 }
 
+// Built without liburing (LLAMA_WITH_URING=OFF): io_uring is refused like a kernel that
+// lacks it; kAuto is POSIX and says why.
+TEST(OpenEnvTest, WithoutLiburingAutoIsPosixAndSaysWhy) {
+#if LLAMA_HAVE_URING
+  GTEST_SKIP() << "built with liburing";
+#else
+  auto uring = NewUringEnv();
+  ASSERT_FALSE(uring.has_value());
+  EXPECT_EQ(uring.error().code(), ErrorCode::kUnsupported);
+  EXPECT_NE(uring.error().message().find("without liburing"), std::string::npos) << uring.error().ToString();
+  auto forced = OpenEnv(IoBackend::kIoUring);
+  ASSERT_FALSE(forced.has_value());
+  EXPECT_EQ(forced.error().code(), ErrorCode::kUnsupported);
+  auto automatic = OpenEnv(IoBackend::kAuto);
+  ASSERT_TRUE(automatic.has_value());
+  EXPECT_EQ((*automatic)->backend_name(), "posix");
+  EXPECT_NE((*automatic)->fallback_reason().find("without liburing"), std::string::npos);
+#endif
+}
+
 // On this machine: kAuto is io_uring exactly when io_uring works, and says why not.
 TEST(OpenEnvTest, AutoPrefersIoUringAndExplainsFallback) {
   auto uring = NewUringEnv();
@@ -440,6 +461,7 @@ class FallbackTest : public ::testing::TestWithParam<int> {};
 // A child process whose seccomp profile refuses io_uring_setup with EPERM / ENOSYS /
 // EINVAL: kAuto falls back to POSIX and says why, kIoUring fails.
 TEST_P(FallbackTest, KernelRefusingIoUringFallsBackToPosix) {
+  if (!LLAMA_HAVE_URING) GTEST_SKIP() << "built without liburing: io_uring is never tried";
   const int err = GetParam();
   TempDir dir;
   int pipe_fds[2];
