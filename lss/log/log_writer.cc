@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -119,7 +119,7 @@ Status LogWriter::AppendSyncPoint() {
   auto r = ReserveSpace(kSyncPointRecordSize);
   LLAMA_RETURN_IF_ERROR(r);
   std::byte body[kSyncPointBodySize];
-  EncodeFixed64(body, durable);
+  ByteWriter(body).U64(durable);
   EncodeFrame(r->bytes().data(), RecordKind::kSyncPoint, r->address(), body, false, 0);
   Commit(std::move(*r));
   stat_sync_points_.fetch_add(1, kRelaxed);
@@ -201,7 +201,7 @@ void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::siz
       next_segment = segment + 1;
       next_base = kSegmentHeaderSize;
       std::byte body[kSegmentEndBodySize];
-      EncodeFixed32(body, next_segment);
+      ByteWriter(body).U32(next_segment);
       EncodeFrame(b.data.get() + used, RecordKind::kSegmentEnd, LssAddress::Make(segment, pos), body, false, 0);
       b.final_size = used + static_cast<std::uint32_t>(kSegmentEndRecordSize);
       b.next_segment = next_segment;
