@@ -121,7 +121,7 @@ DeltaView DeltaRecord::view() const {
 void DeltaRecord::SetLssOffset(std::uint32_t offset) { EncodeFixed32(data() + kLssOffOffset, offset); }
 
 Status DeltaRecord::SetPriorState(LssAddress prior) {
-  if (auto s = CheckAddress(prior, "prior state", false); !s) return s;
+  LLAMA_RETURN_IF_ERROR(CheckAddress(prior, "prior state", false));
   EncodeFixed64(data() + kPriorStateOffset, prior.raw());
   return OkStatus();
 }

@@ -89,7 +89,7 @@ Status LogScanner::ReadSegment(std::uint32_t id, std::vector<std::byte>& out) {
 }
 
 Status LogScanner::LoadSegment(std::uint32_t id) {
-  if (auto s = ReadSegment(id, data_); !s) return s;
+  LLAMA_RETURN_IF_ERROR(ReadSegment(id, data_));
   segment_ = id;
   visited_.push_back(id);
   return OkStatus();
@@ -149,7 +149,7 @@ Status LogScanner::LookPastStop() {
     if (std::find(foreign_.begin(), foreign_.end(), id) != foreign_.end()) continue;
     const bool loaded = id == segment_ && !visited_.empty() && visited_.back() == id;
     if (!loaded) {
-      if (auto s = ReadSegment(id, other); !s) return s;
+      LLAMA_RETURN_IF_ERROR(ReadSegment(id, other));
     }
     const std::size_t from = id == stop.segment() ? std::size_t{stop.offset()} + 1 : kSegmentHeaderSize;
     FindRecords(loaded ? std::span<const std::byte>(data_) : std::span<const std::byte>(other), id, from);
