@@ -119,7 +119,7 @@ void LogScanner::FindRecords(std::span<const std::byte> bytes, std::uint32_t seg
       continue;
     }
     const LssAddress at = LssAddress::Make(segment, static_cast<std::uint32_t>(o));
-    auto frame = DecodeFrame(bytes.subspan(o), at, segments_->segment_size());
+    auto frame = DecodeFrame(bytes.subspan(o), at, max_body_len_);
     if (!frame) {
       ++o;
       continue;
@@ -195,7 +195,7 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
     const LssAddress here = LssAddress::Make(segment_, offset_);
     std::span<const std::byte> rest;
     if (offset_ <= data_.size()) rest = std::span<const std::byte>(data_).subspan(offset_);
-    auto frame = DecodeFrame(rest, here, segments_->segment_size());
+    auto frame = DecodeFrame(rest, here, max_body_len_);
     if (!frame) {
       // Not a record: the end of the log, unless a later segment resumes from here.
       const bool zeros = std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; });
