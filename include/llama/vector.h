@@ -105,13 +105,6 @@ class Vector {
   // a rebuild of everything written meanwhile.
   void HoldRebuilderForTesting(bool hold);
 
-  // TRANSITIONAL, to be deleted: the old lower-case names, kept only while call sites
-  // outside rebuild/ (tests/install/consumer, README.md) still use them.
-  Result<VectorTicket> append(std::string_view v, VectorWriteOptions o = {}) { return Append(v, o); }
-  Status sync(VectorTicket ticket) { return Sync(ticket); }
-  Status wait_visible(VectorTicket ticket) { return WaitVisible(ticket); }
-  VectorSnapshot snapshot() const { return Snapshot(); }
-
  private:
   explicit Vector(std::unique_ptr<VectorImpl> impl);
   std::unique_ptr<VectorImpl> impl_;
