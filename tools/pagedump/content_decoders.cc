@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <string>
 
-#include "llama/coding.h"
 #include "lss/store/catalog.h"
 #include "rebuild/vector_format.h"
+#include "util/byte_io.h"
 
 namespace llama::pagedump {
 
@@ -43,8 +43,11 @@ class TextDecoder final : public ContentDecoder {
   }
 };
 
+// The page's leading u32, or 0 when it is shorter than that.
 std::uint32_t Magic(std::span<const std::byte> contents) {
-  return contents.size() >= 4 ? DecodeFixed32(contents.data()) : 0;
+  std::uint32_t magic = 0;
+  (void)ByteReader(contents).U32(&magic);
+  return magic;
 }
 
 JsonValue Problem(const Error& error) {
