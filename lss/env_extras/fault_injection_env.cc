@@ -182,7 +182,37 @@ struct FaultInjectionEnv::Impl {
 
   bool IsDirectory(const std::string& path) { return base->ListDir(path).has_value(); }
 
+  // Remembers a directory change until it is durable, under `mu`. Paths normalized.
+  void RecordDirOp(DirOp::Kind kind, const std::string& path, const std::string& to = {},
+                   const std::string& trash = {}) {
+    DirOp op;
+    op.kind = kind;
+    op.seq = next_seq++;
+    op.path = path;
+    op.to = to;
+    op.trash = trash;
+    dir_ops.push_back(std::move(op));
+  }
+
+  // A counted directory operation (CreateDir, DeleteFile, RenameFile): admitted under `mu`,
+  // then `change` runs, still under `mu`; a crash point it reached fires after.
+  template <typename Fn>
+  Status DirChange(std::string_view name, const std::string& path, Fn&& change) {
+    bool fire = false;
+    Status result = OkStatus();
+    {
+      std::lock_guard lock(mu);
+      ++stats.dir_ops;
+      LLAMA_RETURN_IF_ERROR(Admit(FaultOp::kDirOp, name, path, &fire));
+      result = change();
+    }
+    if (fire) RunCrashCallback();
+    return result;
+  }
+
   Result<std::unique_ptr<File>> OpenLocked(const std::string& path, OpenMode mode, bool* fire);
+  Status DeleteLocked(const std::string& path);
+  Status RenameLocked(const std::string& from, const std::string& to);
   Status Crash(Rng* torn);
   Status RewindFile(FileState& state, Rng* torn);
 };
@@ -529,11 +559,7 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
     state = std::make_shared<FileState>();
     state->path = key;
     files[key] = state;
-    DirOp op;
-    op.kind = DirOp::kCreate;
-    op.seq = next_seq++;
-    op.path = key;
-    dir_ops.push_back(std::move(op));
+    RecordDirOp(DirOp::kCreate, key);
   } else if (auto it = files.find(key); it != files.end()) {
     state = it->second;
   } else {
@@ -549,17 +575,7 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
 }
 
 Status FaultInjectionEnv::CreateDir(const std::string& path) {
-  bool fire = false;
-  Status result = OkStatus();
-  {
-    std::lock_guard lock(impl_->mu);
-    ++impl_->stats.dir_ops;
-    Status s = impl_->Admit(FaultOp::kDirOp, "mkdir", path, &fire);
-    if (!s) return s;
-    result = impl_->base->CreateDir(path);
-  }
-  if (fire) impl_->RunCrashCallback();
-  return result;
+  return impl_->DirChange("mkdir", path, [&] { return impl_->base->CreateDir(path); });
 }
 
 Status FaultInjectionEnv::SyncDir(const std::string& path) {
@@ -603,81 +619,50 @@ Status FaultInjectionEnv::SyncDir(const std::string& path) {
 }
 
 Status FaultInjectionEnv::DeleteFile(const std::string& path) {
-  Impl& env = *impl_;
-  bool fire = false;
-  Status result = OkStatus();
-  {
-    std::lock_guard lock(env.mu);
-    ++env.stats.dir_ops;
-    Status s = env.Admit(FaultOp::kDirOp, "unlink", path, &fire);
-    if (!s) return s;
-    Result<bool> exists = env.base->FileExists(path);
-    if (!exists || !*exists || env.IsDirectory(path)) {
-      // Missing, or a directory: the wrapped env does (or refuses) it.
-      result = env.base->DeleteFile(path);
-    } else {
-      const std::string key = Normalize(path);
-      const std::string trash = env.NewTrashPath(DirOf(key));
-      result = env.base->RenameFile(path, trash);
-      if (result) {
-        env.MoveState(key, trash);
-        DirOp op;
-        op.kind = DirOp::kDelete;
-        op.seq = env.next_seq++;
-        op.path = key;
-        op.trash = trash;
-        env.dir_ops.push_back(std::move(op));
-      }
-    }
+  return impl_->DirChange("unlink", path, [&] { return impl_->DeleteLocked(path); });
+}
+
+Status FaultInjectionEnv::Impl::DeleteLocked(const std::string& path) {
+  Result<bool> exists = base->FileExists(path);
+  if (!exists || !*exists || IsDirectory(path)) {
+    // Missing, or a directory: the wrapped env does (or refuses) it.
+    return base->DeleteFile(path);
   }
-  if (fire) env.RunCrashCallback();
-  return result;
+  const std::string key = Normalize(path);
+  const std::string trash = NewTrashPath(DirOf(key));
+  LLAMA_RETURN_IF_ERROR(base->RenameFile(path, trash));
+  MoveState(key, trash);
+  RecordDirOp(DirOp::kDelete, key, {}, trash);
+  return OkStatus();
 }
 
 Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
-  Impl& env = *impl_;
-  bool fire = false;
-  Status result = OkStatus();
-  {
-    std::lock_guard lock(env.mu);
-    ++env.stats.dir_ops;
-    Status s = env.Admit(FaultOp::kDirOp, "rename", from, &fire);
-    if (!s) return s;
-    const std::string key_from = Normalize(from);
-    const std::string key_to = Normalize(to);
-    if (key_from == key_to || env.IsDirectory(from)) {
-      result = env.base->RenameFile(from, to);
-    } else {
-      // A replaced target goes to the trash first, so that a crash can bring it back.
-      std::string trash;
-      Result<bool> to_exists = env.base->FileExists(to);
-      if (to_exists && *to_exists && !env.IsDirectory(to)) {
-        Result<bool> from_exists = env.base->FileExists(from);
-        if (from_exists && *from_exists) {
-          trash = env.NewTrashPath(DirOf(key_to));
-          result = env.base->RenameFile(to, trash);
-          if (result) env.MoveState(key_to, trash);
-        }
-      }
-      if (result) {
-        result = env.base->RenameFile(from, to);
-        if (!result && !trash.empty()) {
-          if (env.base->RenameFile(trash, to)) env.MoveState(trash, key_to);
-        } else if (result) {
-          env.MoveState(key_from, key_to);
-          DirOp op;
-          op.kind = DirOp::kRename;
-          op.seq = env.next_seq++;
-          op.path = key_from;
-          op.to = key_to;
-          op.trash = trash;
-          env.dir_ops.push_back(std::move(op));
-        }
-      }
+  return impl_->DirChange("rename", from, [&] { return impl_->RenameLocked(from, to); });
+}
+
+Status FaultInjectionEnv::Impl::RenameLocked(const std::string& from, const std::string& to) {
+  const std::string key_from = Normalize(from);
+  const std::string key_to = Normalize(to);
+  if (key_from == key_to || IsDirectory(from)) return base->RenameFile(from, to);
+  // A replaced target goes to the trash first, so that a crash can bring it back.
+  std::string trash;
+  Result<bool> to_exists = base->FileExists(to);
+  if (to_exists && *to_exists && !IsDirectory(to)) {
+    Result<bool> from_exists = base->FileExists(from);
+    if (from_exists && *from_exists) {
+      trash = NewTrashPath(DirOf(key_to));
+      LLAMA_RETURN_IF_ERROR(base->RenameFile(to, trash));
+      MoveState(key_to, trash);
     }
   }
-  if (fire) env.RunCrashCallback();
-  return result;
+  Status result = base->RenameFile(from, to);
+  if (!result) {
+    if (!trash.empty() && base->RenameFile(trash, to)) MoveState(trash, key_to);
+    return result;
+  }
+  MoveState(key_from, key_to);
+  RecordDirOp(DirOp::kRename, key_from, key_to, trash);
+  return OkStatus();
 }
 
 Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& path) {
