@@ -224,8 +224,7 @@ Status WriteZeros(File& file, std::uint64_t offset, std::uint64_t length) {
   const std::vector<std::byte> zeros(std::min<std::uint64_t>(length, kChunk));
   while (length > 0) {
     const std::size_t n = std::min<std::uint64_t>(length, kChunk);
-    Status s = file.WriteAt(offset, std::span<const std::byte>(zeros.data(), n));
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(file.WriteAt(offset, std::span<const std::byte>(zeros.data(), n)));
     offset += n;
     length -= n;
   }
@@ -278,12 +277,7 @@ class FaultFile final : public File {
   }
 
   Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::byte> out) override {
-    {
-      std::lock_guard lock(env_->mu);
-      Status s = Live("read");
-      if (s) s = env_->CheckNotCrashed("read", path());
-      if (!s) return tl::unexpected<Error>(s.error());
-    }
+    LLAMA_RETURN_IF_ERROR(AdmitRead("read"));
     return base_->ReadAt(offset, out);
   }
 
@@ -293,11 +287,9 @@ class FaultFile final : public File {
     std::optional<ErrorCode> injected;
     {
       std::lock_guard lock(env_->mu);
-      Status s = Live("sync");
-      if (!s) return s;
+      LLAMA_RETURN_IF_ERROR(Live("sync"));
       ++env_->stats.syncs;
-      s = env_->Admit(FaultOp::kSync, "sync", path(), &fire);
-      if (!s) return s;
+      LLAMA_RETURN_IF_ERROR(env_->Admit(FaultOp::kSync, "sync", path(), &fire));
       injected = env_->InjectedSyncFailure();
       if (injected) ++env_->stats.injected_failures;
       snapshot = env_->next_seq;
@@ -319,12 +311,7 @@ class FaultFile final : public File {
   }
 
   Result<std::uint64_t> Size() override {
-    {
-      std::lock_guard lock(env_->mu);
-      Status s = Live("size");
-      if (s) s = env_->CheckNotCrashed("size", path());
-      if (!s) return tl::unexpected<Error>(s.error());
-    }
+    LLAMA_RETURN_IF_ERROR(AdmitRead("size"));
     return base_->Size();
   }
 
@@ -378,17 +365,22 @@ class FaultFile final : public File {
   // failure is injected.
   Status AdmitWrite(std::string_view op, bool* fire) {
     std::lock_guard lock(env_->mu);
-    Status s = Live(op);
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(Live(op));
     ++env_->stats.writes;
-    s = env_->Admit(FaultOp::kWrite, op, path(), fire);
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(env_->Admit(FaultOp::kWrite, op, path(), fire));
     if (env_->fail_writes > 0) {
       --env_->fail_writes;
       ++env_->stats.injected_failures;
       return Injected(env_->fail_write_code, op, path());
     }
     return OkStatus();
+  }
+
+  // Admission of a read (ReadAt, Size): the handle is live and no crash point was passed.
+  Status AdmitRead(std::string_view op) {
+    std::lock_guard lock(env_->mu);
+    LLAMA_RETURN_IF_ERROR(Live(op));
+    return env_->CheckNotCrashed(op, path());
   }
 
   // Under env_->mu.
@@ -545,11 +537,9 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
   std::lock_guard lock(mu);
   if (mode == OpenMode::kCreateNew) {
     ++stats.dir_ops;
-    Status s = Admit(FaultOp::kDirOp, "create", path, fire);
-    if (!s) return tl::unexpected<Error>(s.error());
+    LLAMA_RETURN_IF_ERROR(Admit(FaultOp::kDirOp, "create", path, fire));
   } else {
-    Status s = CheckNotCrashed("open", path);
-    if (!s) return tl::unexpected<Error>(s.error());
+    LLAMA_RETURN_IF_ERROR(CheckNotCrashed("open", path));
   }
   Result<std::unique_ptr<File>> opened = base->OpenFile(path, mode);
   if (!opened) return opened;
@@ -565,7 +555,7 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
   } else {
     // First sight of an existing file: what it holds now counts as durable.
     Result<std::uint64_t> size = (*opened)->Size();
-    if (!size) return tl::unexpected<Error>(size.error());
+    LLAMA_RETURN_IF_ERROR(size);
     state = std::make_shared<FileState>();
     state->path = key;
     state->durable_size = *size;
@@ -586,8 +576,7 @@ Status FaultInjectionEnv::SyncDir(const std::string& path) {
   {
     std::lock_guard lock(env.mu);
     ++env.stats.dir_syncs;
-    Status s = env.Admit(FaultOp::kSync, "sync directory", path, &fire);
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(env.Admit(FaultOp::kSync, "sync directory", path, &fire));
     injected = env.InjectedSyncFailure();
     if (injected) ++env.stats.injected_failures;
     snapshot = env.next_seq;
@@ -667,8 +656,7 @@ Status FaultInjectionEnv::Impl::RenameLocked(const std::string& from, const std:
 
 Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& path) {
   std::lock_guard lock(impl_->mu);
-  Status s = impl_->CheckNotCrashed("list", path);
-  if (!s) return tl::unexpected<Error>(s.error());
+  LLAMA_RETURN_IF_ERROR(impl_->CheckNotCrashed("list", path));
   Result<std::vector<std::string>> names = impl_->base->ListDir(path);
   if (names) {
     std::erase_if(*names, [](const std::string& name) { return name.starts_with(kTrashPrefix); });
@@ -678,8 +666,7 @@ Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& p
 
 Result<bool> FaultInjectionEnv::FileExists(const std::string& path) {
   std::lock_guard lock(impl_->mu);
-  Status s = impl_->CheckNotCrashed("stat", path);
-  if (!s) return tl::unexpected<Error>(s.error());
+  LLAMA_RETURN_IF_ERROR(impl_->CheckNotCrashed("stat", path));
   return impl_->base->FileExists(path);
 }
 
@@ -694,10 +681,10 @@ Status FaultInjectionEnv::FlipBits(const std::string& path, std::uint64_t offset
                                    std::uint64_t seed) {
   std::lock_guard lock(impl_->mu);
   Result<std::unique_ptr<File>> file = impl_->base->OpenFile(path, OpenMode::kReadWrite);
-  if (!file) return tl::unexpected<Error>(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   std::vector<std::byte> bytes(length);
   Result<std::size_t> n = (*file)->ReadAt(offset, bytes);
-  if (!n) return tl::unexpected<Error>(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   if (*n != length) {
     (void)(*file)->Close();
     return MakeError(ErrorCode::kInvalidArgument, "FlipBits " + path + ": [" + std::to_string(offset) + ", " +
@@ -715,10 +702,10 @@ Status FaultInjectionEnv::FlipBit(const std::string& path, std::uint64_t byte_of
   if (bit > 7) return MakeError(ErrorCode::kInvalidArgument, "FlipBit: bit must be 0..7");
   std::lock_guard lock(impl_->mu);
   Result<std::unique_ptr<File>> file = impl_->base->OpenFile(path, OpenMode::kReadWrite);
-  if (!file) return tl::unexpected<Error>(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   std::byte b{};
   Result<std::size_t> n = (*file)->ReadAt(byte_offset, std::span<std::byte>(&b, 1));
-  if (!n) return tl::unexpected<Error>(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   if (*n != 1) {
     (void)(*file)->Close();
     return MakeError(ErrorCode::kInvalidArgument,
