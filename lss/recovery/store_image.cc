@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 
 namespace llama {
@@ -47,7 +48,8 @@ Result<StoreImage> StoreImage::Open(Env& env, const std::string& dir, StoreImage
   LLAMA_RETURN_IF_ERROR(image.LoadSegmentFiles());
   LLAMA_RETURN_IF_ERROR(image.LoadCheckpointFiles(*names));
   for (const std::string& name : *names) {
-    if (name != kStoreFileName && ParseSegmentFileName(name) == 0 && !name.starts_with("CHECKPOINT-")) {
+    const StoreFileType type = ParseFileName(name).type;
+    if (type != StoreFileType::kIdentity && type != StoreFileType::kSegment && !LooksLikeCheckpointFileName(name)) {
       image.other_files_.push_back(name);
     }
   }
@@ -84,7 +86,7 @@ Status StoreImage::LoadIdentity(const std::vector<std::string>& names, const Sto
     // Every segment header repeats the store id and segment size: take them from the first
     // one that decodes and names its own file.
     for (std::uint32_t id : segment_ids) {
-      auto bytes = ReadWholeFile(*env_, dir_ + "/" + SegmentFileName(id), kSegmentHeaderSize);
+      auto bytes = ReadWholeFile(*env_, PathIn(dir_, SegmentFileName(id)), kSegmentHeaderSize);
       LLAMA_RETURN_IF_ERROR(bytes);
       auto header = DecodeSegmentHeader(*bytes);
       if (header && header->segment_id == id) {
@@ -147,11 +149,11 @@ const SegmentFileInfo* StoreImage::segment_file(std::uint32_t id) const {
 
 Status StoreImage::LoadCheckpointFiles(const std::vector<std::string>& names) {
   for (const std::string& name : names) {
-    if (!name.starts_with("CHECKPOINT-")) continue;
+    if (!LooksLikeCheckpointFileName(name)) continue;
     CheckpointFileInfo info;
     info.name = name;
     info.sequence = ParseCheckpointFileName(name);
-    auto bytes = ReadWholeFile(*env_, dir_ + "/" + name, UINT64_MAX);
+    auto bytes = ReadWholeFile(*env_, PathIn(dir_, name), UINT64_MAX);
     LLAMA_RETURN_IF_ERROR(bytes);
     info.file_size = bytes->size();
     if (!info.sequence) {

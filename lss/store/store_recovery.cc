@@ -6,6 +6,7 @@
 #include <chrono>
 #include <random>
 
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 #include "lss/log/log_reader.h"
 #include "lss/recovery/recovery_chains.h"
@@ -82,9 +83,9 @@ Status StoreImpl::CreateStore() {
   auto names = env.ListDir(dir_);
   LLAMA_RETURN_IF_ERROR(names);
   // A STORE.tmp is what a crash while creating this store leaves: start over.
-  const std::string tmp = std::string(kStoreFileName) + ".tmp";
+  const std::string tmp = TmpFileName(kStoreFileName);
   if (auto it = std::find(names->begin(), names->end(), tmp); it != names->end()) {
-    LLAMA_RETURN_IF_ERROR(env.DeleteFile(dir_ + "/" + tmp));
+    LLAMA_RETURN_IF_ERROR(env.DeleteFile(PathIn(dir_, tmp)));
     names->erase(it);
   }
   if (!names->empty()) {
@@ -172,12 +173,12 @@ Status StoreImpl::SetAsideOrphans(LogReplay& replay) {
   for (std::uint32_t id : replay.unvisited) {
     if (id < replay.scan_start.segment()) continue;  // older log, still referenced by pages
     segments_->Forget(id);
-    std::string target = dir_ + "/orphan-" + SegmentFileName(id);
+    std::string target = PathIn(dir_, OrphanSegmentFileName(id));
     for (int n = 1;; ++n) {  // never replace an orphan set aside by an earlier recovery
       auto exists = env_->FileExists(target);
       LLAMA_RETURN_IF_ERROR(exists);
       if (!*exists) break;
-      target = dir_ + "/orphan-" + SegmentFileName(id) + "." + std::to_string(n);
+      target = PathIn(dir_, OrphanSegmentFileName(id, n));
     }
     LLAMA_RETURN_IF_ERROR(env_->RenameFile(segments_->PathOf(id), target));
     recovery_.orphan_segments.push_back(id);

@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 
 namespace llama::pagedump {
@@ -61,7 +62,7 @@ class Analyzer {
     CheckRecovery();
     CheckPages();
     for (const std::string& name : image_.other_files()) {
-      if (name.starts_with("orphan-segment-")) {
+      if (ParseOrphanSegmentFileName(name)) {
         Note(name, "a segment an earlier recovery set aside (unreachable from the log); never read");
       }
     }
@@ -226,8 +227,7 @@ class Analyzer {
     for (std::uint32_t id : recovery_.would_set_aside) {
       const SegmentSummary* s = FindSegment(id);
       const std::uint64_t records = s ? s->records : 0;
-      const std::string what =
-          "not reachable from the log: recovery would rename it orphan-" + log_format::SegmentFileName(id);
+      const std::string what = "not reachable from the log: recovery would rename it " + OrphanSegmentFileName(id);
       if (records > 0) {
         Damage("segment " + std::to_string(id), what + " and lose its " + std::to_string(records) + " records");
       } else {
