@@ -5,7 +5,8 @@
 // The implementation is split by concern, one file each:
 //   store.cc              the public Store, forwarding here
 //   store_impl.cc         opening (options, Env), closing, stats, record limits
-//   store_recovery.cc     Recover: the directory's identity, the log replay, orphans
+//   store_recovery.cc     Recover: the directory's identity, then the recovery plan
+//                         (lss/recovery/recovery_plan.h) carried out
 //   store_pages.cc        page operations: Read and read-back, updates, Flush, Evict,
 //                         PartialSwap, Free
 //   store_maintenance.cc  checkpoints, the maintenance thread (evictor, clean trigger)
@@ -59,7 +60,8 @@ class StoreImpl {
   Result<LssAddress> Free(const GenerationGuard& guard, PageId pid);
   Result<PageRef> Read(const GenerationGuard& guard, PageId pid);
   Result<BasePageHandle> PinBase(const GenerationGuard& guard, PageId pid);
-  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+  // `delta` by reference: Store::UpdateD's forward passes its parameter on, no move.
+  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle&& delta,
                                 const PageNode* last_flushed);
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state);
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
