@@ -20,6 +20,8 @@ using namespace log_format;
 
 namespace {
 
+// A store id no other store is likely to have: random bits mixed with the clock (spread
+// over the word by the golden-ratio multiplier), never 0 (0 means "any store").
 std::uint64_t NewStoreId() {
   std::random_device rd;
   const std::uint64_t t = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
