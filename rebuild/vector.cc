@@ -16,28 +16,28 @@ Result<std::unique_ptr<Vector>> Vector::Open(Store& store, std::string_view name
 
 Status Vector::Close() { return impl_->Close(); }
 
-Result<VectorTicket> Vector::append(std::string_view v, VectorWriteOptions o) {
+Result<VectorTicket> Vector::Append(std::string_view v, VectorWriteOptions o) {
   return impl_->Write({{VectorOpCode::kAppend, 0, std::string(v)}}, o);
 }
-Result<VectorTicket> Vector::prepend(std::string_view v, VectorWriteOptions o) {
+Result<VectorTicket> Vector::Prepend(std::string_view v, VectorWriteOptions o) {
   return impl_->Write({{VectorOpCode::kPrepend, 0, std::string(v)}}, o);
 }
-Result<VectorTicket> Vector::insert(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
+Result<VectorTicket> Vector::Insert(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
   return impl_->Write({{VectorOpCode::kInsert, i, std::string(v)}}, o);
 }
-Result<VectorTicket> Vector::erase(std::uint64_t i, VectorWriteOptions o) {
+Result<VectorTicket> Vector::Erase(std::uint64_t i, VectorWriteOptions o) {
   return impl_->Write({{VectorOpCode::kErase, i, {}}}, o);
 }
-Result<VectorTicket> Vector::update(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
+Result<VectorTicket> Vector::Update(std::uint64_t i, std::string_view v, VectorWriteOptions o) {
   return impl_->Write({{VectorOpCode::kUpdate, i, std::string(v)}}, o);
 }
-Result<VectorTicket> Vector::write(const VectorWriteBatch& batch, VectorWriteOptions o) {
+Result<VectorTicket> Vector::Write(const VectorWriteBatch& batch, VectorWriteOptions o) {
   return impl_->Write(batch.ops(), o);
 }
 
-Status Vector::sync(VectorTicket ticket) { return impl_->Sync(ticket); }
-Status Vector::wait_visible(VectorTicket ticket) { return impl_->WaitVisible(ticket); }
-VectorSnapshot Vector::snapshot() const { return impl_->Snapshot(); }
+Status Vector::Sync(VectorTicket ticket) { return impl_->Sync(ticket); }
+Status Vector::WaitVisible(VectorTicket ticket) { return impl_->WaitVisible(ticket); }
+VectorSnapshot Vector::Snapshot() const { return impl_->Snapshot(); }
 VectorMetrics Vector::metrics() const { return impl_->metrics(); }
 const VectorConfig& Vector::config() const { return impl_->config(); }
 PageId Vector::meta_page() const { return impl_->meta_page(); }

@@ -104,7 +104,11 @@ Status VectorImpl::TruncateBuffer(const GenerationGuard& guard, std::size_t slot
     LLAMA_RETURN_IF_ERROR(out);
     if (!out->installed) continue;
     slots_[slot].live_bytes.fetch_sub(dropped_bytes);
-    LLAMA_RETURN_IF_ERROR(store_.Flush(guard, pid));
+    // A flush that keeps losing to this page's writers (Busy) is left to the next flush of
+    // the page: until then the log holds the consumed entries too, and recovery skips
+    // them (it replays only what is above the published watermark).
+    auto flushed = store_.Flush(guard, pid);
+    if (!flushed && flushed.error().code() != ErrorCode::kBusy) return tl::unexpected(flushed.error());
     return OkStatus();
   }
 }

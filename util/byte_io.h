@@ -44,25 +44,11 @@ class ByteWriter {
   ByteWriter& operator=(const ByteWriter&) = delete;
 
   ByteWriter& U8(std::uint8_t v) {
-    std::byte* p = nullptr;
-    if (Claim(1, &p)) *p = static_cast<std::byte>(v);
-    return *this;
+    return Fixed(v, [](std::byte* p, std::uint8_t x) { *p = static_cast<std::byte>(x); });
   }
-  ByteWriter& U16(std::uint16_t v) {
-    std::byte* p = nullptr;
-    if (Claim(2, &p)) EncodeFixed16(p, v);
-    return *this;
-  }
-  ByteWriter& U32(std::uint32_t v) {
-    std::byte* p = nullptr;
-    if (Claim(4, &p)) EncodeFixed32(p, v);
-    return *this;
-  }
-  ByteWriter& U64(std::uint64_t v) {
-    std::byte* p = nullptr;
-    if (Claim(8, &p)) EncodeFixed64(p, v);
-    return *this;
-  }
+  ByteWriter& U16(std::uint16_t v) { return Fixed(v, EncodeFixed16); }
+  ByteWriter& U32(std::uint32_t v) { return Fixed(v, EncodeFixed32); }
+  ByteWriter& U64(std::uint64_t v) { return Fixed(v, EncodeFixed64); }
   ByteWriter& Bytes(std::span<const std::byte> bytes) {
     // memcpy from or to a null pointer is undefined even for 0 bytes, and an empty span's
     // data() may be null.
@@ -95,6 +81,13 @@ class ByteWriter {
   }
 
  private:
+  // Writes the sizeof(T) bytes of `v` with `encode`.
+  template <typename T, typename Encode>
+  ByteWriter& Fixed(T v, Encode encode) {
+    std::byte* p = nullptr;
+    if (Claim(sizeof(T), &p)) encode(p, v);
+    return *this;
+  }
   // Room for the next `n` bytes at `*p`; false (and the writer failed) if they do not fit.
   bool Claim(std::size_t n, std::byte** p) {
     if (!ok_) return false;
@@ -125,29 +118,11 @@ class ByteReader {
   explicit ByteReader(std::span<const std::byte> in) : in_(in) {}
 
   bool U8(std::uint8_t* v) {
-    const std::byte* p = nullptr;
-    if (!Take(1, &p)) return false;
-    *v = std::to_integer<std::uint8_t>(*p);
-    return true;
+    return Fixed(v, [](const std::byte* p) { return std::to_integer<std::uint8_t>(*p); });
   }
-  bool U16(std::uint16_t* v) {
-    const std::byte* p = nullptr;
-    if (!Take(2, &p)) return false;
-    *v = DecodeFixed16(p);
-    return true;
-  }
-  bool U32(std::uint32_t* v) {
-    const std::byte* p = nullptr;
-    if (!Take(4, &p)) return false;
-    *v = DecodeFixed32(p);
-    return true;
-  }
-  bool U64(std::uint64_t* v) {
-    const std::byte* p = nullptr;
-    if (!Take(8, &p)) return false;
-    *v = DecodeFixed64(p);
-    return true;
-  }
+  bool U16(std::uint16_t* v) { return Fixed(v, DecodeFixed16); }
+  bool U32(std::uint32_t* v) { return Fixed(v, DecodeFixed32); }
+  bool U64(std::uint64_t* v) { return Fixed(v, DecodeFixed64); }
   // The next `n` bytes, as a view into the input.
   bool Bytes(std::size_t n, std::span<const std::byte>* bytes) {
     const std::byte* p = nullptr;
@@ -182,6 +157,14 @@ class ByteReader {
   std::span<const std::byte> rest() const { return in_.subspan(at_); }
 
  private:
+  // Reads sizeof(T) bytes into `*v` with `decode`.
+  template <typename T, typename Decode>
+  bool Fixed(T* v, Decode decode) {
+    const std::byte* p = nullptr;
+    if (!Take(sizeof(T), &p)) return false;
+    *v = decode(p);
+    return true;
+  }
   // Consumes the next `n` bytes, found at `*p`; false (and the reader failed) if fewer are
   // left.
   bool Take(std::size_t n, const std::byte** p) {

@@ -102,7 +102,7 @@ Status BwTree::Settle(const GenerationGuard& g, const std::vector<Pending>& crea
   for (const Pending& p : created) {
     // Unlinked: the free is logged before the record's removal can be.
     if (!linked) FreeQuietly(g, p.pid);
-    if (auto s = DropPending(g, p.pid, p.nonce); !s) return s;
+    LLAMA_RETURN_IF_ERROR(DropPending(g, p.pid, p.nonce));
   }
   return OkStatus();
 }
@@ -292,18 +292,18 @@ Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, con
   auto out =
       chain ? store_.UpdateR(op.guard, root_, head, *chain) : Result<UpdateOutcome>(tl::unexpected(chain.error()));
   if (!out || !out->installed) {
-    if (auto s = Settle(op.guard, created, false); !s) return s;
+    LLAMA_RETURN_IF_ERROR(Settle(op.guard, created, false));
     return out ? OkStatus() : Status(tl::unexpected(out.error()));
   }
   root_splits_.fetch_add(1, std::memory_order_relaxed);
-  if (auto s = Flush(op.guard, root_); !s) return s;
+  LLAMA_RETURN_IF_ERROR(Flush(op.guard, root_));
   return Settle(op.guard, created, true);
 }
 
 Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
                               std::uint8_t level) {
   // The Split on `left` reaches the log before the parent's entry for `right` can.
-  if (auto s = Flush(g, left); !s) return s;
+  LLAMA_RETURN_IF_ERROR(Flush(g, left));
   Op helper = Helper(g);
   for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
     auto parent = Descend(helper, key, static_cast<std::uint8_t>(level + 1));
@@ -353,7 +353,7 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   if (!out) return LetGo(out.error());
   if (!out->installed) return OkStatus();
   merges_started_.fetch_add(1, std::memory_order_relaxed);
-  if (auto s = HelpMerge(op.guard, pid, low, level); !s) return s;
+  LLAMA_RETURN_IF_ERROR(HelpMerge(op.guard, pid, low, level));
   return AfterDelta(helper, parent->pid, parent->view, false);
 }
 
@@ -582,7 +582,7 @@ Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
     auto child_view = NodeView::Of(ref->state());
     LLAMA_RETURN_IF_ERROR(child_view);
     if (child_view->retired()) {
-      if (auto s = HelpCollapse(g, child); !s) return s;
+      LLAMA_RETURN_IF_ERROR(HelpCollapse(g, child));
       continue;  // the new root may have one child too
     }
     // The child must be its whole level: a side link left by a split is posted first
@@ -600,16 +600,16 @@ Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
     if (EncodedNodeSize(*child_contents) > options_.node_bytes) return OkStatus();
     // 1. The pending record, in the log before the Retire that stamps the child with it.
     const std::uint64_t nonce = NewNonce();
-    if (auto s = AddPending(g, child, nonce); !s) return s;
+    LLAMA_RETURN_IF_ERROR(AddPending(g, child, nonce));
     // 2. Retire the child: from now on no delta lands on it (like a RemoveNode).
     auto out = Prepend(g, child, *ref, BwDelta::Stamp(DeltaTag::kRetire, nonce));
     if (!out || !out->installed) {
-      if (auto s = DropPending(g, child, nonce); !s) return s;
+      LLAMA_RETURN_IF_ERROR(DropPending(g, child, nonce));
       if (!out) return LetGo(out.error());
       continue;
     }
     // 3. Copy it into the root and free it.
-    if (auto s = HelpCollapse(g, child); !s) return s;
+    LLAMA_RETURN_IF_ERROR(HelpCollapse(g, child));
   }
   return OkStatus();
 }
@@ -622,7 +622,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
   if (!view->retired()) return OkStatus();
   // The Retire reaches the log before the root's copy: a crash in between leaves the root
   // naming a retired child, which the next traversal (or Open) copies up again.
-  if (auto s = Flush(g, child); !s) return s;
+  LLAMA_RETURN_IF_ERROR(Flush(g, child));
   Hook("child retired");
   // Frozen: this is the child's last state.
   auto contents = view->Materialize();
@@ -648,7 +648,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
     // The copy reaches the log before the child's free, the free before the record's
     // removal. A reader that read the child's id earlier holds a generation, so the id is
     // not reused under it: it finds the child retired (or gone) and starts again.
-    if (auto s = Flush(g, root_); !s) return s;
+    LLAMA_RETURN_IF_ERROR(Flush(g, root_));
     Hook("root copied");
     const std::uint64_t nonce = view->nonce();
     auto freed = FreePage(g, child);

@@ -272,7 +272,7 @@ Result<NodeContents> NodeView::Materialize() const {
 
 Status NodeView::CollectEntries(std::vector<Entry>& out) const {
   out.clear();
-  if (auto s = base_->AppendAll(out); !s) return s;
+  LLAMA_RETURN_IF_ERROR(base_->AppendAll(out));
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
     const BwDelta& d = it->delta;
     switch (d.tag) {
@@ -292,7 +292,7 @@ Status NodeView::CollectEntries(std::vector<Entry>& out) const {
         break;
       case DeltaTag::kMerge:
         TruncateFrom(out, it->image->low());
-        if (auto s = it->image->AppendAll(out); !s) return s;
+        LLAMA_RETURN_IF_ERROR(it->image->AppendAll(out));
         break;
       case DeltaTag::kRemoveNode:
       case DeltaTag::kBirth:

@@ -2,10 +2,10 @@
 // read through immutable snapshots.
 //
 //   auto vec = *Vector::Open(*store, "events");  // store: llama/store.h
-//   auto t = *vec->append("hello");              // a ticket: the write's place in the order
-//   vec->sync(t);                                // durable (group commit)
-//   vec->wait_visible(t);                        // a published snapshot holds it
-//   VectorSnapshot snap = vec->snapshot();       // immutable; snap.at(0) == "hello"
+//   auto t = *vec->Append("hello");              // a ticket: the write's place in the order
+//   vec->Sync(t);                                // durable (group commit)
+//   vec->WaitVisible(t);                         // a published snapshot holds it
+//   VectorSnapshot snap = vec->Snapshot();       // immutable; snap.at(0) == "hello"
 //
 // Write path. Each write (one operation, or a batch of several, all or nothing) becomes an
 // entry: the operations, a timestamp from one atomic clock (unique, so it orders every
@@ -21,9 +21,9 @@
 // PublishingSnapshot (replaying the batch onto the tree with RrbBuilder, writing the new
 // pages, logging the publication, then swapping in the new snapshot in one atomic step).
 // An operation whose index is past the end at its turn is rejected (with the rest of its
-// batch): counted in metrics, reported by wait_visible, never applied.
+// batch): counted in metrics, reported by WaitVisible, never applied.
 //
-// Durability. An entry is durable once its buffer page is flushed and synced (sync(ticket)
+// Durability. An entry is durable once its buffer page is flushed and synced (Sync(ticket)
 // or VectorWriteOptions::sync). A publication is an Update delta on the meta page naming the
 // root, size and watermark (the cut); it is logged after the tree pages it names. Buffers
 // drop consumed entries only after the publication covering them is logged, and tree pages
@@ -36,6 +36,12 @@
 // must outlive the Vector, and snapshots must be released before the Vector is destroyed.
 // Writes, syncs, waits and snapshots may come from any number of threads at once; the
 // destructor must not race with them.
+//
+// Naming, as in Store: operations, which act on the vector or its store, are CamelCase
+// (Open, Append, Write, Sync, WaitVisible, Snapshot, Close); accessors that only report
+// state are lower-case (metrics, config, as Store's stats and options). VectorSnapshot is
+// a read-only sequence and speaks a standard container's lower-case vocabulary (size, at,
+// range, begin/end, for_each, with, view).
 #pragma once
 
 #include <cstddef>
@@ -67,21 +73,22 @@ class Vector {
   // Idempotent. Snapshots must be released first.
   Status Close();
 
-  Result<VectorTicket> append(std::string_view v, VectorWriteOptions o = {});
-  Result<VectorTicket> prepend(std::string_view v, VectorWriteOptions o = {});
-  Result<VectorTicket> insert(std::uint64_t i, std::string_view v, VectorWriteOptions o = {});
-  Result<VectorTicket> erase(std::uint64_t i, VectorWriteOptions o = {});
-  Result<VectorTicket> update(std::uint64_t i, std::string_view v, VectorWriteOptions o = {});
-  Result<VectorTicket> write(const VectorWriteBatch& batch, VectorWriteOptions o = {});
+  Result<VectorTicket> Append(std::string_view v, VectorWriteOptions o = {});
+  Result<VectorTicket> Prepend(std::string_view v, VectorWriteOptions o = {});
+  Result<VectorTicket> Insert(std::uint64_t i, std::string_view v, VectorWriteOptions o = {});
+  Result<VectorTicket> Erase(std::uint64_t i, VectorWriteOptions o = {});
+  Result<VectorTicket> Update(std::uint64_t i, std::string_view v, VectorWriteOptions o = {});
+  Result<VectorTicket> Write(const VectorWriteBatch& batch, VectorWriteOptions o = {});
 
   // Durable: returns once the write (and every write of its slot before it) is synced.
-  Status sync(VectorTicket ticket);
+  Status Sync(VectorTicket ticket);
   // Returns once a published snapshot contains the write: OK, or InvalidArgument saying
   // why it was rejected (an index past the end at its turn). Rejections are remembered
   // for the newest 65536 rejected writes.
-  Status wait_visible(VectorTicket ticket);
+  Status WaitVisible(VectorTicket ticket);
 
-  VectorSnapshot snapshot() const;
+  // The newest publication, held until the snapshot is released.
+  VectorSnapshot Snapshot() const;
   VectorMetrics metrics() const;
   // The configuration stored when the vector was created, and its meta page (diagnostics).
   const VectorConfig& config() const;

@@ -16,6 +16,10 @@
 // When the index pins its leaves (a store without a memory budget), at(i, &out), with,
 // view and the iterator read the leaf's bytes inline (llama/detail/vector_read_path.h):
 // no call, no guard, no lock. Reads are safe from any number of threads at once.
+//
+// Naming: a snapshot is a read-only sequence, so it speaks a standard container's
+// lower-case vocabulary (size, at, range, begin/end, for_each, with, view); the operations
+// of Vector and Store, which act on the store, are CamelCase (Append, Sync, Snapshot).
 #pragma once
 
 #include <cstddef>
@@ -37,7 +41,7 @@ namespace llama {
 class VectorSnapshot {
  public:
   VectorSnapshot() = default;
-  // The vector makes snapshots (Vector::snapshot); `published` is one of its publications.
+  // The vector makes snapshots (Vector::Snapshot); `published` is one of its publications.
   explicit VectorSnapshot(std::shared_ptr<const detail::Publication> published) : published_(std::move(published)) {}
 
   bool valid() const { return published_ != nullptr; }

@@ -29,11 +29,12 @@ struct VectorOp {
 // All-or-nothing: every operation applies, in order, or none does.
 class VectorWriteBatch {
  public:
-  void append(std::string_view v) { ops_.push_back({VectorOpCode::kAppend, 0, std::string(v)}); }
-  void prepend(std::string_view v) { ops_.push_back({VectorOpCode::kPrepend, 0, std::string(v)}); }
-  void insert(std::uint64_t i, std::string_view v) { ops_.push_back({VectorOpCode::kInsert, i, std::string(v)}); }
-  void erase(std::uint64_t i) { ops_.push_back({VectorOpCode::kErase, i, {}}); }
-  void update(std::uint64_t i, std::string_view v) { ops_.push_back({VectorOpCode::kUpdate, i, std::string(v)}); }
+  // The same operations as Vector's, named alike.
+  void Append(std::string_view v) { ops_.push_back({VectorOpCode::kAppend, 0, std::string(v)}); }
+  void Prepend(std::string_view v) { ops_.push_back({VectorOpCode::kPrepend, 0, std::string(v)}); }
+  void Insert(std::uint64_t i, std::string_view v) { ops_.push_back({VectorOpCode::kInsert, i, std::string(v)}); }
+  void Erase(std::uint64_t i) { ops_.push_back({VectorOpCode::kErase, i, {}}); }
+  void Update(std::uint64_t i, std::string_view v) { ops_.push_back({VectorOpCode::kUpdate, i, std::string(v)}); }
   const std::vector<VectorOp>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
 
@@ -42,7 +43,7 @@ class VectorWriteBatch {
 };
 
 // A write's place: its timestamp (unique per vector, the replay order) and the writer
-// slot whose buffer page holds it. Vector::sync and wait_visible take it.
+// slot whose buffer page holds it. Vector::Sync and WaitVisible take it.
 struct VectorTicket {
   std::uint64_t timestamp = 0;
   std::uint32_t slot = 0;
