@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "llama/coding.h"
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 #include "util/checksum.h"
 
@@ -68,10 +69,6 @@ constexpr std::size_t kPageEntrySize = 8;     // pid u32, chain length u32
 constexpr std::size_t kRecordEntrySize = 12;  // address u64, length u32
 constexpr std::size_t kTrailerSize = 8;
 constexpr std::size_t kMinSize = kHeaderSize + kTrailerSize;  // a version 1 file
-
-constexpr std::string_view kNamePrefix = "CHECKPOINT-";
-constexpr std::size_t kNameDigits = 16;
-constexpr std::string_view kTmpSuffix = ".tmp";
 
 std::string Hex64(std::uint64_t v) {
   char buf[24];
@@ -134,20 +131,6 @@ tl::unexpected<Error> Corrupt(const std::string& why) {
   return MakeError(ErrorCode::kCorruption, "checkpoint: " + why);
 }
 
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
-  return dir + "/" + name;
-}
-
-bool IsCheckpointTmpName(const std::string& name) {
-  if (name.size() <= kTmpSuffix.size() ||
-      name.compare(name.size() - kTmpSuffix.size(), kTmpSuffix.size(), kTmpSuffix) != 0) {
-    return false;
-  }
-  return ParseCheckpointFileName(name.substr(0, name.size() - kTmpSuffix.size())).has_value();
-}
-
 // The whole content of a file. NotFound if it vanished since it was listed.
 Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path) {
   auto file = env.OpenFile(path, OpenMode::kReadOnly);
@@ -200,7 +183,7 @@ struct Examined {
 
 Result<Examined> Examine(Env& env, const std::string& dir, const Candidate& c) {
   Examined out;
-  auto bytes = ReadWholeFile(env, JoinPath(dir, c.name));
+  auto bytes = ReadWholeFile(env, PathIn(dir, c.name));
   if (!bytes) {
     if (bytes.error().code() == ErrorCode::kNotFound) {
       out.vanished = true;
@@ -216,32 +199,6 @@ Result<Examined> Examine(Env& env, const std::string& dir, const Candidate& c) {
 }
 
 }  // namespace
-
-std::string CheckpointFileName(std::uint64_t sequence) {
-  char digits[kNameDigits + 1];
-  std::snprintf(digits, sizeof digits, "%016" PRIx64, sequence);
-  return std::string(kNamePrefix) + digits;
-}
-
-std::optional<std::uint64_t> ParseCheckpointFileName(const std::string& name) {
-  if (name.size() != kNamePrefix.size() + kNameDigits || name.compare(0, kNamePrefix.size(), kNamePrefix) != 0) {
-    return std::nullopt;
-  }
-  std::uint64_t sequence = 0;
-  for (std::size_t i = kNamePrefix.size(); i < name.size(); ++i) {
-    const char c = name[i];
-    std::uint64_t digit;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<std::uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<std::uint64_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;  // upper case too: one name per sequence
-    }
-    sequence = sequence * 16 + digit;
-  }
-  return sequence;
-}
 
 Status ValidateCheckpoint(const CheckpointData& data) {
   std::string why = CheckScanStart(data);
@@ -488,7 +445,7 @@ Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep) {
   LLAMA_RETURN_IF_ERROR(names);
   std::vector<std::string> doomed;
   for (const std::string& name : *names) {
-    if (IsCheckpointTmpName(name)) doomed.push_back(name);
+    if (ParseFileName(name).type == StoreFileType::kCheckpointTmp) doomed.push_back(name);
   }
   // Newest first: count valid checkpoints; once `keep` are found, every older checkpoint
   // file goes (valid or not). Damaged files newer than that stay for the store to report.
@@ -503,7 +460,7 @@ Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep) {
     if (!examined->vanished && examined->data) ++valid;
   }
   for (const std::string& name : doomed) {
-    auto s = env.DeleteFile(JoinPath(dir, name));
+    auto s = env.DeleteFile(PathIn(dir, name));
     if (!s && s.error().code() != ErrorCode::kNotFound) return s;
   }
   if (doomed.empty()) return OkStatus();

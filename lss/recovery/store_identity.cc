@@ -3,6 +3,7 @@
 #include <array>
 
 #include "llama/coding.h"
+#include "lss/file/file_names.h"
 #include "util/checksum.h"
 
 namespace llama {
@@ -15,7 +16,7 @@ constexpr std::size_t kChecksumOffset = 24;
 }  // namespace
 
 Result<std::optional<StoreIdentity>> ReadStoreIdentity(Env& env, const std::string& dir) {
-  const std::string path = dir + "/" + kStoreFileName;
+  const std::string path = PathIn(dir, kStoreFileName);
   auto file = env.OpenFile(path, OpenMode::kReadOnly);
   if (!file) {
     if (file.error().code() == ErrorCode::kNotFound) return std::optional<StoreIdentity>();
@@ -47,7 +48,7 @@ Status WriteStoreIdentity(Env& env, const std::string& dir, const StoreIdentity&
   EncodeFixed64(p + 8, identity.store_id);
   EncodeFixed32(p + 16, identity.segment_size);
   EncodeFixed64(p + kChecksumOffset, Checksum64(std::span<const std::byte>(p, kChecksumOffset)));
-  return WriteFileAtomically(env, dir, kStoreFileName, buf);
+  return WriteFileAtomically(env, dir, std::string(kStoreFileName), buf);
 }
 
 }  // namespace llama

@@ -56,8 +56,8 @@ Result<BasePageHandle> StoreImpl::PinBase(const GenerationGuard& guard, PageId p
   return bottom->base_handle();
 }
 
-Result<UpdateOutcome> StoreImpl::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
-                                         const PageNode* last_flushed) {
+Result<UpdateOutcome> StoreImpl::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                         DeltaHandle&& delta, const PageNode* last_flushed) {
   const std::uint64_t bytes = delta ? delta->len() + PageCache::kNodeOverhead : 0;
   auto out = table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
   if (out && out->installed && tracking()) {

@@ -5,8 +5,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "lss/log/log_format.h"
-#include "lss/recovery/checkpoint.h"
+#include "lss/file/file_names.h"
 #include "util/byte_io.h"
 
 namespace llama::pagedump {
@@ -15,14 +14,27 @@ namespace {
 
 constexpr std::uint8_t kFirstCheckpointTag = 0x80;
 constexpr std::uint8_t kFirstOtherTag = 0xf0;
-constexpr std::array<const char*, 4> kOtherNames = {"CHECKPOINT-0000000000000001.tmp", "STORE.tmp",
-                                                    "orphan-segment-00000001", "notes.txt"};
+constexpr std::size_t kOtherNames = 4;
+
+// The other files a bundle can name: leftovers recovery ignores, and a stranger.
+std::string OtherName(std::size_t i) {
+  switch (i) {
+    case 0:
+      return TmpFileName(CheckpointFileName(1));
+    case 1:
+      return TmpFileName(kStoreFileName);
+    case 2:
+      return OrphanSegmentFileName(1);
+    default:
+      return "notes.txt";
+  }
+}
 
 std::string NameOf(std::uint8_t tag) {
-  if (tag == 0) return "STORE";
-  if (tag < kFirstCheckpointTag) return log_format::SegmentFileName(tag);
+  if (tag == 0) return std::string(kStoreFileName);
+  if (tag < kFirstCheckpointTag) return SegmentFileName(tag);
   if (tag < kFirstOtherTag) return CheckpointFileName(tag - kFirstCheckpointTag + 1u);
-  return kOtherNames[(tag - kFirstOtherTag) % kOtherNames.size()];
+  return OtherName((tag - kFirstOtherTag) % kOtherNames);
 }
 
 std::optional<std::uint8_t> TagOf(const std::string& name) {
