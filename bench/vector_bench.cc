@@ -46,6 +46,7 @@
 
 #include "bench/bench_util.h"
 #include "llama/coding.h"
+#include "llama/store.h"
 #include "llama/vector.h"
 
 namespace llama {
@@ -102,12 +103,12 @@ void AppendLlama(benchmark::State& state, bool sync) {
   const std::string value(100, 'v');
   Result<VectorTicket> last = VectorTicket{};
   for (auto _ : state) {
-    last = g_vec.vec->append(value, VectorWriteOptions{sync});
+    last = g_vec.vec->Append(value, VectorWriteOptions{sync});
     if (!last) Fail(last.error().ToString());
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    if (!g_vec.vec->wait_visible(*last)) Fail("visible");
+    if (!g_vec.vec->WaitVisible(*last)) Fail("visible");
     const VectorMetrics m = g_vec.vec->metrics();
     state.counters["pages_per_op"] = static_cast<double>(m.pages_written) / std::max<std::uint64_t>(m.size, 1);
     if (!g_vec.store->FlushAll()) Fail("flush");
@@ -200,12 +201,12 @@ void Fill(Opened& o, std::uint64_t n) {
     for (int k = 0; k < 1000 && i < n; ++k, ++i) {
       char v[8];
       EncodeFixed64(reinterpret_cast<std::byte*>(v), i);
-      batch.append(std::string_view(v, 8));
+      batch.Append(std::string_view(v, 8));
     }
-    last = o.vec->write(batch);
+    last = o.vec->Write(batch);
     if (!last) Fail(last.error().ToString());
   }
-  if (!o.vec->wait_visible(*last)) Fail("visible");
+  if (!o.vec->WaitVisible(*last)) Fail("visible");
 }
 
 // Opens a vector, fills it with AtCount() elements (reporting bytes_per_element) and
@@ -216,7 +217,7 @@ VectorSnapshot OpenFilled(Opened& o, const std::string& name, benchmark::State& 
   const std::uint64_t before = HeapInUse();
   Fill(o, n);
   SetBytesPerElement(state, before, HeapInUse(), n);
-  VectorSnapshot snap = o.vec->snapshot();
+  VectorSnapshot snap = o.vec->Snapshot();
   if (snap.size() != n) Fail("size");
   return snap;
 }
@@ -371,11 +372,11 @@ void BM_InsertErase_llama(benchmark::State& state) {
     // 1000 inserts and 1000 erases, then wait until all of it is published.
     Result<VectorTicket> last = VectorTicket{};
     for (int k = 0; k < 1000; ++k) {
-      if (!o.vec->insert(rng() % kMiddleN, "12345678")) Fail("insert");
-      last = o.vec->erase(rng() % kMiddleN);
+      if (!o.vec->Insert(rng() % kMiddleN, "12345678")) Fail("insert");
+      last = o.vec->Erase(rng() % kMiddleN);
       if (!last) Fail("erase");
     }
-    if (!o.vec->wait_visible(*last)) Fail("visible");
+    if (!o.vec->WaitVisible(*last)) Fail("visible");
     ops += 2000;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(ops));
@@ -454,8 +455,8 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
       loaders.emplace_back([&] {
         for (int b = 0; b < 24; ++b) {
           VectorWriteBatch batch;
-          for (int k = 0; k < 1000; ++k) batch.prepend("x");
-          if (auto r = o.vec->write(batch); !r) Fail("prepend: " + r.error().ToString());
+          for (int k = 0; k < 1000; ++k) batch.Prepend("x");
+          if (auto r = o.vec->Write(batch); !r) Fail("prepend: " + r.error().ToString());
         }
       });
     }
@@ -464,7 +465,7 @@ void WriterLatency(benchmark::State& state, bool rebuilding) {
     // 5000 appends: what one buffer slot holds with the rebuilder idle.
     for (int n = 0; n < 5000; ++n) {
       const auto t0 = std::chrono::steady_clock::now();
-      if (auto r = o.vec->append("12345678"); !r) Fail("append: " + r.error().ToString());
+      if (auto r = o.vec->Append("12345678"); !r) Fail("append: " + r.error().ToString());
       us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(us.begin(), us.end());

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "util/byte_io.h"
+
 namespace llama {
 
 using namespace delta_format;
@@ -44,15 +46,19 @@ bool AddressInRange(std::uint64_t raw) { return raw == 0 || LssAddress::FromRaw(
 
 tl::expected<DeltaView, DeltaDecodeError> DecodeDelta(std::span<const std::byte> bytes) {
   using Fail = tl::unexpected<DeltaDecodeError>;
-  if (bytes.size() < kHeaderSize) return Fail(DeltaDecodeError::kTruncatedHeader);
-  const std::byte* p = bytes.data();
-  const std::uint64_t len = DecodeFixed32(p + kLenOffset);
+  ByteReader r(bytes);
+  std::uint32_t len = 0, lss_offset = 0, pid = 0, plen = 0;
+  std::uint8_t bits = 0;
+  std::uint64_t prior = 0, last_flushed = 0;
+  // The header's fields in their order (delta_format.h pins it).
+  if (!r.U32(&len) || !r.U32(&lss_offset) || !r.U32(&pid) || !r.U8(&bits) || !r.U64(&prior) || !r.U64(&last_flushed) ||
+      !r.U32(&plen)) {
+    return Fail(DeltaDecodeError::kTruncatedHeader);
+  }
   if (len != bytes.size()) return Fail(DeltaDecodeError::kLenMismatch);
-  const std::uint64_t plen = DecodeFixed32(p + kPayloadLenOffset);
-  if (kHeaderSize + plen > len) return Fail(DeltaDecodeError::kPayloadPastEnd);
-  if (kHeaderSize + plen < len) return Fail(DeltaDecodeError::kTrailingBytes);
+  if (kHeaderSize + std::uint64_t{plen} > len) return Fail(DeltaDecodeError::kPayloadPastEnd);
+  if (kHeaderSize + std::uint64_t{plen} < len) return Fail(DeltaDecodeError::kTrailingBytes);
 
-  const auto bits = std::to_integer<std::uint8_t>(p[kPackedBitsOffset]);
   if (bits & kReservedMask) return Fail(DeltaDecodeError::kReservedBitsSet);
   const std::optional<DeltaKind> kind = DeltaKindFromBits(bits);
   if (!kind) return Fail(DeltaDecodeError::kUnknownKindBits);
@@ -60,8 +66,6 @@ tl::expected<DeltaView, DeltaDecodeError> DecodeDelta(std::span<const std::byte>
     return Fail(DeltaDecodeError::kFailedFlushOnNonFlush);
   }
 
-  const std::uint64_t prior = DecodeFixed64(p + kPriorStateOffset);
-  const std::uint64_t last_flushed = DecodeFixed64(p + kLastFlushedOffset);
   if (!AddressInRange(prior) || !AddressInRange(last_flushed)) {
     return Fail(DeltaDecodeError::kBadAddress);
   }
@@ -69,23 +73,23 @@ tl::expected<DeltaView, DeltaDecodeError> DecodeDelta(std::span<const std::byte>
     return Fail(DeltaDecodeError::kStrayLastFlushed);
   }
 
-  const std::byte* payload = p + kHeaderSize;
+  // The rest is the payload, `plen` bytes (checked above).
+  std::uint64_t first = 0, second = 0;
   switch (*kind) {
     case DeltaKind::kUpdate:
       break;  // opaque to LLAMA
     case DeltaKind::kFlush:
       if (plen != kFlushPayloadSize) return Fail(DeltaDecodeError::kBadPayloadSize);
-      if (!LssAddress::FromRaw(DecodeFixed64(payload)).is_valid()) {
-        return Fail(DeltaDecodeError::kBadAddress);
-      }
+      (void)r.U64(&first);
+      if (!LssAddress::FromRaw(first).is_valid()) return Fail(DeltaDecodeError::kBadAddress);
       break;
     case DeltaKind::kPartialSwap:
       if (last_flushed == 0) return Fail(DeltaDecodeError::kBadAddress);
       break;
     case DeltaKind::kRelocation:
       if (plen != kRelocationPayloadSize) return Fail(DeltaDecodeError::kBadPayloadSize);
-      if (!LssAddress::FromRaw(DecodeFixed64(payload)).is_valid() ||
-          !LssAddress::FromRaw(DecodeFixed64(payload + 8)).is_valid()) {
+      (void)(r.U64(&first) && r.U64(&second));
+      if (!LssAddress::FromRaw(first).is_valid() || !LssAddress::FromRaw(second).is_valid()) {
         return Fail(DeltaDecodeError::kBadAddress);
       }
       break;

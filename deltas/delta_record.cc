@@ -5,6 +5,8 @@
 #include <new>
 #include <string>
 
+#include "util/byte_io.h"
+
 namespace llama {
 
 using namespace delta_format;
@@ -60,15 +62,12 @@ Result<DeltaRecord> DeltaRecord::Build(PageId pid, std::uint8_t bits, LssAddress
   LLAMA_RETURN_IF_ERROR(CheckAddress(prior, "prior state", false));
   const auto size = static_cast<std::uint32_t>(kHeaderSize + payload.size());
   Block block = AllocateBlock(size);
-  std::byte* p = block.get() + kHeadroom;
-  EncodeFixed32(p + kLenOffset, size);
-  EncodeFixed32(p + kLssOffOffset, 0);
-  EncodeFixed32(p + kPidOffset, pid);
-  p[kPackedBitsOffset] = static_cast<std::byte>(bits);
-  EncodeFixed64(p + kPriorStateOffset, prior.raw());
-  EncodeFixed64(p + kLastFlushedOffset, last_flushed.raw());
-  EncodeFixed32(p + kPayloadLenOffset, static_cast<std::uint32_t>(payload.size()));
-  if (!payload.empty()) std::memcpy(p + kHeaderSize, payload.data(), payload.size());
+  ByteWriter w(std::span<std::byte>(block.get() + kHeadroom, size));
+  // The header's fields in their order (delta_format.h pins it), the LSS offset 0 until
+  // the record is written to the log.
+  w.U32(size).U32(0).U32(pid).U8(bits).U64(prior.raw()).U64(last_flushed.raw());
+  w.U32(static_cast<std::uint32_t>(payload.size())).Bytes(payload);
+  assert(w.ok() && w.size() == size);
   DeltaRecord record(std::move(block), size);
   assert(DecodeDelta(record.bytes()).has_value());
   return record;
@@ -81,7 +80,7 @@ Result<DeltaRecord> DeltaRecord::MakeUpdate(PageId pid, std::span<const std::byt
 Result<DeltaRecord> DeltaRecord::MakeFlush(PageId pid, LssAddress flushed_to, LssAddress prior_state) {
   LLAMA_RETURN_IF_ERROR(CheckAddress(flushed_to, "flushed-to address", true));
   std::byte payload[kFlushPayloadSize];
-  EncodeFixed64(payload, flushed_to.raw());
+  ByteWriter(payload).U64(flushed_to.raw());
   return Build(pid, DeltaKindBits(DeltaKind::kFlush), prior_state, {}, payload);
 }
 
@@ -95,8 +94,7 @@ Result<DeltaRecord> DeltaRecord::MakeRelocation(PageId pid, LssAddress from, Lss
   LLAMA_RETURN_IF_ERROR(CheckAddress(from, "relocation source", true));
   LLAMA_RETURN_IF_ERROR(CheckAddress(to, "relocation target", true));
   std::byte payload[kRelocationPayloadSize];
-  EncodeFixed64(payload, from.raw());
-  EncodeFixed64(payload + 8, to.raw());
+  ByteWriter(payload).U64(from.raw()).U64(to.raw());
   return Build(pid, DeltaKindBits(DeltaKind::kRelocation), prior_state, {}, payload);
 }
 
@@ -123,7 +121,7 @@ DeltaView DeltaRecord::view() const {
 void DeltaRecord::SetLssOffset(std::uint32_t offset) { EncodeFixed32(data() + kLssOffOffset, offset); }
 
 Status DeltaRecord::SetPriorState(LssAddress prior) {
-  if (auto s = CheckAddress(prior, "prior state", false); !s) return s;
+  LLAMA_RETURN_IF_ERROR(CheckAddress(prior, "prior state", false));
   EncodeFixed64(data() + kPriorStateOffset, prior.raw());
   return OkStatus();
 }

@@ -26,28 +26,20 @@
 #include <vector>
 
 #include "llama/generation_manager.h"
+#include "llama/mapping_options.h"
 #include "llama/page_node.h"
-#include "llama/page_ref.h"
+#include "llama/page_ref.h"  // PageRef, UpdateOutcome
 #include "llama/status.h"
 
 namespace llama {
 
-// What a CAS did. installed: `head` is the new head. Not installed: another writer got
-// there first and `head` is what the slot holds now; retry against it.
-struct UpdateOutcome {
-  bool installed;
-  PageRef head;
-};
-
 class MappingTable {
  public:
-  static constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 32;
+  static constexpr std::uint64_t kMaxPages = kMaxPageIds;
 
-  struct Options {
-    GenerationManager::Options generations;
-    // Page ids handed out are below this (at most 2^32): a cap on the table's size.
-    std::uint64_t id_limit = kMaxPages;
-  };
+  // Public as llama::MappingOptions (include/llama/mapping_options.h), so StoreOptions
+  // can carry it without this header.
+  using Options = MappingOptions;
 
   MappingTable() : MappingTable(Options{}) {}
   explicit MappingTable(Options options);

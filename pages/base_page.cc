@@ -1,10 +1,12 @@
 #include "llama/base_page.h"
 
 #include <bit>
+#include <cassert>
 #include <cstring>
 #include <string>
 
 #include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -26,11 +28,11 @@ Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "base page size " + std::to_string(page_size) + " is not one of 4, 8, 16, 32 or 64 KiB");
   }
-  auto data = std::make_unique<std::byte[]>(kHeaderSize);  // zero-filled: used = 0
-  std::byte* p = data.get();
-  EncodeFixed32(p + kMagicOffset, kMagic);
-  p[kSizeLog2Offset] = static_cast<std::byte>(std::countr_zero(page_size));
-  EncodeFixed32(p + kPidOffset, pid);
+  auto data = std::make_unique_for_overwrite<std::byte[]>(kHeaderSize);
+  ByteWriter w(std::span<std::byte>(data.get(), kHeaderSize));
+  // The header's fields in their order: magic, size code, flags, reserved, pid, used.
+  w.U32(kMagic).U8(static_cast<std::uint8_t>(std::countr_zero(page_size))).U8(0).U16(0).U32(pid).U32(0);
+  assert(w.ok() && w.size() == kHeaderSize);
   return BasePage(std::move(data), page_size, kHeaderSize);
 }
 
@@ -43,22 +45,23 @@ Result<BasePage> BasePage::Create(PageId pid, std::uint32_t page_size, std::span
 
 Result<BasePage> BasePage::Decode(std::span<const std::byte> image) {
   auto corrupt = [](std::string why) { return MakeError(ErrorCode::kCorruption, "base page: " + std::move(why)); };
-  if (image.size() < kHeaderSize) return corrupt("image shorter than the 16-byte header");
-  const std::byte* p = image.data();
-  if (DecodeFixed32(p + kMagicOffset) != kMagic) return corrupt("bad magic");
-  const auto log2 = std::to_integer<std::uint32_t>(p[kSizeLog2Offset]);
+  ByteReader r(image);
+  std::uint32_t magic = 0, pid = 0, used = 0;
+  std::uint8_t log2 = 0, flags = 0;
+  std::uint16_t reserved = 0;
+  if (!r.U32(&magic) || !r.U8(&log2) || !r.U8(&flags) || !r.U16(&reserved) || !r.U32(&pid) || !r.U32(&used)) {
+    return corrupt("image shorter than the 16-byte header");
+  }
+  if (magic != kMagic) return corrupt("bad magic");
   if (log2 < kMinSizeLog2 || log2 > kMaxSizeLog2) {
     return corrupt("page size code " + std::to_string(log2) + " is not 12..16");
   }
-  if (p[kFlagsOffset] != std::byte{0} || DecodeFixed16(p + kReservedOffset) != 0) {
-    return corrupt("reserved header bytes are not zero");
-  }
+  if (flags != 0 || reserved != 0) return corrupt("reserved header bytes are not zero");
   const std::uint32_t page_size = 1u << log2;
-  const std::uint64_t used = DecodeFixed32(p + kUsedOffset);
   if (used > page_size - kHeaderSize) return corrupt("used length exceeds the page capacity");
-  if (kHeaderSize + used != image.size()) return corrupt("image size does not match used length");
+  if (r.remaining() != used) return corrupt("image size does not match used length");
   auto data = std::make_unique_for_overwrite<std::byte[]>(image.size());
-  std::memcpy(data.get(), p, image.size());
+  std::memcpy(data.get(), image.data(), image.size());
   return BasePage(std::move(data), page_size, image.size());
 }
 

@@ -7,6 +7,12 @@
 namespace llama {
 
 namespace {
+// A node under 1/kUnderfullFraction of its capacity merges with a neighbour when both fit
+// in one. A quarter rather than a half leaves a wide band between merging and splitting
+// (at full), so a run of inserts and erases at one spot does not split and merge the same
+// nodes back and forth.
+constexpr std::size_t kUnderfullFraction = 4;
+
 tl::unexpected<Error> Corrupt(const std::string& what) { return MakeError(ErrorCode::kCorruption, "vector: " + what); }
 }  // namespace
 
@@ -219,7 +225,7 @@ Status RrbBuilder::MergeUnderfull(Node& parent, std::size_t k) {
   const bool leaf = n.height == 0;
   const std::size_t fill = leaf ? n.values.size() : n.children.size();
   const std::size_t capacity = leaf ? config_.leaf_max_elements : config_.branching;
-  if (fill * 4 >= capacity || parent.children.size() < 2) return OkStatus();
+  if (fill * kUnderfullFraction >= capacity || parent.children.size() < 2) return OkStatus();
   const std::size_t other = k + 1 < parent.children.size() ? k + 1 : k - 1;
   // A leaf neighbour's element count is its size: skip copying one that cannot fit.
   if (leaf && fill + parent.children[other].size > capacity) return OkStatus();

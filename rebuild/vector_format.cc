@@ -1,10 +1,12 @@
 #include "rebuild/vector_format.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "llama/base_page.h"
 #include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -41,66 +43,23 @@ Status CheckInnerShape(std::uint8_t height, std::size_t count) {
   return OkStatus();
 }
 
-// Appends little-endian integers and bytes to a growing buffer.
-class Writer {
- public:
-  void U8(std::uint8_t v) { out_.push_back(std::byte{v}); }
-  void U16(std::uint16_t v) {
-    Grow(2, [&](std::byte* p) { EncodeFixed16(p, v); });
-  }
-  void U32(std::uint32_t v) {
-    Grow(4, [&](std::byte* p) { EncodeFixed32(p, v); });
-  }
-  void U64(std::uint64_t v) {
-    Grow(8, [&](std::byte* p) { EncodeFixed64(p, v); });
-  }
-  void Bytes(std::string_view s) {
-    const auto* b = reinterpret_cast<const std::byte*>(s.data());
-    out_.insert(out_.end(), b, b + s.size());
-  }
-  std::vector<std::byte> Take() { return std::move(out_); }
+// Every encoder knows its exact size first: its bytes are allocated once and written
+// through a ByteWriter over that span, never grown field by field. (Growing a vector a
+// field at a time also gave GCC 12 at -O3 a false -Wstringop-overflow in EncodeInner: it
+// lost track of the resized vector's size across the reallocation.)
+template <class Fill>
+std::vector<std::byte> EncodeExactly(std::size_t size, Fill fill) {
+  std::vector<std::byte> out(size);
+  ByteWriter w{std::span<std::byte>(out)};
+  fill(w);
+  assert(w.ok() && w.size() == size);
+  return out;
+}
 
- private:
-  template <typename F>
-  void Grow(std::size_t n, F put) {
-    out_.resize(out_.size() + n);
-    put(out_.data() + out_.size() - n);
-  }
-  std::vector<std::byte> out_;
-};
-
-// Reads little-endian integers from a span, failing (not reading) past its end.
-class Reader {
- public:
-  explicit Reader(std::span<const std::byte> in) : in_(in) {}
-  bool U8(std::uint8_t* v) {
-    return Take(1, [&](const std::byte* p) { *v = std::to_integer<std::uint8_t>(*p); });
-  }
-  bool U16(std::uint16_t* v) {
-    return Take(2, [&](const std::byte* p) { *v = DecodeFixed16(p); });
-  }
-  bool U32(std::uint32_t* v) {
-    return Take(4, [&](const std::byte* p) { *v = DecodeFixed32(p); });
-  }
-  bool U64(std::uint64_t* v) {
-    return Take(8, [&](const std::byte* p) { *v = DecodeFixed64(p); });
-  }
-  bool Bytes(std::size_t n, std::string* s) {
-    return Take(n, [&](const std::byte* p) { s->assign(reinterpret_cast<const char*>(p), n); });
-  }
-  std::size_t remaining() const { return in_.size() - at_; }
-
- private:
-  template <typename F>
-  bool Take(std::size_t n, F get) {
-    if (in_.size() - at_ < n) return false;
-    get(in_.data() + at_);
-    at_ += n;
-    return true;
-  }
-  std::span<const std::byte> in_;
-  std::size_t at_ = 0;
-};
+// The encoded size of an operation in an entry.
+std::size_t OpEncodedSize(const VectorOp& op) {
+  return 1 + (HasIndex(op.code) ? 8 : 0) + (HasValue(op.code) ? 4 + op.value.size() : 0);
+}
 
 }  // namespace
 
@@ -138,26 +97,21 @@ Status ValidateOps(std::span<const VectorOp> ops, std::size_t max_value_size) {
 Result<std::vector<std::byte>> EncodeEntry(const VectorEntry& entry) {
   LLAMA_RETURN_IF_ERROR(ValidateOps(entry.ops, kMaxValueSize));
   LLAMA_RETURN_IF_ERROR(CheckTimestamp(entry.timestamp));
-  Writer w;
-  w.U8(kEntryTag);
-  w.U8(0);
-  w.U16(static_cast<std::uint16_t>(entry.ops.size()));
-  w.U32(entry.thread);
-  w.U64(entry.timestamp);
-  w.U64(entry.sequence);
-  for (const VectorOp& op : entry.ops) {
-    w.U8(static_cast<std::uint8_t>(op.code));
-    if (HasIndex(op.code)) w.U64(op.index);
-    if (HasValue(op.code)) {
-      w.U32(static_cast<std::uint32_t>(op.value.size()));
-      w.Bytes(op.value);
+  std::size_t size = kEntryHeaderSize;
+  for (const VectorOp& op : entry.ops) size += OpEncodedSize(op);
+  return EncodeExactly(size, [&](ByteWriter& w) {
+    w.U8(kEntryTag).U8(0).U16(static_cast<std::uint16_t>(entry.ops.size())).U32(entry.thread);
+    w.U64(entry.timestamp).U64(entry.sequence);
+    for (const VectorOp& op : entry.ops) {
+      w.U8(static_cast<std::uint8_t>(op.code));
+      if (HasIndex(op.code)) w.U64(op.index);
+      if (HasValue(op.code)) w.U32(static_cast<std::uint32_t>(op.value.size())).Bytes(op.value);
     }
-  }
-  return w.Take();
+  });
 }
 
 Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
-  Reader r(payload);
+  ByteReader r(payload);
   std::uint8_t tag = 0, reserved = 0;
   std::uint16_t count = 0;
   VectorEntry e;
@@ -184,7 +138,7 @@ Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload) {
         return Corrupt("entry operation " + std::to_string(i) + " has a value of " + std::to_string(len) +
                        " bytes, more than any leaf holds (" + std::to_string(kMaxValueSize) + ")");
       }
-      if (!r.Bytes(len, &op.value)) {
+      if (!r.String(len, &op.value)) {
         return Corrupt("entry operation " + std::to_string(i) + " value truncated");
       }
     }
@@ -224,22 +178,16 @@ Status CheckPublication(const VectorPublication& p) {
 
 Result<std::vector<std::byte>> EncodePublication(const VectorPublication& p) {
   LLAMA_RETURN_IF_ERROR(CheckPublication(p));
-  Writer w;
-  w.U8(kPublicationTag);
-  w.U8(p.height);
-  w.U16(0);
-  w.U32(p.root);
-  w.U64(p.generation);
-  w.U64(p.size);
-  w.U64(p.watermark);
-  w.U32(static_cast<std::uint32_t>(p.pending_free.size()));
-  w.U32(0);
-  for (PageId pid : p.pending_free) w.U32(pid);
-  return w.Take();
+  return EncodeExactly(kPublicationHeaderSize + 4 * p.pending_free.size(), [&](ByteWriter& w) {
+    w.U8(kPublicationTag).U8(p.height).U16(0).U32(p.root);
+    w.U64(p.generation).U64(p.size).U64(p.watermark);
+    w.U32(static_cast<std::uint32_t>(p.pending_free.size())).U32(0);
+    for (PageId pid : p.pending_free) w.U32(pid);
+  });
 }
 
 Result<VectorPublication> DecodePublication(std::span<const std::byte> payload) {
-  Reader r(payload);
+  ByteReader r(payload);
   std::uint8_t tag = 0;
   std::uint16_t reserved16 = 0;
   std::uint32_t count = 0, reserved32 = 0;
@@ -286,19 +234,15 @@ Status ValidateVectorConfig(const VectorConfig& c) {
 
 Result<std::vector<std::byte>> EncodeMeta(const VectorConfig& c) {
   LLAMA_RETURN_IF_ERROR(ValidateVectorConfig(c));
-  Writer w;
-  w.U32(kMetaMagic);
-  w.U32(kVersion);
-  w.U32(c.branching);
-  w.U32(c.leaf_max_elements);
-  w.U32(c.leaf_page_size);
-  w.U32(static_cast<std::uint32_t>(c.buffers.size()));
-  for (PageId pid : c.buffers) w.U32(pid);
-  return w.Take();
+  return EncodeExactly(kMetaHeaderSize + 4 * c.buffers.size(), [&](ByteWriter& w) {
+    w.U32(kMetaMagic).U32(kVersion).U32(c.branching).U32(c.leaf_max_elements).U32(c.leaf_page_size);
+    w.U32(static_cast<std::uint32_t>(c.buffers.size()));
+    for (PageId pid : c.buffers) w.U32(pid);
+  });
 }
 
 Result<VectorConfig> DecodeMeta(std::span<const std::byte> contents) {
-  Reader r(contents);
+  ByteReader r(contents);
   std::uint32_t magic = 0, version = 0, slots = 0;
   VectorConfig c;
   if (!r.U32(&magic) || !r.U32(&version) || !r.U32(&c.branching) || !r.U32(&c.leaf_max_elements) ||
@@ -324,14 +268,13 @@ Result<std::vector<std::byte>> EncodeLeaf(std::span<const std::string> values) {
     return Invalid("a leaf of " + std::to_string(values.size()) + " values and " + std::to_string(value_bytes) +
                    " bytes does not fit the largest tree page");
   }
-  Writer w;
-  w.U32(kLeafMagic);
-  w.U32(static_cast<std::uint32_t>(values.size()));
-  std::uint32_t at = 0;
-  w.U32(0);
-  for (const std::string& v : values) w.U32(at += static_cast<std::uint32_t>(v.size()));
-  for (const std::string& v : values) w.Bytes(v);
-  return w.Take();
+  return EncodeExactly(LeafEncodedSize(values.size(), value_bytes), [&](ByteWriter& w) {
+    w.U32(kLeafMagic).U32(static_cast<std::uint32_t>(values.size()));
+    std::uint32_t at = 0;
+    w.U32(0);
+    for (const std::string& v : values) w.U32(at += static_cast<std::uint32_t>(v.size()));
+    for (const std::string& v : values) w.Bytes(v);
+  });
 }
 
 Result<LeafView> LeafView::Parse(std::span<const std::byte> contents) {
@@ -339,10 +282,7 @@ Result<LeafView> LeafView::Parse(std::span<const std::byte> contents) {
   if (DecodeFixed32(contents.data()) != kLeafMagic) return Corrupt("not a leaf (bad magic)");
   const std::uint32_t count = DecodeFixed32(contents.data() + 4);
   if ((contents.size() - kLeafHeaderSize) / 4 < std::size_t{count} + 1) return Corrupt("leaf offsets truncated");
-  LeafView v;
-  v.contents_ = contents;
-  v.count_ = count;
-  return v;
+  return LeafView(detail::LeafLayout(contents, count));
 }
 
 Result<std::string_view> LeafView::Get(std::uint32_t i) const {
@@ -373,20 +313,18 @@ Status LeafView::Validate() const {
 
 Result<std::vector<std::byte>> EncodeInner(std::uint8_t height, std::span<const InnerChild> children, bool relaxed) {
   LLAMA_RETURN_IF_ERROR(CheckInnerShape(height, children.size()));
-  Writer w;
-  w.U32(kInnerMagic);
-  w.U8(height);
-  w.U8(relaxed ? kInnerRelaxed : 0);
-  w.U16(static_cast<std::uint16_t>(children.size()));
   std::uint64_t total = 0;
   for (const InnerChild& c : children) total += c.size;
-  w.U64(total);
-  for (const InnerChild& c : children) w.U32(c.pid);
-  if (relaxed) {
-    std::uint64_t sum = 0;
-    for (const InnerChild& c : children) w.U64(sum += c.size);
-  }
-  return w.Take();
+  const std::size_t size = kInnerHeaderSize + 4 * children.size() + (relaxed ? 8 * children.size() : 0);
+  return EncodeExactly(size, [&](ByteWriter& w) {
+    w.U32(kInnerMagic).U8(height).U8(relaxed ? kInnerRelaxed : 0).U16(static_cast<std::uint16_t>(children.size()));
+    w.U64(total);
+    for (const InnerChild& c : children) w.U32(c.pid);
+    if (relaxed) {
+      std::uint64_t sum = 0;
+      for (const InnerChild& c : children) w.U64(sum += c.size);
+    }
+  });
 }
 
 Result<InnerView> InnerView::Parse(std::span<const std::byte> contents) {

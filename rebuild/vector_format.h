@@ -22,8 +22,11 @@
 #include <vector>
 
 #include "llama/coding.h"
+#include "llama/detail/vector_leaf.h"
 #include "llama/status.h"
 #include "llama/types.h"
+#include "llama/vector_options.h"
+#include "llama/vector_write_batch.h"
 
 namespace llama {
 
@@ -38,8 +41,8 @@ inline constexpr std::uint32_t kVersion = 1;
 inline constexpr std::uint8_t kEntryTag = 0xE1;
 inline constexpr std::uint8_t kPublicationTag = 0xB1;
 
-inline constexpr std::size_t kMetaHeaderSize = 24;   // magic, version, branching, leaf max, leaf page size, slots
-inline constexpr std::size_t kLeafHeaderSize = 8;    // magic, count
+inline constexpr std::size_t kMetaHeaderSize = 24;  // magic, version, branching, leaf max, leaf page size, slots
+inline constexpr std::size_t kLeafHeaderSize = detail::kLeafHeaderSize;  // magic, count
 inline constexpr std::size_t kInnerHeaderSize = 16;  // magic, height u8, flags u8, count u16, total u64
 inline constexpr std::size_t kEntryHeaderSize =
     24;  // tag, reserved, op count u16, thread u32, timestamp u64, sequence u64
@@ -110,20 +113,9 @@ static_assert(LeafEncodedSize(kMaxLeafElements, 0) == kMaxTreePageContents);
 }  // namespace vector_format
 
 // ---- Operations and entries (buffer-page deltas) ----
+// VectorOpCode and VectorOp are public (llama/vector_write_batch.h).
 
-enum class VectorOpCode : std::uint8_t { kAppend = 1, kPrepend = 2, kInsert = 3, kErase = 4, kUpdate = 5 };
 std::string_view VectorOpName(VectorOpCode code);
-inline bool HasIndex(VectorOpCode c) {
-  return c == VectorOpCode::kInsert || c == VectorOpCode::kErase || c == VectorOpCode::kUpdate;
-}
-inline bool HasValue(VectorOpCode c) { return c != VectorOpCode::kErase; }
-
-struct VectorOp {
-  VectorOpCode code = VectorOpCode::kAppend;
-  std::uint64_t index = 0;  // insert, erase, update
-  std::string value;        // append, prepend, insert, update
-  friend bool operator==(const VectorOp&, const VectorOp&) = default;
-};
 
 // One write call: a single operation or an all-or-nothing batch, with its place in the
 // replay order (timestamp, unique per vector) and who wrote it.
@@ -169,14 +161,7 @@ Result<VectorPublication> DecodePublication(std::span<const std::byte> payload);
 std::uint8_t VectorPayloadTag(std::span<const std::byte> payload);
 
 // ---- Meta page ----
-
-struct VectorConfig {
-  std::uint32_t branching = 32;          // children per inner node, kMinBranching..kMaxBranching
-  std::uint32_t leaf_max_elements = 64;  // elements per leaf (also bounded by bytes)
-  std::uint32_t leaf_page_size = 4096;   // base page size of leaves and inner nodes
-  std::vector<PageId> buffers;           // one buffer page per writer slot
-  friend bool operator==(const VectorConfig&, const VectorConfig&) = default;
-};
+// VectorConfig, what it holds, is public (llama/vector_options.h).
 
 // InvalidArgument when ValidateVectorConfig refuses the configuration.
 Result<std::vector<std::byte>> EncodeMeta(const VectorConfig& config);
@@ -188,44 +173,24 @@ Result<VectorConfig> DecodeMeta(std::span<const std::byte> contents);
 
 // A leaf's elements, viewed in place (valid while the page's bytes are). Parse checks only
 // what every read needs (O(1)); Get checks the offsets it uses; Validate checks them all.
-class LeafView {
+// The unchecked reads (size, offsets, GetUnchecked, PrefetchValue) are detail::LeafLayout's
+// (llama/detail/vector_leaf.h), which VectorSnapshot's inline read path uses alone.
+class LeafView : public detail::LeafLayout {
  public:
+  LeafView() = default;
   // O(1) checks; Validate checks every offset.
   static Result<LeafView> Parse(std::span<const std::byte> contents);
   // A view of a leaf that Parse and Validate accepted before (`count` its element count),
   // for read paths that checked the leaf once and keep its bytes.
   static LeafView Trusted(std::span<const std::byte> contents, std::uint32_t count) {
-    LeafView v;
-    v.contents_ = contents;
-    v.count_ = count;
-    return v;
+    return Trusted(detail::LeafLayout(contents, count));
   }
-  std::uint32_t size() const { return count_; }
-  // The count + 1 little-endian u32 offsets (value i spans [offset i, offset i+1) of the
-  // values, which follow the offsets).
-  const std::byte* offsets() const { return contents_.data() + vector_format::kLeafHeaderSize; }
+  static LeafView Trusted(const detail::LeafLayout& checked) { return LeafView(checked); }
   Result<std::string_view> Get(std::uint32_t i) const;
-  // Element i < size() of a validated leaf: no checks.
-  std::string_view GetUnchecked(std::uint32_t i) const {
-    const std::byte* offsets = contents_.data() + vector_format::kLeafHeaderSize;
-    const std::uint32_t from = DecodeFixed32(offsets + 4 * std::size_t{i});
-    const std::uint32_t to = DecodeFixed32(offsets + 4 * (std::size_t{i} + 1));
-    const std::byte* values = offsets + 4 * (std::size_t{count_} + 1);
-    return std::string_view(reinterpret_cast<const char*>(values + from), to - from);
-  }
-  // For a random read of element i < size(): fetches where the value would be if the
-  // leaf's values were all one size, while its offsets load. For fixed-size values (the
-  // common case) the two cache misses of the read then overlap instead of following one
-  // another. Only a hint.
-  void PrefetchValue(std::uint32_t i) const {
-    const std::size_t values_at = vector_format::kLeafHeaderSize + 4 * (std::size_t{count_} + 1);
-    __builtin_prefetch(contents_.data() + values_at + (contents_.size() - values_at) * i / count_);
-  }
   [[nodiscard]] Status Validate() const;
 
  private:
-  std::span<const std::byte> contents_;
-  std::uint32_t count_ = 0;
+  explicit LeafView(const detail::LeafLayout& layout) : detail::LeafLayout(layout) {}
 };
 
 // InvalidArgument when the leaf would not fit the largest tree page (so its offsets fit

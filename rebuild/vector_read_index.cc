@@ -87,16 +87,24 @@ Status VectorReadIndex::AddLeaf(Store& store, const GenerationGuard& guard, Page
   return OkStatus();
 }
 
-std::size_t VectorReadIndex::Search(std::uint64_t i, std::size_t hint) const {
+}  // namespace llama
+
+namespace llama::detail {
+
+std::size_t LeafIndex::Search(std::uint64_t i, std::size_t hint) const {
   if (hint < leaves_.size() && leaves_[hint].first <= i && i - leaves_[hint].first < leaves_[hint].count) return hint;
-  auto after =
-      std::upper_bound(leaves_.begin(), leaves_.end(), i, [](std::uint64_t v, const Leaf& l) { return v < l.first; });
+  auto after = std::upper_bound(leaves_.begin(), leaves_.end(), i,
+                                [](std::uint64_t v, const IndexedLeaf& l) { return v < l.first; });
   return static_cast<std::size_t>(after - leaves_.begin()) - 1;
 }
 
+}  // namespace llama::detail
+
+namespace llama {
+
 const VectorReadIndex* LazyReadIndex::Get(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree,
                                           std::uint64_t work) const {
-  if (const VectorReadIndex* index = ready_.load(std::memory_order_acquire)) return index;
+  if (const VectorReadIndex* index = built()) return index;
   // About the number of height-1 inner pages: what building the index reads.
   const std::uint64_t threshold =
       1 + tree.size / (std::uint64_t{std::max<std::uint32_t>(config.leaf_max_elements, 1)} * config.branching);
@@ -105,18 +113,18 @@ const VectorReadIndex* LazyReadIndex::Get(Store& store, const VectorConfig& conf
     work_.store(0, std::memory_order_relaxed);
     return nullptr;
   }
-  return ready_.load(std::memory_order_acquire);
+  return built();
 }
 
 Status LazyReadIndex::Prepare(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree) const {
   std::lock_guard lock(mu_);
-  if (ready_.load(std::memory_order_relaxed) != nullptr) return OkStatus();
+  if (ready_->load(std::memory_order_relaxed) != nullptr) return OkStatus();
   // Pinning is free without a budget (every page stays resident) and would escape one.
   const bool pin = store.options().memory_budget == 0;
   auto built = VectorReadIndex::Build(store, config, tree, pin);
   LLAMA_RETURN_IF_ERROR(built);
   index_ = std::make_unique<const VectorReadIndex>(std::move(*built));
-  ready_.store(index_.get(), std::memory_order_release);
+  ready_->store(index_.get(), std::memory_order_release);
   return OkStatus();
 }
 

@@ -19,22 +19,21 @@
 // reading each page once.
 //
 // Why the ids stay valid: a LazyReadIndex lives in its PublishedTree and is reached only
-// through a snapshot (or the vector) holding that tree. Vector frees a tree page only when
-// no live publication can reach it (Vector::Reclaimable: a page dropped by generation d
-// and first published by generation c waits in pending_free_ while any publication of a
-// generation in [c, d) is still held, and a VectorSnapshot holds its publication), and
-// tree pages are immutable once published. So every page an index names stays allocated,
+// through a snapshot (or the vector) holding that tree. The vector frees a tree page only
+// when no live publication can reach it (VectorImpl::Reclaimable: a page dropped by
+// generation d and first published by generation c waits in pending_free_ while any
+// publication of a generation in [c, d) is still held, and a VectorSnapshot holds its
+// publication), and tree pages are immutable once published. So every page an index names stays allocated,
 // with the contents the index was built from, while the index can be used; a pinned leaf's
 // bytes are kept alive by the pin itself, whatever the store does with the page.
 //
 // Ownership: VectorReadIndex is a plain value that owns its pins. LazyReadIndex owns the
-// one index it builds and frees it (and so the pins) with the PublishedTree. It is built at
-// most once, under a mutex, by the reader that finds the publication has done enough work
-// to pay for it (see Get); afterwards readers load its pointer (release/acquire) without a
-// lock.
+// one index it builds and frees it (and so the pins) with the PublishedTree
+// (rebuild/published_tree.h). It is built at most once, under a mutex, by the reader that
+// finds the publication has done enough work to pay for it (see Get); afterwards readers
+// load its pointer (release/acquire) without a lock.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -42,24 +41,18 @@
 #include <mutex>
 #include <vector>
 
+#include "llama/detail/vector_read_path.h"
 #include "llama/store.h"
 #include "rebuild/rrb_builder.h"
 #include "rebuild/vector_format.h"
 
 namespace llama {
 
-class VectorReadIndex {
+// The leaf table and its lookups are detail::LeafIndex (public, for the inline read path);
+// this adds how it is built and the pins that keep a pinned index's bytes alive.
+class VectorReadIndex : public detail::LeafIndex {
  public:
-  struct Leaf {
-    std::uint64_t first = 0;           // index of the leaf's first element
-    const std::byte* bytes = nullptr;  // the pinned leaf's contents (null when not pinned)
-    PageId pid = 0;
-    std::uint32_t count = 0;  // elements in the leaf (>= 1)
-    std::uint32_t size = 0;   // bytes of contents (pinned leaves)
-    // The pinned leaf, checked when the index was built (LeafView::Validate).
-    LeafView view() const { return LeafView::Trusted(std::span<const std::byte>(bytes, size), count); }
-  };
-  static_assert(sizeof(Leaf) == 32);
+  using Leaf = detail::IndexedLeaf;
 
   // Reads every page of `tree` once (a generation guard held for one page at a time) and
   // lists its leaves; `pin`: pins them too. Corruption when the inner nodes' counts
@@ -68,39 +61,26 @@ class VectorReadIndex {
   static Result<VectorReadIndex> Build(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree,
                                        bool pin);
 
-  std::size_t leaves() const { return leaves_.size(); }
-  const Leaf& leaf(std::size_t k) const { return leaves_[k]; }
-  // True when every leaf is pinned (Leaf::bytes set).
-  bool pinned() const { return pinned_; }
-  // The position of the leaf holding element i (< the tree's size). `hint`: a leaf likely
-  // to hold it (the one after the previous read's, when walking), checked first.
-  std::size_t Find(std::uint64_t i, std::size_t hint = 0) const {
-    if (radix_ != 0) return static_cast<std::size_t>(std::min<std::uint64_t>(i / radix_, leaves_.size() - 1));
-    return Search(i, hint);
-  }
   // Memory the index itself holds (the pinned pages are the store's, shared).
   std::size_t memory_bytes() const {
     return leaves_.capacity() * sizeof(Leaf) + pins_.capacity() * sizeof(BasePageHandle);
   }
 
  private:
-  std::size_t Search(std::uint64_t i, std::size_t hint) const;
   Status Visit(Store& store, const VectorConfig& config, PageId pid, std::uint8_t height, std::uint64_t first,
                std::uint64_t size);
   Status AddLeaf(Store& store, const GenerationGuard& guard, PageId pid, std::span<const std::byte> bytes,
                  std::uint64_t first, std::uint64_t size);
-  std::vector<Leaf> leaves_;
   std::vector<BasePageHandle> pins_;  // what keeps Leaf::bytes alive (pinned indexes)
-  std::uint64_t radix_ = 0;           // every leaf but the last holds exactly this many (0: not so)
-  bool pinned_ = false;
 };
 
-// The read index a publication builds for itself on demand. Copying or moving gives an
-// empty one (it is a cache of the tree's pages, rebuilt when needed).
+// The read index a publication builds for itself on demand. It owns the index and
+// publishes it into `ready`, the publication's detail::Publication::built_index_, which
+// the inline read path loads (acquire) without a lock.
 class LazyReadIndex {
  public:
-  LazyReadIndex() = default;
-  LazyReadIndex(const LazyReadIndex&) {}
+  explicit LazyReadIndex(std::atomic<const detail::LeafIndex*>* ready) : ready_(ready) {}
+  LazyReadIndex(const LazyReadIndex&) = delete;
   LazyReadIndex& operator=(const LazyReadIndex&) = delete;
 
   // The index, or null when the reader should descend from the root instead. `work` is
@@ -115,13 +95,15 @@ class LazyReadIndex {
   // Builds it now if it is not built yet.
   Status Prepare(Store& store, const VectorConfig& config, const RrbBuilder::Tree& tree) const;
   // Null until built.
-  const VectorReadIndex* built() const { return ready_.load(std::memory_order_acquire); }
+  const VectorReadIndex* built() const {
+    return static_cast<const VectorReadIndex*>(ready_->load(std::memory_order_acquire));
+  }
 
  private:
+  std::atomic<const detail::LeafIndex*>* const ready_;  // stored once, under mu_
   mutable std::atomic<std::uint64_t> work_{0};
   mutable std::mutex mu_;                                 // one builder at a time
   mutable std::unique_ptr<const VectorReadIndex> index_;  // written under mu_, once
-  mutable std::atomic<const VectorReadIndex*> ready_{nullptr};
 };
 
 }  // namespace llama

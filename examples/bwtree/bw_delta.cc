@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama::bwtree {
 
@@ -10,124 +10,108 @@ namespace {
 
 Error Corrupt(const std::string& why) { return Error(ErrorCode::kCorruption, "bwtree delta: " + why); }
 
-std::vector<std::byte> Start(DeltaTag tag, std::size_t reserve) {
+constexpr std::uint8_t TagByte(DeltaTag tag) { return static_cast<std::uint8_t>(tag); }
+
+// An empty payload with room for `size` bytes, so that encoding allocates once.
+std::vector<std::byte> Reserved(std::size_t size) {
   std::vector<std::byte> out;
-  out.reserve(reserve);
-  out.push_back(static_cast<std::byte>(tag));
+  out.reserve(size);
   return out;
 }
 
-void AppendBytes(std::vector<std::byte>& out, std::string_view s) {
-  const auto* p = reinterpret_cast<const std::byte*>(s.data());
-  out.insert(out.end(), p, p + s.size());
-}
-
-void Append16(std::vector<std::byte>& out, std::uint16_t v) {
-  out.resize(out.size() + 2);
-  EncodeFixed16(out.data() + out.size() - 2, v);
-}
-
-void Append32(std::vector<std::byte>& out, std::uint32_t v) {
-  out.resize(out.size() + 4);
-  EncodeFixed32(out.data() + out.size() - 4, v);
+// The key of `key_len` bytes, which with `extra` bytes after it must end the payload.
+Status ReadKeyThen(ByteReader& r, std::size_t key_len, std::size_t extra, std::string_view* key) {
+  if (r.remaining() < key_len + extra) return tl::unexpected(Corrupt("lengths past the end"));
+  if (r.remaining() != key_len + extra) return tl::unexpected(Corrupt("trailing bytes"));
+  (void)r.String(key_len, key);  // there, checked above
+  return OkStatus();
 }
 
 }  // namespace
 
 std::vector<std::byte> BwDelta::Insert(std::string_view key, std::string_view value) {
-  auto out = Start(DeltaTag::kInsert, 7 + key.size() + value.size());
-  Append16(out, static_cast<std::uint16_t>(key.size()));
-  Append32(out, static_cast<std::uint32_t>(value.size()));
-  AppendBytes(out, key);
-  AppendBytes(out, value);
+  auto out = Reserved(7 + key.size() + value.size());
+  ByteWriter w(out);
+  w.U8(TagByte(DeltaTag::kInsert)).U16(static_cast<std::uint16_t>(key.size()));
+  w.U32(static_cast<std::uint32_t>(value.size())).Bytes(key).Bytes(value);
   return out;
 }
 
 std::vector<std::byte> BwDelta::Delete(std::string_view key) {
-  auto out = Start(DeltaTag::kDelete, 3 + key.size());
-  Append16(out, static_cast<std::uint16_t>(key.size()));
-  AppendBytes(out, key);
+  auto out = Reserved(3 + key.size());
+  ByteWriter(out).U8(TagByte(DeltaTag::kDelete)).U16(static_cast<std::uint16_t>(key.size())).Bytes(key);
   return out;
 }
 
 std::vector<std::byte> BwDelta::KeyAndPage(DeltaTag tag, std::string_view key, PageId pid) {
-  auto out = Start(tag, 7 + key.size());
-  Append32(out, pid);
-  Append16(out, static_cast<std::uint16_t>(key.size()));
-  AppendBytes(out, key);
+  auto out = Reserved(7 + key.size());
+  ByteWriter(out).U8(TagByte(tag)).U32(pid).U16(static_cast<std::uint16_t>(key.size())).Bytes(key);
   return out;
 }
 
 std::vector<std::byte> BwDelta::RemoveNode(std::uint64_t nonce) {
-  if (nonce == 0) return Start(DeltaTag::kRemoveNode, 1);
+  if (nonce == 0) return {static_cast<std::byte>(DeltaTag::kRemoveNode)};
   return Stamp(DeltaTag::kRemoveNode, nonce);
 }
 
 std::vector<std::byte> BwDelta::Stamp(DeltaTag tag, std::uint64_t nonce) {
-  auto out = Start(tag, 9);
-  out.resize(9);
-  EncodeFixed64(out.data() + 1, nonce);
+  auto out = Reserved(9);
+  ByteWriter(out).U8(TagByte(tag)).U64(nonce);
   return out;
 }
 
 std::vector<std::byte> BwDelta::Merge(PageId removed, std::span<const std::byte> image) {
-  auto out = Start(DeltaTag::kMerge, 5 + image.size());
-  Append32(out, removed);
-  out.insert(out.end(), image.begin(), image.end());
+  auto out = Reserved(5 + image.size());
+  ByteWriter(out).U8(TagByte(DeltaTag::kMerge)).U32(removed).Bytes(image);
   return out;
 }
 
 Result<BwDelta> BwDelta::Decode(std::span<const std::byte> payload) {
-  if (payload.empty()) return tl::unexpected(Corrupt("empty payload"));
+  ByteReader r(payload);
+  std::uint8_t tag = 0;
+  if (!r.U8(&tag)) return tl::unexpected(Corrupt("empty payload"));
   BwDelta d;
-  const auto tag = std::to_integer<std::uint8_t>(payload[0]);
-  const std::span<const std::byte> body = payload.subspan(1);
-  auto key_at = [&](std::size_t len_at, std::size_t key_start, std::size_t extra) -> Status {
-    if (body.size() < key_start) return tl::unexpected(Corrupt("truncated header"));
-    const std::size_t key_len = DecodeFixed16(body.data() + len_at);
-    if (body.size() - key_start < key_len + extra) return tl::unexpected(Corrupt("lengths past the end"));
-    if (body.size() - key_start != key_len + extra) return tl::unexpected(Corrupt("trailing bytes"));
-    d.key = AsStringView(body.subspan(key_start, key_len));
-    return OkStatus();
-  };
+  std::uint16_t key_len = 0;
   switch (tag) {
-    case static_cast<std::uint8_t>(DeltaTag::kInsert): {
+    case TagByte(DeltaTag::kInsert): {
       d.tag = DeltaTag::kInsert;
-      if (body.size() < 6) return tl::unexpected(Corrupt("truncated insert"));
-      const std::size_t value_len = DecodeFixed32(body.data() + 2);
-      if (value_len > body.size()) return tl::unexpected(Corrupt("value length past the end"));
-      LLAMA_RETURN_IF_ERROR(key_at(0, 6, value_len));
-      d.value = AsStringView(body.subspan(6 + d.key.size(), value_len));
+      std::uint32_t value_len = 0;
+      if (!r.U16(&key_len) || !r.U32(&value_len)) return tl::unexpected(Corrupt("truncated insert"));
+      if (value_len > payload.size() - 1) return tl::unexpected(Corrupt("value length past the end"));
+      LLAMA_RETURN_IF_ERROR(ReadKeyThen(r, key_len, value_len, &d.key));
+      (void)r.String(value_len, &d.value);  // all that is left, checked by ReadKeyThen
       return d;
     }
-    case static_cast<std::uint8_t>(DeltaTag::kDelete):
+    case TagByte(DeltaTag::kDelete):
       d.tag = DeltaTag::kDelete;
-      LLAMA_RETURN_IF_ERROR(key_at(0, 2, 0));
+      if (!r.U16(&key_len)) return tl::unexpected(Corrupt("truncated header"));
+      LLAMA_RETURN_IF_ERROR(ReadKeyThen(r, key_len, 0, &d.key));
       return d;
-    case static_cast<std::uint8_t>(DeltaTag::kSplit):
-    case static_cast<std::uint8_t>(DeltaTag::kIndexInsert):
-    case static_cast<std::uint8_t>(DeltaTag::kIndexTombstone):
-    case static_cast<std::uint8_t>(DeltaTag::kIndexErase):
+    case TagByte(DeltaTag::kSplit):
+    case TagByte(DeltaTag::kIndexInsert):
+    case TagByte(DeltaTag::kIndexTombstone):
+    case TagByte(DeltaTag::kIndexErase):
       d.tag = static_cast<DeltaTag>(tag);
-      LLAMA_RETURN_IF_ERROR(key_at(4, 6, 0));
-      d.pid = DecodeFixed32(body.data());
+      if (!r.U32(&d.pid) || !r.U16(&key_len)) return tl::unexpected(Corrupt("truncated header"));
+      LLAMA_RETURN_IF_ERROR(ReadKeyThen(r, key_len, 0, &d.key));
       return d;
-    case static_cast<std::uint8_t>(DeltaTag::kRemoveNode):
+    case TagByte(DeltaTag::kRemoveNode):
       d.tag = DeltaTag::kRemoveNode;
-      if (body.empty()) return d;
+      if (r.remaining() == 0) return d;
       [[fallthrough]];
-    case static_cast<std::uint8_t>(DeltaTag::kBirth):
-    case static_cast<std::uint8_t>(DeltaTag::kRetire):
+    case TagByte(DeltaTag::kBirth):
+    case TagByte(DeltaTag::kRetire):
       d.tag = static_cast<DeltaTag>(tag);
-      if (body.size() != 8) return tl::unexpected(Corrupt("a nonce of " + std::to_string(body.size()) + " bytes"));
-      d.nonce = DecodeFixed64(body.data());
+      if (r.remaining() != 8) {
+        return tl::unexpected(Corrupt("a nonce of " + std::to_string(r.remaining()) + " bytes"));
+      }
+      (void)r.U64(&d.nonce);  // there, checked above
       if (d.nonce == 0) return tl::unexpected(Corrupt("a zero nonce"));
       return d;
-    case static_cast<std::uint8_t>(DeltaTag::kMerge):
+    case TagByte(DeltaTag::kMerge):
       d.tag = DeltaTag::kMerge;
-      if (body.size() < 4) return tl::unexpected(Corrupt("truncated merge"));
-      d.pid = DecodeFixed32(body.data());
-      d.image = body.subspan(4);
+      if (!r.U32(&d.pid)) return tl::unexpected(Corrupt("truncated merge"));
+      d.image = r.rest();
       return d;
     default:
       return tl::unexpected(Corrupt("unknown tag " + std::to_string(tag)));

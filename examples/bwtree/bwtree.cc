@@ -162,7 +162,7 @@ std::uint32_t BwTree::MaxKeyBytesFor(std::uint32_t node_bytes) {
 }
 
 Status BwTree::Put(std::string_view key, std::string_view value, WriteOptions options) {
-  if (auto s = CheckKeyValue(key, value, max_key_bytes_); !s) return s;
+  LLAMA_RETURN_IF_ERROR(CheckKeyValue(key, value, max_key_bytes_));
   const std::vector<std::byte> payload = BwDelta::Insert(key, value);
   LssAddress sync_to;
   {

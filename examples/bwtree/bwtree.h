@@ -259,7 +259,32 @@ class BwTree {
   // `pid` is small and its parent's leftmost child: merges its right neighbour (under
   // the same parent) into it if the two fit in one node with room to spare.
   Status AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent);
+  // Finishes the merge that the parent's tombstone for `removed` (a node on `level` whose
+  // low key is `low`) started: freeze it, have its left neighbour absorb it, erase the
+  // tombstone and free it. Any thread that meets the tombstone helps.
   Status HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level);
+  // How one CAS step of a structure change ended: done, lost its race (try again), or
+  // given up (the change finished or is not wanted any more, or is left to a later helper).
+  enum class Step { kDone, kRetry, kGiveUp };
+  struct MergeFreeze;
+  struct LeftNeighbour;
+  // The parent whose tombstone names `removed`, if one still does.
+  Result<std::optional<Located>> FindTombstone(Op& helper, PageId removed, std::string_view low, std::uint8_t level);
+  // HelpMerge's step 1: the nonce of the RemoveNode that froze `removed` (ours or another
+  // thread's), or none if the node is not frozen (no merge under way, or races lost).
+  Result<std::optional<std::uint64_t>> FreezeForMerge(Op& helper, PageId removed, std::string_view low,
+                                                      std::uint8_t level);
+  Status TryFreeze(Op& helper, PageId removed, std::string_view low, std::uint8_t level, MergeFreeze& freeze);
+  // Step 2: whether the left neighbour absorbed `removed` (false: give up).
+  Result<bool> MergeIntoLeftNeighbour(Op& helper, PageId removed, std::string_view low, std::uint8_t level);
+  // Walks right along `level` from `first` to the node whose side link is `removed`.
+  Result<LeftNeighbour> FindLeftNeighbour(const GenerationGuard& g, PageId first, PageId removed, std::string_view low,
+                                          std::uint8_t level);
+  // A Merge delta carrying the frozen `removed` node's contents, on `target`.
+  Result<Step> PrependMerge(Op& helper, const Located& target, PageId removed);
+  // Step 3, once `removed` is absorbed; `nonce` names its pending record (0: none).
+  Status EraseTombstoneAndFree(Op& helper, PageId removed, std::string_view low, std::uint8_t level,
+                               std::uint64_t nonce);
   // Where to cut `contents` into parts of about node_bytes * 3/4 (empty: it cannot be cut).
   std::vector<std::size_t> Partition(const NodeContents& contents) const;
   // New pages for the parts of `contents` that start at `starts` (each flushed), the last

@@ -81,7 +81,7 @@ Status TreeWalk::Run(TreeShape& shape) {
   for (;;) {
     leftmost_below_.reset();
     named_below_.clear();
-    if (auto s = WalkLevel(leftmost, shape); !s) return s;
+    LLAMA_RETURN_IF_ERROR(WalkLevel(leftmost, shape));
     if (level_ == 0) return OkStatus();
     if (!leftmost_below_) return tl::unexpected(Broken("an inner level names no child"));
     named_ = std::move(named_below_);
@@ -108,7 +108,7 @@ Status TreeWalk::WalkLevel(PageId leftmost, TreeShape& shape) {
     }
     auto contents = view->Materialize();
     LLAMA_RETURN_IF_ERROR(contents);
-    if (auto s = CheckNode(pid, *view, *contents, where, shape); !s) return s;
+    LLAMA_RETURN_IF_ERROR(CheckNode(pid, *view, *contents, where, shape));
     if (contents->high.infinite) {
       shape.nodes_per_level.push_back(nodes + 1);
       return OkStatus();

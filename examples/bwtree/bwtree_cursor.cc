@@ -92,7 +92,7 @@ Status BwTree::Cursor::Fill(const NodeView& leaf) {
   slots_.clear();
   data_.clear();
   pos_ = 0;
-  if (auto s = leaf.CollectEntries(entries_); !s) return s;
+  LLAMA_RETURN_IF_ERROR(leaf.CollectEntries(entries_));
   auto it = std::lower_bound(entries_.begin(), entries_.end(), std::string_view(from_),
                              [](const Entry& e, std::string_view k) { return e.key < k; });
   for (; it != entries_.end(); ++it) {

@@ -53,7 +53,7 @@ std::uint64_t BwTree::NewNonce() {
 }
 
 Status BwTree::AddPending(const GenerationGuard& g, PageId pid, std::uint64_t nonce) {
-  if (auto s = ChangePending(g, BwDelta::Insert(RecordKey(pid, nonce), {})); !s) return s;
+  LLAMA_RETURN_IF_ERROR(ChangePending(g, BwDelta::Insert(RecordKey(pid, nonce), {})));
   // In the log before the stamp it licenses.
   for (int attempt = 0;; ++attempt) {
     auto pos = store_.Flush(g, pending_);
@@ -120,7 +120,7 @@ Status BwTree::ReclaimPending() {
     auto done = ResolvePending(g, record);
     LLAMA_RETURN_IF_ERROR(done);
     if (*done) {
-      if (auto s = DropPending(g, record.pid, record.nonce); !s) return s;
+      LLAMA_RETURN_IF_ERROR(DropPending(g, record.pid, record.nonce));
     }
   }
   // Not needed for safety (settling again after another crash gives the same result).

@@ -102,7 +102,7 @@ Status BwTree::Settle(const GenerationGuard& g, const std::vector<Pending>& crea
   for (const Pending& p : created) {
     // Unlinked: the free is logged before the record's removal can be.
     if (!linked) FreeQuietly(g, p.pid);
-    if (auto s = DropPending(g, p.pid, p.nonce); !s) return s;
+    LLAMA_RETURN_IF_ERROR(DropPending(g, p.pid, p.nonce));
   }
   return OkStatus();
 }
@@ -292,18 +292,18 @@ Status BwTree::SplitRoot(Op& op, PageRef head, const NodeContents& contents, con
   auto out =
       chain ? store_.UpdateR(op.guard, root_, head, *chain) : Result<UpdateOutcome>(tl::unexpected(chain.error()));
   if (!out || !out->installed) {
-    if (auto s = Settle(op.guard, created, false); !s) return s;
+    LLAMA_RETURN_IF_ERROR(Settle(op.guard, created, false));
     return out ? OkStatus() : Status(tl::unexpected(out.error()));
   }
   root_splits_.fetch_add(1, std::memory_order_relaxed);
-  if (auto s = Flush(op.guard, root_); !s) return s;
+  LLAMA_RETURN_IF_ERROR(Flush(op.guard, root_));
   return Settle(op.guard, created, true);
 }
 
 Status BwTree::PostIndexEntry(const GenerationGuard& g, PageId left, PageId right, std::string_view key,
                               std::uint8_t level) {
   // The Split on `left` reaches the log before the parent's entry for `right` can.
-  if (auto s = Flush(g, left); !s) return s;
+  LLAMA_RETURN_IF_ERROR(Flush(g, left));
   Op helper = Helper(g);
   for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
     auto parent = Descend(helper, key, static_cast<std::uint8_t>(level + 1));
@@ -353,7 +353,7 @@ Status BwTree::TryStartMerge(Op& op, PageId pid, std::string_view low, std::uint
   if (!out) return LetGo(out.error());
   if (!out->installed) return OkStatus();
   merges_started_.fetch_add(1, std::memory_order_relaxed);
-  if (auto s = HelpMerge(op.guard, pid, low, level); !s) return s;
+  LLAMA_RETURN_IF_ERROR(HelpMerge(op.guard, pid, low, level));
   return AfterDelta(helper, parent->pid, parent->view, false);
 }
 
@@ -380,143 +380,188 @@ Status BwTree::AbsorbRightNeighbour(Op& op, PageId pid, const Located& parent) {
   return TryStartMerge(op, *view->right(), right->low(), right->level());
 }
 
+// The freeze of a node being merged away (HelpMerge's step 1), as FreezeForMerge leaves it.
+struct BwTree::MergeFreeze {
+  // Once the node is frozen: the nonce its RemoveNode carries, ours or another thread's.
+  std::optional<std::uint64_t> nonce;
+  // The nonce of our own pending record for the node (0: none), until the freeze settles.
+  std::uint64_t listed = 0;
+};
+
+// Where step 2 of a merge stands on the removed node's level.
+struct BwTree::LeftNeighbour {
+  // The neighbour covers the removed node's range already (perhaps split again since),
+  // and that is in the log.
+  bool absorbed = false;
+  // Otherwise the node whose side link is the removed node, which absorbs it (none: give up).
+  std::optional<BwTree::Located> node;
+};
+
+Result<std::optional<BwTree::Located>> BwTree::FindTombstone(Op& helper, PageId removed, std::string_view low,
+                                                             std::uint8_t level) {
+  auto parent = Descend(helper, low, static_cast<std::uint8_t>(level + 1));
+  if (!parent) {
+    if (GivesUp(parent.error())) return std::optional<Located>();
+    return tl::unexpected(parent.error());
+  }
+  auto entry = parent->view.Find(low);
+  LLAMA_RETURN_IF_ERROR(entry);
+  if (!*entry || (*entry)->live() || (*entry)->child != removed) return std::optional<Located>();
+  return std::optional<Located>(std::move(*parent));
+}
+
 Status BwTree::HelpMerge(const GenerationGuard& g, PageId removed, std::string_view low, std::uint8_t level) {
   Op helper = Helper(g);
-  const auto parent_level = static_cast<std::uint8_t>(level + 1);
-  // The parent's tombstone for `removed`, if it is still there.
-  auto find_tombstone = [&]() -> Result<std::optional<Located>> {
-    auto parent = Descend(helper, low, parent_level);
-    if (!parent) {
-      if (GivesUp(parent.error())) return std::optional<Located>();
-      return tl::unexpected(parent.error());
-    }
-    auto entry = parent->view.Find(low);
-    LLAMA_RETURN_IF_ERROR(entry);
-    if (!*entry || (*entry)->live() || (*entry)->child != removed) return std::optional<Located>();
-    return std::optional<Located>(std::move(*parent));
-  };
-
   // 1. Freeze the node: RemoveNode, after the tombstone is in the log, and stamped with
   // the nonce of a pending record that is in the log first (so a crash between the
   // tombstone's erase and the free leaves a page Open frees).
-  bool frozen = false;
-  std::uint64_t nonce = 0;   // the RemoveNode's, ours or another thread's (0: none)
-  std::uint64_t listed = 0;  // our own pending record's, until the freeze settles
-  auto freeze = [&]() -> Status {
-    for (int attempt = 0; attempt < kStepAttempts && !frozen; ++attempt) {
-      auto ref = store_.Read(g, removed);
-      if (!ref) return OkIfFreed(ref.error());
-      auto view = NodeView::Of(ref->state());
-      LLAMA_RETURN_IF_ERROR(view);
-      if (view->removed()) {
-        frozen = true;
-        nonce = view->nonce();
-        break;
-      }
-      auto parent = find_tombstone();
-      LLAMA_RETURN_IF_ERROR(parent);
-      if (!*parent) break;  // no merge under way (finished, or a stale reader)
-      if (auto s = Flush(g, (*parent)->pid); !s) return s;
-      if (listed == 0) {
-        listed = NewNonce();
-        if (auto s = AddPending(g, removed, listed); !s) return s;
-      }
-      auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode(listed));
-      if (!out) return LetGo(out.error());
-      if (out->installed) {
-        frozen = true;
-        nonce = listed;
-      }
-    }
-    return OkStatus();
-  };
-  const Status froze = freeze();
-  // Unless our RemoveNode went on, our record names nothing (another thread froze the
-  // node, or nobody did).
-  if (listed != 0 && listed != nonce) {
-    if (auto s = DropPending(g, removed, listed); !s) return s;
-  }
-  if (!froze) return froze;
-  if (!frozen) return OkStatus();
-  if (auto s = Flush(g, removed); !s) return s;
-
+  auto nonce = FreezeForMerge(helper, removed, low, level);
+  LLAMA_RETURN_IF_ERROR(nonce);
+  if (!*nonce) return OkStatus();
+  LLAMA_RETURN_IF_ERROR(Flush(g, removed));
   // 2. The left neighbour absorbs it: a Merge delta carrying its whole contents, after the
   // RemoveNode is in the log.
-  bool absorbed = false;
-  for (int attempt = 0; attempt < kStepAttempts && !absorbed; ++attempt) {
-    auto parent = find_tombstone();
-    LLAMA_RETURN_IF_ERROR(parent);
-    if (!*parent) return OkStatus();  // finished by another thread
-    auto left = (*parent)->view.FloorLive(low, false);
-    LLAMA_RETURN_IF_ERROR(left);
-    if (!*left) return OkStatus();
-    PageId pid = (*left)->child;
-    std::optional<Located> target;
-    for (int step = 0; step < kMaxSideSteps; ++step) {
-      auto ref = store_.Read(g, pid);
-      if (!ref) return OkIfFreed(ref.error());
-      auto view = NodeView::Of(ref->state());
-      LLAMA_RETURN_IF_ERROR(view);
-      if (view->removed() || view->level() != level) return OkStatus();  // its own merge goes first
-      if (view->Covers(low)) {
-        // Absorbed already (perhaps split again since): make sure that is in the log.
-        if (auto s = Flush(g, pid); !s) return s;
-        absorbed = true;
-        break;
-      }
-      if (view->right() == removed && view->high() == HighKey::At(low)) {
-        target = Located{pid, *ref, std::move(*view)};
-        break;
-      }
-      if (!view->high().Excludes(low)) return OkStatus();
-      pid = *view->right();
-    }
-    if (absorbed) break;
-    if (!target) return OkStatus();
+  auto absorbed = MergeIntoLeftNeighbour(helper, removed, low, level);
+  LLAMA_RETURN_IF_ERROR(absorbed);
+  if (!*absorbed) return OkStatus();
+  // 3. Erase the tombstone, then free the page (its free is logged after the erase).
+  return EraseTombstoneAndFree(helper, removed, low, level, **nonce);
+}
+
+Result<std::optional<std::uint64_t>> BwTree::FreezeForMerge(Op& helper, PageId removed, std::string_view low,
+                                                            std::uint8_t level) {
+  MergeFreeze freeze;
+  const Status froze = TryFreeze(helper, removed, low, level, freeze);
+  // Unless our RemoveNode went on, our record names nothing (another thread froze the
+  // node, or nobody did).
+  if (freeze.listed != 0 && freeze.nonce != freeze.listed) {
+    LLAMA_RETURN_IF_ERROR(DropPending(helper.guard, removed, freeze.listed));
+  }
+  LLAMA_RETURN_IF_ERROR(froze);
+  return freeze.nonce;
+}
+
+Status BwTree::TryFreeze(Op& helper, PageId removed, std::string_view low, std::uint8_t level, MergeFreeze& freeze) {
+  const GenerationGuard& g = helper.guard;
+  for (int attempt = 0; attempt < kStepAttempts && !freeze.nonce; ++attempt) {
     auto ref = store_.Read(g, removed);
     if (!ref) return OkIfFreed(ref.error());
     auto view = NodeView::Of(ref->state());
     LLAMA_RETURN_IF_ERROR(view);
-    auto contents = view->Materialize();
-    LLAMA_RETURN_IF_ERROR(contents);
-    std::vector<std::byte> image;
-    if (auto s = EncodeNodeImage(*contents, image); !s) return s;
-    auto out = Prepend(g, target->pid, target->head, BwDelta::Merge(removed, image));
-    if (!out) return LetGo(out.error());
-    if (out->installed) {
-      merges_.fetch_add(1, std::memory_order_relaxed);
-      if (auto s = Flush(g, target->pid); !s) return s;
-      absorbed = true;
-      if (auto s = AfterDelta(helper, target->pid, target->view, false); !s) return s;
-      // An inner node's first child was leftmost under the removed node and is not any
-      // more: if it is small, it can merge now.
-      if (!contents->leaf() && !contents->entries.empty()) {
-        if (auto s = MaybeMerge(helper, contents->entries.front().child); !s) return s;
-      }
+    if (view->removed()) {
+      freeze.nonce = view->nonce();
+      break;
     }
+    auto parent = FindTombstone(helper, removed, low, level);
+    LLAMA_RETURN_IF_ERROR(parent);
+    if (!*parent) break;  // no merge under way (finished, or a stale reader)
+    LLAMA_RETURN_IF_ERROR(Flush(g, (*parent)->pid));
+    if (freeze.listed == 0) {
+      freeze.listed = NewNonce();
+      LLAMA_RETURN_IF_ERROR(AddPending(g, removed, freeze.listed));
+    }
+    auto out = Prepend(g, removed, *ref, BwDelta::RemoveNode(freeze.listed));
+    if (!out) return LetGo(out.error());
+    if (out->installed) freeze.nonce = freeze.listed;
   }
-  if (!absorbed) return OkStatus();
+  return OkStatus();
+}
 
-  // 3. Erase the tombstone, then free the page (its free is logged after the erase).
+Result<bool> BwTree::MergeIntoLeftNeighbour(Op& helper, PageId removed, std::string_view low, std::uint8_t level) {
   for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
-    auto parent = find_tombstone();
+    auto parent = FindTombstone(helper, removed, low, level);
+    LLAMA_RETURN_IF_ERROR(parent);
+    if (!*parent) return false;  // finished by another thread
+    auto left = (*parent)->view.FloorLive(low, false);
+    LLAMA_RETURN_IF_ERROR(left);
+    if (!*left) return false;
+    auto neighbour = FindLeftNeighbour(helper.guard, (*left)->child, removed, low, level);
+    LLAMA_RETURN_IF_ERROR(neighbour);
+    if (neighbour->absorbed) return true;
+    if (!neighbour->node) return false;
+    auto merged = PrependMerge(helper, *neighbour->node, removed);
+    LLAMA_RETURN_IF_ERROR(merged);
+    if (*merged != Step::kRetry) return *merged == Step::kDone;
+  }
+  return false;
+}
+
+Result<BwTree::LeftNeighbour> BwTree::FindLeftNeighbour(const GenerationGuard& g, PageId first, PageId removed,
+                                                        std::string_view low, std::uint8_t level) {
+  PageId pid = first;
+  for (int step = 0; step < kMaxSideSteps; ++step) {
+    auto ref = store_.Read(g, pid);
+    if (!ref) {
+      LLAMA_RETURN_IF_ERROR(OkIfFreed(ref.error()));
+      return LeftNeighbour{};
+    }
+    auto view = NodeView::Of(ref->state());
+    LLAMA_RETURN_IF_ERROR(view);
+    if (view->removed() || view->level() != level) return LeftNeighbour{};  // its own merge goes first
+    if (view->Covers(low)) {
+      LLAMA_RETURN_IF_ERROR(Flush(g, pid));
+      return LeftNeighbour{true, std::nullopt};
+    }
+    if (view->right() == removed && view->high() == HighKey::At(low)) {
+      return LeftNeighbour{false, Located{pid, *ref, std::move(*view)}};
+    }
+    if (!view->high().Excludes(low)) return LeftNeighbour{};
+    pid = *view->right();
+  }
+  return LeftNeighbour{};
+}
+
+Result<BwTree::Step> BwTree::PrependMerge(Op& helper, const Located& target, PageId removed) {
+  const GenerationGuard& g = helper.guard;
+  auto ref = store_.Read(g, removed);
+  if (!ref) {
+    LLAMA_RETURN_IF_ERROR(OkIfFreed(ref.error()));
+    return Step::kGiveUp;
+  }
+  auto view = NodeView::Of(ref->state());
+  LLAMA_RETURN_IF_ERROR(view);
+  auto contents = view->Materialize();
+  LLAMA_RETURN_IF_ERROR(contents);
+  std::vector<std::byte> image;
+  LLAMA_RETURN_IF_ERROR(EncodeNodeImage(*contents, image));
+  auto out = Prepend(g, target.pid, target.head, BwDelta::Merge(removed, image));
+  if (!out) {
+    LLAMA_RETURN_IF_ERROR(LetGo(out.error()));
+    return Step::kGiveUp;
+  }
+  if (!out->installed) return Step::kRetry;
+  merges_.fetch_add(1, std::memory_order_relaxed);
+  LLAMA_RETURN_IF_ERROR(Flush(g, target.pid));
+  LLAMA_RETURN_IF_ERROR(AfterDelta(helper, target.pid, target.view, false));
+  // An inner node's first child was leftmost under the removed node and is not any
+  // more: if it is small, it can merge now.
+  if (!contents->leaf() && !contents->entries.empty()) {
+    LLAMA_RETURN_IF_ERROR(MaybeMerge(helper, contents->entries.front().child));
+  }
+  return Step::kDone;
+}
+
+Status BwTree::EraseTombstoneAndFree(Op& helper, PageId removed, std::string_view low, std::uint8_t level,
+                                     std::uint64_t nonce) {
+  const GenerationGuard& g = helper.guard;
+  for (int attempt = 0; attempt < kStepAttempts; ++attempt) {
+    auto parent = FindTombstone(helper, removed, low, level);
     LLAMA_RETURN_IF_ERROR(parent);
     if (!*parent) return OkStatus();
     auto out = Prepend(g, (*parent)->pid, (*parent)->head, BwDelta::KeyAndPage(DeltaTag::kIndexErase, low, removed));
     if (!out) return LetGo(out.error());
-    if (out->installed) {
-      if (auto s = Flush(g, (*parent)->pid); !s) return s;
-      Hook("tombstone erased");
-      auto freed = FreePage(g, removed);
-      if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
-      nodes_freed_.fetch_add(1, std::memory_order_relaxed);
-      if (nonce != 0) {
-        if (auto s = DropPending(g, removed, nonce); !s) return s;
-      }
-      if (auto s = AfterDelta(helper, (*parent)->pid, (*parent)->view, true); !s) return s;
-      // The root may be left with one child.
-      return (*parent)->pid == root_ ? TryCollapseRoot(g) : OkStatus();
+    if (!out->installed) continue;
+    LLAMA_RETURN_IF_ERROR(Flush(g, (*parent)->pid));
+    Hook("tombstone erased");
+    auto freed = FreePage(g, removed);
+    if (!freed && !IsNotFound(freed.error())) return tl::unexpected(freed.error());
+    nodes_freed_.fetch_add(1, std::memory_order_relaxed);
+    if (nonce != 0) {
+      LLAMA_RETURN_IF_ERROR(DropPending(g, removed, nonce));
     }
+    LLAMA_RETURN_IF_ERROR(AfterDelta(helper, (*parent)->pid, (*parent)->view, true));
+    // The root may be left with one child.
+    return (*parent)->pid == root_ ? TryCollapseRoot(g) : OkStatus();
   }
   return OkStatus();
 }
@@ -537,7 +582,7 @@ Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
     auto child_view = NodeView::Of(ref->state());
     LLAMA_RETURN_IF_ERROR(child_view);
     if (child_view->retired()) {
-      if (auto s = HelpCollapse(g, child); !s) return s;
+      LLAMA_RETURN_IF_ERROR(HelpCollapse(g, child));
       continue;  // the new root may have one child too
     }
     // The child must be its whole level: a side link left by a split is posted first
@@ -555,16 +600,16 @@ Status BwTree::TryCollapseRoot(const GenerationGuard& g) {
     if (EncodedNodeSize(*child_contents) > options_.node_bytes) return OkStatus();
     // 1. The pending record, in the log before the Retire that stamps the child with it.
     const std::uint64_t nonce = NewNonce();
-    if (auto s = AddPending(g, child, nonce); !s) return s;
+    LLAMA_RETURN_IF_ERROR(AddPending(g, child, nonce));
     // 2. Retire the child: from now on no delta lands on it (like a RemoveNode).
     auto out = Prepend(g, child, *ref, BwDelta::Stamp(DeltaTag::kRetire, nonce));
     if (!out || !out->installed) {
-      if (auto s = DropPending(g, child, nonce); !s) return s;
+      LLAMA_RETURN_IF_ERROR(DropPending(g, child, nonce));
       if (!out) return LetGo(out.error());
       continue;
     }
     // 3. Copy it into the root and free it.
-    if (auto s = HelpCollapse(g, child); !s) return s;
+    LLAMA_RETURN_IF_ERROR(HelpCollapse(g, child));
   }
   return OkStatus();
 }
@@ -577,7 +622,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
   if (!view->retired()) return OkStatus();
   // The Retire reaches the log before the root's copy: a crash in between leaves the root
   // naming a retired child, which the next traversal (or Open) copies up again.
-  if (auto s = Flush(g, child); !s) return s;
+  LLAMA_RETURN_IF_ERROR(Flush(g, child));
   Hook("child retired");
   // Frozen: this is the child's last state.
   auto contents = view->Materialize();
@@ -603,7 +648,7 @@ Status BwTree::HelpCollapse(const GenerationGuard& g, PageId child) {
     // The copy reaches the log before the child's free, the free before the record's
     // removal. A reader that read the child's id earlier holds a generation, so the id is
     // not reused under it: it finds the child retired (or gone) and starts again.
-    if (auto s = Flush(g, root_); !s) return s;
+    LLAMA_RETURN_IF_ERROR(Flush(g, root_));
     Hook("root copied");
     const std::uint64_t nonce = view->nonce();
     auto freed = FreePage(g, child);

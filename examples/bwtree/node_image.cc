@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama::bwtree {
 
@@ -12,12 +12,27 @@ namespace {
 
 Error Corrupt(const std::string& why) { return Error(ErrorCode::kCorruption, "bwtree node image: " + why); }
 
-const std::byte* Bytes(std::string_view s) { return reinterpret_cast<const std::byte*>(s.data()); }
-
-void Append(std::vector<std::byte>& out, std::string_view s) { out.insert(out.end(), Bytes(s), Bytes(s) + s.size()); }
-
-void Put16(std::vector<std::byte>& out, std::size_t at, std::uint16_t v) { EncodeFixed16(out.data() + at, v); }
-void Put32(std::vector<std::byte>& out, std::size_t at, std::uint32_t v) { EncodeFixed32(out.data() + at, v); }
+// InvalidArgument unless every field of `node` fits its image (checked before anything is
+// written, so a node that does not fit appends nothing).
+Status CheckEncodable(const NodeContents& node) {
+  auto too_big = [](const char* what, std::size_t n, std::size_t limit) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string("bwtree: ") + what + " of " + std::to_string(n) +
+                                                      " bytes exceeds the limit of " + std::to_string(limit));
+  };
+  if (node.level > kMaxLevel) {
+    return MakeError(ErrorCode::kInvalidArgument, "bwtree: level " + std::to_string(node.level) +
+                                                      " exceeds the limit of " + std::to_string(kMaxLevel));
+  }
+  if (node.low.size() > kMaxKeyBytes) return too_big("low key", node.low.size(), kMaxKeyBytes);
+  if (!node.high.infinite && node.high.key.size() > kMaxKeyBytes) {
+    return too_big("high key", node.high.key.size(), kMaxKeyBytes);
+  }
+  for (const Entry& e : node.entries) {
+    if (e.key.size() > kMaxKeyBytes) return too_big("key", e.key.size(), kMaxKeyBytes);
+    if (e.value.size() > kMaxValueBytes) return too_big("value", e.value.size(), kMaxValueBytes);
+  }
+  return OkStatus();
+}
 
 }  // namespace
 
@@ -32,87 +47,64 @@ std::size_t EncodedNodeSize(const NodeContents& node) {
 }
 
 Status EncodeNodeImage(const NodeContents& node, std::vector<std::byte>& out) {
-  auto too_big = [](const char* what, std::size_t n, std::size_t limit) {
-    return MakeError(ErrorCode::kInvalidArgument, std::string("bwtree: ") + what + " of " + std::to_string(n) +
-                                                      " bytes exceeds the limit of " + std::to_string(limit));
-  };
-  if (node.level > kMaxLevel) {
-    return MakeError(ErrorCode::kInvalidArgument, "bwtree: level " + std::to_string(node.level) +
-                                                      " exceeds the limit of " + std::to_string(kMaxLevel));
-  }
-  if (node.low.size() > kMaxKeyBytes) return too_big("low key", node.low.size(), kMaxKeyBytes);
-  if (!node.high.infinite && node.high.key.size() > kMaxKeyBytes) {
-    return too_big("high key", node.high.key.size(), kMaxKeyBytes);
-  }
-  const std::size_t start = out.size();
-  out.resize(start + kHeaderSize);
-  out[start + kTagOffset] = std::byte{kTag};
-  out[start + kLevelOffset] = std::byte{node.level};
+  LLAMA_RETURN_IF_ERROR(CheckEncodable(node));
+  const std::string_view high = node.high.infinite ? std::string_view() : node.high.key;
   std::uint8_t flags = 0;
   if (!node.high.infinite) flags |= kHasHigh;
   if (node.right) flags |= kHasRight;
-  out[start + kFlagsOffset] = std::byte{flags};
-  out[start + kReservedOffset] = std::byte{0};
-  Put32(out, start + kRightOffset, node.right.value_or(0));
-  Put32(out, start + kCountOffset, static_cast<std::uint32_t>(node.entries.size()));
-  Put16(out, start + kLowLenOffset, static_cast<std::uint16_t>(node.low.size()));
-  Put16(out, start + kHighLenOffset, static_cast<std::uint16_t>(node.high.infinite ? 0 : node.high.key.size()));
-  Append(out, node.low);
-  if (!node.high.infinite) Append(out, node.high.key);
-  const std::size_t table = out.size();
-  out.resize(table + kOffsetSize * node.entries.size());
-  for (std::size_t i = 0; i < node.entries.size(); ++i) {
-    const Entry& e = node.entries[i];
-    if (e.key.size() > kMaxKeyBytes) return too_big("key", e.key.size(), kMaxKeyBytes);
-    if (e.value.size() > kMaxValueBytes) return too_big("value", e.value.size(), kMaxValueBytes);
-    Put32(out, table + kOffsetSize * i, static_cast<std::uint32_t>(out.size() - start));
-    const std::size_t at = out.size();
+  ByteWriter w(out);
+  w.U8(kTag).U8(node.level).U8(flags).U8(0).U32(node.right.value_or(0));
+  w.U32(static_cast<std::uint32_t>(node.entries.size()));
+  w.U16(static_cast<std::uint16_t>(node.low.size())).U16(static_cast<std::uint16_t>(high.size()));
+  w.Bytes(node.low).Bytes(high);
+  // The offset table: where each entry starts, counted from the image's first byte.
+  std::size_t entry_at = w.size() + kOffsetSize * node.entries.size();
+  for (const Entry& e : node.entries) {
+    w.U32(static_cast<std::uint32_t>(entry_at));
+    entry_at += EncodedEntrySize(e, node.leaf()) - kOffsetSize;
+  }
+  for (const Entry& e : node.entries) {
+    w.U16(static_cast<std::uint16_t>(e.key.size()));
     if (node.leaf()) {
-      out.resize(at + kLeafEntryHeader);
-      Put16(out, at, static_cast<std::uint16_t>(e.key.size()));
-      Put32(out, at + 2, static_cast<std::uint32_t>(e.value.size()));
-      Append(out, e.key);
-      Append(out, e.value);
+      w.U32(static_cast<std::uint32_t>(e.value.size())).Bytes(e.key).Bytes(e.value);
     } else {
-      out.resize(at + kInnerEntryHeader);
-      Put16(out, at, static_cast<std::uint16_t>(e.key.size()));
-      Put32(out, at + 2, e.child);
-      out[at + 6] = std::byte{e.tombstone ? kTombstone : std::uint8_t{0}};
-      Append(out, e.key);
+      w.U32(e.child).U8(e.tombstone ? kTombstone : std::uint8_t{0}).Bytes(e.key);
     }
   }
   return OkStatus();
 }
 
 Result<NodeImage> NodeImage::Parse(std::span<const std::byte> bytes) {
-  if (bytes.size() < kHeaderSize) return tl::unexpected(Corrupt("shorter than its 16-byte header"));
-  const std::byte* p = bytes.data();
-  if (std::to_integer<std::uint8_t>(p[kTagOffset]) != kTag) return tl::unexpected(Corrupt("bad tag"));
-  const auto flags = std::to_integer<std::uint8_t>(p[kFlagsOffset]);
-  if ((flags & ~(kHasHigh | kHasRight)) != 0 || p[kReservedOffset] != std::byte{0}) {
+  ByteReader r(bytes);
+  std::uint8_t tag = 0, flags = 0, reserved = 0;
+  std::uint32_t right = 0;
+  std::uint16_t low_len = 0, high_len = 0;
+  NodeImage image;
+  if (!r.U8(&tag) || !r.U8(&image.level_) || !r.U8(&flags) || !r.U8(&reserved) || !r.U32(&right) ||
+      !r.U32(&image.count_) || !r.U16(&low_len) || !r.U16(&high_len)) {
+    return tl::unexpected(Corrupt("shorter than its 16-byte header"));
+  }
+  if (tag != kTag) return tl::unexpected(Corrupt("bad tag"));
+  if ((flags & ~(kHasHigh | kHasRight)) != 0 || reserved != 0) {
     return tl::unexpected(Corrupt("reserved bits set"));
   }
-  NodeImage image;
   image.bytes_ = bytes;
-  image.level_ = std::to_integer<std::uint8_t>(p[kLevelOffset]);
   if (image.level_ > kMaxLevel) {
     return tl::unexpected(
         Corrupt("level " + std::to_string(image.level_) + " above the limit of " + std::to_string(kMaxLevel)));
   }
-  if (flags & kHasRight) image.right_ = DecodeFixed32(p + kRightOffset);
-  image.count_ = DecodeFixed32(p + kCountOffset);
-  const std::size_t low_len = DecodeFixed16(p + kLowLenOffset);
-  const std::size_t high_len = DecodeFixed16(p + kHighLenOffset);
+  if (flags & kHasRight) image.right_ = right;
   if (!(flags & kHasHigh) && high_len != 0) return tl::unexpected(Corrupt("high key length without a high key"));
-  const std::size_t keys_end = kHeaderSize + low_len + high_len;
-  if (keys_end > bytes.size()) return tl::unexpected(Corrupt("bound keys past the end"));
-  image.low_ = AsStringView(bytes.subspan(kHeaderSize, low_len));
+  std::string_view high;
+  if (!r.String(low_len, &image.low_) || !r.String(high_len, &high)) {
+    return tl::unexpected(Corrupt("bound keys past the end"));
+  }
   if (flags & kHasHigh) {
-    image.high_ = HighKey::At(AsStringView(bytes.subspan(kHeaderSize + low_len, high_len)));
+    image.high_ = HighKey::At(high);
     if (image.high_.key <= image.low_) return tl::unexpected(Corrupt("high key not above the low key"));
   }
-  image.table_ = keys_end;
-  if (image.count_ > (bytes.size() - keys_end) / kOffsetSize) {
+  image.table_ = r.position();
+  if (image.count_ > r.remaining() / kOffsetSize) {
     return tl::unexpected(Corrupt("entry count " + std::to_string(image.count_) + " past the end"));
   }
   return image;
@@ -120,7 +112,8 @@ Result<NodeImage> NodeImage::Parse(std::span<const std::byte> bytes) {
 
 Result<std::uint32_t> NodeImage::OffsetOf(std::uint32_t i) const {
   if (i >= count_) return tl::unexpected(Corrupt("entry index out of range"));
-  const std::uint32_t off = DecodeFixed32(bytes_.data() + table_ + kOffsetSize * i);
+  std::uint32_t off = 0;  // stays 0, out of range, if the read failed (Parse checked it cannot)
+  (void)ByteReader(bytes_.subspan(table_ + kOffsetSize * i)).U32(&off);
   const std::size_t need = leaf() ? kLeafEntryHeader : kInnerEntryHeader;
   if (off < table_ + kOffsetSize * count_ || off > bytes_.size() || bytes_.size() - off < need) {
     return tl::unexpected(Corrupt("entry offset out of range"));
@@ -131,28 +124,32 @@ Result<std::uint32_t> NodeImage::OffsetOf(std::uint32_t i) const {
 Result<std::string_view> NodeImage::KeyAt(std::uint32_t i) const {
   auto off = OffsetOf(i);
   LLAMA_RETURN_IF_ERROR(off);
-  const std::byte* p = bytes_.data() + *off;
-  const std::size_t key_len = DecodeFixed16(p);
+  ByteReader r(bytes_.subspan(*off));
+  std::uint16_t key_len = 0;
+  std::string_view key;
+  // The entry's header is there (OffsetOf checked), its key may not be.
   const std::size_t header = leaf() ? kLeafEntryHeader : kInnerEntryHeader;
-  if (bytes_.size() - *off - header < key_len) return tl::unexpected(Corrupt("key past the end"));
-  return AsStringView(bytes_.subspan(*off + header, key_len));
+  if (!r.U16(&key_len) || !r.Skip(header - 2) || !r.String(key_len, &key)) {
+    return tl::unexpected(Corrupt("key past the end"));
+  }
+  return key;
 }
 
 Result<Entry> NodeImage::At(std::uint32_t i) const {
-  auto key = KeyAt(i);
-  LLAMA_RETURN_IF_ERROR(key);
-  const std::size_t off = *OffsetOf(i);  // checked by KeyAt
-  const std::byte* p = bytes_.data() + off;
+  auto off = OffsetOf(i);
+  LLAMA_RETURN_IF_ERROR(off);
+  ByteReader r(bytes_.subspan(*off));
   Entry e;
-  e.key = *key;
+  std::uint16_t key_len = 0;
+  std::uint32_t value_len = 0;
+  std::uint8_t flags = 0;
+  // The entry's header is there (OffsetOf checked); its key and value may not be.
+  const bool header_read =
+      leaf() ? r.U16(&key_len) && r.U32(&value_len) : r.U16(&key_len) && r.U32(&e.child) && r.U8(&flags);
+  if (!header_read || !r.String(key_len, &e.key)) return tl::unexpected(Corrupt("key past the end"));
   if (leaf()) {
-    const std::size_t value_len = DecodeFixed32(p + 2);
-    const std::size_t value_at = off + kLeafEntryHeader + key->size();
-    if (bytes_.size() - value_at < value_len) return tl::unexpected(Corrupt("value past the end"));
-    e.value = AsStringView(bytes_.subspan(value_at, value_len));
+    if (!r.String(value_len, &e.value)) return tl::unexpected(Corrupt("value past the end"));
   } else {
-    e.child = DecodeFixed32(p + 2);
-    const auto flags = std::to_integer<std::uint8_t>(p[6]);
     if ((flags & ~kTombstone) != 0) return tl::unexpected(Corrupt("reserved entry flag bits set"));
     e.tombstone = (flags & kTombstone) != 0;
   }

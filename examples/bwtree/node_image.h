@@ -97,7 +97,8 @@ struct NodeContents {
 std::size_t EncodedEntrySize(const Entry& e, bool leaf);
 // Bytes of the image of `node` (what EncodeNodeImage writes).
 std::size_t EncodedNodeSize(const NodeContents& node);
-// Appends the image of `node` to `out`. InvalidArgument for keys or values over the limits.
+// Appends the image of `node` to `out`. InvalidArgument for keys or values over the limits
+// (nothing appended then).
 Status EncodeNodeImage(const NodeContents& node, std::vector<std::byte>& out);
 
 class NodeImage {

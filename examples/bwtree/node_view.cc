@@ -51,89 +51,120 @@ void TruncateFrom(std::vector<Entry>& entries, std::string_view key) {
 
 }  // namespace
 
+// The walk down a page state's chain, newest node first.
+struct NodeView::ChainWalk {
+  std::size_t chain_length = 0;
+  bool flushed_below = false;  // reached llama's flush point: the rest is in the log
+  bool bounds_known = false;   // a Split or Merge delta gave the node's high key and right sibling
+  // Newer Split and Merge deltas took over the keys at or above it.
+  HighKey cap = HighKey::Infinity();
+};
+
 Result<NodeView> NodeView::Of(PageState state) {
   NodeView v;
-  bool flushed_below = false;  // reached llama's flush point: the rest is in the log
-  bool bounds_known = false;
-  HighKey cap = HighKey::Infinity();
+  ChainWalk walk;
+  walk.chain_length = state.chain_length();
   for (const PageNode& node : state) {
     // Bytes and kinds are read from the node itself (PageNode::bytes): one hop a node.
-    if (node.is_flush_point()) flushed_below = true;  // this node and all below are in the log
+    if (node.is_flush_point()) walk.flushed_below = true;  // this node and all below are in the log
     if (node.is_base()) {
-      if (!flushed_below) v.unflushed_ = true;
-      auto image = NodeImage::Parse(node.bytes());
-      LLAMA_RETURN_IF_ERROR(image);
-      v.base_ = *image;
-      v.base_cap_ = cap;
+      LLAMA_RETURN_IF_ERROR(v.ReadBase(node, walk));
       break;
     }
-    const DeltaKind kind = node.delta_kind();
-    if (kind == DeltaKind::kFlush || kind == DeltaKind::kPartialSwap) {
-      flushed_below = true;
-      continue;
-    }
-    if (kind != DeltaKind::kUpdate) continue;  // Relocation: where the state lives, not what it says
-    if (!flushed_below) v.unflushed_ = true;
-    auto delta = BwDelta::Decode(node.bytes());
-    LLAMA_RETURN_IF_ERROR(delta);
-    Layer layer{*delta, std::nullopt, cap};
-    switch (delta->tag) {
-      case DeltaTag::kSplit:
-        if (!bounds_known) {
-          v.high_ = HighKey::At(delta->key);
-          v.right_ = delta->pid;
-          bounds_known = true;
-        }
-        cap = Lower(cap, delta->key);
-        break;
-      case DeltaTag::kMerge: {
-        auto image = NodeImage::Parse(delta->image);
-        LLAMA_RETURN_IF_ERROR(image);
-        if (!bounds_known) {
-          v.high_ = image->high();
-          v.right_ = image->right();
-          bounds_known = true;
-        }
-        cap = Lower(cap, image->low());
-        layer.image = *image;
-        break;
-      }
-      case DeltaTag::kRemoveNode:
-        v.removed_ = true;
-        if (v.nonce_ == 0) v.nonce_ = delta->nonce;
-        break;
-      case DeltaTag::kBirth:
-      case DeltaTag::kRetire:
-        // Not layers: they say nothing about the node's entries or bounds.
-        if (v.nonce_ == 0) v.nonce_ = delta->nonce;
-        if (delta->tag == DeltaTag::kRetire) v.removed_ = v.retired_ = true;
-        continue;
-      case DeltaTag::kDelete:
-      case DeltaTag::kIndexErase:
-        ++v.deletes_;
-        break;
-      default:
-        break;
-    }
-    // Reserved at the first layer only: a consolidated node (a base, perhaps under a Birth
-    // stamp, as a split's new node is) is read without allocating.
-    if (v.layers_.empty()) v.layers_.reserve(state.chain_length());
-    v.layers_.push_back(std::move(layer));
-    v.delta_bytes_ += node.bytes().size();
+    LLAMA_RETURN_IF_ERROR(v.ReadDelta(node, walk));
   }
-  if (!v.base_) {
+  LLAMA_RETURN_IF_ERROR(v.ReadBounds(walk.bounds_known));
+  return v;
+}
+
+Status NodeView::ReadBase(const PageNode& node, const ChainWalk& walk) {
+  if (!walk.flushed_below) unflushed_ = true;
+  auto image = NodeImage::Parse(node.bytes());
+  LLAMA_RETURN_IF_ERROR(image);
+  base_ = *image;
+  base_cap_ = walk.cap;
+  return OkStatus();
+}
+
+Status NodeView::ReadDelta(const PageNode& node, ChainWalk& walk) {
+  const DeltaKind kind = node.delta_kind();
+  if (kind == DeltaKind::kFlush || kind == DeltaKind::kPartialSwap) {
+    walk.flushed_below = true;
+    return OkStatus();
+  }
+  if (kind != DeltaKind::kUpdate) return OkStatus();  // Relocation: where the state lives, not what it says
+  if (!walk.flushed_below) unflushed_ = true;
+  auto delta = BwDelta::Decode(node.bytes());
+  LLAMA_RETURN_IF_ERROR(delta);
+  Layer layer{*delta, std::nullopt, walk.cap};
+  auto is_layer = ReadBwDelta(layer, walk);
+  LLAMA_RETURN_IF_ERROR(is_layer);
+  if (!*is_layer) return OkStatus();
+  // Reserved at the first layer only: a consolidated node (a base, perhaps under a Birth
+  // stamp, as a split's new node is) is read without allocating.
+  if (layers_.empty()) layers_.reserve(walk.chain_length);
+  layers_.push_back(std::move(layer));
+  delta_bytes_ += node.bytes().size();
+  return OkStatus();
+}
+
+Result<bool> NodeView::ReadBwDelta(Layer& layer, ChainWalk& walk) {
+  const BwDelta& delta = layer.delta;
+  switch (delta.tag) {
+    case DeltaTag::kSplit:
+      if (!walk.bounds_known) {
+        high_ = HighKey::At(delta.key);
+        right_ = delta.pid;
+        walk.bounds_known = true;
+      }
+      walk.cap = Lower(walk.cap, delta.key);
+      break;
+    case DeltaTag::kMerge: {
+      auto image = NodeImage::Parse(delta.image);
+      LLAMA_RETURN_IF_ERROR(image);
+      if (!walk.bounds_known) {
+        high_ = image->high();
+        right_ = image->right();
+        walk.bounds_known = true;
+      }
+      walk.cap = Lower(walk.cap, image->low());
+      layer.image = *image;
+      break;
+    }
+    case DeltaTag::kRemoveNode:
+      removed_ = true;
+      if (nonce_ == 0) nonce_ = delta.nonce;
+      break;
+    case DeltaTag::kBirth:
+    case DeltaTag::kRetire:
+      // Not layers: they say nothing about the node's entries or bounds.
+      if (nonce_ == 0) nonce_ = delta.nonce;
+      if (delta.tag == DeltaTag::kRetire) removed_ = retired_ = true;
+      return false;
+    case DeltaTag::kDelete:
+    case DeltaTag::kIndexErase:
+      ++deletes_;
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+Status NodeView::ReadBounds(bool bounds_known) {
+  if (!base_) {
     return MakeError(ErrorCode::kCorruption, "bwtree: a node's page state has no base page");
   }
-  v.level_ = v.base_->level();
-  v.low_ = v.base_->low();
+  level_ = base_->level();
+  low_ = base_->low();
   if (!bounds_known) {
-    v.high_ = v.base_->high();
-    v.right_ = v.base_->right();
+    high_ = base_->high();
+    right_ = base_->right();
   }
-  if (!v.high_.infinite && !v.right_) {
+  if (!high_.infinite && !right_) {
     return MakeError(ErrorCode::kCorruption, "bwtree: a node with a high key has no right sibling");
   }
-  return v;
+  return OkStatus();
 }
 
 Result<std::optional<Entry>> NodeView::Find(std::string_view key) const { return FindIn(key, 0); }
@@ -241,7 +272,7 @@ Result<NodeContents> NodeView::Materialize() const {
 
 Status NodeView::CollectEntries(std::vector<Entry>& out) const {
   out.clear();
-  if (auto s = base_->AppendAll(out); !s) return s;
+  LLAMA_RETURN_IF_ERROR(base_->AppendAll(out));
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
     const BwDelta& d = it->delta;
     switch (d.tag) {
@@ -261,7 +292,7 @@ Status NodeView::CollectEntries(std::vector<Entry>& out) const {
         break;
       case DeltaTag::kMerge:
         TruncateFrom(out, it->image->low());
-        if (auto s = it->image->AppendAll(out); !s) return s;
+        LLAMA_RETURN_IF_ERROR(it->image->AppendAll(out));
         break;
       case DeltaTag::kRemoveNode:
       case DeltaTag::kBirth:

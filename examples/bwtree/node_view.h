@@ -88,6 +88,18 @@ class NodeView {
   Result<std::optional<std::string_view>> PrevKey(std::string_view bound, bool inclusive) const;
   Result<std::optional<Entry>> FindIn(std::string_view key, std::size_t from_layer) const;
 
+  // Of's steps: the walk down the chain, one node at a time, then the bounds.
+  struct ChainWalk;
+  Status ReadBase(const PageNode& node, const ChainWalk& walk);
+  // A delta node: llama's own move the flush point, a Bw-tree delta is read by ReadBwDelta.
+  Status ReadDelta(const PageNode& node, ChainWalk& walk);
+  // What `layer`'s delta says about the node; false for a stamp (Birth, Retire), which is
+  // no layer.
+  Result<bool> ReadBwDelta(Layer& layer, ChainWalk& walk);
+  // The level, low key and (unless a delta gave them) high key and right sibling, from the
+  // base.
+  Status ReadBounds(bool bounds_known);
+
   std::vector<Layer> layers_;  // newest first
   std::size_t delta_bytes_ = 0;
   std::optional<NodeImage> base_;

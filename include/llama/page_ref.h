@@ -60,6 +60,14 @@ class PageRef {
   std::uint64_t raw_;
 };
 
+// What a CAS on a slot did (MappingTable and Store UpdateD / UpdateR / MarkFlushed).
+// installed: `head` is the new head. Not installed: another writer got there first and
+// `head` is what the slot holds now; retry against it.
+struct UpdateOutcome {
+  bool installed;
+  PageRef head;
+};
+
 static_assert(alignof(PageNode) >= 8, "slot tags need the low three bits of a node pointer");
 static_assert(sizeof(std::uintptr_t) == 8, "slots hold a pointer in a 64-bit word");
 

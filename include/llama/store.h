@@ -22,33 +22,35 @@
 // writer thread, mapping table and every page state in it. PageRefs and nodes read under
 // a GenerationGuard stay valid until the guard is released; Close() and destruction need
 // every guard released first.
+//
+// This class is the public face only: it forwards every call to StoreImpl
+// (lss/store/store_impl.h, internal), which it owns, as LevelDB's DB does to DBImpl. So
+// this header names no internal type, and the store's internals change without
+// recompiling its users.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
+#include "llama/base_page.h"
+#include "llama/delta_record.h"
 #include "llama/env.h"
+#include "llama/generation_manager.h"
+#include "llama/mapping_options.h"
+#include "llama/page_node.h"
+#include "llama/page_ref.h"
 #include "llama/status.h"
-#include "lss/file/segment_set.h"
-#include "lss/log/log_reader.h"
-#include "lss/log/log_writer.h"
-#include "lss/log/record_frame.h"
-#include "lss/recovery/checkpoint.h"
-#include "lss/store/catalog.h"
-#include "lss/store/page_cache.h"
-#include "mapping/mapping_table.h"
+#include "llama/store_catalog.h"
+#include "llama/types.h"
 
 namespace llama {
+
+class MappingTable;  // mapping/mapping_table.h (internal)
+class StoreImpl;     // lss/store/store_impl.h (internal)
 
 // What Store::Open does when the log is damaged before a position a sync made durable
 // (acknowledged data would be lost), as opposed to a torn tail left by a crash, which is
@@ -91,7 +93,7 @@ struct StoreOptions {
   std::uint64_t memory_budget = 0;
   // How often the background maintenance (eviction, cleaning) looks at the store.
   std::uint32_t maintenance_interval_ms = 20;
-  MappingTable::Options mapping;
+  MappingOptions mapping;
   // Tests only: called on the calling thread at named steps of Flush ("flush encoded":
   // the record is encoded, nothing reserved; "flush reserved": log space is reserved, the
   // mark not installed), so a test can change the page inside a flush's window.
@@ -151,9 +153,9 @@ class Store {
   // everything. Idempotent. Guards must be released first.
   Status Close();
 
-  GenerationGuard EnterGeneration() { return table_.EnterGeneration(); }
+  GenerationGuard EnterGeneration() { return generations_->Enter(); }
 
-  Result<PageId> Allocate() { return table_.Allocate(); }
+  Result<PageId> Allocate();
   // Frees the page and logs it; returns the position to Sync for the free to be durable.
   Result<LssAddress> Free(const GenerationGuard& guard, PageId pid);
   // The page's state, wholly in memory: a page that is on disk, or partly on disk after a
@@ -182,7 +184,7 @@ class Store {
   // stay. Read brings the rest back. A page with nothing flushed is left as it is.
   Status PartialSwap(const GenerationGuard& guard, PageId pid);
   // Returns once everything up to `position` is durable.
-  Status Sync(LssAddress position) { return writer_->Sync(position); }
+  Status Sync(LssAddress position);
   // Makes everything appended so far durable.
   Status SyncAll();
   // Flushes every page that has state in memory, then SyncAll.
@@ -206,7 +208,7 @@ class Store {
   // retained checkpoint refers to it and no reader can still be reading it.
   Result<CleanResult> Clean(std::size_t max_segments = 4);
 
-  // The catalog (lss/store/catalog.h): named root pages for the layers above. Returns the page
+  // The catalog (llama/store_catalog.h): named root pages for the layers above. Returns the page
   // registered under `name`; on first use allocates one, gives it an empty 4 KiB base page
   // and registers it, both durably (synced) before returning, so a registered name always
   // names a page that recovery restores. Never Free a root page. InvalidArgument for a
@@ -218,129 +220,21 @@ class Store {
   Result<std::vector<NamedRoot>> Roots();
 
   StoreStats stats() const;
-  const StoreOptions& options() const { return options_; }
+  const StoreOptions& options() const;
   // The largest framed log record this store writes (a flush of a page's unflushed state
   // must fit one): a layer above bounds its chains by it.
   std::uint32_t max_record_size() const;
-  const RecoveryReport& recovery() const { return recovery_; }
-  std::uint64_t store_id() const { return store_id_; }
-  MappingTable& mapping() { return table_; }
+  const RecoveryReport& recovery() const;
+  std::uint64_t store_id() const;
+  // The mapping table under the store (mapping/mapping_table.h, internal: tests and tools
+  // that look at slots directly include it).
+  MappingTable& mapping();
 
  private:
-  Store(std::string dir, StoreOptions options);
-  Status Recover();
-  // The full state of a page whose newest record is at `address`: every delta (newest
-  // first) and the base, if any, following prior pointers.
-  struct DiskState {
-    std::vector<DeltaHandle> deltas;
-    BasePageHandle base;
-  };
-  Result<DiskState> ReadDiskState(LssAddress address);
-  // The whole state of a page that is on disk, or partly on disk after a PartialSwap, as
-  // a new chain to install in place of `ref` (read under the caller's guard).
-  Result<OwnedChain> ReadBack(PageId pid, PageRef ref);
-  // A page state split at its newest flush point (a flush-marked node, a PartialSwap
-  // delta, or the bottom's on-disk prior): the Update deltas above it (newest first), the
-  // base page if the walk reached one (never flushed), the LSS address of the flushed
-  // state (through any Relocation deltas), null if none, and the flush-point node, null
-  // if the flush point is not a node. `at` borrows from the state (same generation rule).
-  struct UnflushedPart {
-    std::vector<DeltaHandle> fresh;
-    BasePageHandle base;
-    LssAddress flushed;
-    const PageNode* at = nullptr;
-  };
-  static UnflushedPart SplitAtFlushPoint(PageState state);
-  // What a flush of `part` writes: its encoded record, and whether that record is whole
-  // (Prior 0: it replaces the page's on-disk chain).
-  struct FlushRecord {
-    EncodedBody encoded;
-    bool whole = false;
-  };
-  Result<FlushRecord> EncodeFlushRecord(PageId pid, UnflushedPart part);
-  // Installs the flush mark at `point` (the node the reserved record starts at) from
-  // `head` on, retrying lost CASes while writers only prepend above it. False when
-  // `point` left the chain (the reservation is then dropped).
-  Result<bool> MarkFlushPoint(const GenerationGuard& guard, PageId pid, PageRef head, const PageNode* point,
-                              LssAddress at);
-  void TestHook(std::string_view step, PageId pid) const {
-    if (options_.test_hook) options_.test_hook(step, pid);
-  }
-  // Nothing new to write: a position that covers the page's newest flush point `at`. Its
-  // record may be another thread's flush whose mark is installed but whose disk-chain
-  // entry is not added yet; Sync(at + 1) waits for that record's whole buffer, where the
-  // end of the page's previous record would acknowledge too early.
-  LssAddress CoveringPosition(PageId pid, LssAddress at);
-  void AddToDiskChain(const GenerationGuard& guard, PageId pid, PageDiskRecord record, bool replaces_chain);
-  void EraseDiskChain(PageId pid);
-  std::uint32_t max_body_len() const;
-  Status CheckRecordFits(PageId pid, std::size_t body_size) const;
+  explicit Store(std::unique_ptr<StoreImpl> impl);
 
-  const std::string dir_;
-  StoreOptions options_;
-  // What each checkpoint records of how this store does its I/O.
-  CheckpointSettings WriterSettings() const;
-  std::unique_ptr<Env> owned_env_;
-  Env* env_ = nullptr;
-  std::uint64_t store_id_ = 0;
-  std::uint32_t segment_size_ = 0;
-  std::unique_ptr<SegmentSet> segments_;
-  std::unique_ptr<LogWriter> writer_;
-  MappingTable table_;
-  RecoveryReport recovery_;
-  bool closed_ = false;
-
-  // Where each page's durable state lives (newest record first), and the live bytes per
-  // segment they add up to. Updated by a flush before its reservation is committed, so a
-  // checkpoint taken at written position P sees every record below P.
-  mutable std::mutex disk_mu_;
-  std::unordered_map<PageId, std::vector<PageDiskRecord>> disk_chains_;
-  std::map<std::uint32_t, std::uint64_t> live_bytes_;
-
-  std::mutex catalog_mu_;  // one catalog change at a time
-  Result<std::vector<NamedRoot>> ReadCatalog(const GenerationGuard& guard, PageRef* head);
-
-  std::mutex checkpoint_mu_;
-  std::uint64_t checkpoint_sequence_ = 0;
-
-  // Cleaned segments waiting to be deleted: deletable once every retained checkpoint is
-  // newer than `checkpoint_sequence` and no reader is in a generation <= `generation`.
-  struct PendingDeletion {
-    std::uint32_t segment;
-    std::uint64_t checkpoint_sequence;
-    std::uint64_t generation;
-  };
-  std::mutex clean_mu_;                             // one cleaner at a time
-  std::vector<PendingDeletion> pending_deletions_;  // guarded by checkpoint_mu_
-  Status RelocatePage(PageId pid, std::uint32_t segment, CleanResult& result);
-  // Tells the page in `expected` that its flushed state at `from` now lives at `to` (a new
-  // address for a page on disk, a moved flush mark or a Relocation delta for one in
-  // memory), retrying on new heads as long as the flush point holds.
-  Result<UpdateOutcome> InstallRelocation(const GenerationGuard& guard, PageId pid, PageRef expected, LssAddress from,
-                                          LssAddress to);
-  // After a relocation: the page's disk chain from `snapshot_head` down becomes `moved`.
-  void SpliceMovedRecord(PageId pid, const PageDiskRecord& snapshot_head, const PageDiskRecord& moved);
-  // With checkpoint_mu_ held, after a checkpoint: deletes what is no longer referenced.
-  Status DeleteCleanedSegments(std::vector<std::uint32_t>* deleted);
-  // Checkpoint(), then deletion of cleaned segments that nothing needs any more.
-  Status CheckpointAndDelete(std::vector<std::uint32_t>* deleted);
-
-  std::atomic<std::uint64_t> flushes_{0}, evictions_{0}, reads_from_disk_{0}, checkpoints_{0}, cleaner_runs_{0};
-
-  // Memory budget and background maintenance.
-  PageCache cache_;
-  bool tracking() const { return options_.memory_budget != 0; }
-  void MaintenanceLoop();
-  void EvictToBudget();
-  // After a page grew: writers help evict when the background evictor falls behind
-  // (resident bytes past twice the budget), which bounds memory whatever the write rate.
-  void AfterGrowth();
-  void CleanIfSpaceGrew();
-  std::thread maintenance_;
-  mutable std::mutex maintenance_mu_;
-  std::condition_variable maintenance_cv_;
-  bool stop_maintenance_ = false;
-  std::string maintenance_error_;  // guarded by maintenance_mu_
+  std::unique_ptr<StoreImpl> impl_;  // owned; lives as long as the Store
+  GenerationManager* generations_;   // impl_'s, for the inline EnterGeneration
 };
 
 }  // namespace llama

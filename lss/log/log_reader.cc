@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -89,7 +89,7 @@ Status LogScanner::ReadSegment(std::uint32_t id, std::vector<std::byte>& out) {
 }
 
 Status LogScanner::LoadSegment(std::uint32_t id) {
-  if (auto s = ReadSegment(id, data_); !s) return s;
+  LLAMA_RETURN_IF_ERROR(ReadSegment(id, data_));
   segment_ = id;
   visited_.push_back(id);
   return OkStatus();
@@ -99,29 +99,36 @@ void LogScanner::FindRecords(std::span<const std::byte> bytes, std::uint32_t seg
   // Every offset is a candidate: a frame names its own segment and offset, and its
   // checksum covers them, so only a frame written at this very place passes.
   for (std::size_t o = from; o + kFrameHeaderSize <= bytes.size();) {
-    const std::byte* p = bytes.data() + o;
-    if (DecodeFixed32(p + kFrameSegmentOffset) == 0) {
+    // The segment and offset fields of a frame that would start here (inside `bytes`).
+    std::uint32_t frame_segment = 0, frame_offset = 0;
+    ByteReader fields(bytes.subspan(o + kFrameSegmentOffset));
+    static_assert(kFrameOffsetOffset == kFrameSegmentOffset + 4);
+    (void)(fields.U32(&frame_segment) && fields.U32(&frame_offset));
+    if (frame_segment == 0) {
       // A frame's segment field is never 0: skip a zeroed stretch (a preallocated tail)
       // to the first frame start whose segment field could hold a nonzero byte.
+      const std::byte* p = bytes.data() + o;
       const auto* first = std::find_if(p + kFrameSegmentOffset, bytes.data() + bytes.size(),
                                        [](std::byte b) { return b != std::byte{0}; });
       const auto nonzero = static_cast<std::size_t>(first - bytes.data());
       o = std::max(o + 1, nonzero < kFrameSegmentOffset + 3 ? o + 1 : nonzero - kFrameSegmentOffset - 3);
       continue;
     }
-    if (DecodeFixed32(p + kFrameSegmentOffset) != segment || DecodeFixed32(p + kFrameOffsetOffset) != o) {
+    if (frame_segment != segment || frame_offset != o) {
       ++o;
       continue;
     }
     const LssAddress at = LssAddress::Make(segment, static_cast<std::uint32_t>(o));
-    auto frame = DecodeFrame(bytes.subspan(o), at, segments_->segment_size());
+    auto frame = DecodeFrame(bytes.subspan(o), at, max_body_len_);
     if (!frame) {
       ++o;
       continue;
     }
     if (stop_.records_past++ == 0) stop_.first_record_past = at;
-    if (frame->header.kind == RecordKind::kSyncPoint && frame->body.size() == kSyncPointBodySize) {
-      const LssAddress durable = LssAddress::FromRaw(DecodeFixed64(frame->body.data()));
+    std::uint64_t durable_raw = 0;
+    if (frame->header.kind == RecordKind::kSyncPoint && frame->body.size() == kSyncPointBodySize &&
+        ByteReader(frame->body).U64(&durable_raw)) {
+      const LssAddress durable = LssAddress::FromRaw(durable_raw);
       // A SyncPoint is written after the sync it names, so never before that position.
       if (durable.is_valid() && durable <= at && durable > stop_.durable_through) {
         stop_.durable_through = durable;
@@ -142,7 +149,7 @@ Status LogScanner::LookPastStop() {
     if (std::find(foreign_.begin(), foreign_.end(), id) != foreign_.end()) continue;
     const bool loaded = id == segment_ && !visited_.empty() && visited_.back() == id;
     if (!loaded) {
-      if (auto s = ReadSegment(id, other); !s) return s;
+      LLAMA_RETURN_IF_ERROR(ReadSegment(id, other));
     }
     const std::size_t from = id == stop.segment() ? std::size_t{stop.offset()} + 1 : kSegmentHeaderSize;
     FindRecords(loaded ? std::span<const std::byte>(data_) : std::span<const std::byte>(other), id, from);
@@ -188,7 +195,7 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
     const LssAddress here = LssAddress::Make(segment_, offset_);
     std::span<const std::byte> rest;
     if (offset_ <= data_.size()) rest = std::span<const std::byte>(data_).subspan(offset_);
-    auto frame = DecodeFrame(rest, here, segments_->segment_size());
+    auto frame = DecodeFrame(rest, here, max_body_len_);
     if (!frame) {
       // Not a record: the end of the log, unless a later segment resumes from here.
       const bool zeros = std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; });
@@ -207,7 +214,8 @@ Result<std::optional<LogRecord>> LogScanner::Next() {
     LogRecord record{here, frame->header, std::move(*body)};
     offset_ += static_cast<std::uint32_t>(frame->header.framed_size());
     if (record.header.kind == RecordKind::kSegmentEnd) {
-      const std::uint32_t next = record.body.size() == kSegmentEndBodySize ? DecodeFixed32(record.body.data()) : 0;
+      std::uint32_t next = 0;  // 0 (no segment) for a body of any other size
+      if (record.body.size() == kSegmentEndBodySize) (void)ByteReader(record.body).U32(&next);
       if (next > segment_ && headers_.contains(next)) {
         LLAMA_RETURN_IF_ERROR(LoadSegment(next));
         offset_ = kSegmentHeaderSize;

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -119,7 +119,7 @@ Status LogWriter::AppendSyncPoint() {
   auto r = ReserveSpace(kSyncPointRecordSize);
   LLAMA_RETURN_IF_ERROR(r);
   std::byte body[kSyncPointBodySize];
-  EncodeFixed64(body, durable);
+  ByteWriter(body).U64(durable);
   EncodeFrame(r->bytes().data(), RecordKind::kSyncPoint, r->address(), body, false, 0);
   Commit(std::move(*r));
   stat_sync_points_.fetch_add(1, kRelaxed);
@@ -201,7 +201,7 @@ void LogWriter::SealAndAdvance(std::uint64_t index, std::uint32_t used, std::siz
       next_segment = segment + 1;
       next_base = kSegmentHeaderSize;
       std::byte body[kSegmentEndBodySize];
-      EncodeFixed32(body, next_segment);
+      ByteWriter(body).U32(next_segment);
       EncodeFrame(b.data.get() + used, RecordKind::kSegmentEnd, LssAddress::Make(segment, pos), body, false, 0);
       b.final_size = used + static_cast<std::uint32_t>(kSegmentEndRecordSize);
       b.next_segment = next_segment;
@@ -313,7 +313,7 @@ Status LogWriter::WriteBuffers(const std::vector<std::uint64_t>& indexes) {
       }
     }
     LLAMA_RETURN_IF_ERROR(file);
-    if (auto s = (*file)->WriteAt(requests); !s) return s;
+    LLAMA_RETURN_IF_ERROR((*file)->WriteAt(requests));
     stat_bytes_written_.fetch_add(bytes, kRelaxed);
     stat_buffers_written_.fetch_add(requests.size(), kRelaxed);
     std::lock_guard lock(io_mu_);
@@ -339,7 +339,7 @@ Status LogWriter::health() const {
 Status LogWriter::WaitWritten(LssAddress upto) {
   for (;;) {
     if (written_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
-    if (auto h = health(); !h) return h;
+    LLAMA_RETURN_IF_ERROR(health());
     if (upto > tail() && !closed_.load()) {
       return MakeError(ErrorCode::kInvalidArgument, "log position past the tail");
     }
@@ -352,10 +352,10 @@ Status LogWriter::WaitWritten(LssAddress upto) {
 
 Status LogWriter::Sync(LssAddress upto) {
   if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
-  if (auto s = WaitWritten(upto); !s) return s;
+  LLAMA_RETURN_IF_ERROR(WaitWritten(upto));
   std::lock_guard sync_lock(sync_mu_);
   if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();  // group commit
-  if (auto h = health(); !h) return h;
+  LLAMA_RETURN_IF_ERROR(health());
   const std::uint64_t target = written_.load(std::memory_order_acquire);
   std::set<std::uint32_t> segments;
   bool dir_dirty;

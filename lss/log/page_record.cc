@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "llama/coding.h"
 #include "llama/delta_format.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -25,23 +25,18 @@ Status EncodePageRecord(PageId pid, LssAddress prior, std::span<const DeltaHandl
     return MakeError(ErrorCode::kInvalidArgument, "page record: base page of another page");
   }
   const std::size_t start = out.size();
-  out.resize(start + kHeaderSize);
-  std::byte* h = out.data() + start;
-  EncodeFixed32(h + kPidOffset, pid);
-  h[kFlagsOffset] = static_cast<std::byte>(base != nullptr ? kHasBase : 0);
-  h[kFlagsOffset + 1] = h[kFlagsOffset + 2] = h[kFlagsOffset + 3] = std::byte{0};
-  EncodeFixed64(h + kPriorOffset, prior.raw());
-  EncodeFixed32(h + kDeltaCountOffset, static_cast<std::uint32_t>(deltas.size()));
   const auto base_image = base ? base->Encoded() : std::span<const std::byte>();
-  EncodeFixed32(h + kBaseLenOffset, static_cast<std::uint32_t>(base_image.size()));
+  ByteWriter w(out);
+  w.U32(pid).U8(base != nullptr ? kHasBase : 0).Zeros(3).U64(prior.raw());
+  w.U32(static_cast<std::uint32_t>(deltas.size())).U32(static_cast<std::uint32_t>(base_image.size()));
   for (const DeltaHandle& d : deltas) {
     if (d->pid() != pid) {
       out.resize(start);
       return MakeError(ErrorCode::kInvalidArgument, "page record: delta of another page");
     }
-    out.insert(out.end(), d->bytes().begin(), d->bytes().end());
+    w.Bytes(d->bytes());
   }
-  out.insert(out.end(), base_image.begin(), base_image.end());
+  w.Bytes(base_image);
   return OkStatus();
 }
 
@@ -52,25 +47,27 @@ tl::unexpected<Error> CorruptPageRecord(std::string why) {
 }  // namespace
 
 Result<PageRecordHeader> DecodePageRecordHeader(std::span<const std::byte> body) {
-  if (body.size() < kHeaderSize) return CorruptPageRecord("shorter than its header");
-  const std::byte* h = body.data();
+  ByteReader r(body);
   PageRecordHeader out;
-  out.pid = DecodeFixed32(h + kPidOffset);
-  const auto flags = std::to_integer<std::uint8_t>(h[kFlagsOffset]);
-  if ((flags & ~kHasBase) != 0 || h[kFlagsOffset + 1] != std::byte{0} || h[kFlagsOffset + 2] != std::byte{0} ||
-      h[kFlagsOffset + 3] != std::byte{0}) {
+  std::uint8_t flags = 0;
+  std::span<const std::byte> reserved;
+  std::uint64_t prior = 0;
+  if (!r.U32(&out.pid) || !r.U8(&flags) || !r.Bytes(3, &reserved) || !r.U64(&prior) || !r.U32(&out.delta_count) ||
+      !r.U32(&out.base_len)) {
+    return CorruptPageRecord("shorter than its header");
+  }
+  if ((flags & ~kHasBase) != 0 || reserved[0] != std::byte{0} || reserved[1] != std::byte{0} ||
+      reserved[2] != std::byte{0}) {
     return CorruptPageRecord("unknown flags");
   }
-  out.prior = LssAddress::FromRaw(DecodeFixed64(h + kPriorOffset));
+  out.prior = LssAddress::FromRaw(prior);
   if (!out.prior.is_null() && !out.prior.is_valid()) return CorruptPageRecord("prior address out of range");
   out.has_base = (flags & kHasBase) != 0;
   if (out.has_base && !out.prior.is_null()) return CorruptPageRecord("a base page and a prior");
-  out.delta_count = DecodeFixed32(h + kDeltaCountOffset);
-  out.base_len = DecodeFixed32(h + kBaseLenOffset);
   if (out.has_base != (out.base_len != 0)) return CorruptPageRecord("base flag and base length disagree");
-  if (out.base_len > body.size() - kHeaderSize) return CorruptPageRecord("base length past the end");
+  if (out.base_len > r.remaining()) return CorruptPageRecord("base length past the end");
   // Each delta is at least a header long, so a hostile count cannot make us allocate much.
-  if (out.delta_count > (body.size() - kHeaderSize - out.base_len) / delta_format::kHeaderSize) {
+  if (out.delta_count > (r.remaining() - out.base_len) / delta_format::kHeaderSize) {
     return CorruptPageRecord("delta count past the end");
   }
   return out;
@@ -83,26 +80,27 @@ Result<PageRecord> DecodePageRecord(std::span<const std::byte> body) {
   PageRecord rec;
   rec.pid = header->pid;
   rec.prior = header->prior;
-  const bool has_base = header->has_base;
   const std::uint32_t count = header->delta_count;
-  const std::uint32_t base_len = header->base_len;
-  std::span<const std::byte> rest = body.subspan(kHeaderSize, body.size() - kHeaderSize - base_len);
+  // Between the header and the base (both checked to be there), the deltas.
+  ByteReader deltas(body.subspan(kHeaderSize, body.size() - kHeaderSize - header->base_len));
   rec.deltas.reserve(count);
+  static_assert(delta_format::kLenOffset == 0, "a delta starts with its length");
   for (std::uint32_t i = 0; i < count; ++i) {
-    if (rest.size() < delta_format::kHeaderSize) return corrupt("delta " + std::to_string(i) + " truncated");
-    const std::uint32_t len = DecodeFixed32(rest.data() + delta_format::kLenOffset);
-    if (len < delta_format::kHeaderSize || len > rest.size()) {
+    if (deltas.remaining() < delta_format::kHeaderSize) return corrupt("delta " + std::to_string(i) + " truncated");
+    std::uint32_t len = 0;
+    (void)ByteReader(deltas).U32(&len);  // a look ahead: the delta's bytes start with it
+    std::span<const std::byte> bytes;
+    if (len < delta_format::kHeaderSize || !deltas.Bytes(len, &bytes)) {
       return corrupt("delta " + std::to_string(i) + " length out of range");
     }
-    auto delta = DeltaRecord::Decode(rest.first(len));
+    auto delta = DeltaRecord::Decode(bytes);
     if (!delta) return corrupt("delta " + std::to_string(i) + ": " + delta.error().message());
     if (delta->pid() != rec.pid) return corrupt("delta " + std::to_string(i) + " of another page");
     rec.deltas.push_back(Share(std::move(*delta)));
-    rest = rest.subspan(len);
   }
-  if (!rest.empty()) return corrupt("bytes between the deltas and the base");
-  if (has_base) {
-    auto base = BasePage::Decode(body.subspan(body.size() - base_len));
+  if (deltas.remaining() != 0) return corrupt("bytes between the deltas and the base");
+  if (header->has_base) {
+    auto base = BasePage::Decode(body.last(header->base_len));
     if (!base) return corrupt(base.error().message());
     if (base->pid() != rec.pid) return corrupt("base page of another page");
     rec.base = Share(std::move(*base));

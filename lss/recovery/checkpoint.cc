@@ -309,9 +309,18 @@ std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data) {
   return out;
 }
 
-Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
-  // Every size below is computed in u64 and compared against bytes.size() before anything
-  // is read or allocated.
+namespace {
+
+// The frame of a checkpoint file, checked: magic, version, header size, length, checksum
+// and reserved bytes. Every size is computed in u64 and compared against the file's size
+// before anything is read.
+struct CheckedFrame {
+  std::uint16_t version = 0;
+  std::size_t header_size = 0;  // with the writer settings of version 2
+  std::uint64_t body_end = 0;   // where the trailer starts
+};
+
+Result<CheckedFrame> CheckFrame(std::span<const std::byte> bytes) {
   const std::uint64_t size = bytes.size();
   if (size < kMinSize) {
     return Corrupt(std::to_string(size) + " bytes is shorter than the " + std::to_string(kMinSize) + "-byte minimum");
@@ -320,70 +329,65 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
   if (const std::uint32_t magic = DecodeFixed32(p + kMagicOffset); magic != kMagic) {
     return Corrupt("bad magic " + Hex64(magic));
   }
-  const std::uint16_t version = DecodeFixed16(p + kVersionOffset);
-  if (version != kVersionPlain && version != kVersionWithSettings) {
-    return Corrupt("unknown format version " + std::to_string(version));
+  CheckedFrame frame;
+  frame.version = DecodeFixed16(p + kVersionOffset);
+  if (frame.version != kVersionPlain && frame.version != kVersionWithSettings) {
+    return Corrupt("unknown format version " + std::to_string(frame.version));
   }
-  const std::size_t header_size = kHeaderSize + (version == kVersionWithSettings ? kSettingsSize : 0);
-  if (const std::uint16_t hs = DecodeFixed16(p + kHeaderSizeOffset); hs != header_size) {
-    return Corrupt("header size " + std::to_string(hs) + ", expected " + std::to_string(header_size) + " for version " +
-                   std::to_string(version));
+  frame.header_size = kHeaderSize + (frame.version == kVersionWithSettings ? kSettingsSize : 0);
+  if (const std::uint16_t hs = DecodeFixed16(p + kHeaderSizeOffset); hs != frame.header_size) {
+    return Corrupt("header size " + std::to_string(hs) + ", expected " + std::to_string(frame.header_size) +
+                   " for version " + std::to_string(frame.version));
   }
-  if (size < header_size + kTrailerSize) {
-    return Corrupt(std::to_string(size) + " bytes is shorter than the " + std::to_string(header_size + kTrailerSize) +
-                   "-byte minimum of version " + std::to_string(version));
+  if (size < frame.header_size + kTrailerSize) {
+    return Corrupt(std::to_string(size) + " bytes is shorter than the " +
+                   std::to_string(frame.header_size + kTrailerSize) + "-byte minimum of version " +
+                   std::to_string(frame.version));
   }
-  const std::uint64_t body_end = size - kTrailerSize;
-  if (DecodeFixed64(p + body_end) != Checksum64(std::span<const std::byte>(p, static_cast<std::size_t>(body_end)))) {
+  frame.body_end = size - kTrailerSize;
+  if (DecodeFixed64(p + frame.body_end) !=
+      Checksum64(std::span<const std::byte>(p, static_cast<std::size_t>(frame.body_end)))) {
     return Corrupt("checksum mismatch");
   }
   if (DecodeFixed32(p + kReserved1Offset) != 0 || DecodeFixed32(p + kReserved2Offset) != 0) {
     return Corrupt("reserved header bytes are not zero");
   }
+  return frame;
+}
 
-  CheckpointData d;
-  d.store_id = DecodeFixed64(p + kStoreIdOffset);
-  d.sequence = DecodeFixed64(p + kSequenceOffset);
-  d.scan_start = LssAddress::FromRaw(DecodeFixed64(p + kScanStartOffset));
-  d.oldest_segment = DecodeFixed32(p + kOldestSegmentOffset);
-  if (version == kVersionWithSettings) {
-    const std::byte* q = p + kHeaderSize;
-    CheckpointSettings& w = d.settings.emplace();
-    w.io_backend_requested = static_cast<std::uint8_t>(q[kBackendRequestedOffset]);
-    w.io_backend_in_use = static_cast<std::uint8_t>(q[kBackendInUseOffset]);
-    const auto flags = static_cast<std::uint8_t>(q[kSettingsFlagsOffset]);
-    w.io_fell_back = (flags & kFellBackFlag) != 0;
-    w.compression_level = static_cast<std::int8_t>(static_cast<std::uint8_t>(q[kCompressionLevelOffset]));
-    w.flush_buffer_size = DecodeFixed32(q + kFlushBufferSizeOffset);
-    w.flush_buffers = DecodeFixed32(q + kFlushBuffersOffset);
-    w.max_disk_chain = DecodeFixed32(q + kMaxDiskChainOffset);
-    if (w.io_backend_requested > kMaxBackendCode || w.io_backend_in_use > kMaxBackendCode) {
-      return Corrupt("writer settings: unknown io backend code " +
-                     std::to_string(std::max(w.io_backend_requested, w.io_backend_in_use)));
-    }
-    if ((flags & ~kFellBackFlag) != 0) {
-      return Corrupt("writer settings: unknown flags " + std::to_string(flags));
-    }
+// The version 2 writer settings, `q` pointing at them.
+Result<CheckpointSettings> DecodeSettings(const std::byte* q) {
+  CheckpointSettings w;
+  w.io_backend_requested = static_cast<std::uint8_t>(q[kBackendRequestedOffset]);
+  w.io_backend_in_use = static_cast<std::uint8_t>(q[kBackendInUseOffset]);
+  const auto flags = static_cast<std::uint8_t>(q[kSettingsFlagsOffset]);
+  w.io_fell_back = (flags & kFellBackFlag) != 0;
+  w.compression_level = static_cast<std::int8_t>(static_cast<std::uint8_t>(q[kCompressionLevelOffset]));
+  w.flush_buffer_size = DecodeFixed32(q + kFlushBufferSizeOffset);
+  w.flush_buffers = DecodeFixed32(q + kFlushBuffersOffset);
+  w.max_disk_chain = DecodeFixed32(q + kMaxDiskChainOffset);
+  if (w.io_backend_requested > kMaxBackendCode || w.io_backend_in_use > kMaxBackendCode) {
+    return Corrupt("writer settings: unknown io backend code " +
+                   std::to_string(std::max(w.io_backend_requested, w.io_backend_in_use)));
   }
-  const std::uint64_t page_count = DecodeFixed64(p + kPageCountOffset);
-  const std::uint64_t app_len = DecodeFixed32(p + kAppStateLenOffset);
-  if (std::string why = CheckScanStart(d); !why.empty()) return Corrupt(why);
-  if (std::string why = CheckAppState(app_len); !why.empty()) return Corrupt(why);
+  if ((flags & ~kFellBackFlag) != 0) {
+    return Corrupt("writer settings: unknown flags " + std::to_string(flags));
+  }
+  return w;
+}
 
-  // Bytes between the header and the trailer: page entries, then the application state.
-  const std::uint64_t middle = body_end - header_size;
-  if (app_len > middle) {
-    return Corrupt("application state length " + std::to_string(app_len) + " exceeds file size");
-  }
-  const std::uint64_t pages_end = body_end - app_len;
+// The page entries between `begin` and `end` (exactly), `page_count` of them, into d.pages
+// (d's oldest_segment already decoded: records are checked against it).
+Status DecodePages(const std::byte* p, std::uint64_t begin, std::uint64_t end, std::uint64_t page_count,
+                   CheckpointData& d) {
   // Each page takes at least one page entry and one record entry.
-  if (page_count > (pages_end - header_size) / (kPageEntrySize + kRecordEntrySize)) {
+  if (page_count > (end - begin) / (kPageEntrySize + kRecordEntrySize)) {
     return Corrupt("page count " + std::to_string(page_count) + " exceeds file size");
   }
   d.pages.reserve(static_cast<std::size_t>(page_count));
-  std::uint64_t pos = header_size;
+  std::uint64_t pos = begin;
   for (std::uint64_t i = 0; i < page_count; ++i) {
-    if (pages_end - pos < kPageEntrySize) {
+    if (end - pos < kPageEntrySize) {
       return Corrupt("page entry " + std::to_string(i) + " exceeds file size");
     }
     CheckpointPage& page = d.pages.emplace_back();
@@ -395,7 +399,7 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
                      " (pids must strictly increase)");
     }
     if (chain_len == 0) return Corrupt("page " + std::to_string(page.pid) + " has an empty chain");
-    if (chain_len > (pages_end - pos) / kRecordEntrySize) {
+    if (chain_len > (end - pos) / kRecordEntrySize) {
       return Corrupt("page " + std::to_string(page.pid) + " chain length " + std::to_string(chain_len) +
                      " exceeds file size");
     }
@@ -408,9 +412,39 @@ Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
       if (std::string why = CheckRecord(d, page.pid, r); !why.empty()) return Corrupt(why);
     }
   }
-  if (pos != pages_end) {
-    return Corrupt(std::to_string(pages_end - pos) + " bytes between the page entries and the application state");
+  if (pos != end) {
+    return Corrupt(std::to_string(end - pos) + " bytes between the page entries and the application state");
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
+  auto frame = CheckFrame(bytes);
+  LLAMA_RETURN_IF_ERROR(frame);
+  const std::byte* p = bytes.data();
+  CheckpointData d;
+  d.store_id = DecodeFixed64(p + kStoreIdOffset);
+  d.sequence = DecodeFixed64(p + kSequenceOffset);
+  d.scan_start = LssAddress::FromRaw(DecodeFixed64(p + kScanStartOffset));
+  d.oldest_segment = DecodeFixed32(p + kOldestSegmentOffset);
+  if (frame->version == kVersionWithSettings) {
+    auto settings = DecodeSettings(p + kHeaderSize);
+    LLAMA_RETURN_IF_ERROR(settings);
+    d.settings = *settings;
+  }
+  const std::uint64_t page_count = DecodeFixed64(p + kPageCountOffset);
+  const std::uint64_t app_len = DecodeFixed32(p + kAppStateLenOffset);
+  if (std::string why = CheckScanStart(d); !why.empty()) return Corrupt(why);
+  if (std::string why = CheckAppState(app_len); !why.empty()) return Corrupt(why);
+
+  // Bytes between the header and the trailer: page entries, then the application state.
+  if (app_len > frame->body_end - frame->header_size) {
+    return Corrupt("application state length " + std::to_string(app_len) + " exceeds file size");
+  }
+  const std::uint64_t pages_end = frame->body_end - app_len;
+  LLAMA_RETURN_IF_ERROR(DecodePages(p, frame->header_size, pages_end, page_count, d));
   const auto app = bytes.subspan(static_cast<std::size_t>(pages_end), static_cast<std::size_t>(app_len));
   d.application_state.assign(app.begin(), app.end());
   return d;

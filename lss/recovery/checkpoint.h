@@ -29,6 +29,8 @@ namespace llama {
 struct PageDiskRecord {
   LssAddress address;
   std::uint32_t length = 0;
+  // The position just past the record (in its segment).
+  LssAddress end() const { return LssAddress::Make(address.segment(), address.offset() + length); }
   friend bool operator==(const PageDiskRecord&, const PageDiskRecord&) = default;
 };
 

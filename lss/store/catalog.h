@@ -1,7 +1,7 @@
 // The store's catalog: a durable map from names to page ids, so the layers above the page
 // store (a vector, a Bw-tree) find their pages again after a reopen.
 //
-// The catalog lives in page kCatalogPage (page id 0), which every store reserves: its
+// The catalog lives in page kCatalogPage (page id 0, llama/store_catalog.h), which every store reserves: its
 // state is one base page whose contents are the encoding below (an empty page state means
 // an empty catalog). Store::OpenRoot changes it by Update-R and makes the change durable
 // before returning. Layout byte by byte: docs/FORMAT.md, "Catalog page".
@@ -17,11 +17,10 @@
 #include <vector>
 
 #include "llama/status.h"
+#include "llama/store_catalog.h"
 #include "llama/types.h"
 
 namespace llama {
-
-inline constexpr PageId kCatalogPage = 0;
 
 namespace catalog_format {
 inline constexpr std::uint32_t kMagic = 0x54434C4C;  // "LLCT" as little-endian bytes
@@ -30,12 +29,6 @@ inline constexpr std::size_t kMaxNameLength = 255;
 // Per entry: name length u16, name bytes, page id u32.
 inline constexpr std::size_t kEntryOverhead = 6;
 }  // namespace catalog_format
-
-struct NamedRoot {
-  std::string name;
-  PageId pid = 0;
-  friend bool operator==(const NamedRoot&, const NamedRoot&) = default;
-};
 
 // InvalidArgument unless 1 <= length <= 255 bytes.
 [[nodiscard]] Status ValidateRootName(std::string_view name);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 
+#include "rebuild/published_tree.h"
 #include "rebuild/tree_page.h"
 #include "tests/rebuild/vector_test_util.h"
 
@@ -105,7 +106,7 @@ TEST_P(RrbBuilderTest, BatchesOfRandomOperationsMatchStdVector) {
     ASSERT_TRUE(written.has_value()) << written.error().ToString();
     tree = written->tree;
     ASSERT_EQ(tree.size, model.size());
-    auto published = std::make_shared<const PublishedTree>(PublishedTree{generation, 0, tree, store_.get(), &config_});
+    auto published = std::make_shared<const PublishedTree>(generation, 0, tree, store_.get(), &config_);
     VectorSnapshot snap(published);
     ASSERT_TRUE(SameSequence(Contents(snap), model)) << "batch " << b;
     if (tree.root != 0) CheckShape(tree.root, tree.height, tree.size, true);
@@ -142,7 +143,7 @@ TEST_P(RrbBuilderTest, AppendsBuildARegularTree) {
     for (std::uint32_t k = 0; k < inner->count(); ++k) walk(inner->child(k), height - 1);
   };
   walk(tree.root, tree.height);
-  auto published = std::make_shared<const PublishedTree>(PublishedTree{1, 0, tree, store_.get(), &config_});
+  auto published = std::make_shared<const PublishedTree>(1, 0, tree, store_.get(), &config_);
   VectorSnapshot snap(published);
   for (std::uint64_t i = 0; i < n; i += 7) EXPECT_EQ(*snap.at(i), std::to_string(i));
 }
@@ -169,7 +170,7 @@ TEST_P(RrbBuilderTest, OneLongBatchOfMixedOperations) {
   }
   auto written = builder.Materialize();
   ASSERT_TRUE(written.has_value());
-  auto published = std::make_shared<const PublishedTree>(PublishedTree{1, 0, written->tree, store_.get(), &config_});
+  auto published = std::make_shared<const PublishedTree>(1, 0, written->tree, store_.get(), &config_);
   EXPECT_TRUE(SameSequence(Contents(VectorSnapshot(published)), model));
   CheckShape(written->tree.root, written->tree.height, written->tree.size, true);
 }

@@ -53,7 +53,7 @@ TEST(VectorConcurrencyTest, WritersReadersRebuilderEvictionAndCleaning) {
         if (n == per_writer / 2) {
           while (readers_started.load() < kReaders && !::testing::Test::HasFailure()) std::this_thread::yield();
         }
-        auto ticket = (*vec)->append(std::to_string(t) + ":" + std::to_string(n), VectorWriteOptions{n % 97 == 0});
+        auto ticket = (*vec)->Append(std::to_string(t) + ":" + std::to_string(n), VectorWriteOptions{n % 97 == 0});
         ASSERT_TRUE(ticket.has_value()) << ticket.error().ToString();
       }
     });
@@ -61,8 +61,8 @@ TEST(VectorConcurrencyTest, WritersReadersRebuilderEvictionAndCleaning) {
   // Readers: one keeps a snapshot for the whole run and rereads it; others come and go.
   std::atomic<int> reads{0};
   threads.emplace_back([&] {
-    VectorSnapshot held = (*vec)->snapshot();
-    while (held.size() == 0 && !done) held = (*vec)->snapshot();
+    VectorSnapshot held = (*vec)->Snapshot();
+    while (held.size() == 0 && !done) held = (*vec)->Snapshot();
     const std::vector<std::string> first = Contents(held);
     EXPECT_FALSE(first.empty()) << "the held snapshot was taken before anything was published";
     for (bool started = false; !started || !done; started = true) {
@@ -73,7 +73,7 @@ TEST(VectorConcurrencyTest, WritersReadersRebuilderEvictionAndCleaning) {
   });
   threads.emplace_back([&] {
     for (bool started = false; !started || !done; started = true) {
-      VectorSnapshot s = (*vec)->snapshot();
+      VectorSnapshot s = (*vec)->Snapshot();
       CheckConsistent(s, kWriters);
       if (s.size() > 0) {
         auto v = s.at(s.size() / 2);
@@ -91,15 +91,15 @@ TEST(VectorConcurrencyTest, WritersReadersRebuilderEvictionAndCleaning) {
 
   // Everything becomes visible; with every reader gone, the next publications free what
   // only retired snapshots could reach.
-  auto last = (*vec)->append("end:0");
+  auto last = (*vec)->Append("end:0");
   ASSERT_TRUE(last.has_value());
-  ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+  ASSERT_TRUE((*vec)->WaitVisible(*last).has_value());
   for (int i = 0; i < 2; ++i) {
-    auto t = (*vec)->append("end:" + std::to_string(i + 1));
+    auto t = (*vec)->Append("end:" + std::to_string(i + 1));
     ASSERT_TRUE(t.has_value());
-    ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
+    ASSERT_TRUE((*vec)->WaitVisible(*t).has_value());
   }
-  VectorSnapshot final_snap = (*vec)->snapshot();
+  VectorSnapshot final_snap = (*vec)->Snapshot();
   EXPECT_EQ(final_snap.size(), static_cast<std::uint64_t>(kWriters * per_writer + 3));
   const VectorMetrics m = (*vec)->metrics();
   EXPECT_GT(m.pages_reclaimed, 0u);
@@ -120,16 +120,16 @@ TEST(VectorConcurrencyTest, AHeldSnapshotHoldsBackOnlyWhatItSees) {
   ASSERT_TRUE(store.has_value());
   auto vec = Vector::Open(**store, "h", SmallVector(Shape{4, 8}));
   ASSERT_TRUE(vec.has_value());
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE((*vec)->append(std::to_string(i)).has_value());
-  auto t = (*vec)->append("x");
-  ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
-  VectorSnapshot old = (*vec)->snapshot();
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE((*vec)->Append(std::to_string(i)).has_value());
+  auto t = (*vec)->Append("x");
+  ASSERT_TRUE((*vec)->WaitVisible(*t).has_value());
+  VectorSnapshot old = (*vec)->Snapshot();
   const std::vector<std::string> seen = Contents(old);
   std::uint64_t pending_after_first = 0;
   for (int round = 0; round < 30; ++round) {
-    auto u = (*vec)->update(static_cast<std::uint64_t>(round % 100), "u" + std::to_string(round));
+    auto u = (*vec)->Update(static_cast<std::uint64_t>(round % 100), "u" + std::to_string(round));
     ASSERT_TRUE(u.has_value());
-    ASSERT_TRUE((*vec)->wait_visible(*u).has_value());
+    ASSERT_TRUE((*vec)->WaitVisible(*u).has_value());
     if (round == 0) pending_after_first = (*vec)->metrics().pages_pending_free;
   }
   const VectorMetrics m = (*vec)->metrics();

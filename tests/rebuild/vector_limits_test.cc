@@ -6,7 +6,9 @@
 #include <functional>
 
 #include "llama/coding.h"
+#include "rebuild/published_tree.h"
 #include "rebuild/tree_page.h"
+#include "rebuild/vector_format.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
@@ -278,7 +280,7 @@ TEST_F(VectorLimitsStoreTest, OpenRefusesOptionsOutOfRange) {
   most.max_buffer_bytes = std::uint64_t{1} << 30;
   auto vec = Open("most", most);
   ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
-  ASSERT_TRUE((*vec)->append("x", {.sync = true}).has_value());
+  ASSERT_TRUE((*vec)->Append("x", {.sync = true}).has_value());
   ASSERT_TRUE((*vec)->Close().has_value());
 }
 
@@ -288,14 +290,14 @@ TEST_F(VectorLimitsStoreTest, MostWriterSlotsSurviveAReopen) {
   {
     auto vec = Open("slots", o);
     ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
-    ASSERT_TRUE((*vec)->append("x").has_value());
+    ASSERT_TRUE((*vec)->Append("x").has_value());
     ASSERT_TRUE((*vec)->Close().has_value());
   }
   o.writer_slots = 1;  // a reopen keeps the stored slots
   auto vec = Open("slots", o);
   ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
   EXPECT_EQ((*vec)->config().buffers.size(), kMaxSlots);
-  EXPECT_EQ(Contents((*vec)->snapshot()), std::vector<std::string>{"x"});
+  EXPECT_EQ(Contents((*vec)->Snapshot()), std::vector<std::string>{"x"});
   ASSERT_TRUE((*vec)->Close().has_value());
 }
 
@@ -309,21 +311,21 @@ TEST_F(VectorLimitsStoreTest, LargestValueAndFullestLeafRoundTrip) {
   Vector& v = **vec;
   ASSERT_EQ(v.max_value_size(), kMaxValueSize);
   const std::string largest(kMaxValueSize, 'v');
-  for (auto write : {&Vector::append, &Vector::prepend}) {
+  for (auto write : {&Vector::Append, &Vector::Prepend}) {
     ExpectCode((v.*write)(largest + "v", {}), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
   }
-  ExpectCode(v.insert(0, largest + "v"), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
+  ExpectCode(v.Insert(0, largest + "v"), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
   VectorWriteBatch empties;
-  for (std::uint32_t i = 0; i < kMaxLeafElements; ++i) empties.append("");
-  auto t = v.write(empties);
+  for (std::uint32_t i = 0; i < kMaxLeafElements; ++i) empties.Append("");
+  auto t = v.Write(empties);
   ASSERT_TRUE(t.has_value()) << t.error().ToString();
-  ASSERT_TRUE(v.wait_visible(*t).has_value());
-  EXPECT_EQ(v.snapshot().height(), 0) << "one full leaf";
-  ExpectCode(v.update(0, largest + "v"), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
-  t = v.update(kMaxLeafElements - 1, largest);
+  ASSERT_TRUE(v.WaitVisible(*t).has_value());
+  EXPECT_EQ(v.Snapshot().height(), 0) << "one full leaf";
+  ExpectCode(v.Update(0, largest + "v"), ErrorCode::kInvalidArgument, std::to_string(kMaxValueSize));
+  t = v.Update(kMaxLeafElements - 1, largest);
   ASSERT_TRUE(t.has_value()) << t.error().ToString();
-  ASSERT_TRUE(v.wait_visible(*t).has_value());
-  VectorSnapshot snap = v.snapshot();
+  ASSERT_TRUE(v.WaitVisible(*t).has_value());
+  VectorSnapshot snap = v.Snapshot();
   EXPECT_EQ(snap.size(), kMaxLeafElements);
   EXPECT_EQ(snap.at(kMaxLeafElements - 1).value(), largest);
   EXPECT_EQ(snap.at(0).value(), "");
@@ -337,13 +339,13 @@ TEST_F(VectorLimitsStoreTest, BatchOfTheMostOperations) {
   auto vec = Open("batch", o);
   ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
   VectorWriteBatch batch;
-  for (std::size_t i = 0; i < kMaxEntryOps; ++i) batch.append("");
-  auto t = (*vec)->write(batch);
+  for (std::size_t i = 0; i < kMaxEntryOps; ++i) batch.Append("");
+  auto t = (*vec)->Write(batch);
   ASSERT_TRUE(t.has_value()) << t.error().ToString();
-  ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
-  EXPECT_EQ((*vec)->snapshot().size(), kMaxEntryOps);
-  batch.append("");
-  ExpectCode((*vec)->write(batch), ErrorCode::kInvalidArgument, "65535");
+  ASSERT_TRUE((*vec)->WaitVisible(*t).has_value());
+  EXPECT_EQ((*vec)->Snapshot().size(), kMaxEntryOps);
+  batch.Append("");
+  ExpectCode((*vec)->Write(batch), ErrorCode::kInvalidArgument, "65535");
   ASSERT_TRUE((*vec)->Close().has_value());
 }
 
@@ -391,7 +393,7 @@ TEST_F(VectorLimitsStoreTest, TreeHeightStopsAtTheLimit) {
   EXPECT_EQ(DecodePublication(EncodePublication(p).value()).value(), p);
   std::vector<std::string> want(2 * (kMaxHeight - 1), "t");
   want.insert(want.end(), {"a", "b", "x"});
-  auto published = std::make_shared<const PublishedTree>(PublishedTree{1, 2, written->tree, store_.get(), &config});
+  auto published = std::make_shared<const PublishedTree>(1, 2, written->tree, store_.get(), &config);
   EXPECT_TRUE(SameSequence(Contents(VectorSnapshot(published)), want));
 
   RrbBuilder at_limit(*store_, config, TallTree(*store_, kMaxHeight));
@@ -407,7 +409,7 @@ class VectorLimitsRecoveryTest : public VectorLimitsStoreTest {
     {
       auto vec = Open("damaged", VectorOptions{});
       ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
-      ASSERT_TRUE((*vec)->append("kept", {.sync = true}).has_value());
+      ASSERT_TRUE((*vec)->Append("kept", {.sync = true}).has_value());
       buffer = (*vec)->config().buffers[0];
       ASSERT_TRUE((*vec)->Close().has_value());
     }

@@ -60,7 +60,7 @@ TEST_P(VectorModelTest, SingleWriterMatchesStdVectorAfterEveryPublication) {
     // the number of checks does not depend on how often the rebuilder got to run.
     const bool fixed_point = (i + 1) % std::max(1, writes / kFixedPoints) == 0;
     if (const bool at_random = rng() % 50 == 0; fixed_point || at_random) {
-      auto visible = (*vec)->wait_visible(*ticket);
+      auto visible = (*vec)->WaitVisible(*ticket);
       if (accepted.back()) {
         EXPECT_TRUE(visible.has_value()) << visible.error().ToString();
       } else {
@@ -69,15 +69,15 @@ TEST_P(VectorModelTest, SingleWriterMatchesStdVectorAfterEveryPublication) {
       }
     }
     if (const bool at_random = rng() % 10 == 0; fixed_point || at_random) {
-      VectorSnapshot snap = (*vec)->snapshot();
+      VectorSnapshot snap = (*vec)->Snapshot();
       if (snap.generation() != last_checked_generation) {
         last_checked_generation = snap.generation();
         check(snap);
       }
     }
   }
-  ASSERT_TRUE((*vec)->wait_visible(VectorTicket{log.back().first, 0}).has_value() || !accepted.back());
-  VectorSnapshot last = (*vec)->snapshot();
+  ASSERT_TRUE((*vec)->WaitVisible(VectorTicket{log.back().first, 0}).has_value() || !accepted.back());
+  VectorSnapshot last = (*vec)->Snapshot();
   EXPECT_TRUE(SameSequence(Contents(last), model));
   check(last);
   EXPECT_GT(checks, kFixedPoints) << "every fixed point and the end were checked";
@@ -91,7 +91,7 @@ TEST_P(VectorModelTest, SingleWriterMatchesStdVectorAfterEveryPublication) {
   // A clean reopen gives the same sequence.
   auto again = Vector::Open(**store, "model", SmallVector(GetParam()));
   ASSERT_TRUE(again.has_value()) << again.error().ToString();
-  EXPECT_TRUE(SameSequence(Contents((*again)->snapshot()), model));
+  EXPECT_TRUE(SameSequence(Contents((*again)->Snapshot()), model));
   ASSERT_TRUE((*again)->Close().has_value());
   again->reset();
   ASSERT_TRUE((*store)->Close().has_value());
@@ -115,7 +115,7 @@ TEST_P(VectorModelTest, ConcurrentWritersMatchTheSerialReplayOfTheirOrder) {
       std::mt19937_64 rng(seed * 31 + t);
       for (int i = 0; i < per_thread; ++i) {
         // Indices aim at the size the writer last saw: others' writes may make them invalid.
-        const std::uint64_t seen = (*vec)->snapshot().size();
+        const std::uint64_t seen = (*vec)->Snapshot().size();
         std::vector<VectorOp> ops;
         const int n = rng() % 6 == 0 ? 2 + static_cast<int>(rng() % 3) : 1;
         for (int k = 0; k < n; ++k) ops.push_back(RandomOp(rng, seen, std::to_string(t) + "." + std::to_string(i), 2));
@@ -133,14 +133,14 @@ TEST_P(VectorModelTest, ConcurrentWritersMatchTheSerialReplayOfTheirOrder) {
   std::vector<std::string> model;
   std::uint64_t rejected = 0;
   for (const auto& [ts, ops] : order) rejected += ApplyToModel(model, *ops) ? 0 : 1;
-  auto visible = (*vec)->wait_visible(VectorTicket{order.rbegin()->first, 0});
+  auto visible = (*vec)->WaitVisible(VectorTicket{order.rbegin()->first, 0});
   ASSERT_TRUE(visible.has_value() || visible.error().code() == ErrorCode::kInvalidArgument)
       << visible.error().ToString();
-  EXPECT_TRUE(SameSequence(Contents((*vec)->snapshot()), model));
+  EXPECT_TRUE(SameSequence(Contents((*vec)->Snapshot()), model));
   EXPECT_EQ((*vec)->metrics().rejected_entries, rejected);
   EXPECT_EQ((*vec)->metrics().total_batch_entries, order.size()) << "every write was replayed once";
   {
-    VectorSnapshot snap = (*vec)->snapshot();
+    VectorSnapshot snap = (*vec)->Snapshot();
     EXPECT_EQ(snap.size(), model.size()) << "snapshot size";
     RrbBuilder builder(**store, (*vec)->config(), {});
     for (const auto& [ts, ops] : order) (void)builder.Apply(VectorEntry{ts, 0, 0, *ops});

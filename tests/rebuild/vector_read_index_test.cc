@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "rebuild/tree_page.h"
+#include "rebuild/vector_format.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
@@ -104,7 +105,7 @@ void WriteRandom(Vector& vec, std::vector<std::string>& model, std::mt19937_64& 
     ASSERT_TRUE(last.has_value()) << last.error().ToString();
     model = std::move(scratch);
   }
-  ASSERT_TRUE(vec.wait_visible(*last).has_value());
+  ASSERT_TRUE(vec.WaitVisible(*last).has_value());
 }
 
 class VectorReadIndexTest : public ::testing::TestWithParam<Shape> {
@@ -129,7 +130,7 @@ TEST_P(VectorReadIndexTest, EveryReadMatchesTheModel) {
   const int rounds = Scaled(8);
   for (int round = 0; round < rounds; ++round) {
     WriteRandom(**vec, model, rng, 30 + static_cast<int>(rng() % 300), "r" + std::to_string(round) + ".");
-    VectorSnapshot snap = (*vec)->snapshot();
+    VectorSnapshot snap = (*vec)->Snapshot();
     if (round % 2 == 1) {
       ASSERT_TRUE(snap.prepare_reads().has_value());
     }
@@ -180,7 +181,7 @@ TEST(VectorReadIndexEvictionTest, AnOldSnapshotReadsItsEvictedLeavesBack) {
   ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
   std::vector<std::string> model;
   WriteRandom(**vec, model, rng, Scaled(1500), "a");
-  VectorSnapshot old = (*vec)->snapshot();
+  VectorSnapshot old = (*vec)->Snapshot();
   const std::vector<std::string> old_model = model;
   ASSERT_TRUE(old.prepare_reads().has_value());
   ExpectReadsEqual(old, old_model, rng);
@@ -189,9 +190,9 @@ TEST(VectorReadIndexEvictionTest, AnOldSnapshotReadsItsEvictedLeavesBack) {
   VectorWriteBatch updates;
   for (std::uint64_t i = 0; i < model.size(); ++i) {
     model[i] = "new" + std::to_string(i);
-    updates.update(i, model[i]);
+    updates.Update(i, model[i]);
   }
-  ASSERT_TRUE((*vec)->write(updates).has_value());
+  ASSERT_TRUE((*vec)->Write(updates).has_value());
   WriteRandom(**vec, model, rng, Scaled(500), "b");
   EXPECT_GE((*vec)->metrics().pages_pending_free, 1u) << "the old snapshot holds its replaced pages";
 
@@ -204,7 +205,7 @@ TEST(VectorReadIndexEvictionTest, AnOldSnapshotReadsItsEvictedLeavesBack) {
   }
   ExpectReadsEqual(old, old_model, rng);
   EXPECT_GT((*store)->stats().reads_from_disk, before.reads_from_disk) << "evicted leaves were read back";
-  ExpectReadsEqual((*vec)->snapshot(), model, rng);
+  ExpectReadsEqual((*vec)->Snapshot(), model, rng);
   old.release();
   ASSERT_TRUE((*vec)->Close().has_value());
   vec->reset();
@@ -242,7 +243,7 @@ TEST(VectorReadIndexConcurrencyTest, ReadersOnSeveralSnapshotsWhileWritersPublis
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(seed * 31 + t);
       for (int i = 0; i < per_writer; ++i) {
-        const std::uint64_t size = (*vec)->snapshot().size();
+        const std::uint64_t size = (*vec)->Snapshot().size();
         std::vector<VectorOp> ops{RandomOp(rng, size, std::to_string(t) + "." + std::to_string(i), 2)};
         auto ticket = Submit(**vec, ops);
         ASSERT_TRUE(ticket.has_value()) << ticket.error().ToString();
@@ -258,7 +259,7 @@ TEST(VectorReadIndexConcurrencyTest, ReadersOnSeveralSnapshotsWhileWritersPublis
         VectorSnapshot snap;
         {
           std::lock_guard lock(shared_mu);
-          if (!shared.valid() || rng() % 2 == 0) shared = (*vec)->snapshot();
+          if (!shared.valid() || rng() % 2 == 0) shared = (*vec)->Snapshot();
           snap = shared;
         }
         std::string error;
@@ -310,7 +311,7 @@ TEST_P(VectorViewTest, ViewsOutliveReplacementEvictionAndReclaim) {
   ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
   std::vector<std::string> model;
   WriteRandom(**vec, model, rng, Scaled(600), "a");
-  VectorSnapshot old = (*vec)->snapshot();
+  VectorSnapshot old = (*vec)->Snapshot();
   const std::vector<std::string> old_model = model;
   ASSERT_TRUE(old.prepare_reads().has_value());
   EXPECT_EQ(old.read_index_pins_leaves(), so.memory_budget == 0);
@@ -338,12 +339,12 @@ TEST_P(VectorViewTest, ViewsOutliveReplacementEvictionAndReclaim) {
     std::mt19937_64 wrng(seed + 1);
     for (int round = 0; round < 4; ++round) {
       VectorWriteBatch updates;  // every leaf replaced
-      for (std::uint64_t i = 0; i < model.size(); ++i) updates.update(i, "r" + std::to_string(round) + "." + model[i]);
+      for (std::uint64_t i = 0; i < model.size(); ++i) updates.Update(i, "r" + std::to_string(round) + "." + model[i]);
       for (std::uint64_t i = 0; i < model.size(); ++i) model[i] = "r" + std::to_string(round) + "." + model[i];
-      auto ticket = (*vec)->write(updates);
+      auto ticket = (*vec)->Write(updates);
       ASSERT_TRUE(ticket.has_value()) << ticket.error().ToString();
-      ASSERT_TRUE((*vec)->wait_visible(*ticket).has_value());
-      VectorSnapshot between = (*vec)->snapshot();  // read, then released: its pages are reclaimed
+      ASSERT_TRUE((*vec)->WaitVisible(*ticket).has_value());
+      VectorSnapshot between = (*vec)->Snapshot();  // read, then released: its pages are reclaimed
       ASSERT_TRUE(between.prepare_reads().has_value());
       WriteRandom(**vec, model, wrng, Scaled(100), "w" + std::to_string(round) + ".");
     }
@@ -366,7 +367,7 @@ TEST_P(VectorViewTest, ViewsOutliveReplacementEvictionAndReclaim) {
   }
   EXPECT_GT((*vec)->metrics().pages_reclaimed, 0u) << "pages of released publications were reclaimed";
   ExpectReadsEqual(old, old_model, rng);
-  ExpectReadsEqual((*vec)->snapshot(), model, rng);
+  ExpectReadsEqual((*vec)->Snapshot(), model, rng);
   old.release();
   ASSERT_TRUE((*vec)->Close().has_value());
   vec->reset();

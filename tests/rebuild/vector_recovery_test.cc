@@ -43,11 +43,11 @@ TEST_P(VectorPowerCutTest, ReopensAtAPrefixHoldingEverySyncedWrite) {
     ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
     if (round > 0) {
       // The previous round's writes: a prefix that holds every synced one.
-      const std::vector<std::string> got = Contents((*vec)->snapshot());
+      const std::vector<std::string> got = Contents((*vec)->Snapshot());
       ASSERT_TRUE(SameSequence(got, recovered)) << "not the model after any allowed prefix";
     }
     // This round: states[k] is the model after the first k writes of the round.
-    std::vector<std::vector<std::string>> states{Contents((*vec)->snapshot())};
+    std::vector<std::vector<std::string>> states{Contents((*vec)->Snapshot())};
     std::size_t last_synced = 0;
     const int writes = Scaled(150) + static_cast<int>(rng() % 150);
     for (int i = 0; i < writes; ++i) {
@@ -64,7 +64,7 @@ TEST_P(VectorPowerCutTest, ReopensAtAPrefixHoldingEverySyncedWrite) {
       states.push_back(std::move(next));
       if (sync) last_synced = states.size() - 1;
       if (rng() % 40 == 0) {
-        ASSERT_TRUE((*vec)->sync(*ticket).has_value());
+        ASSERT_TRUE((*vec)->Sync(*ticket).has_value());
         last_synced = states.size() - 1;
       }
     }
@@ -79,7 +79,7 @@ TEST_P(VectorPowerCutTest, ReopensAtAPrefixHoldingEverySyncedWrite) {
     ASSERT_TRUE(check_store.has_value()) << check_store.error().ToString();
     auto check = Vector::Open(**check_store, "v", SmallVector(GetParam()));
     ASSERT_TRUE(check.has_value()) << check.error().ToString();
-    const std::vector<std::string> got = Contents((*check)->snapshot());
+    const std::vector<std::string> got = Contents((*check)->Snapshot());
     std::size_t match = states.size();
     for (std::size_t k = last_synced; k < states.size(); ++k) {
       if (states[k] == got) match = k;
@@ -106,7 +106,7 @@ void KillChild(const std::string& dir, int first, int out_fd) {
   if (!vec) ::_exit(4);
   for (int i = first;; ++i) {
     const bool sync = i % 5 == 0;
-    auto t = (*vec)->append("v" + std::to_string(i), VectorWriteOptions{sync});
+    auto t = (*vec)->Append("v" + std::to_string(i), VectorWriteOptions{sync});
     if (!t) ::_exit(5);
     if (sync && ::write(out_fd, &i, sizeof i) != sizeof i) ::_exit(6);
   }
@@ -159,7 +159,7 @@ TEST(VectorKillTest, KillNineKeepsEverySyncedAppend) {
     ASSERT_TRUE(store.has_value()) << store.error().ToString();
     auto vec = Vector::Open(**store, "k", SmallVector(Shape{4, 8}));
     ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
-    const std::vector<std::string> got = Contents((*vec)->snapshot());
+    const std::vector<std::string> got = Contents((*vec)->Snapshot());
     ASSERT_GT(static_cast<int>(got.size()), synced) << "a synced append was lost";
     for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], "v" + std::to_string(i)) << "at " << i;
     next = static_cast<int>(got.size());

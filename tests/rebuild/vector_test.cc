@@ -16,7 +16,7 @@ TEST(VectorTest, BatchWindowDoublesUnderPressureAndHalvesWhenItFalls) {
   o.initial_batch_window = 64;
   o.min_batch_window = 16;
   o.max_batch_window = 1024;
-  o.max_delay_us = 200000;  // rebuilds come from the window (or wait_visible), not the clock
+  o.max_delay_us = 200000;  // rebuilds come from the window (or WaitVisible), not the clock
   auto vec = Vector::Open(**store, "w", o);
   ASSERT_TRUE(vec.has_value());
   EXPECT_EQ((*vec)->metrics().batch_window, 64u);
@@ -29,11 +29,11 @@ TEST(VectorTest, BatchWindowDoublesUnderPressureAndHalvesWhenItFalls) {
     (*vec)->HoldRebuilderForTesting(true);
     Result<VectorTicket> last = VectorTicket{};
     for (int i = 0; i < 1500; ++i) {
-      last = (*vec)->append("p");
+      last = (*vec)->Append("p");
       ASSERT_TRUE(last.has_value());
     }
     (*vec)->HoldRebuilderForTesting(false);
-    ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+    ASSERT_TRUE((*vec)->WaitVisible(*last).has_value());
     const VectorMetrics m = (*vec)->metrics();
     want_window = std::min<std::uint64_t>(want_window * 2, 1024);
     EXPECT_EQ(m.rebuild_count, static_cast<std::uint64_t>(round + 1));
@@ -43,9 +43,9 @@ TEST(VectorTest, BatchWindowDoublesUnderPressureAndHalvesWhenItFalls) {
   EXPECT_EQ(want_window, 1024u) << "the rounds reached the maximum";
   // No pressure: single writes each made visible at once give batches of one.
   for (int i = 0; i < 12; ++i) {
-    auto t = (*vec)->append("q");
+    auto t = (*vec)->Append("q");
     ASSERT_TRUE(t.has_value());
-    ASSERT_TRUE((*vec)->wait_visible(*t).has_value());
+    ASSERT_TRUE((*vec)->WaitVisible(*t).has_value());
   }
   EXPECT_EQ((*vec)->metrics().batch_window, 16u) << "small batches halved it down to the minimum";
   ASSERT_TRUE((*vec)->Close().has_value());
@@ -64,7 +64,7 @@ TEST(VectorTest, AThreadKeepsWriterRecordsOnlyForLiveVectors) {
     for (int i = 0; i < 40; ++i) {
       auto vec = Vector::Open(**store, "v" + std::to_string(i), SmallVector(Shape{32, 64}));
       ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
-      ASSERT_TRUE((*vec)->append("x").has_value());
+      ASSERT_TRUE((*vec)->Append("x").has_value());
       ASSERT_TRUE((*vec)->Close().has_value());
       if (i == 0) {
         kept = std::move(*vec);  // closed, not destroyed: its record stays
@@ -74,7 +74,7 @@ TEST(VectorTest, AThreadKeepsWriterRecordsOnlyForLiveVectors) {
     kept.reset();
     auto vec = Vector::Open(**store, "last", SmallVector(Shape{32, 64}));
     ASSERT_TRUE(vec.has_value());
-    ASSERT_TRUE((*vec)->append("y").has_value());
+    ASSERT_TRUE((*vec)->Append("y").has_value());
     EXPECT_EQ(Vector::ThreadWriterRecords(), 1u);
     ASSERT_TRUE((*vec)->Close().has_value());
   }).join();
@@ -87,11 +87,11 @@ TEST(VectorTest, WritesThatCannotBeTakenGetClearErrors) {
   ASSERT_TRUE(store.has_value());
   auto vec = Vector::Open(**store, "e", SmallVector(Shape{32, 64}));
   ASSERT_TRUE(vec.has_value());
-  auto big = (*vec)->append(std::string((*vec)->max_value_size() + 1, 'x'));
+  auto big = (*vec)->Append(std::string((*vec)->max_value_size() + 1, 'x'));
   ASSERT_FALSE(big.has_value());
   EXPECT_EQ(big.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_TRUE((*vec)->append(std::string((*vec)->max_value_size(), 'x')).has_value()) << "the largest value fits";
-  auto empty = (*vec)->write(VectorWriteBatch{});
+  EXPECT_TRUE((*vec)->Append(std::string((*vec)->max_value_size(), 'x')).has_value()) << "the largest value fits";
+  auto empty = (*vec)->Write(VectorWriteBatch{});
   ASSERT_FALSE(empty.has_value());
   EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(Vector::Open(**store, "bad",
@@ -102,7 +102,7 @@ TEST(VectorTest, WritesThatCannotBeTakenGetClearErrors) {
                             }())
                    .has_value());
   ASSERT_TRUE((*vec)->Close().has_value());
-  auto after = (*vec)->append("late");
+  auto after = (*vec)->Append("late");
   ASSERT_FALSE(after.has_value());
   EXPECT_EQ(after.error().code(), ErrorCode::kAborted) << "a closed vector refuses writes";
   vec->reset();

@@ -78,38 +78,38 @@ inline Result<VectorTicket> Submit(Vector& v, const std::vector<VectorOp>& ops, 
     const VectorOp& op = ops[0];
     switch (op.code) {
       case VectorOpCode::kAppend:
-        return v.append(op.value, o);
+        return v.Append(op.value, o);
       case VectorOpCode::kPrepend:
-        return v.prepend(op.value, o);
+        return v.Prepend(op.value, o);
       case VectorOpCode::kInsert:
-        return v.insert(op.index, op.value, o);
+        return v.Insert(op.index, op.value, o);
       case VectorOpCode::kErase:
-        return v.erase(op.index, o);
+        return v.Erase(op.index, o);
       case VectorOpCode::kUpdate:
-        return v.update(op.index, op.value, o);
+        return v.Update(op.index, op.value, o);
     }
   }
   VectorWriteBatch batch;
   for (const VectorOp& op : ops) {
     switch (op.code) {
       case VectorOpCode::kAppend:
-        batch.append(op.value);
+        batch.Append(op.value);
         break;
       case VectorOpCode::kPrepend:
-        batch.prepend(op.value);
+        batch.Prepend(op.value);
         break;
       case VectorOpCode::kInsert:
-        batch.insert(op.index, op.value);
+        batch.Insert(op.index, op.value);
         break;
       case VectorOpCode::kErase:
-        batch.erase(op.index);
+        batch.Erase(op.index);
         break;
       case VectorOpCode::kUpdate:
-        batch.update(op.index, op.value);
+        batch.Update(op.index, op.value);
         break;
     }
   }
-  return v.write(batch, o);
+  return v.Write(batch, o);
 }
 
 inline std::vector<std::string> Contents(const VectorSnapshot& snap) {

@@ -33,12 +33,12 @@ int main(int argc, char** argv) {
     auto vec = llama::Vector::Open(**store, "installed");
     if (!vec) return Fail("open vector", vec.error());
     if (round == 0) {
-      auto t = (*vec)->append("hello from an installed llama-store");
-      if (!t) return Fail("append", t.error());
-      if (auto s = (*vec)->sync(*t); !s) return Fail("sync", s.error());
-      if (auto s = (*vec)->wait_visible(*t); !s) return Fail("wait_visible", s.error());
+      auto t = (*vec)->Append("hello from an installed llama-store");
+      if (!t) return Fail("Append", t.error());
+      if (auto s = (*vec)->Sync(*t); !s) return Fail("Sync", s.error());
+      if (auto s = (*vec)->WaitVisible(*t); !s) return Fail("WaitVisible", s.error());
     } else {
-      const llama::VectorSnapshot snap = (*vec)->snapshot();
+      const llama::VectorSnapshot snap = (*vec)->Snapshot();
       auto v = snap.at(0);
       if (!v) return Fail("at", v.error());
       if (snap.size() != 1 || *v != "hello from an installed llama-store") {

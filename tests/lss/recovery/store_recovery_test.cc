@@ -30,6 +30,7 @@
 #include "llama/store.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/page_record.h"
+#include "lss/recovery/checkpoint.h"
 #include "lss/recovery/store_identity.h"
 #include "tests/lss/store/store_test_util.h"
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "llama/store.h"
+#include "lss/log/log_format.h"
 #include "tests/lss/file/env_test_util.h"
 #include "tests/mapping/test_pages.h"
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "llama/store.h"
+#include "lss/recovery/checkpoint.h"
 #include "tests/lss/store/store_test_util.h"
 
 namespace llama {

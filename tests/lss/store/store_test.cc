@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "lss/log/record_frame.h"
 #include "lss/recovery/checkpoint.h"
 #include "tests/lss/store/store_test_util.h"
 

@@ -59,9 +59,9 @@ TEST(PagedumpCorpusTest, WriteSeedsWhenAsked) {
     auto vec = Vector::Open(**store, "v", small);
     ASSERT_TRUE(vec.has_value()) << vec.error().ToString();
     std::optional<VectorTicket> last;
-    for (int i = 0; i < 30; ++i) last = *(*vec)->append("e" + std::to_string(i));
-    ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
-    ASSERT_TRUE((*vec)->update(3, "updated").has_value());
+    for (int i = 0; i < 30; ++i) last = *(*vec)->Append("e" + std::to_string(i));
+    ASSERT_TRUE((*vec)->WaitVisible(*last).has_value());
+    ASSERT_TRUE((*vec)->Update(3, "updated").has_value());
     ASSERT_TRUE((*vec)->Close().has_value());
     vec->reset();
     ASSERT_TRUE((*store)->Close().has_value());

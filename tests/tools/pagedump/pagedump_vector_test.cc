@@ -17,7 +17,7 @@ VectorOptions SmallVector() {
   o.branching = 4;
   o.leaf_max_elements = 4;
   o.writer_slots = 2;
-  // No rebuild until a test asks for one (wait_visible): entries stay in the buffers.
+  // No rebuild until a test asks for one (WaitVisible): entries stay in the buffers.
   o.initial_batch_window = 1 << 16;
   o.max_batch_window = 1 << 16;
   o.max_delay_us = 4'000'000'000u;
@@ -56,12 +56,12 @@ TEST(PagedumpVectorTest, ShowsTheCatalogSnapshotsTreeAndVectorBytes) {
   std::vector<std::string> model;
   std::optional<VectorTicket> last;
   for (int i = 0; i < 40; ++i) {
-    auto t = (*vec)->append("v" + std::to_string(i), VectorWriteOptions{true});
+    auto t = (*vec)->Append("v" + std::to_string(i), VectorWriteOptions{true});
     ASSERT_TRUE(t.has_value()) << t.error().ToString();
     model.push_back("v" + std::to_string(i));
     last = *t;
   }
-  auto t = (*vec)->insert(17, "inserted", VectorWriteOptions{true});
+  auto t = (*vec)->Insert(17, "inserted", VectorWriteOptions{true});
   ASSERT_TRUE(t.has_value());
   model.insert(model.begin() + 17, "inserted");
   last = *t;
@@ -78,14 +78,14 @@ TEST(PagedumpVectorTest, ShowsTheCatalogSnapshotsTreeAndVectorBytes) {
   EXPECT_NE(std::find(ops.begin(), ops.end(), "Insert 17 \"inserted\""), ops.end());
 
   // Published: a snapshot on the meta page, a tree of leaves and inner nodes.
-  ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+  ASSERT_TRUE((*vec)->WaitVisible(*last).has_value());
   for (int i = 0; i < 200; ++i) model.push_back("w" + std::to_string(i));
   for (int i = 0; i < 200; ++i) {
-    auto w = (*vec)->append("w" + std::to_string(i));
+    auto w = (*vec)->Append("w" + std::to_string(i));
     ASSERT_TRUE(w.has_value());
     last = *w;
   }
-  ASSERT_TRUE((*vec)->wait_visible(*last).has_value());
+  ASSERT_TRUE((*vec)->WaitVisible(*last).has_value());
   const std::uint64_t generation = (*vec)->metrics().snapshot_generation;
   ASSERT_TRUE((*vec)->Close().has_value());
   vec->reset();

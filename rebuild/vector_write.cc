@@ -1,0 +1,183 @@
+// The vector's write path: writer records (one per writer thread, found through a
+// thread-local cache), the cut they let the rebuilder take, flow control, and installing
+// an entry on its slot's buffer page by CAS. No lock on the way, except to register a
+// thread's first write to a vector and to wait in flow control.
+#include <algorithm>
+
+#include "rebuild/vector_impl.h"
+
+namespace llama {
+
+// One writer thread's record. The thread that holds it (in_use) is the only one to touch
+// `sequence` and to store into `inflight`; the rebuilder reads `inflight`.
+struct VectorImpl::WriterRecord {
+  // While a write is between taking its timestamp and installing its entry: a lower bound
+  // of that timestamp (0 otherwise). The rebuilder's cut stays at or below it.
+  std::atomic<std::uint64_t> inflight{0};
+  std::atomic<bool> in_use{true};
+  std::uint32_t id = 0;
+  std::uint64_t sequence = 0;
+};
+
+namespace {
+
+// Per thread: the writer record it holds in each live vector it wrote to. An entry goes
+// when the thread exits, or, once its vector is destroyed, when the thread next registers
+// with a vector (so a long-lived thread writing to many short-lived vectors keeps only the
+// entries of the live ones).
+struct ThreadWriterCache {
+  struct Held {
+    std::uint64_t vector_id;
+    std::weak_ptr<const int> vector_alive;
+    std::shared_ptr<void> record;
+    std::atomic<bool>* in_use;
+  };
+  std::vector<Held> held;
+  ~ThreadWriterCache() {
+    for (Held& h : held) h.in_use->store(false, std::memory_order_release);
+  }
+};
+thread_local ThreadWriterCache thread_writers;
+
+}  // namespace
+
+VectorImpl::WriterRecord* VectorImpl::LocalRecord() {
+  for (const auto& held : thread_writers.held) {
+    if (held.vector_id == id_) return static_cast<WriterRecord*>(held.record.get());
+  }
+  // The first write of this thread to this vector: drop the entries of destroyed vectors
+  // (their records are referenced by nothing else once the vector is gone).
+  std::erase_if(thread_writers.held, [](const ThreadWriterCache::Held& h) { return h.vector_alive.expired(); });
+  std::lock_guard lock(writers_mu_);
+  std::shared_ptr<WriterRecord> record;
+  for (const auto& owned : writer_owners_) {
+    bool idle = false;
+    if (owned->in_use.compare_exchange_strong(idle, true)) {
+      record = owned;
+      break;
+    }
+  }
+  if (!record) {
+    const std::size_t n = writer_owners_.size();
+    record = std::make_shared<WriterRecord>();
+    record->id = static_cast<std::uint32_t>(n);
+    if (n < kMaxWriters) {
+      writer_owners_.push_back(record);
+      writers_[n].store(record.get(), std::memory_order_seq_cst);
+      writer_count_.store(n + 1, std::memory_order_seq_cst);
+    } else {
+      record.reset();
+    }
+  }
+  // A record shared by two threads would let one clear the other's in-flight bound, and
+  // the cut could pass an entry not yet installed: refuse instead.
+  if (!record) return nullptr;
+  thread_writers.held.push_back({id_, alive_, record, &record->in_use});
+  return record.get();
+}
+
+std::size_t VectorImpl::ThreadWriterRecords() { return thread_writers.held.size(); }
+
+std::uint64_t VectorImpl::Cut() const {
+  std::uint64_t cut = clock_.load(std::memory_order_seq_cst);
+  const std::size_t n = writer_count_.load(std::memory_order_seq_cst);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t inflight =
+        writers_[i].load(std::memory_order_seq_cst)->inflight.load(std::memory_order_seq_cst);
+    if (inflight != 0) cut = std::min(cut, inflight);
+  }
+  return cut;
+}
+
+Status VectorImpl::RefusalReason() const {
+  std::lock_guard lock(mu_);
+  if (!failed_) return failed_;
+  return MakeError(ErrorCode::kAborted, "vector: closed");
+}
+
+Result<VectorTicket> VectorImpl::Write(std::vector<VectorOp> ops, VectorWriteOptions o) {
+  // Refused before taking a timestamp: the entry's u16 count and u32 value lengths.
+  LLAMA_RETURN_IF_ERROR(ValidateOps(ops, max_value_size()));
+  if (!accepting_.load(std::memory_order_acquire)) return tl::unexpected(RefusalReason().error());
+  WriterRecord* writer = LocalRecord();
+  if (writer == nullptr) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "vector: more than " + std::to_string(kMaxWriters) + " threads write at once");
+  }
+  WriterRecord& me = *writer;
+  const std::uint32_t slot = me.id % static_cast<std::uint32_t>(config_.buffers.size());
+  const PageId pid = config_.buffers[slot];
+  LLAMA_RETURN_IF_ERROR(WaitForBufferRoom(slots_[slot]));
+
+  VectorEntry entry;
+  entry.thread = me.id;
+  entry.sequence = me.sequence++;
+  entry.ops = std::move(ops);
+  // The cut: publish a lower bound of the timestamp before taking it, and keep it until
+  // the entry is installed (and the write counted), so no cut passes the entry before it
+  // is on its buffer page.
+  me.inflight.store(clock_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+  entry.timestamp = clock_.fetch_add(1, std::memory_order_seq_cst);
+  struct ClearInflight {
+    WriterRecord& r;
+    ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
+  } clear{me};
+  auto delta = EncodeForBuffer(entry, pid);
+  LLAMA_RETURN_IF_ERROR(delta);
+  LLAMA_RETURN_IF_ERROR(PrependToBuffer(pid, *delta));
+  slots_[slot].live_bytes.fetch_add(BufferedBytes(**delta));
+  const VectorTicket ticket{entry.timestamp, slot};
+  if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
+  if (o.sync) {
+    LLAMA_RETURN_IF_ERROR(Sync(ticket));
+  }
+  return ticket;
+}
+
+Status VectorImpl::WaitForBufferRoom(Slot& buffer) {
+  const auto limit = static_cast<std::int64_t>(options_.max_buffer_bytes);
+  if (buffer.live_bytes.load() <= limit) return OkStatus();
+  // The rebuilder has fallen this far behind: wake it and wait for it to consume.
+  std::unique_lock lock(mu_);
+  wake_ = true;
+  rebuild_cv_.notify_one();
+  visible_cv_.wait(lock, [&] { return buffer.live_bytes.load() <= limit || !failed_ || stop_; });
+  return failed_;
+}
+
+Result<DeltaHandle> VectorImpl::EncodeForBuffer(const VectorEntry& entry, PageId pid) const {
+  auto encoded = EncodeEntry(entry);
+  LLAMA_RETURN_IF_ERROR(encoded);
+  if (encoded->size() > options_.max_buffer_bytes / kMinWritesPerBuffer) {
+    return MakeError(ErrorCode::kInvalidArgument, "vector: a write of " + std::to_string(encoded->size()) +
+                                                      " bytes is larger than half of max_buffer_bytes");
+  }
+  auto record = DeltaRecord::MakeUpdate(pid, *encoded);
+  LLAMA_RETURN_IF_ERROR(record);
+  return Share(std::move(*record));
+}
+
+Status VectorImpl::PrependToBuffer(PageId pid, const DeltaHandle& delta) {
+  auto guard = store_.EnterGeneration();
+  for (;;) {  // lost only to another writer's prepend or the rebuilder's truncation: again
+    auto ref = store_.Read(guard, pid);
+    LLAMA_RETURN_IF_ERROR(ref);
+    auto out = store_.UpdateD(guard, pid, *ref, delta);
+    LLAMA_RETURN_IF_ERROR(out);
+    if (out->installed) return OkStatus();
+  }
+}
+
+Status VectorImpl::Sync(VectorTicket ticket) {
+  if (ticket.slot >= config_.buffers.size())
+    return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
+  auto guard = store_.EnterGeneration();
+  // The entry is in its buffer page, or it was consumed by a publication that is logged
+  // before the buffer dropped it: syncing past both covers it either way.
+  auto pos = store_.Flush(guard, config_.buffers[ticket.slot]);
+  LLAMA_RETURN_IF_ERROR(pos);
+  const LssAddress published = LssAddress::FromRaw(published_position_raw_.load());
+  return store_.Sync(std::max(*pos, published));
+}
+
+}  // namespace llama
