@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
 scripts/install-deps.sh
-cmake --preset fuzz >/dev/null
+cmake --preset fuzz -DLLAMA_WERROR="${LLAMA_WERROR:-OFF}" >/dev/null
 cmake --build --preset fuzz -j "$(nproc)"
 for corpus in fuzz/corpus/*/; do
   name=$(basename "$corpus")

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 preset="${1:-debug}"
 shift || true
 scripts/install-deps.sh
-cmake --preset "$preset" >/dev/null
+# LLAMA_WERROR=ON (as .ci/run sets it) makes every warning an error.
+cmake --preset "$preset" -DLLAMA_WERROR="${LLAMA_WERROR:-OFF}" >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)"
 ctest --preset "$preset" -j "$(nproc)" "$@"

@@ -188,8 +188,8 @@ TEST(DeltaDecoderTest, FlushAndRelocationPayloadsHaveFixedSizes) {
   for (const std::size_t size : {0, 1, 7, 9, 16}) {
     SCOPED_TRACE("Flush payload " + std::to_string(size));
     RawDelta f = ValidFlush();
-    f.payload = Concat(Fixed64Bytes(kAddrB.raw()), Bytes(16));
-    f.payload.resize(size);
+    const Bytes full = Concat(Fixed64Bytes(kAddrB.raw()), Bytes(16));
+    f.payload.assign(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(size));
     ExpectDecodeError(Encode(f), DeltaDecodeError::kBadPayloadSize);
   }
   for (const std::size_t size : {0, 8, 15, 17, 32}) {
