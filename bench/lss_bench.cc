@@ -94,7 +94,6 @@ BENCHMARK(BM_LogAppend_pwrite)->Name("BM_LogAppend/pwrite")->Unit(benchmark::kMi
 
 std::unique_ptr<Store> g_store;
 fs::path g_store_dir;
-std::atomic<PageId> g_next_page{0};
 
 void BM_SyncedPut_llama(benchmark::State& state) {
   if (state.thread_index() == 0) {

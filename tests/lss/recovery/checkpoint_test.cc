@@ -485,6 +485,13 @@ TEST(CheckpointDecodeTest, RecordAddressesAndLengthsAreValid) {
   ExpectRuleBroken(d, "length 33 runs past the largest segment");
 }
 
+TEST(CheckpointEncodeTest, ScanStartIsAtItsDocumentedOffset) {
+  const CheckpointData d = Sample(3);
+  const Bytes bytes = EncodeCheckpoint(d);
+  ASSERT_GE(bytes.size(), kHeaderSize);
+  EXPECT_EQ(DecodeFixed64(bytes.data() + kOffScanStart), d.scan_start.raw());
+}
+
 TEST(CheckpointDecodeTest, ScanStartAndOldestSegmentAreConsistent) {
   CheckpointData d = Sample(3);
   d.scan_start = LssAddress();
