@@ -257,21 +257,27 @@ Result<UpdateOutcome> MappingTable::MarkFlushed(const GenerationGuard& guard, Pa
                      "the flushed node is not under the head with only unflushed Update deltas above it");
   }
   // The path from the head down to `point`, copied bottom-up; the copy of `point` carries
-  // the mark and takes over the chain below it.
+  // the mark and takes over the chain below it. `path` stays empty (no allocation) in the
+  // common case, a mark on the head itself.
   std::vector<const PageNode*> path;
   for (const PageNode* n = expected.node(); n != point; n = n->next()) path.push_back(n);
-  std::vector<PageNode*> copies{PageNode::FlushedCopy(*point, flushed_to)};
-  for (auto it = path.rbegin(); it != path.rend(); ++it) copies.push_back(PageNode::CopyOver(**it, copies.back()));
-  auto outcome = Install(pid, expected, PageRef::InMemory(copies.back()).raw());
+  PageNode* top = PageNode::FlushedCopy(*point, flushed_to);
+  for (auto it = path.rbegin(); it != path.rend(); ++it) top = PageNode::CopyOver(**it, top);
+  auto outcome = Install(pid, expected, PageRef::InMemory(top).raw());
+  const std::size_t copied = path.size() + 1;
   if (outcome && outcome->installed) {
     // The copies own the chain below `point` now: the old nodes go alone.
-    path.push_back(point);
-    for (const PageNode* old : path) {
+    const PageNode* old = expected.node();
+    for (std::size_t i = 0; i < copied; ++i, old = old->next()) {
       generations_.Retire(&MappingTable::ReclaimNode, this, reinterpret_cast<std::uintptr_t>(old));
     }
   } else {
     // Not published: the copies never owned the chain below (deleting a node frees only it).
-    for (PageNode* copy : copies) delete copy;
+    for (std::size_t i = 0; i < copied; ++i) {
+      PageNode* below = top->next_;
+      delete top;
+      top = below;
+    }
   }
   return outcome;
 }
