@@ -24,9 +24,9 @@
 namespace llama {
 
 namespace base_page_format {
+// Fields are written and read in order (util/byte_io.h); docs/FORMAT.md lays out every
+// one. Only the offsets code seeks to directly are named here.
 inline constexpr std::uint32_t kMagic = 0x50424C4C;  // "LLBP" as little-endian bytes
-inline constexpr std::size_t kMagicOffset = 0;
-inline constexpr std::size_t kSizeLog2Offset = 4;
 inline constexpr std::size_t kFlagsOffset = 5;
 inline constexpr std::size_t kReservedOffset = 6;
 inline constexpr std::size_t kPidOffset = 8;

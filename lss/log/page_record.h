@@ -21,9 +21,10 @@
 namespace llama {
 
 namespace page_record_format {
+// Fields are written and read in order (util/byte_io.h); docs/FORMAT.md lays out every
+// one. Only the offsets code seeks to directly are named here.
 inline constexpr std::size_t kPidOffset = 0;
 inline constexpr std::size_t kFlagsOffset = 4;
-inline constexpr std::size_t kPriorOffset = 8;
 inline constexpr std::size_t kDeltaCountOffset = 16;
 inline constexpr std::size_t kBaseLenOffset = 20;
 inline constexpr std::size_t kHeaderSize = 24;
