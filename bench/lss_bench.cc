@@ -30,6 +30,7 @@
 #include "llama/base_page.h"
 #include "llama/coding.h"
 #include "llama/store.h"
+#include "lss/file/file_names.h"
 #include "lss/log/log_writer.h"
 
 namespace llama {
@@ -197,8 +198,8 @@ void BuildRecoveryStore() {
   store.reset();
   for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("CHECKPOINT", 0) == 0) fs::remove(entry.path());  // force a whole scan
-    if (name.rfind("segment-", 0) == 0) g_recovery_bytes += fs::file_size(entry.path());
+    if (LooksLikeCheckpointFileName(name)) fs::remove(entry.path());  // force a whole scan
+    if (ParseSegmentFileName(name) != 0) g_recovery_bytes += fs::file_size(entry.path());
   }
 }
 
@@ -214,7 +215,7 @@ void BM_Recovery_llama(benchmark::State& state) {
     if (auto s = (*store)->Close(); !s) Fail(s.error().ToString());
     store->reset();
     for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
-      if (entry.path().filename().string().rfind("CHECKPOINT", 0) == 0) fs::remove(entry.path());
+      if (LooksLikeCheckpointFileName(entry.path().filename().string())) fs::remove(entry.path());
     }
     state.ResumeTiming();
   }
@@ -228,7 +229,7 @@ void BM_Recovery_read(benchmark::State& state) {
   for (auto _ : state) {
     std::uint64_t total = 0;
     for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
-      if (entry.path().filename().string().rfind("segment-", 0) != 0) continue;
+      if (ParseSegmentFileName(entry.path().filename().string()) == 0) continue;
       const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
       ssize_t n;
       off_t off = 0;

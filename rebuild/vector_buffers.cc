@@ -4,14 +4,14 @@
 // (TruncateBuffers). Writers prepend to them in vector_write.cc.
 #include <algorithm>
 
-#include "llama/coding.h"
 #include "rebuild/vector_impl.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
 std::vector<std::byte> VectorImpl::BufferBaseContents() {
-  std::vector<std::byte> out(4);
-  EncodeFixed32(out.data(), vector_format::kBufferMagic);
+  std::vector<std::byte> out;
+  ByteWriter(out).U32(vector_format::kBufferMagic);
   return out;
 }
 

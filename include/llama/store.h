@@ -77,8 +77,8 @@ struct StoreOptions {
   std::uint32_t flush_buffer_size = 1u << 20;
   std::uint32_t flush_buffers = 4;
   // Preallocate every new segment file to the segment size (fallocate), so that a synced
-  // write does not also commit a growing file size (about 1.4x to 2.6x synced puts on
-  // ext4, bench/lss_bench.cc). Best effort: without fallocate files grow as written.
+  // write does not also commit a growing file size (README measures what that saves).
+  // Best effort: without fallocate files grow as written.
   bool preallocate_segments = true;
   int compression_level = 3;  // zstd level for records that shrink; 0: never compress
   // A page's on-disk state spans at most this many records before Flush writes it whole.

@@ -182,7 +182,37 @@ struct FaultInjectionEnv::Impl {
 
   bool IsDirectory(const std::string& path) { return base->ListDir(path).has_value(); }
 
+  // Remembers a directory change until it is durable, under `mu`. Paths normalized.
+  void RecordDirOp(DirOp::Kind kind, const std::string& path, const std::string& to = {},
+                   const std::string& trash = {}) {
+    DirOp op;
+    op.kind = kind;
+    op.seq = next_seq++;
+    op.path = path;
+    op.to = to;
+    op.trash = trash;
+    dir_ops.push_back(std::move(op));
+  }
+
+  // A counted directory operation (CreateDir, DeleteFile, RenameFile): admitted under `mu`,
+  // then `change` runs, still under `mu`; a crash point it reached fires after.
+  template <typename Fn>
+  Status DirChange(std::string_view name, const std::string& path, Fn&& change) {
+    bool fire = false;
+    Status result = OkStatus();
+    {
+      std::lock_guard lock(mu);
+      ++stats.dir_ops;
+      LLAMA_RETURN_IF_ERROR(Admit(FaultOp::kDirOp, name, path, &fire));
+      result = change();
+    }
+    if (fire) RunCrashCallback();
+    return result;
+  }
+
   Result<std::unique_ptr<File>> OpenLocked(const std::string& path, OpenMode mode, bool* fire);
+  Status DeleteLocked(const std::string& path);
+  Status RenameLocked(const std::string& from, const std::string& to);
   Status Crash(Rng* torn);
   Status RewindFile(FileState& state, Rng* torn);
 };
@@ -194,8 +224,7 @@ Status WriteZeros(File& file, std::uint64_t offset, std::uint64_t length) {
   const std::vector<std::byte> zeros(std::min<std::uint64_t>(length, kChunk));
   while (length > 0) {
     const std::size_t n = std::min<std::uint64_t>(length, kChunk);
-    Status s = file.WriteAt(offset, std::span<const std::byte>(zeros.data(), n));
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(file.WriteAt(offset, std::span<const std::byte>(zeros.data(), n)));
     offset += n;
     length -= n;
   }
@@ -248,12 +277,7 @@ class FaultFile final : public File {
   }
 
   Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::byte> out) override {
-    {
-      std::lock_guard lock(env_->mu);
-      Status s = Live("read");
-      if (s) s = env_->CheckNotCrashed("read", path());
-      if (!s) return tl::unexpected<Error>(s.error());
-    }
+    LLAMA_RETURN_IF_ERROR(AdmitRead("read"));
     return base_->ReadAt(offset, out);
   }
 
@@ -263,11 +287,9 @@ class FaultFile final : public File {
     std::optional<ErrorCode> injected;
     {
       std::lock_guard lock(env_->mu);
-      Status s = Live("sync");
-      if (!s) return s;
+      LLAMA_RETURN_IF_ERROR(Live("sync"));
       ++env_->stats.syncs;
-      s = env_->Admit(FaultOp::kSync, "sync", path(), &fire);
-      if (!s) return s;
+      LLAMA_RETURN_IF_ERROR(env_->Admit(FaultOp::kSync, "sync", path(), &fire));
       injected = env_->InjectedSyncFailure();
       if (injected) ++env_->stats.injected_failures;
       snapshot = env_->next_seq;
@@ -289,12 +311,7 @@ class FaultFile final : public File {
   }
 
   Result<std::uint64_t> Size() override {
-    {
-      std::lock_guard lock(env_->mu);
-      Status s = Live("size");
-      if (s) s = env_->CheckNotCrashed("size", path());
-      if (!s) return tl::unexpected<Error>(s.error());
-    }
+    LLAMA_RETURN_IF_ERROR(AdmitRead("size"));
     return base_->Size();
   }
 
@@ -348,17 +365,22 @@ class FaultFile final : public File {
   // failure is injected.
   Status AdmitWrite(std::string_view op, bool* fire) {
     std::lock_guard lock(env_->mu);
-    Status s = Live(op);
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(Live(op));
     ++env_->stats.writes;
-    s = env_->Admit(FaultOp::kWrite, op, path(), fire);
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(env_->Admit(FaultOp::kWrite, op, path(), fire));
     if (env_->fail_writes > 0) {
       --env_->fail_writes;
       ++env_->stats.injected_failures;
       return Injected(env_->fail_write_code, op, path());
     }
     return OkStatus();
+  }
+
+  // Admission of a read (ReadAt, Size): the handle is live and no crash point was passed.
+  Status AdmitRead(std::string_view op) {
+    std::lock_guard lock(env_->mu);
+    LLAMA_RETURN_IF_ERROR(Live(op));
+    return env_->CheckNotCrashed(op, path());
   }
 
   // Under env_->mu.
@@ -515,11 +537,9 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
   std::lock_guard lock(mu);
   if (mode == OpenMode::kCreateNew) {
     ++stats.dir_ops;
-    Status s = Admit(FaultOp::kDirOp, "create", path, fire);
-    if (!s) return tl::unexpected<Error>(s.error());
+    LLAMA_RETURN_IF_ERROR(Admit(FaultOp::kDirOp, "create", path, fire));
   } else {
-    Status s = CheckNotCrashed("open", path);
-    if (!s) return tl::unexpected<Error>(s.error());
+    LLAMA_RETURN_IF_ERROR(CheckNotCrashed("open", path));
   }
   Result<std::unique_ptr<File>> opened = base->OpenFile(path, mode);
   if (!opened) return opened;
@@ -529,17 +549,13 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
     state = std::make_shared<FileState>();
     state->path = key;
     files[key] = state;
-    DirOp op;
-    op.kind = DirOp::kCreate;
-    op.seq = next_seq++;
-    op.path = key;
-    dir_ops.push_back(std::move(op));
+    RecordDirOp(DirOp::kCreate, key);
   } else if (auto it = files.find(key); it != files.end()) {
     state = it->second;
   } else {
     // First sight of an existing file: what it holds now counts as durable.
     Result<std::uint64_t> size = (*opened)->Size();
-    if (!size) return tl::unexpected<Error>(size.error());
+    LLAMA_RETURN_IF_ERROR(size);
     state = std::make_shared<FileState>();
     state->path = key;
     state->durable_size = *size;
@@ -549,17 +565,7 @@ Result<std::unique_ptr<File>> FaultInjectionEnv::Impl::OpenLocked(const std::str
 }
 
 Status FaultInjectionEnv::CreateDir(const std::string& path) {
-  bool fire = false;
-  Status result = OkStatus();
-  {
-    std::lock_guard lock(impl_->mu);
-    ++impl_->stats.dir_ops;
-    Status s = impl_->Admit(FaultOp::kDirOp, "mkdir", path, &fire);
-    if (!s) return s;
-    result = impl_->base->CreateDir(path);
-  }
-  if (fire) impl_->RunCrashCallback();
-  return result;
+  return impl_->DirChange("mkdir", path, [&] { return impl_->base->CreateDir(path); });
 }
 
 Status FaultInjectionEnv::SyncDir(const std::string& path) {
@@ -570,8 +576,7 @@ Status FaultInjectionEnv::SyncDir(const std::string& path) {
   {
     std::lock_guard lock(env.mu);
     ++env.stats.dir_syncs;
-    Status s = env.Admit(FaultOp::kSync, "sync directory", path, &fire);
-    if (!s) return s;
+    LLAMA_RETURN_IF_ERROR(env.Admit(FaultOp::kSync, "sync directory", path, &fire));
     injected = env.InjectedSyncFailure();
     if (injected) ++env.stats.injected_failures;
     snapshot = env.next_seq;
@@ -603,87 +608,55 @@ Status FaultInjectionEnv::SyncDir(const std::string& path) {
 }
 
 Status FaultInjectionEnv::DeleteFile(const std::string& path) {
-  Impl& env = *impl_;
-  bool fire = false;
-  Status result = OkStatus();
-  {
-    std::lock_guard lock(env.mu);
-    ++env.stats.dir_ops;
-    Status s = env.Admit(FaultOp::kDirOp, "unlink", path, &fire);
-    if (!s) return s;
-    Result<bool> exists = env.base->FileExists(path);
-    if (!exists || !*exists || env.IsDirectory(path)) {
-      // Missing, or a directory: the wrapped env does (or refuses) it.
-      result = env.base->DeleteFile(path);
-    } else {
-      const std::string key = Normalize(path);
-      const std::string trash = env.NewTrashPath(DirOf(key));
-      result = env.base->RenameFile(path, trash);
-      if (result) {
-        env.MoveState(key, trash);
-        DirOp op;
-        op.kind = DirOp::kDelete;
-        op.seq = env.next_seq++;
-        op.path = key;
-        op.trash = trash;
-        env.dir_ops.push_back(std::move(op));
-      }
-    }
+  return impl_->DirChange("unlink", path, [&] { return impl_->DeleteLocked(path); });
+}
+
+Status FaultInjectionEnv::Impl::DeleteLocked(const std::string& path) {
+  Result<bool> exists = base->FileExists(path);
+  if (!exists || !*exists || IsDirectory(path)) {
+    // Missing, or a directory: the wrapped env does (or refuses) it.
+    return base->DeleteFile(path);
   }
-  if (fire) env.RunCrashCallback();
-  return result;
+  const std::string key = Normalize(path);
+  const std::string trash = NewTrashPath(DirOf(key));
+  LLAMA_RETURN_IF_ERROR(base->RenameFile(path, trash));
+  MoveState(key, trash);
+  RecordDirOp(DirOp::kDelete, key, {}, trash);
+  return OkStatus();
 }
 
 Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
-  Impl& env = *impl_;
-  bool fire = false;
-  Status result = OkStatus();
-  {
-    std::lock_guard lock(env.mu);
-    ++env.stats.dir_ops;
-    Status s = env.Admit(FaultOp::kDirOp, "rename", from, &fire);
-    if (!s) return s;
-    const std::string key_from = Normalize(from);
-    const std::string key_to = Normalize(to);
-    if (key_from == key_to || env.IsDirectory(from)) {
-      result = env.base->RenameFile(from, to);
-    } else {
-      // A replaced target goes to the trash first, so that a crash can bring it back.
-      std::string trash;
-      Result<bool> to_exists = env.base->FileExists(to);
-      if (to_exists && *to_exists && !env.IsDirectory(to)) {
-        Result<bool> from_exists = env.base->FileExists(from);
-        if (from_exists && *from_exists) {
-          trash = env.NewTrashPath(DirOf(key_to));
-          result = env.base->RenameFile(to, trash);
-          if (result) env.MoveState(key_to, trash);
-        }
-      }
-      if (result) {
-        result = env.base->RenameFile(from, to);
-        if (!result && !trash.empty()) {
-          if (env.base->RenameFile(trash, to)) env.MoveState(trash, key_to);
-        } else if (result) {
-          env.MoveState(key_from, key_to);
-          DirOp op;
-          op.kind = DirOp::kRename;
-          op.seq = env.next_seq++;
-          op.path = key_from;
-          op.to = key_to;
-          op.trash = trash;
-          env.dir_ops.push_back(std::move(op));
-        }
-      }
+  return impl_->DirChange("rename", from, [&] { return impl_->RenameLocked(from, to); });
+}
+
+Status FaultInjectionEnv::Impl::RenameLocked(const std::string& from, const std::string& to) {
+  const std::string key_from = Normalize(from);
+  const std::string key_to = Normalize(to);
+  if (key_from == key_to || IsDirectory(from)) return base->RenameFile(from, to);
+  // A replaced target goes to the trash first, so that a crash can bring it back.
+  std::string trash;
+  Result<bool> to_exists = base->FileExists(to);
+  if (to_exists && *to_exists && !IsDirectory(to)) {
+    Result<bool> from_exists = base->FileExists(from);
+    if (from_exists && *from_exists) {
+      trash = NewTrashPath(DirOf(key_to));
+      LLAMA_RETURN_IF_ERROR(base->RenameFile(to, trash));
+      MoveState(key_to, trash);
     }
   }
-  if (fire) env.RunCrashCallback();
-  return result;
+  Status result = base->RenameFile(from, to);
+  if (!result) {
+    if (!trash.empty() && base->RenameFile(trash, to)) MoveState(trash, key_to);
+    return result;
+  }
+  MoveState(key_from, key_to);
+  RecordDirOp(DirOp::kRename, key_from, key_to, trash);
+  return OkStatus();
 }
 
 Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& path) {
   std::lock_guard lock(impl_->mu);
-  Status s = impl_->CheckNotCrashed("list", path);
-  if (!s) return tl::unexpected<Error>(s.error());
+  LLAMA_RETURN_IF_ERROR(impl_->CheckNotCrashed("list", path));
   Result<std::vector<std::string>> names = impl_->base->ListDir(path);
   if (names) {
     std::erase_if(*names, [](const std::string& name) { return name.starts_with(kTrashPrefix); });
@@ -693,8 +666,7 @@ Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& p
 
 Result<bool> FaultInjectionEnv::FileExists(const std::string& path) {
   std::lock_guard lock(impl_->mu);
-  Status s = impl_->CheckNotCrashed("stat", path);
-  if (!s) return tl::unexpected<Error>(s.error());
+  LLAMA_RETURN_IF_ERROR(impl_->CheckNotCrashed("stat", path));
   return impl_->base->FileExists(path);
 }
 
@@ -709,10 +681,10 @@ Status FaultInjectionEnv::FlipBits(const std::string& path, std::uint64_t offset
                                    std::uint64_t seed) {
   std::lock_guard lock(impl_->mu);
   Result<std::unique_ptr<File>> file = impl_->base->OpenFile(path, OpenMode::kReadWrite);
-  if (!file) return tl::unexpected<Error>(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   std::vector<std::byte> bytes(length);
   Result<std::size_t> n = (*file)->ReadAt(offset, bytes);
-  if (!n) return tl::unexpected<Error>(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   if (*n != length) {
     (void)(*file)->Close();
     return MakeError(ErrorCode::kInvalidArgument, "FlipBits " + path + ": [" + std::to_string(offset) + ", " +
@@ -730,10 +702,10 @@ Status FaultInjectionEnv::FlipBit(const std::string& path, std::uint64_t byte_of
   if (bit > 7) return MakeError(ErrorCode::kInvalidArgument, "FlipBit: bit must be 0..7");
   std::lock_guard lock(impl_->mu);
   Result<std::unique_ptr<File>> file = impl_->base->OpenFile(path, OpenMode::kReadWrite);
-  if (!file) return tl::unexpected<Error>(file.error());
+  LLAMA_RETURN_IF_ERROR(file);
   std::byte b{};
   Result<std::size_t> n = (*file)->ReadAt(byte_offset, std::span<std::byte>(&b, 1));
-  if (!n) return tl::unexpected<Error>(n.error());
+  LLAMA_RETURN_IF_ERROR(n);
   if (*n != 1) {
     (void)(*file)->Close();
     return MakeError(ErrorCode::kInvalidArgument,

@@ -7,23 +7,17 @@ namespace llama::pagedump {
 
 namespace {
 
-tl::unexpected<Error> Refuse(const std::string& path) {
-  return MakeError(ErrorCode::kUnsupported, "memory env is read-only: " + path);
-}
-
-class MemoryFile final : public File {
+class MemoryFile final : public ReadOnlyFileBase {
  public:
   MemoryFile(std::string path, std::shared_ptr<const std::vector<std::byte>> bytes)
       : path_(std::move(path)), bytes_(std::move(bytes)) {}
 
-  Status WriteAt(std::span<const WriteRequest>) override { return Refuse(path_); }
   Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::byte> out) override {
     if (offset >= bytes_->size()) return std::size_t{0};
     const std::size_t n = std::min<std::uint64_t>(out.size(), bytes_->size() - offset);
     if (n > 0) std::memcpy(out.data(), bytes_->data() + offset, n);
     return n;
   }
-  Status Sync() override { return Refuse(path_); }
   Result<std::uint64_t> Size() override { return static_cast<std::uint64_t>(bytes_->size()); }
   Status Close() override { return OkStatus(); }
   const std::string& path() const override { return path_; }
@@ -46,17 +40,11 @@ std::string MemoryEnv::NameOf(const std::string& path) const {
   return path.substr(dir_.size() + 1);
 }
 
-Result<std::unique_ptr<File>> MemoryEnv::OpenFile(const std::string& path, OpenMode mode) {
-  if (mode == OpenMode::kCreateNew) return Refuse(path);
+Result<std::unique_ptr<File>> MemoryEnv::OpenForReading(const std::string& path) {
   auto it = files_.find(NameOf(path));
   if (it == files_.end()) return MakeError(ErrorCode::kNotFound, "open " + path + ": no such file");
   return std::unique_ptr<File>(std::make_unique<MemoryFile>(path, it->second));
 }
-
-Status MemoryEnv::CreateDir(const std::string& path) { return Refuse(path); }
-Status MemoryEnv::SyncDir(const std::string& path) { return Refuse(path); }
-Status MemoryEnv::DeleteFile(const std::string& path) { return Refuse(path); }
-Status MemoryEnv::RenameFile(const std::string& from, const std::string&) { return Refuse(from); }
 
 Result<std::vector<std::string>> MemoryEnv::ListDir(const std::string& path) {
   if (path != dir_) return MakeError(ErrorCode::kNotFound, "list " + path + ": no such directory");

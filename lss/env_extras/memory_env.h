@@ -1,6 +1,7 @@
 // MemoryEnv: a read-only Env over files held in memory, so the fuzzer can hand pagedump a
 // whole store directory made of arbitrary bytes without touching the disk. Only the calls
-// an offline reader makes work; every call that would write is refused (kUnsupported).
+// an offline reader makes work; every call that would write is refused (kUnsupported,
+// "read-only: ...", as ReadOnlyEnvBase refuses them).
 //
 // Ownership: it owns the file contents; files it opens share them, so they may outlive
 // an AddFile that replaces a name but not the MemoryEnv itself.
@@ -12,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "llama/env.h"
+#include "lss/env_extras/read_only_env.h"
 
 namespace llama::pagedump {
 
-class MemoryEnv final : public Env {
+class MemoryEnv final : public ReadOnlyEnvBase {
  public:
   // The one directory this env holds.
   explicit MemoryEnv(std::string dir) : dir_(std::move(dir)) {}
@@ -24,15 +25,11 @@ class MemoryEnv final : public Env {
   void AddFile(const std::string& name, std::vector<std::byte> bytes);
 
   std::string_view backend_name() const override { return "memory"; }
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override;
-  Status CreateDir(const std::string& path) override;
-  Status SyncDir(const std::string& path) override;
-  Status DeleteFile(const std::string& path) override;
-  Status RenameFile(const std::string& from, const std::string& to) override;
   Result<std::vector<std::string>> ListDir(const std::string& path) override;
   Result<bool> FileExists(const std::string& path) override;
 
  private:
+  Result<std::unique_ptr<File>> OpenForReading(const std::string& path) override;
   // The name of `path` inside the directory, or "" when it is not a file in it.
   std::string NameOf(const std::string& path) const;
 

@@ -7,17 +7,14 @@ tl::unexpected<Error> Refuse(std::string_view what, const std::string& path) {
   return MakeError(ErrorCode::kUnsupported, "read-only: refusing to " + std::string(what) + " " + path);
 }
 
-class ReadOnlyFile final : public File {
+class ReadOnlyFile final : public ReadOnlyFileBase {
  public:
   explicit ReadOnlyFile(std::unique_ptr<File> base) : base_(std::move(base)) {}
 
-  Status WriteAt(std::span<const WriteRequest>) override { return Refuse("write", path()); }
   Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::byte> out) override {
     return base_->ReadAt(offset, out);
   }
-  Status Sync() override { return Refuse("sync", path()); }
   Result<std::uint64_t> Size() override { return base_->Size(); }
-  Status Truncate(std::uint64_t) override { return Refuse("truncate", path()); }
   Status Close() override { return base_->Close(); }
   const std::string& path() const override { return base_->path(); }
 
@@ -27,20 +24,27 @@ class ReadOnlyFile final : public File {
 
 }  // namespace
 
-Result<std::unique_ptr<File>> ReadOnlyEnv::OpenFile(const std::string& path, OpenMode mode) {
+Result<std::unique_ptr<File>> ReadOnlyEnvBase::OpenFile(const std::string& path, OpenMode mode) {
   if (mode == OpenMode::kCreateNew) return Refuse("create", path);
+  return OpenForReading(path);
+}
+
+Status ReadOnlyEnvBase::CreateDir(const std::string& path) { return Refuse("create directory", path); }
+Status ReadOnlyEnvBase::SyncDir(const std::string& path) { return Refuse("sync directory", path); }
+Status ReadOnlyEnvBase::DeleteFile(const std::string& path) { return Refuse("delete", path); }
+Status ReadOnlyEnvBase::RenameFile(const std::string& from, const std::string& to) {
+  return Refuse("rename", from + " to " + to);
+}
+
+Status ReadOnlyFileBase::WriteAt(std::span<const WriteRequest>) { return Refuse("write", path()); }
+Status ReadOnlyFileBase::Sync() { return Refuse("sync", path()); }
+Status ReadOnlyFileBase::Truncate(std::uint64_t) { return Refuse("truncate", path()); }
+Status ReadOnlyFileBase::Allocate(std::uint64_t) { return Refuse("fallocate", path()); }
+
+Result<std::unique_ptr<File>> ReadOnlyEnv::OpenForReading(const std::string& path) {
   auto file = base_.OpenFile(path, OpenMode::kReadOnly);
   LLAMA_RETURN_IF_ERROR(file);
   return std::unique_ptr<File>(std::make_unique<ReadOnlyFile>(std::move(*file)));
 }
-
-Status ReadOnlyEnv::CreateDir(const std::string& path) { return Refuse("create directory", path); }
-Status ReadOnlyEnv::SyncDir(const std::string& path) { return Refuse("sync directory", path); }
-Status ReadOnlyEnv::DeleteFile(const std::string& path) { return Refuse("delete", path); }
-Status ReadOnlyEnv::RenameFile(const std::string& from, const std::string& to) {
-  return Refuse("rename", from + " to " + to);
-}
-Result<std::vector<std::string>> ReadOnlyEnv::ListDir(const std::string& path) { return base_.ListDir(path); }
-Result<bool> ReadOnlyEnv::FileExists(const std::string& path) { return base_.FileExists(path); }
 
 }  // namespace llama

@@ -1,13 +1,14 @@
 #include "llama/env.h"
 
+#include "lss/file/file_names.h"
 #include "lss/file/posix_util.h"
 
 namespace llama {
 
 Status WriteFileAtomically(Env& env, const std::string& dir, const std::string& name,
                            std::span<const std::byte> bytes) {
-  const std::string final_path = dir + "/" + name;
-  const std::string tmp_path = final_path + ".tmp";
+  const std::string final_path = PathIn(dir, name);
+  const std::string tmp_path = PathIn(dir, TmpFileName(name));
   auto exists = env.FileExists(tmp_path);
   LLAMA_RETURN_IF_ERROR(exists);
   if (*exists) {

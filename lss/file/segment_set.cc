@@ -2,13 +2,11 @@
 
 #include <algorithm>
 
-#include "lss/log/log_format.h"
+#include "lss/file/file_names.h"
 
 namespace llama {
 
-std::string SegmentSet::PathOf(std::uint32_t segment_id) const {
-  return dir_ + "/" + log_format::SegmentFileName(segment_id);
-}
+std::string SegmentSet::PathOf(std::uint32_t segment_id) const { return PathIn(dir_, SegmentFileName(segment_id)); }
 
 Result<std::shared_ptr<File>> SegmentSet::Get(std::uint32_t segment_id) {
   std::lock_guard lock(mu_);
@@ -56,7 +54,7 @@ Result<std::vector<std::uint32_t>> SegmentSet::ListIds() {
   LLAMA_RETURN_IF_ERROR(names);
   std::vector<std::uint32_t> ids;
   for (const std::string& name : *names) {
-    if (std::uint32_t id = log_format::ParseSegmentFileName(name); id != 0) ids.push_back(id);
+    if (std::uint32_t id = ParseSegmentFileName(name); id != 0) ids.push_back(id);
   }
   std::sort(ids.begin(), ids.end());
   return ids;

@@ -1,7 +1,7 @@
 // The on-disk layout of the log: segment files, their header, and the frame around every
 // record. docs/FORMAT.md documents every byte; these constants are the source of truth.
 //
-//   segment file "segment-<id as 8 hex digits>":
+//   segment file "segment-<id as 8 hex digits>" (lss/file/file_names.h):
 //     | segment header (40 bytes) | frame | frame | ... | SegmentEnd frame | (unused) |
 //
 //   segment header:
@@ -80,9 +80,5 @@ inline constexpr std::size_t kSyncPointRecordSize = kFrameHeaderSize + kSyncPoin
 // Limits on configuration.
 inline constexpr std::uint32_t kMinSegmentSize = 64 * 1024;
 inline constexpr std::uint32_t kMaxSegmentSize = 1u << 30;  // 1 GiB; offsets are u32
-
-std::string SegmentFileName(std::uint32_t segment_id);
-// The id a segment file name spells, or 0 for any other name.
-std::uint32_t ParseSegmentFileName(const std::string& name);
 
 }  // namespace llama::log_format

@@ -29,8 +29,9 @@
 #include <stdexcept>
 #include <utility>
 
-#include "llama/coding.h"
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
+#include "util/byte_io.h"
 #include "util/checksum.h"
 
 namespace llama {
@@ -40,27 +41,8 @@ constexpr std::uint32_t kMagic = 0x4B434C4C;       // "LLCK" as little-endian by
 constexpr std::uint16_t kVersionPlain = 1;         // no writer settings
 constexpr std::uint16_t kVersionWithSettings = 2;  // writer settings after the header
 
-constexpr std::size_t kMagicOffset = 0;
-constexpr std::size_t kVersionOffset = 4;
-constexpr std::size_t kHeaderSizeOffset = 6;
-constexpr std::size_t kStoreIdOffset = 8;
-constexpr std::size_t kSequenceOffset = 16;
-constexpr std::size_t kScanStartOffset = 24;
-constexpr std::size_t kOldestSegmentOffset = 32;
-constexpr std::size_t kReserved1Offset = 36;
-constexpr std::size_t kPageCountOffset = 40;
-constexpr std::size_t kAppStateLenOffset = 48;
-constexpr std::size_t kReserved2Offset = 52;
 constexpr std::size_t kHeaderSize = 56;
-constexpr std::size_t kSettingsSize = 16;
-constexpr std::size_t kBackendRequestedOffset = 0;  // within the settings
-constexpr std::size_t kBackendInUseOffset = 1;
-constexpr std::size_t kSettingsFlagsOffset = 2;
-constexpr std::size_t kCompressionLevelOffset = 3;
-constexpr std::size_t kFlushBufferSizeOffset = 4;
-constexpr std::size_t kFlushBuffersOffset = 8;
-constexpr std::size_t kMaxDiskChainOffset = 12;
-static_assert(kMaxDiskChainOffset + 4 == kSettingsSize, "the writer settings are 16 bytes");
+constexpr std::size_t kSettingsSize = 16;  // backend requested, in use, flags, level u8; three u32
 constexpr std::uint8_t kFellBackFlag = 1;
 constexpr std::uint8_t kMaxBackendCode = 2;
 
@@ -68,10 +50,6 @@ constexpr std::size_t kPageEntrySize = 8;     // pid u32, chain length u32
 constexpr std::size_t kRecordEntrySize = 12;  // address u64, length u32
 constexpr std::size_t kTrailerSize = 8;
 constexpr std::size_t kMinSize = kHeaderSize + kTrailerSize;  // a version 1 file
-
-constexpr std::string_view kNamePrefix = "CHECKPOINT-";
-constexpr std::size_t kNameDigits = 16;
-constexpr std::string_view kTmpSuffix = ".tmp";
 
 std::string Hex64(std::uint64_t v) {
   char buf[24];
@@ -134,20 +112,6 @@ tl::unexpected<Error> Corrupt(const std::string& why) {
   return MakeError(ErrorCode::kCorruption, "checkpoint: " + why);
 }
 
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
-  return dir + "/" + name;
-}
-
-bool IsCheckpointTmpName(const std::string& name) {
-  if (name.size() <= kTmpSuffix.size() ||
-      name.compare(name.size() - kTmpSuffix.size(), kTmpSuffix.size(), kTmpSuffix) != 0) {
-    return false;
-  }
-  return ParseCheckpointFileName(name.substr(0, name.size() - kTmpSuffix.size())).has_value();
-}
-
 // The whole content of a file. NotFound if it vanished since it was listed.
 Result<std::vector<std::byte>> ReadWholeFile(Env& env, const std::string& path) {
   auto file = env.OpenFile(path, OpenMode::kReadOnly);
@@ -200,7 +164,7 @@ struct Examined {
 
 Result<Examined> Examine(Env& env, const std::string& dir, const Candidate& c) {
   Examined out;
-  auto bytes = ReadWholeFile(env, JoinPath(dir, c.name));
+  auto bytes = ReadWholeFile(env, PathIn(dir, c.name));
   if (!bytes) {
     if (bytes.error().code() == ErrorCode::kNotFound) {
       out.vanished = true;
@@ -216,32 +180,6 @@ Result<Examined> Examine(Env& env, const std::string& dir, const Candidate& c) {
 }
 
 }  // namespace
-
-std::string CheckpointFileName(std::uint64_t sequence) {
-  char digits[kNameDigits + 1];
-  std::snprintf(digits, sizeof digits, "%016" PRIx64, sequence);
-  return std::string(kNamePrefix) + digits;
-}
-
-std::optional<std::uint64_t> ParseCheckpointFileName(const std::string& name) {
-  if (name.size() != kNamePrefix.size() + kNameDigits || name.compare(0, kNamePrefix.size(), kNamePrefix) != 0) {
-    return std::nullopt;
-  }
-  std::uint64_t sequence = 0;
-  for (std::size_t i = kNamePrefix.size(); i < name.size(); ++i) {
-    const char c = name[i];
-    std::uint64_t digit;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<std::uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<std::uint64_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;  // upper case too: one name per sequence
-    }
-    sequence = sequence * 16 + digit;
-  }
-  return sequence;
-}
 
 Status ValidateCheckpoint(const CheckpointData& data) {
   std::string why = CheckScanStart(data);
@@ -269,55 +207,56 @@ std::vector<std::byte> EncodeCheckpoint(const CheckpointData& data) {
   for (const CheckpointPage& page : data.pages) {
     size += kPageEntrySize + kRecordEntrySize * page.chain.size();
   }
-  std::vector<std::byte> out(size);
-  std::byte* p = out.data();
-  EncodeFixed32(p + kMagicOffset, kMagic);
-  EncodeFixed16(p + kVersionOffset, data.settings ? kVersionWithSettings : kVersionPlain);
-  EncodeFixed16(p + kHeaderSizeOffset, static_cast<std::uint16_t>(header_size));
-  EncodeFixed64(p + kStoreIdOffset, data.store_id);
-  EncodeFixed64(p + kSequenceOffset, data.sequence);
-  EncodeFixed64(p + kScanStartOffset, data.scan_start.raw());
-  EncodeFixed32(p + kOldestSegmentOffset, data.oldest_segment);
-  EncodeFixed32(p + kReserved1Offset, 0);
-  EncodeFixed64(p + kPageCountOffset, data.pages.size());
-  EncodeFixed32(p + kAppStateLenOffset, static_cast<std::uint32_t>(data.application_state.size()));
-  EncodeFixed32(p + kReserved2Offset, 0);
-  if (const auto& w = data.settings) {
-    std::byte* q = p + kHeaderSize;
-    q[kBackendRequestedOffset] = static_cast<std::byte>(w->io_backend_requested);
-    q[kBackendInUseOffset] = static_cast<std::byte>(w->io_backend_in_use);
-    q[kSettingsFlagsOffset] = static_cast<std::byte>(w->io_fell_back ? kFellBackFlag : 0);
-    q[kCompressionLevelOffset] = static_cast<std::byte>(static_cast<std::uint8_t>(w->compression_level));
-    EncodeFixed32(q + kFlushBufferSizeOffset, w->flush_buffer_size);
-    EncodeFixed32(q + kFlushBuffersOffset, w->flush_buffers);
-    EncodeFixed32(q + kMaxDiskChainOffset, w->max_disk_chain);
+  std::vector<std::byte> out;
+  out.reserve(size);
+  ByteWriter w(out);
+  w.U32(kMagic)
+      .U16(data.settings ? kVersionWithSettings : kVersionPlain)
+      .U16(static_cast<std::uint16_t>(header_size))
+      .U64(data.store_id)
+      .U64(data.sequence)
+      .U64(data.scan_start.raw())
+      .U32(data.oldest_segment)
+      .U32(0)  // reserved
+      .U64(data.pages.size())
+      .U32(static_cast<std::uint32_t>(data.application_state.size()))
+      .U32(0);  // reserved
+  if (const auto& s = data.settings) {
+    w.U8(s->io_backend_requested)
+        .U8(s->io_backend_in_use)
+        .U8(s->io_fell_back ? kFellBackFlag : 0)
+        .U8(static_cast<std::uint8_t>(s->compression_level))
+        .U32(s->flush_buffer_size)
+        .U32(s->flush_buffers)
+        .U32(s->max_disk_chain);
   }
-  std::size_t pos = header_size;
   for (const CheckpointPage& page : data.pages) {
-    EncodeFixed32(p + pos, page.pid);
-    EncodeFixed32(p + pos + 4, static_cast<std::uint32_t>(page.chain.size()));
-    pos += kPageEntrySize;
-    for (const PageDiskRecord& r : page.chain) {
-      EncodeFixed64(p + pos, r.address.raw());
-      EncodeFixed32(p + pos + 8, r.length);
-      pos += kRecordEntrySize;
-    }
+    w.U32(page.pid).U32(static_cast<std::uint32_t>(page.chain.size()));
+    for (const PageDiskRecord& r : page.chain) w.U64(r.address.raw()).U32(r.length);
   }
-  std::copy(data.application_state.begin(), data.application_state.end(), p + pos);
-  pos += data.application_state.size();
-  EncodeFixed64(p + pos, Checksum64(std::span<const std::byte>(p, pos)));
+  w.Bytes(data.application_state);
+  const std::uint64_t checksum = Checksum64(w.written());
+  w.U64(checksum);
   return out;
 }
 
 namespace {
 
 // The frame of a checkpoint file, checked: magic, version, header size, length, checksum
-// and reserved bytes. Every size is computed in u64 and compared against the file's size
-// before anything is read.
+// and reserved bytes, with the rest of the fixed header. Every size is computed in u64
+// and compared against the file's size before anything is read.
 struct CheckedFrame {
   std::uint16_t version = 0;
   std::size_t header_size = 0;  // with the writer settings of version 2
-  std::uint64_t body_end = 0;   // where the trailer starts
+  std::uint64_t store_id = 0;
+  std::uint64_t sequence = 0;
+  std::uint64_t scan_start = 0;
+  std::uint32_t oldest_segment = 0;
+  std::uint64_t page_count = 0;
+  std::uint32_t app_len = 0;
+  // The bytes after the fixed 56-byte header, up to the trailer: the writer settings of
+  // version 2, the page entries, the application state.
+  std::span<const std::byte> body;
 };
 
 Result<CheckedFrame> CheckFrame(std::span<const std::byte> bytes) {
@@ -325,18 +264,22 @@ Result<CheckedFrame> CheckFrame(std::span<const std::byte> bytes) {
   if (size < kMinSize) {
     return Corrupt(std::to_string(size) + " bytes is shorter than the " + std::to_string(kMinSize) + "-byte minimum");
   }
-  const std::byte* p = bytes.data();
-  if (const std::uint32_t magic = DecodeFixed32(p + kMagicOffset); magic != kMagic) {
-    return Corrupt("bad magic " + Hex64(magic));
-  }
   CheckedFrame frame;
-  frame.version = DecodeFixed16(p + kVersionOffset);
+  ByteReader r(bytes);
+  std::uint32_t magic = 0, reserved1 = 0, reserved2 = 0;
+  std::uint16_t header_size = 0;
+  if (!r.U32(&magic) || !r.U16(&frame.version) || !r.U16(&header_size) || !r.U64(&frame.store_id) ||
+      !r.U64(&frame.sequence) || !r.U64(&frame.scan_start) || !r.U32(&frame.oldest_segment) || !r.U32(&reserved1) ||
+      !r.U64(&frame.page_count) || !r.U32(&frame.app_len) || !r.U32(&reserved2)) {
+    return Corrupt("header truncated");  // not reached: the size was checked above
+  }
+  if (magic != kMagic) return Corrupt("bad magic " + Hex64(magic));
   if (frame.version != kVersionPlain && frame.version != kVersionWithSettings) {
     return Corrupt("unknown format version " + std::to_string(frame.version));
   }
   frame.header_size = kHeaderSize + (frame.version == kVersionWithSettings ? kSettingsSize : 0);
-  if (const std::uint16_t hs = DecodeFixed16(p + kHeaderSizeOffset); hs != frame.header_size) {
-    return Corrupt("header size " + std::to_string(hs) + ", expected " + std::to_string(frame.header_size) +
+  if (header_size != frame.header_size) {
+    return Corrupt("header size " + std::to_string(header_size) + ", expected " + std::to_string(frame.header_size) +
                    " for version " + std::to_string(frame.version));
   }
   if (size < frame.header_size + kTrailerSize) {
@@ -344,28 +287,26 @@ Result<CheckedFrame> CheckFrame(std::span<const std::byte> bytes) {
                    std::to_string(frame.header_size + kTrailerSize) + "-byte minimum of version " +
                    std::to_string(frame.version));
   }
-  frame.body_end = size - kTrailerSize;
-  if (DecodeFixed64(p + frame.body_end) !=
-      Checksum64(std::span<const std::byte>(p, static_cast<std::size_t>(frame.body_end)))) {
+  const std::span<const std::byte> covered = bytes.first(bytes.size() - kTrailerSize);
+  std::uint64_t checksum = 0;
+  if (!ByteReader(bytes.subspan(covered.size())).U64(&checksum) || checksum != Checksum64(covered)) {
     return Corrupt("checksum mismatch");
   }
-  if (DecodeFixed32(p + kReserved1Offset) != 0 || DecodeFixed32(p + kReserved2Offset) != 0) {
-    return Corrupt("reserved header bytes are not zero");
-  }
+  if (reserved1 != 0 || reserved2 != 0) return Corrupt("reserved header bytes are not zero");
+  frame.body = covered.subspan(kHeaderSize);
   return frame;
 }
 
-// The version 2 writer settings, `q` pointing at them.
-Result<CheckpointSettings> DecodeSettings(const std::byte* q) {
+// The version 2 writer settings, read from `r`.
+Result<CheckpointSettings> DecodeSettings(ByteReader& r) {
   CheckpointSettings w;
-  w.io_backend_requested = static_cast<std::uint8_t>(q[kBackendRequestedOffset]);
-  w.io_backend_in_use = static_cast<std::uint8_t>(q[kBackendInUseOffset]);
-  const auto flags = static_cast<std::uint8_t>(q[kSettingsFlagsOffset]);
+  std::uint8_t flags = 0, level = 0;
+  if (!r.U8(&w.io_backend_requested) || !r.U8(&w.io_backend_in_use) || !r.U8(&flags) || !r.U8(&level) ||
+      !r.U32(&w.flush_buffer_size) || !r.U32(&w.flush_buffers) || !r.U32(&w.max_disk_chain)) {
+    return Corrupt("writer settings truncated");  // not reached: CheckFrame checked the size
+  }
   w.io_fell_back = (flags & kFellBackFlag) != 0;
-  w.compression_level = static_cast<std::int8_t>(static_cast<std::uint8_t>(q[kCompressionLevelOffset]));
-  w.flush_buffer_size = DecodeFixed32(q + kFlushBufferSizeOffset);
-  w.flush_buffers = DecodeFixed32(q + kFlushBuffersOffset);
-  w.max_disk_chain = DecodeFixed32(q + kMaxDiskChainOffset);
+  w.compression_level = static_cast<std::int8_t>(level);
   if (w.io_backend_requested > kMaxBackendCode || w.io_backend_in_use > kMaxBackendCode) {
     return Corrupt("writer settings: unknown io backend code " +
                    std::to_string(std::max(w.io_backend_requested, w.io_backend_in_use)));
@@ -376,44 +317,43 @@ Result<CheckpointSettings> DecodeSettings(const std::byte* q) {
   return w;
 }
 
-// The page entries between `begin` and `end` (exactly), `page_count` of them, into d.pages
-// (d's oldest_segment already decoded: records are checked against it).
-Status DecodePages(const std::byte* p, std::uint64_t begin, std::uint64_t end, std::uint64_t page_count,
-                   CheckpointData& d) {
+// The page entries, `page_count` of them, filling `r` exactly, into d.pages (d's
+// oldest_segment already decoded: records are checked against it).
+Status DecodePages(ByteReader r, std::uint64_t page_count, CheckpointData& d) {
   // Each page takes at least one page entry and one record entry.
-  if (page_count > (end - begin) / (kPageEntrySize + kRecordEntrySize)) {
+  if (page_count > r.remaining() / (kPageEntrySize + kRecordEntrySize)) {
     return Corrupt("page count " + std::to_string(page_count) + " exceeds file size");
   }
   d.pages.reserve(static_cast<std::size_t>(page_count));
-  std::uint64_t pos = begin;
   for (std::uint64_t i = 0; i < page_count; ++i) {
-    if (end - pos < kPageEntrySize) {
+    PageId pid = 0;
+    std::uint32_t chain_len = 0;
+    if (!r.U32(&pid) || !r.U32(&chain_len)) {
       return Corrupt("page entry " + std::to_string(i) + " exceeds file size");
     }
     CheckpointPage& page = d.pages.emplace_back();
-    page.pid = DecodeFixed32(p + pos);
-    const std::uint64_t chain_len = DecodeFixed32(p + pos + 4);
-    pos += kPageEntrySize;
+    page.pid = pid;
     if (i > 0 && page.pid <= d.pages[i - 1].pid) {
       return Corrupt("page " + std::to_string(page.pid) + " follows page " + std::to_string(d.pages[i - 1].pid) +
                      " (pids must strictly increase)");
     }
     if (chain_len == 0) return Corrupt("page " + std::to_string(page.pid) + " has an empty chain");
-    if (chain_len > (end - pos) / kRecordEntrySize) {
+    if (chain_len > r.remaining() / kRecordEntrySize) {
       return Corrupt("page " + std::to_string(page.pid) + " chain length " + std::to_string(chain_len) +
                      " exceeds file size");
     }
-    page.chain.reserve(static_cast<std::size_t>(chain_len));
-    for (std::uint64_t j = 0; j < chain_len; ++j) {
-      PageDiskRecord& r = page.chain.emplace_back();
-      r.address = LssAddress::FromRaw(DecodeFixed64(p + pos));
-      r.length = DecodeFixed32(p + pos + 8);
-      pos += kRecordEntrySize;
-      if (std::string why = CheckRecord(d, page.pid, r); !why.empty()) return Corrupt(why);
+    page.chain.reserve(chain_len);
+    for (std::uint32_t j = 0; j < chain_len; ++j) {
+      PageDiskRecord& rec = page.chain.emplace_back();
+      std::uint64_t address = 0;
+      (void)r.U64(&address);  // both present: the chain length was checked above
+      (void)r.U32(&rec.length);
+      rec.address = LssAddress::FromRaw(address);
+      if (std::string why = CheckRecord(d, page.pid, rec); !why.empty()) return Corrupt(why);
     }
   }
-  if (pos != end) {
-    return Corrupt(std::to_string(end - pos) + " bytes between the page entries and the application state");
+  if (r.remaining() != 0) {
+    return Corrupt(std::to_string(r.remaining()) + " bytes between the page entries and the application state");
   }
   return OkStatus();
 }
@@ -423,29 +363,30 @@ Status DecodePages(const std::byte* p, std::uint64_t begin, std::uint64_t end, s
 Result<CheckpointData> DecodeCheckpoint(std::span<const std::byte> bytes) {
   auto frame = CheckFrame(bytes);
   LLAMA_RETURN_IF_ERROR(frame);
-  const std::byte* p = bytes.data();
   CheckpointData d;
-  d.store_id = DecodeFixed64(p + kStoreIdOffset);
-  d.sequence = DecodeFixed64(p + kSequenceOffset);
-  d.scan_start = LssAddress::FromRaw(DecodeFixed64(p + kScanStartOffset));
-  d.oldest_segment = DecodeFixed32(p + kOldestSegmentOffset);
+  d.store_id = frame->store_id;
+  d.sequence = frame->sequence;
+  d.scan_start = LssAddress::FromRaw(frame->scan_start);
+  d.oldest_segment = frame->oldest_segment;
+  ByteReader r(frame->body);
   if (frame->version == kVersionWithSettings) {
-    auto settings = DecodeSettings(p + kHeaderSize);
+    auto settings = DecodeSettings(r);
     LLAMA_RETURN_IF_ERROR(settings);
     d.settings = *settings;
   }
-  const std::uint64_t page_count = DecodeFixed64(p + kPageCountOffset);
-  const std::uint64_t app_len = DecodeFixed32(p + kAppStateLenOffset);
+  const std::uint64_t app_len = frame->app_len;
   if (std::string why = CheckScanStart(d); !why.empty()) return Corrupt(why);
   if (std::string why = CheckAppState(app_len); !why.empty()) return Corrupt(why);
 
   // Bytes between the header and the trailer: page entries, then the application state.
-  if (app_len > frame->body_end - frame->header_size) {
+  if (app_len > r.remaining()) {
     return Corrupt("application state length " + std::to_string(app_len) + " exceeds file size");
   }
-  const std::uint64_t pages_end = frame->body_end - app_len;
-  LLAMA_RETURN_IF_ERROR(DecodePages(p, frame->header_size, pages_end, page_count, d));
-  const auto app = bytes.subspan(static_cast<std::size_t>(pages_end), static_cast<std::size_t>(app_len));
+  const std::size_t pages_size = r.remaining() - static_cast<std::size_t>(app_len);
+  LLAMA_RETURN_IF_ERROR(DecodePages(ByteReader(r.rest().first(pages_size)), frame->page_count, d));
+  std::span<const std::byte> app;
+  (void)r.Skip(pages_size);
+  (void)r.Bytes(static_cast<std::size_t>(app_len), &app);  // all that is left
   d.application_state.assign(app.begin(), app.end());
   return d;
 }
@@ -488,7 +429,7 @@ Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep) {
   LLAMA_RETURN_IF_ERROR(names);
   std::vector<std::string> doomed;
   for (const std::string& name : *names) {
-    if (IsCheckpointTmpName(name)) doomed.push_back(name);
+    if (ParseFileName(name).type == StoreFileType::kCheckpointTmp) doomed.push_back(name);
   }
   // Newest first: count valid checkpoints; once `keep` are found, every older checkpoint
   // file goes (valid or not). Damaged files newer than that stay for the store to report.
@@ -503,7 +444,7 @@ Status PruneCheckpoints(Env& env, const std::string& dir, std::size_t keep) {
     if (!examined->vanished && examined->data) ++valid;
   }
   for (const std::string& name : doomed) {
-    auto s = env.DeleteFile(JoinPath(dir, name));
+    auto s = env.DeleteFile(PathIn(dir, name));
     if (!s && s.error().code() != ErrorCode::kNotFound) return s;
   }
   if (doomed.empty()) return OkStatus();

@@ -1,8 +1,8 @@
 // Checkpoints of the mapping table: which log records hold each page's durable state, and
 // where recovery starts scanning the log.
 //
-// A checkpoint is one file, CHECKPOINT-<sequence as 16 hex digits>, written as
-// <name>.tmp, synced, renamed into place, and made durable by syncing the directory.
+// A checkpoint is one file, CHECKPOINT-<sequence as 16 hex digits> (lss/file/file_names.h),
+// written as <name>.tmp, synced, renamed into place, and made durable by syncing the directory.
 // Its last 8 bytes are an XXH3 checksum of everything before them, so a torn or damaged
 // checkpoint is recognized; LoadNewestCheckpoint then falls back to the previous one
 // (recovery scans further). Layout byte by byte: docs/FORMAT.md, "Checkpoint file".
@@ -88,12 +88,6 @@ inline constexpr std::size_t kMaxCheckpointApplicationState = std::size_t{64} <<
 // application_state within the limit above. InvalidArgument naming the first broken rule.
 // WriteCheckpoint checks them before writing; DecodeCheckpoint reports them as Corruption.
 [[nodiscard]] Status ValidateCheckpoint(const CheckpointData& data);
-
-// "CHECKPOINT-000000000000002a"
-std::string CheckpointFileName(std::uint64_t sequence);
-// The sequence a checkpoint file name spells, or nullopt for any other name (including
-// the .tmp names of unfinished checkpoints).
-std::optional<std::uint64_t> ParseCheckpointFileName(const std::string& name);
 
 // Encoding and decoding of the file's bytes (also used by the fuzzer and pagedump).
 // EncodeCheckpoint writes `data` as given, valid or not (tests build damaged files with

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "llama/coding.h"
 #include "lss/log/page_record.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -28,7 +28,9 @@ Status RecoveredChains::Apply(const LogRecord& record) {
     if (page->has_base || page->prior.is_null()) chain.clear();
     chain.insert(chain.begin(), where);
   } else if (record.header.kind == RecordKind::kFreePage && record.body.size() == 4) {
-    auto it = chains_.find(DecodeFixed32(record.body.data()));
+    PageId pid = 0;
+    (void)ByteReader(record.body).U32(&pid);  // the body is the pid, exactly 4 bytes
+    auto it = chains_.find(pid);
     // A list newer than the free belongs to a later use of the id.
     if (it != chains_.end() && !it->second.empty() && it->second.front().address < record.address) {
       chains_.erase(it);

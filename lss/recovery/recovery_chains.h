@@ -2,8 +2,8 @@
 // records scanned after it: the list of log records the page's durable state spans,
 // newest first (docs/FORMAT.md, "Checkpoint and scan combined").
 //
-// Store::Recover applies these rules, and so does the offline reader (lss/recovery/store_image.h,
-// pagedump), which therefore sees exactly the pages recovery would.
+// The recovery plan applies these rules (lss/recovery/recovery_plan.h), for Store::Open and
+// for the offline reader (lss/recovery/store_image.h, pagedump) alike.
 //
 // Ownership: a plain value; it owns its lists.
 #pragma once

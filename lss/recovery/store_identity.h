@@ -4,7 +4,7 @@
 //   | reserved u32 | checksum u64 (XXH3 of bytes 0..23) |                      32 bytes
 //
 // Segments and checkpoints carry the store id, so files from another store are never
-// taken for this one's. docs/FORMAT.md, "STORE file".
+// taken for this one's. docs/FORMAT.md, "STORE file"; its name: lss/file/file_names.h.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +20,6 @@ struct StoreIdentity {
   std::uint64_t store_id = 0;
   std::uint32_t segment_size = 0;
 };
-
-inline constexpr const char* kStoreFileName = "STORE";
 
 // Reads DIR/STORE: nullopt if it does not exist, Corruption if it does not decode.
 Result<std::optional<StoreIdentity>> ReadStoreIdentity(Env& env, const std::string& dir);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 
 namespace llama {
@@ -47,7 +48,8 @@ Result<StoreImage> StoreImage::Open(Env& env, const std::string& dir, StoreImage
   LLAMA_RETURN_IF_ERROR(image.LoadSegmentFiles());
   LLAMA_RETURN_IF_ERROR(image.LoadCheckpointFiles(*names));
   for (const std::string& name : *names) {
-    if (name != kStoreFileName && ParseSegmentFileName(name) == 0 && !name.starts_with("CHECKPOINT-")) {
+    const StoreFileType type = ParseFileName(name).type;
+    if (type != StoreFileType::kIdentity && type != StoreFileType::kSegment && !LooksLikeCheckpointFileName(name)) {
       image.other_files_.push_back(name);
     }
   }
@@ -84,7 +86,7 @@ Status StoreImage::LoadIdentity(const std::vector<std::string>& names, const Sto
     // Every segment header repeats the store id and segment size: take them from the first
     // one that decodes and names its own file.
     for (std::uint32_t id : segment_ids) {
-      auto bytes = ReadWholeFile(*env_, dir_ + "/" + SegmentFileName(id), kSegmentHeaderSize);
+      auto bytes = ReadWholeFile(*env_, PathIn(dir_, SegmentFileName(id)), kSegmentHeaderSize);
       LLAMA_RETURN_IF_ERROR(bytes);
       auto header = DecodeSegmentHeader(*bytes);
       if (header && header->segment_id == id) {
@@ -147,11 +149,11 @@ const SegmentFileInfo* StoreImage::segment_file(std::uint32_t id) const {
 
 Status StoreImage::LoadCheckpointFiles(const std::vector<std::string>& names) {
   for (const std::string& name : names) {
-    if (!name.starts_with("CHECKPOINT-")) continue;
+    if (!LooksLikeCheckpointFileName(name)) continue;
     CheckpointFileInfo info;
     info.name = name;
     info.sequence = ParseCheckpointFileName(name);
-    auto bytes = ReadWholeFile(*env_, dir_ + "/" + name, UINT64_MAX);
+    auto bytes = ReadWholeFile(*env_, PathIn(dir_, name), UINT64_MAX);
     LLAMA_RETURN_IF_ERROR(bytes);
     info.file_size = bytes->size();
     if (!info.sequence) {
@@ -179,54 +181,15 @@ Status StoreImage::LoadCheckpointFiles(const std::vector<std::string>& names) {
 }
 
 Status StoreImage::Recover() {
-  // The same steps as Store::Recover, minus everything it writes.
-  auto loaded = LoadNewestCheckpoint(*env_, dir_, identity_.store_id);
-  LLAMA_RETURN_IF_ERROR(loaded);
-  recovery_.damaged_checkpoints = loaded->damaged;
-  recovery_.scan_start = LssAddress::Make(1, kSegmentHeaderSize);
-  if (loaded->checkpoint) {
-    recovery_.checkpoint_sequence = loaded->checkpoint->sequence;
-    recovery_.scan_start = loaded->checkpoint->scan_start;
-    recovery_.pages.Seed(*loaded->checkpoint);
-  }
-  std::vector<std::uint32_t> present;
-  for (const SegmentFileInfo& f : segment_files_) present.push_back(f.id);
-  if (!present.empty() || loaded->checkpoint) {
-    recovery_.scanned = true;
-    auto scanner = LogScanner::Open(*segments_, recovery_.scan_start, identity_.segment_size);
-    LLAMA_RETURN_IF_ERROR(scanner);
-    for (;;) {
-      auto next = scanner->Next();
-      LLAMA_RETURN_IF_ERROR(next);
-      if (!next->has_value()) break;
-      ++recovery_.records_scanned;
-      if (auto s = recovery_.pages.Apply(**next); !s) {
-        recovery_.open_failure = s.error().message();
-        break;
-      }
-    }
-    recovery_.stop = scanner->stop();
-    if (recovery_.stop.corruption() && recovery_.open_failure.empty()) {
-      recovery_.open_failure =
-          recovery_.stop.CorruptionMessage() + " (RecoveryMode::kTruncateAtCorruption would open it, dropping them)";
-    }
-    recovery_.visited_segments = scanner->visited_segments();
-    for (std::uint32_t id : scanner->UnvisitedSegments()) {
-      if (id < recovery_.scan_start.segment()) continue;  // older log, still referenced
-      recovery_.would_set_aside.push_back(id);
-      present.erase(std::remove(present.begin(), present.end(), id), present.end());
-    }
-  }
-  recovery_.pages.Finish();
-  for (const auto& [pid, chain] : recovery_.pages.chains()) {
-    if (!recovery_.open_failure.empty()) break;
-    for (const PageDiskRecord& r : chain) {
-      if (!std::binary_search(present.begin(), present.end(), r.address.segment())) {
-        recovery_.open_failure =
-            "segment " + std::to_string(r.address.segment()) + " holding page " + std::to_string(pid) + " is missing";
-        break;
-      }
-    }
+  auto plan = RecoveryPlan::Make(*segments_);
+  LLAMA_RETURN_IF_ERROR(plan);
+  static_cast<RecoveryPlan&>(recovery_) = std::move(*plan);
+  // In the order Store::Open refuses (StoreImpl::AcceptPlan).
+  if (!recovery_.corruption.empty()) {
+    recovery_.open_failure =
+        recovery_.corruption + " (RecoveryMode::kTruncateAtCorruption would open it, dropping them)";
+  } else if (recovery_.failure) {
+    recovery_.open_failure = recovery_.failure->message();
   }
   return OkStatus();
 }

@@ -2,7 +2,8 @@
 // and checkpoint files, and the pages recovery would rebuild from them, without opening
 // the store (Store::Open recovers, which renames files and writes a new segment).
 //
-// Everything is read through the Env it is given; pagedump passes a ReadOnlyEnv
+// What recovery would do is the RecoveryPlan Store::Open makes and carries out: the two
+// cannot differ. Everything is read through the Env it is given; pagedump passes a ReadOnlyEnv
 // (lss/env_extras/read_only_env.h), so nothing can be written. Damage is data, not an error: a
 // corrupt STORE file, a bad segment header, a damaged checkpoint, a torn log are all
 // described by the fields below. Errors are I/O failures, a directory that is not a
@@ -27,6 +28,7 @@
 #include "lss/log/record_frame.h"
 #include "lss/recovery/checkpoint.h"
 #include "lss/recovery/recovery_chains.h"
+#include "lss/recovery/recovery_plan.h"
 #include "lss/recovery/store_identity.h"
 
 namespace llama {
@@ -52,19 +54,13 @@ struct CheckpointFileInfo {
   std::string problem;                    // why it is not usable ("" when it is)
 };
 
-// What recovery would do with the files as they are.
-struct RecoveryView {
-  std::optional<std::uint64_t> checkpoint_sequence;  // the checkpoint it would load
-  std::vector<std::string> damaged_checkpoints;      // newer ones it would skip, and why
-  LssAddress scan_start;
-  ScanStop stop;
-  bool scanned = false;  // false: no segment and no checkpoint, nothing to scan
-  std::uint64_t records_scanned = 0;
-  std::vector<std::uint32_t> visited_segments;
-  std::vector<std::uint32_t> would_set_aside;  // unreachable segments at or past the start
-  // Why Store::Open would refuse the store ("" when it would open it).
+// What recovery would do with the files as they are: the plan Store::Open would carry out
+// (lss/recovery/recovery_plan.h, the same code), and whether it would open the store.
+struct RecoveryView : RecoveryPlan {
+  // Why Store::Open would refuse the store ("" when it would open it): the plan's failure,
+  // or its corruption (which RecoveryMode::kTruncateAtCorruption would open, cutting the
+  // log there).
   std::string open_failure;
-  RecoveredChains pages;
 };
 
 class StoreImage {

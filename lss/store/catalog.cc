@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "llama/coding.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -15,15 +15,11 @@ Status ValidateRootName(std::string_view name) {
 }
 
 std::vector<std::byte> EncodeCatalog(const std::vector<NamedRoot>& roots) {
-  std::vector<std::byte> out(catalog_format::kHeaderSize);
-  EncodeFixed32(out.data(), catalog_format::kMagic);
-  EncodeFixed32(out.data() + 4, static_cast<std::uint32_t>(roots.size()));
+  std::vector<std::byte> out;
+  ByteWriter w(out);
+  w.U32(catalog_format::kMagic).U32(static_cast<std::uint32_t>(roots.size()));
   for (const NamedRoot& root : roots) {
-    const std::size_t at = out.size();
-    out.resize(at + catalog_format::kEntryOverhead + root.name.size());
-    EncodeFixed16(out.data() + at, static_cast<std::uint16_t>(root.name.size()));
-    std::copy_n(reinterpret_cast<const std::byte*>(root.name.data()), root.name.size(), out.data() + at + 2);
-    EncodeFixed32(out.data() + at + 2 + root.name.size(), root.pid);
+    w.U16(static_cast<std::uint16_t>(root.name.size())).Bytes(root.name).U32(root.pid);
   }
   return out;
 }
@@ -32,24 +28,22 @@ Result<std::vector<NamedRoot>> DecodeCatalog(std::span<const std::byte> bytes) {
   std::vector<NamedRoot> roots;
   if (bytes.empty()) return roots;
   auto corrupt = [](const std::string& what) { return MakeError(ErrorCode::kCorruption, "catalog: " + what); };
-  if (bytes.size() < catalog_format::kHeaderSize) return corrupt("shorter than its header");
-  if (DecodeFixed32(bytes.data()) != catalog_format::kMagic) return corrupt("bad magic");
-  const std::uint32_t count = DecodeFixed32(bytes.data() + 4);
-  std::size_t at = catalog_format::kHeaderSize;
+  ByteReader r(bytes);
+  std::uint32_t magic = 0, count = 0;
+  if (!r.U32(&magic) || !r.U32(&count)) return corrupt("shorter than its header");
+  if (magic != catalog_format::kMagic) return corrupt("bad magic");
   for (std::uint32_t i = 0; i < count; ++i) {
-    if (bytes.size() - at < catalog_format::kEntryOverhead) return corrupt("entry " + std::to_string(i) + " truncated");
-    const std::size_t len = DecodeFixed16(bytes.data() + at);
-    if (len == 0 || len > catalog_format::kMaxNameLength || bytes.size() - at - catalog_format::kEntryOverhead < len) {
+    if (r.remaining() < catalog_format::kEntryOverhead) return corrupt("entry " + std::to_string(i) + " truncated");
+    std::uint16_t len = 0;
+    (void)r.U16(&len);  // present: the entry overhead was checked above
+    NamedRoot root;
+    if (len == 0 || len > catalog_format::kMaxNameLength || !r.String(len, &root.name) || !r.U32(&root.pid)) {
       return corrupt("entry " + std::to_string(i) + " has a bad name length");
     }
-    NamedRoot root;
-    root.name.assign(reinterpret_cast<const char*>(bytes.data() + at + 2), len);
-    root.pid = DecodeFixed32(bytes.data() + at + 2 + len);
     if (!roots.empty() && !(roots.back().name < root.name)) return corrupt("names not strictly sorted");
     roots.push_back(std::move(root));
-    at += catalog_format::kEntryOverhead + len;
   }
-  if (at != bytes.size()) return corrupt("trailing bytes after the last entry");
+  if (r.remaining() != 0) return corrupt("trailing bytes after the last entry");
   return roots;
 }
 

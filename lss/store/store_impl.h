@@ -5,7 +5,8 @@
 // The implementation is split by concern, one file each:
 //   store.cc              the public Store, forwarding here
 //   store_impl.cc         opening (options, Env), closing, stats, record limits
-//   store_recovery.cc     Recover: the directory's identity, the log replay, orphans
+//   store_recovery.cc     Recover: the directory's identity, then the recovery plan
+//                         (lss/recovery/recovery_plan.h) carried out
 //   store_pages.cc        page operations: Read and read-back, updates, Flush, Evict,
 //                         PartialSwap, Free
 //   store_maintenance.cc  checkpoints, the maintenance thread (evictor, clean trigger)
@@ -34,6 +35,7 @@
 #include "lss/log/log_writer.h"
 #include "lss/log/record_frame.h"
 #include "lss/recovery/checkpoint.h"
+#include "lss/recovery/recovery_plan.h"
 #include "lss/store/catalog.h"
 #include "lss/store/disk_chains.h"
 #include "lss/store/page_cache.h"
@@ -58,7 +60,8 @@ class StoreImpl {
   Result<LssAddress> Free(const GenerationGuard& guard, PageId pid);
   Result<PageRef> Read(const GenerationGuard& guard, PageId pid);
   Result<BasePageHandle> PinBase(const GenerationGuard& guard, PageId pid);
-  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
+  // `delta` by reference: Store::UpdateD's forward passes its parameter on, no move.
+  Result<UpdateOutcome> UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle&& delta,
                                 const PageNode* last_flushed);
   Result<UpdateOutcome> UpdateR(const GenerationGuard& guard, PageId pid, PageRef expected, OwnedChain& state);
   Result<LssAddress> Flush(const GenerationGuard& guard, PageId pid);
@@ -130,22 +133,22 @@ class StoreImpl {
 
   StoreImpl(std::string dir, StoreOptions options);
 
-  // ---- Recovery (store_recovery.cc) ----
-  struct LogReplay;
+  // ---- Recovery (store_recovery.cc): the RecoveryPlan carried out, in this order ----
   Status Recover();
   // Reads STORE, or creates the store when the directory has none (and may).
   Status OpenIdentity();
   Status CreateStore();
-  // Loads the newest checkpoint and scans the log from it (writes nothing).
-  Result<LogReplay> ReplayLog();
+  // Refuses a plan this store may not open (corruption in the default mode, a failure,
+  // segment ids exhausted); otherwise fills the recovery report from it.
+  Status AcceptPlan(const RecoveryPlan& plan);
   // Makes the scanned segments durable: the new log builds on them.
-  Status SyncScannedSegments(const LogReplay& replay);
-  // Renames segments past the scan start that the log never reached to orphan-*.
-  Status SetAsideOrphans(LogReplay& replay);
+  Status SyncScannedSegments(const RecoveryPlan& plan);
+  // Renames the plan's orphans to orphan-segment-* (never over an earlier one).
+  Status SetAsideOrphans(const RecoveryPlan& plan);
   // Installs every page's durable state in the mapping table and the disk chains.
-  Status RestorePages(const LogReplay& replay);
-  // Opens the log writer in a segment above every existing one.
-  Status StartWriter(const LogReplay& replay);
+  Status RestorePages(const RecoveryPlan& plan);
+  // Opens the log writer in the plan's next segment, resuming from its stop.
+  Status StartWriter(const RecoveryPlan& plan);
 
   // The full state of a page whose newest record is at `address`: every delta (newest
   // first) and the base, if any, following prior pointers.

@@ -3,6 +3,7 @@
 // checkpoints snapshot the disk chains (Checkpoint, and the cleaner's deletions after it).
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "lss/store/store_impl.h"
 
@@ -44,7 +45,9 @@ CheckpointSettings StoreImpl::WriterSettings() const {
                         : in_use == IoBackendName(IoBackend::kPosix) ? 2
                                                                      : 0;
   w.io_fell_back = !env_->fallback_reason().empty();
-  w.compression_level = static_cast<std::int8_t>(std::clamp(options_.compression_level, -128, 127));
+  using Level = std::numeric_limits<std::int8_t>;  // the checkpoint keeps it in an i8
+  w.compression_level =
+      static_cast<std::int8_t>(std::clamp<int>(options_.compression_level, Level::min(), Level::max()));
   w.flush_buffer_size = options_.flush_buffer_size;
   w.flush_buffers = options_.flush_buffers;
   w.max_disk_chain = options_.max_disk_chain;

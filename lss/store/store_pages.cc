@@ -4,10 +4,10 @@
 #include <algorithm>
 
 #include "deltas/typed_deltas.h"
-#include "llama/coding.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/page_record.h"
 #include "lss/store/store_impl.h"
+#include "util/byte_io.h"
 
 namespace llama {
 
@@ -56,8 +56,8 @@ Result<BasePageHandle> StoreImpl::PinBase(const GenerationGuard& guard, PageId p
   return bottom->base_handle();
 }
 
-Result<UpdateOutcome> StoreImpl::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected, DeltaHandle delta,
-                                         const PageNode* last_flushed) {
+Result<UpdateOutcome> StoreImpl::UpdateD(const GenerationGuard& guard, PageId pid, PageRef expected,
+                                         DeltaHandle&& delta, const PageNode* last_flushed) {
   const std::uint64_t bytes = delta ? delta->len() + PageCache::kNodeOverhead : 0;
   auto out = table_.UpdateD(guard, pid, expected, std::move(delta), last_flushed);
   if (out && out->installed && tracking()) {
@@ -326,7 +326,7 @@ Result<LssAddress> StoreImpl::Free(const GenerationGuard& guard, PageId pid) {
   LLAMA_RETURN_IF_ERROR(table_.Free(guard, pid));
   if (tracking()) cache_.Remove(pid);
   std::byte body[4];
-  EncodeFixed32(body, pid);
+  ByteWriter(std::span<std::byte>(body)).U32(pid);
   auto reservation = writer_->Reserve(FramedSize(sizeof body));
   LLAMA_RETURN_IF_ERROR(reservation);
   EncodeFrame(reservation->bytes().data(), RecordKind::kFreePage, reservation->address(), body, false, 0);

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <string>
 
-#include "llama/coding.h"
 #include "lss/store/catalog.h"
 #include "rebuild/vector_format.h"
+#include "util/byte_io.h"
 
 namespace llama::pagedump {
 
@@ -43,8 +43,11 @@ class TextDecoder final : public ContentDecoder {
   }
 };
 
+// The page's leading u32, or 0 when it is shorter than that.
 std::uint32_t Magic(std::span<const std::byte> contents) {
-  return contents.size() >= 4 ? DecodeFixed32(contents.data()) : 0;
+  std::uint32_t magic = 0;
+  (void)ByteReader(contents).U32(&magic);
+  return magic;
 }
 
 JsonValue Problem(const Error& error) {
@@ -59,22 +62,30 @@ JsonValue Wrap(const char* key, JsonValue value) {
   return out;
 }
 
+// {key: to_json(*decoded)}, or {"problem": why} when the bytes did not decode or to_json
+// (which may return a Result) found them wrong.
+template <typename T, typename ToJson>
+JsonValue Answer(const char* key, const Result<T>& decoded, ToJson&& to_json) {
+  if (!decoded) return Problem(decoded.error());
+  Result<JsonValue> value = to_json(*decoded);
+  if (!value) return Problem(value.error());
+  return Wrap(key, std::move(*value));
+}
+
 // The store's catalog (page 0): names and their root pages.
 class CatalogDecoder final : public ContentDecoder {
  public:
   std::string_view name() const override { return "catalog"; }
   std::optional<JsonValue> DecodeBasePage(PageId, std::span<const std::byte> contents) const override {
     if (Magic(contents) != catalog_format::kMagic) return std::nullopt;
-    auto roots = DecodeCatalog(contents);
-    if (!roots) return Problem(roots.error());
+    return Answer("roots", DecodeCatalog(contents), RootsJson);
+  }
+
+ private:
+  static JsonValue RootsJson(const std::vector<NamedRoot>& roots) {
     JsonValue list = JsonValue::MakeArray();
-    for (const NamedRoot& root : *roots) {
-      JsonValue row = JsonValue::MakeObject();
-      row.Set("name", root.name);
-      row.Set("pid", root.pid);
-      list.Push(std::move(row));
-    }
-    return Wrap("roots", std::move(list));
+    for (const NamedRoot& root : roots) list.Push(JsonValue::Object{{"name", root.name}, {"pid", root.pid}});
+    return list;
   }
 };
 
@@ -89,23 +100,10 @@ class VectorDecoder final : public ContentDecoder {
 
   std::optional<JsonValue> DecodeUpdatePayload(PageId, std::span<const std::byte> payload) const override {
     switch (VectorPayloadTag(payload)) {
-      case vector_format::kEntryTag: {
-        auto entry = DecodeEntry(payload);
-        if (!entry) return Problem(entry.error());
-        JsonValue e = JsonValue::MakeObject();
-        e.Set("timestamp", entry->timestamp);
-        e.Set("thread", entry->thread);
-        e.Set("sequence", entry->sequence);
-        JsonValue ops = JsonValue::MakeArray();
-        for (const VectorOp& op : entry->ops) ops.Push(OpText(op));
-        e.Set("ops", std::move(ops));
-        return Wrap("entry", std::move(e));
-      }
-      case vector_format::kPublicationTag: {
-        auto publication = DecodePublication(payload);
-        if (!publication) return Problem(publication.error());
-        return Wrap("publication", PublicationJson(*publication));
-      }
+      case vector_format::kEntryTag:
+        return Answer("entry", DecodeEntry(payload), EntryJson);
+      case vector_format::kPublicationTag:
+        return Answer("publication", DecodePublication(payload), PublicationJson);
       default:
         return std::nullopt;
     }
@@ -113,57 +111,14 @@ class VectorDecoder final : public ContentDecoder {
 
   std::optional<JsonValue> DecodeBasePage(PageId, std::span<const std::byte> contents) const override {
     switch (Magic(contents)) {
-      case vector_format::kMetaMagic: {
-        auto config = DecodeMeta(contents);
-        if (!config) return Problem(config.error());
-        JsonValue meta = JsonValue::MakeObject();
-        meta.Set("branching", config->branching);
-        meta.Set("leaf_max_elements", config->leaf_max_elements);
-        meta.Set("leaf_page_size", config->leaf_page_size);
-        JsonValue buffers = JsonValue::MakeArray();
-        for (PageId pid : config->buffers) buffers.Push(pid);
-        meta.Set("buffer_pages", std::move(buffers));
-        return Wrap("meta", std::move(meta));
-      }
+      case vector_format::kMetaMagic:
+        return Answer("meta", DecodeMeta(contents), MetaJson);
       case vector_format::kBufferMagic:
         return Wrap("buffer", "a writer buffer page: its entries are the deltas above");
-      case vector_format::kLeafMagic: {
-        auto leaf = LeafView::Parse(contents);
-        if (!leaf) return Problem(leaf.error());
-        if (auto s = leaf->Validate(); !s) return Problem(s.error());
-        JsonValue out = JsonValue::MakeObject();
-        out.Set("count", leaf->size());
-        JsonValue elements = JsonValue::MakeArray();
-        for (std::uint32_t i = 0; i < leaf->size() && i < kShown; ++i) {
-          auto v = leaf->Get(i);
-          if (!v) return Problem(v.error());
-          elements.Push(std::string(*v));
-        }
-        out.Set("elements", std::move(elements));
-        out.Set("elements_truncated", leaf->size() > kShown);
-        return Wrap("leaf", std::move(out));
-      }
-      case vector_format::kInnerMagic: {
-        auto inner = InnerView::Parse(contents);
-        if (!inner) return Problem(inner.error());
-        if (auto s = inner->Validate(); !s) return Problem(s.error());
-        JsonValue out = JsonValue::MakeObject();
-        out.Set("height", inner->height());
-        out.Set("relaxed", inner->relaxed());
-        out.Set("count", inner->count());
-        out.Set("total", inner->total());
-        JsonValue children = JsonValue::MakeArray();
-        JsonValue sizes = JsonValue::MakeArray();
-        for (std::uint32_t k = 0; k < inner->count() && k < kShown; ++k) {
-          children.Push(inner->child(k));
-          // The size table (relaxed nodes only): elements up to and including child k.
-          if (inner->relaxed()) sizes.Push(k + 1 < inner->count() ? inner->before(k + 1, 0) : inner->total());
-        }
-        out.Set("children", std::move(children));
-        out.Set("size_table", inner->relaxed() ? std::move(sizes) : JsonValue());
-        out.Set("children_truncated", inner->count() > kShown);
-        return Wrap("inner", std::move(out));
-      }
+      case vector_format::kLeafMagic:
+        return Answer("leaf", LeafView::Parse(contents), LeafJson);
+      case vector_format::kInnerMagic:
+        return Answer("inner", InnerView::Parse(contents), InnerJson);
       default:
         return std::nullopt;
     }
@@ -177,6 +132,56 @@ class VectorDecoder final : public ContentDecoder {
   }
 
  private:
+  static JsonValue EntryJson(const VectorEntry& entry) {
+    JsonValue ops = JsonValue::MakeArray();
+    for (const VectorOp& op : entry.ops) ops.Push(OpText(op));
+    return JsonValue::Object{{"timestamp", entry.timestamp},
+                             {"thread", entry.thread},
+                             {"sequence", entry.sequence},
+                             {"ops", std::move(ops)}};
+  }
+
+  static JsonValue MetaJson(const VectorConfig& config) {
+    JsonValue buffers = JsonValue::MakeArray();
+    for (PageId pid : config.buffers) buffers.Push(pid);
+    return JsonValue::Object{{"branching", config.branching},
+                             {"leaf_max_elements", config.leaf_max_elements},
+                             {"leaf_page_size", config.leaf_page_size},
+                             {"buffer_pages", std::move(buffers)}};
+  }
+
+  // The first kShown elements; a problem when the leaf does not validate.
+  static Result<JsonValue> LeafJson(const LeafView& leaf) {
+    LLAMA_RETURN_IF_ERROR(leaf.Validate());
+    JsonValue elements = JsonValue::MakeArray();
+    for (std::uint32_t i = 0; i < leaf.size() && i < kShown; ++i) {
+      auto v = leaf.Get(i);
+      LLAMA_RETURN_IF_ERROR(v);
+      elements.Push(std::string(*v));
+    }
+    return JsonValue::Object{
+        {"count", leaf.size()}, {"elements", std::move(elements)}, {"elements_truncated", leaf.size() > kShown}};
+  }
+
+  // The first kShown children (and their sizes); a problem when the node does not validate.
+  static Result<JsonValue> InnerJson(const InnerView& inner) {
+    LLAMA_RETURN_IF_ERROR(inner.Validate());
+    JsonValue children = JsonValue::MakeArray();
+    JsonValue sizes = JsonValue::MakeArray();
+    for (std::uint32_t k = 0; k < inner.count() && k < kShown; ++k) {
+      children.Push(inner.child(k));
+      // The size table (relaxed nodes only): elements up to and including child k.
+      if (inner.relaxed()) sizes.Push(k + 1 < inner.count() ? inner.before(k + 1, 0) : inner.total());
+    }
+    return JsonValue::Object{{"height", inner.height()},
+                             {"relaxed", inner.relaxed()},
+                             {"count", inner.count()},
+                             {"total", inner.total()},
+                             {"children", std::move(children)},
+                             {"size_table", inner.relaxed() ? std::move(sizes) : JsonValue()},
+                             {"children_truncated", inner.count() > kShown}};
+  }
+
   // "hello" with C escapes for quotes, backslashes and bytes that are not printable.
   static std::string Quoted(std::string_view v) {
     std::string out = "\"";
@@ -200,16 +205,11 @@ class VectorDecoder final : public ContentDecoder {
 }  // namespace
 
 JsonValue PublicationJson(const VectorPublication& p) {
-  JsonValue out = JsonValue::MakeObject();
-  out.Set("generation", p.generation);
-  out.Set("root", p.root);
-  out.Set("height", p.height);
-  out.Set("size", p.size);
-  out.Set("watermark", p.watermark);
   JsonValue pending = JsonValue::MakeArray();
   for (PageId pid : p.pending_free) pending.Push(pid);
-  out.Set("pending_free", std::move(pending));
-  return out;
+  return JsonValue::Object{{"generation", p.generation}, {"root", p.root},
+                           {"height", p.height},         {"size", p.size},
+                           {"watermark", p.watermark},   {"pending_free", std::move(pending)}};
 }
 
 namespace {

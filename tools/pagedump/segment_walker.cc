@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "llama/coding.h"
 #include "lss/log/log_format.h"
+#include "util/byte_io.h"
 
 namespace llama::pagedump {
 
@@ -23,6 +23,14 @@ std::string_view SegmentEndName(SegmentEnd end) {
 
 namespace {
 
+// The body's one u32 field, when the body is exactly that.
+std::optional<std::uint32_t> OnlyU32(const std::vector<std::byte>& body) {
+  ByteReader reader(body);
+  std::uint32_t value = 0;
+  if (!reader.U32(&value) || reader.remaining() != 0) return std::nullopt;
+  return value;
+}
+
 void DecodeBody(WalkedRecord& record, const std::vector<std::byte>& body) {
   switch (record.frame->kind) {
     case RecordKind::kPageState: {
@@ -31,16 +39,15 @@ void DecodeBody(WalkedRecord& record, const std::vector<std::byte>& body) {
       break;
     }
     case RecordKind::kFreePage:
-      if (body.size() == 4) {
-        record.freed_pid = DecodeFixed32(body.data());
-      } else {
+      record.freed_pid = OnlyU32(body);
+      if (!record.freed_pid) {
         record.problem = "FreePage body of " + std::to_string(body.size()) + " bytes, not 4 (recovery ignores it)";
       }
       break;
     case RecordKind::kSegmentEnd:
-      if (body.size() == log_format::kSegmentEndBodySize) {
-        record.next_segment = DecodeFixed32(body.data());
-      } else {
+      static_assert(log_format::kSegmentEndBodySize == 4);
+      record.next_segment = OnlyU32(body);
+      if (!record.next_segment) {
         record.problem = "SegmentEnd body of " + std::to_string(body.size()) + " bytes, not 4";
       }
       break;
@@ -60,14 +67,19 @@ void DecodeBody(WalkedRecord& record, const std::vector<std::byte>& body) {
 SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment, std::uint32_t max_body_len) {
   SegmentWalk walk;
   walk.segment = segment;
-  std::size_t offset = log_format::kSegmentHeaderSize;
+  walk.end_offset = static_cast<std::uint32_t>(log_format::kSegmentHeaderSize);
+  ByteReader reader(data);
+  if (!reader.Skip(log_format::kSegmentHeaderSize)) {
+    walk.end = SegmentEnd::kDamaged;
+    walk.end_detail = "the file is shorter than a segment header";
+    return walk;
+  }
   for (;;) {
-    walk.end_offset = static_cast<std::uint32_t>(offset);
-    const std::span<const std::byte> rest = offset <= data.size() ? data.subspan(offset) : data.subspan(data.size());
+    walk.end_offset = static_cast<std::uint32_t>(reader.position());
+    const std::span<const std::byte> rest = reader.rest();
     if (rest.empty()) {
-      walk.end = data.size() < log_format::kSegmentHeaderSize ? SegmentEnd::kDamaged : SegmentEnd::kCleanEnd;
-      walk.end_detail =
-          data.size() < log_format::kSegmentHeaderSize ? "the file is shorter than a segment header" : "end of file";
+      walk.end = SegmentEnd::kCleanEnd;
+      walk.end_detail = "end of file";
       return walk;
     }
     if (std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; })) {
@@ -75,10 +87,10 @@ SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment, 
       walk.end_detail = "zeros to the end of the file";
       return walk;
     }
-    const LssAddress here = LssAddress::Make(segment, static_cast<std::uint32_t>(offset));
+    const LssAddress here = LssAddress::Make(segment, walk.end_offset);
     WalkedRecord record;
     record.address = here;
-    if (rest.size() >= 8) record.stored_checksum = DecodeFixed64(rest.data());
+    (void)ByteReader(rest).U64(&record.stored_checksum);  // stays 0 when fewer than 8 bytes are left
     auto peeked = PeekFrameHeader(rest, here, max_body_len);
     if (peeked) record.frame = *peeked;
     auto frame = DecodeFrame(rest, here, max_body_len);
@@ -86,15 +98,11 @@ SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment, 
       record.problem = std::string(FrameErrorName(frame.error()));
       // The header still says how long the record is: go on after it, so one damaged
       // record does not hide the rest. Otherwise nothing after it can be found.
-      const bool skippable = peeked && peeked->framed_size() <= rest.size();
       walk.records.push_back(std::move(record));
-      if (!skippable) {
-        walk.end = SegmentEnd::kDamaged;
-        walk.end_detail = walk.records.back().problem;
-        return walk;
-      }
-      offset += peeked->framed_size();
-      continue;
+      if (peeked && reader.Skip(peeked->framed_size())) continue;
+      walk.end = SegmentEnd::kDamaged;
+      walk.end_detail = walk.records.back().problem;
+      return walk;
     }
     record.checksum_ok = true;
     auto body = FrameBody(*frame);
@@ -103,7 +111,7 @@ SegmentWalk WalkSegment(std::span<const std::byte> data, std::uint32_t segment, 
     } else {
       DecodeBody(record, *body);
     }
-    offset += frame->header.framed_size();
+    (void)reader.Skip(frame->header.framed_size());  // DecodeFrame found it all there
     const bool ends = record.next_segment.has_value();
     walk.records.push_back(std::move(record));
     if (ends) {

@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 
 namespace llama::pagedump {
@@ -61,7 +62,7 @@ class Analyzer {
     CheckRecovery();
     CheckPages();
     for (const std::string& name : image_.other_files()) {
-      if (name.starts_with("orphan-segment-")) {
+      if (ParseOrphanSegmentFileName(name)) {
         Note(name, "a segment an earlier recovery set aside (unreachable from the log); never read");
       }
     }
@@ -192,8 +193,8 @@ class Analyzer {
           Note(At(end),
                "the log ends here without a SegmentEnd: the store was not closed cleanly "
                "(a crash or a kill); recovery will continue the log from here");
-        } else if (std::find(recovery_.would_set_aside.begin(), recovery_.would_set_aside.end(), walk.segment) ==
-                   recovery_.would_set_aside.end()) {
+        } else if (std::find(recovery_.orphans.begin(), recovery_.orphans.end(), walk.segment) ==
+                   recovery_.orphans.end()) {
           Damage(At(end), "the segment ends here (" + walk.end_detail +
                               ") without a SegmentEnd, and nothing resumes from here: truncated?");
         }
@@ -223,11 +224,10 @@ class Analyzer {
                              " is past the end of segment " + std::to_string(f->id) + " (" +
                              std::to_string(f->file_size) + " bytes): truncated?");
     }
-    for (std::uint32_t id : recovery_.would_set_aside) {
+    for (std::uint32_t id : recovery_.orphans) {
       const SegmentSummary* s = FindSegment(id);
       const std::uint64_t records = s ? s->records : 0;
-      const std::string what =
-          "not reachable from the log: recovery would rename it orphan-" + log_format::SegmentFileName(id);
+      const std::string what = "not reachable from the log: recovery would rename it " + OrphanSegmentFileName(id);
       if (records > 0) {
         Damage("segment " + std::to_string(id), what + " and lose its " + std::to_string(records) + " records");
       } else {

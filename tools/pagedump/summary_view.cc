@@ -162,7 +162,7 @@ JsonValue RecoveryJson(const RecoveryView& recovery) {
                                           : JsonValue("nothing to scan"));
   out.Set("records_scanned", recovery.records_scanned);
   out.Set("segments_visited", IdList(recovery.visited_segments));
-  out.Set("would_set_aside", IdList(recovery.would_set_aside));
+  out.Set("would_set_aside", IdList(recovery.orphans));
   out.Set("open_failure", OrNull(recovery.open_failure));
   return out;
 }

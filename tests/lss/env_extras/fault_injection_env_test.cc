@@ -518,10 +518,10 @@ TEST_P(FaultInjectionEnvTest, CrashAtEveryStepOfAnAtomicReplace) {
   }
   auto protocol = [&]() -> Status {
     auto tmp = env_->OpenFile(dir_ / "CURRENT.tmp", OpenMode::kCreateNew);
-    if (!tmp) return tl::unexpected<Error>(tmp.error());
-    if (Status s = (*tmp)->WriteAt(0, Bytes("new!")); !s) return s;
-    if (Status s = (*tmp)->Sync(); !s) return s;
-    if (Status s = env_->RenameFile(dir_ / "CURRENT.tmp", dir_ / "CURRENT"); !s) return s;
+    LLAMA_RETURN_IF_ERROR(tmp);
+    LLAMA_RETURN_IF_ERROR((*tmp)->WriteAt(0, Bytes("new!")));
+    LLAMA_RETURN_IF_ERROR((*tmp)->Sync());
+    LLAMA_RETURN_IF_ERROR(env_->RenameFile(dir_ / "CURRENT.tmp", dir_ / "CURRENT"));
     return env_->SyncDir(dir_.path());
   };
   bool saw_old = false, saw_new = false;

@@ -15,6 +15,7 @@
 #include "llama/coding.h"
 #include "llama/delta_record.h"
 #include "llama/env.h"
+#include "lss/file/file_names.h"
 #include "lss/file/segment_set.h"
 #include "lss/log/log_format.h"
 #include "lss/log/log_reader.h"

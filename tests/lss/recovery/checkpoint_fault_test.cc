@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lss/env_extras/fault_injection_env.h"
+#include "lss/file/file_names.h"
 #include "lss/recovery/checkpoint.h"
 
 namespace llama {

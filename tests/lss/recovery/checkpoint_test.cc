@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "llama/coding.h"
+#include "lss/file/file_names.h"
 #include "tests/lss/recovery/checkpoint_examples.h"
 #include "util/checksum.h"
 

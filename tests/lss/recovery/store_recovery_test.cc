@@ -28,6 +28,7 @@
 
 #include "llama/coding.h"
 #include "llama/store.h"
+#include "lss/file/file_names.h"
 #include "lss/log/log_reader.h"
 #include "lss/log/page_record.h"
 #include "lss/recovery/checkpoint.h"
@@ -382,7 +383,7 @@ TEST_P(StoreRecoveryTest, ZeroFilledRandomAndStaleTailsAreRejected) {
   // Tails are appended at the end of the file: segments as long as their records.
   ASSERT_NO_FATAL_FAILURE(BuildSyncedImage(image, seed, 200, model, /*checkpoints=*/false, 3, {}, false));
   const std::uint32_t newest = SegmentIds(image).back();
-  const std::string newest_name = log_format::SegmentFileName(newest);
+  const std::string newest_name = SegmentFileName(newest);
 
   // Recovery of the intact image: what every damaged copy must match.
   RecoveryReport intact;

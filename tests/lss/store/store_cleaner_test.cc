@@ -8,6 +8,7 @@
 #include <random>
 
 #include "llama/store.h"
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 #include "tests/lss/file/env_test_util.h"
 #include "tests/mapping/test_pages.h"
@@ -242,12 +243,12 @@ TEST(StoreCleanerTest, ASegmentIsNotDeletedWhileAReaderMayReadIt) {
   ASSERT_FALSE(cleaned->cleaned.empty());
   EXPECT_TRUE(cleaned->deleted.empty()) << "a reader in an older generation is still inside";
   for (std::uint32_t seg : cleaned->cleaned) {
-    EXPECT_TRUE(std::filesystem::exists(dir / log_format::SegmentFileName(seg))) << seg;
+    EXPECT_TRUE(std::filesystem::exists(dir / SegmentFileName(seg))) << seg;
   }
   reader.reset();
   ASSERT_TRUE(store->Checkpoint().has_value());  // deletes what is now safe
   for (std::uint32_t seg : cleaned->cleaned) {
-    EXPECT_FALSE(std::filesystem::exists(dir / log_format::SegmentFileName(seg))) << seg;
+    EXPECT_FALSE(std::filesystem::exists(dir / SegmentFileName(seg))) << seg;
   }
   for (PageId pid : pages) ASSERT_EQ(Contents(*store, pid).size(), 1u) << pid;
 }

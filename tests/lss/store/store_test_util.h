@@ -32,6 +32,7 @@
 
 #include "llama/store.h"
 #include "lss/env_extras/fault_injection_env.h"
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 #include "tests/lss/file/env_test_util.h"
 #include "tests/mapping/test_pages.h"
@@ -519,7 +520,7 @@ inline void CopyStoreDir(const std::string& from, const std::string& to) {
 inline std::vector<std::uint32_t> SegmentIds(const std::string& dir) {
   std::vector<std::uint32_t> ids;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (std::uint32_t id = log_format::ParseSegmentFileName(entry.path().filename().string()); id != 0) {
+    if (std::uint32_t id = ParseSegmentFileName(entry.path().filename().string()); id != 0) {
       ids.push_back(id);
     }
   }
@@ -527,9 +528,7 @@ inline std::vector<std::uint32_t> SegmentIds(const std::string& dir) {
   return ids;
 }
 
-inline std::string SegmentPath(const std::string& dir, std::uint32_t id) {
-  return dir + "/" + log_format::SegmentFileName(id);
-}
+inline std::string SegmentPath(const std::string& dir, std::uint32_t id) { return dir + "/" + SegmentFileName(id); }
 
 inline std::vector<char> ReadFileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
