@@ -147,14 +147,6 @@ void JsonValue::WriteTo(std::string& out, int indent, int depth) const {
   }
 }
 
-// GCC's known false positive on returning a JsonValue (a std::variant whose inactive
-// alternatives include a string and vectors) inside a Result: -Wmaybe-uninitialized on
-// the string's and vectors' fields when the parser's Results are moved. Seen with GCC 12
-// under -fsanitize=thread (the tsan preset); clang and the other GCC builds are clean.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 namespace {
 
 class Parser {
@@ -384,9 +376,6 @@ class Parser {
 };
 
 }  // namespace
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 Result<JsonValue> JsonValue::Parse(std::string_view text) { return Parser(text).ParseDocument(); }
 
