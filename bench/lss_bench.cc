@@ -1,14 +1,10 @@
 // Log-structured store benchmarks, each side by side with its physical limit or its peer
-// in the same run (pair them with bench/compare.py; see bench/README.md):
+// in the same run (pair them with bench/compare.py; see bench/README.md). Synced writes
+// are in synced_put_bench.cc.
 //
 //   BM_LogAppend/llama            LogWriter appends of 4 KiB records, one sync at the end
 //   BM_LogAppend/pwrite           a plain sequential pwrite loop of the same bytes, one
 //                                 fdatasync: the limit            (items = bytes)
-//   BM_SyncedPut/llama            Update-D + Flush + Sync of a 100-byte delta per op,
-//                                 segments not preallocated
-//   BM_SyncedPut/llama_prealloc   the same with preallocated segments (the default)
-//   BM_SyncedPut/rocksdb          RocksDB Put of a 16-byte key, 100-byte value, sync=true,
-//                                 no compression                  (items = puts)
 //   BM_Recovery/llama             Store::Open of a store whose log must be scanned whole
 //   BM_Recovery/read              reading the same segment files sequentially (items = bytes)
 //
@@ -16,7 +12,6 @@
 // LLAMA_BENCH_RECOVERY_MIB (default 1024) the log size for BM_Recovery.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
-#include <rocksdb/db.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -51,7 +46,7 @@ void BM_LogAppend_llama(benchmark::State& state) {
     state.PauseTiming();
     const fs::path dir = BenchDir("append");
     SegmentSet segments(*env, dir.string(), 1, 64u << 20);
-    auto writer = LogWriter::Open(segments, 1, LssAddress(), {1u << 20, 4});
+    auto writer = LogWriter::Open(segments, 1, LssAddress(), LogWriter::Options{});
     if (!writer) Fail(writer.error().ToString());
     state.ResumeTiming();
     for (std::size_t n = 0; n < kAppendBytes; n += FramedSize(kRecordBody)) {
@@ -89,82 +84,6 @@ void BM_LogAppend_pwrite(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kAppendBytes));
 }
 BENCHMARK(BM_LogAppend_pwrite)->Name("BM_LogAppend/pwrite")->Unit(benchmark::kMillisecond)->UseRealTime();
-
-// ---- synced writes ----
-
-std::unique_ptr<Store> g_store;
-fs::path g_store_dir;
-
-void BM_SyncedPut_llama(benchmark::State& state) {
-  if (state.thread_index() == 0) {
-    g_store_dir = BenchDir("synced");
-    StoreOptions o;
-    o.compression_level = 0;
-    o.preallocate_segments = state.range(0) != 0;
-    auto store = Store::Open(g_store_dir.string(), o);
-    if (!store) Fail(store.error().ToString());
-    g_store = std::move(*store);
-  }
-  PageId pid = 0;
-  bool have_page = false;
-  std::byte value[100] = {};
-  for (auto _ : state) {
-    if (!have_page) {
-      pid = *g_store->Allocate();
-      have_page = true;
-    }
-    auto g = g_store->EnterGeneration();
-    auto delta = Share(*DeltaRecord::MakeUpdate(pid, value));
-    auto out = g_store->UpdateD(g, pid, *g_store->Read(g, pid), delta);
-    if (!out || !out->installed) Fail("update");
-    auto end = g_store->Flush(g, pid);
-    if (!end) Fail(end.error().ToString());
-    if (auto s = g_store->Sync(*end); !s) Fail(s.error().ToString());
-  }
-  state.SetItemsProcessed(state.iterations());
-  if (state.thread_index() == 0) {
-    g_store.reset();
-    fs::remove_all(g_store_dir);
-  }
-}
-BENCHMARK(BM_SyncedPut_llama)->Name("BM_SyncedPut/llama")->Arg(0)->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_SyncedPut_llama)
-    ->Name("BM_SyncedPut/llama_prealloc")
-    ->Arg(1)
-    ->Threads(1)
-    ->Threads(8)
-    ->UseRealTime()
-    ->MinTime(1.0);
-
-std::unique_ptr<rocksdb::DB> g_rocks;
-
-void BM_SyncedPut_rocksdb(benchmark::State& state) {
-  if (state.thread_index() == 0) {
-    g_store_dir = BenchDir("rocks");
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    o.compression = rocksdb::kNoCompression;
-    rocksdb::DB* db = nullptr;
-    if (!rocksdb::DB::Open(o, g_store_dir.string(), &db).ok()) Fail("rocksdb open");
-    g_rocks.reset(db);
-  }
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  std::string value(100, 'v');
-  std::uint64_t i = 0;
-  for (auto _ : state) {
-    char key[16];
-    EncodeFixed64(reinterpret_cast<std::byte*>(key), static_cast<std::uint64_t>(state.thread_index()));
-    EncodeFixed64(reinterpret_cast<std::byte*>(key + 8), i++);
-    if (!g_rocks->Put(wo, rocksdb::Slice(key, 16), value).ok()) Fail("rocksdb put");
-  }
-  state.SetItemsProcessed(state.iterations());
-  if (state.thread_index() == 0) {
-    g_rocks.reset();
-    fs::remove_all(g_store_dir);
-  }
-}
-BENCHMARK(BM_SyncedPut_rocksdb)->Name("BM_SyncedPut/rocksdb")->Threads(1)->Threads(8)->UseRealTime()->MinTime(1.0);
 
 // ---- recovery ----
 

@@ -76,6 +76,10 @@ struct StoreOptions {
   std::uint32_t segment_size = 64u << 20;  // fixed when the store is created
   std::uint32_t flush_buffer_size = 1u << 20;
   std::uint32_t flush_buffers = 4;
+  // Group commits whose fdatasyncs may be in the disk at once (>= 1; 1: one at a time,
+  // callers arriving meanwhile wait and then share the next). Positions still become
+  // durable in log order. README's synced-put figures show what each setting gives.
+  std::uint32_t max_syncs_in_flight = 4;
   // Preallocate every new segment file to the segment size (fallocate), so that a synced
   // write does not also commit a growing file size (README measures what that saves).
   // Best effort: without fallocate files grow as written.
@@ -124,7 +128,13 @@ struct StoreStats {
   std::string io_backend;
   std::string io_fallback_reason;
   std::uint64_t bytes_written = 0;
-  std::uint64_t syncs = 0;
+  std::uint64_t syncs = 0;  // group commits: one leader's fdatasync round each
+  // Where a synced write's time goes: divide by sync_requests for the cost of one.
+  std::uint64_t sync_requests = 0;      // Sync calls (acknowledged or not)
+  std::uint64_t log_fdatasyncs = 0;     // fdatasyncs of log segments and their directory
+  std::uint64_t log_write_calls = 0;    // batched writes of log buffers
+  std::uint64_t log_caller_writes = 0;  // of those, written by a waiting caller (not handed off)
+  std::uint64_t log_waits = 0;          // times a Sync caller blocked (on another writer or group commit)
   std::uint64_t records = 0;
   std::uint64_t segments = 0;
   std::uint64_t live_bytes = 0;

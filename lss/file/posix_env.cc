@@ -61,13 +61,7 @@ class PosixFile final : public lss_internal::FdFile {
   }
 
   Status Sync() override {
-    return fd_.With<Status>("fdatasync", [&](int fd) -> Status {
-      while (::fdatasync(fd) != 0) {
-        if (errno == EINTR) continue;
-        return tl::unexpected<Error>(ErrnoError(errno, "fdatasync " + path()));
-      }
-      return OkStatus();
-    });
+    return fd_.With<Status>("fdatasync", [&](int fd) { return lss_internal::FdSyncData(fd, path()); });
   }
 };
 

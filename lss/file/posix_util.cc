@@ -91,6 +91,14 @@ Status FdTruncate(int fd, const std::string& path, std::uint64_t size) {
   return OkStatus();
 }
 
+Status FdSyncData(int fd, const std::string& path) {
+  while (::fdatasync(fd) != 0) {
+    if (errno == EINTR) continue;
+    return tl::unexpected<Error>(ErrnoError(errno, "fdatasync " + path));
+  }
+  return OkStatus();
+}
+
 Status FdAllocate(int fd, const std::string& path, std::uint64_t size) {
   while (::fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
     if (errno == EINTR) continue;

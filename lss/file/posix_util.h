@@ -27,6 +27,8 @@ std::string DescribeAt(std::string_view op, const std::string& path, std::uint64
 Result<int> OpenFd(const std::string& path, OpenMode mode);
 Result<std::uint64_t> FdSize(int fd, const std::string& path);
 Status FdTruncate(int fd, const std::string& path, std::uint64_t size);
+// fdatasync(2), retried on EINTR.
+Status FdSyncData(int fd, const std::string& path);
 // fallocate(fd, 0, 0, size); EOPNOTSUPP / ENOSYS are kUnsupported.
 Status FdAllocate(int fd, const std::string& path, std::uint64_t size);
 

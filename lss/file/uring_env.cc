@@ -9,7 +9,7 @@
 // never has more than kQueueDepth requests in flight, the completion queue (2 x depth)
 // cannot overflow.
 //
-// Directory operations, Size and Truncate use plain syscalls (lss/file/posix_util.h).
+// Directory operations, Size, Truncate and Sync use plain syscalls (lss/file/posix_util.h).
 #include <liburing.h>
 
 #include <algorithm>
@@ -260,16 +260,11 @@ class UringFile final : public lss_internal::FdFile {
     });
   }
 
+  // fdatasync(2) itself, not IORING_OP_FSYNC: io_uring always hands a sync to one of its
+  // worker threads (it cannot be done without blocking), so the ring adds a thread wake-up
+  // and a completion to every group commit and saves nothing (README, synced puts).
   Status Sync() override {
-    return fd_.With<Status>("fdatasync", [&](int fd) -> Status {
-      Result<RingLease> lease = pool_->Acquire();
-      if (!lease) return tl::unexpected<Error>(lease.error());
-      Result<int> res = RunOne(*lease->ring, "fdatasync",
-                               [&](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });
-      if (!res) return tl::unexpected<Error>(res.error());
-      if (*res < 0) return tl::unexpected<Error>(ErrnoError(-*res, "fdatasync " + path()));
-      return OkStatus();
-    });
+    return fd_.With<Status>("fdatasync", [&](int fd) { return lss_internal::FdSyncData(fd, path()); });
   }
 
  private:

@@ -65,6 +65,9 @@ Result<std::unique_ptr<LogWriter>> LogWriter::Open(SegmentSet& segments, std::ui
   if (options.buffer_count < 2) {
     return MakeError(ErrorCode::kInvalidArgument, "log writer: need at least 2 flush buffers");
   }
+  if (options.max_syncs_in_flight < 1) {
+    return MakeError(ErrorCode::kInvalidArgument, "log writer: max_syncs_in_flight must be at least 1");
+  }
   if (options.buffer_size < 4096) {
     return MakeError(ErrorCode::kInvalidArgument, "log writer: flush buffers under 4 KiB");
   }
@@ -95,8 +98,13 @@ std::uint32_t LogWriter::usable_end() const {
 void LogWriter::OpenBuffer(std::uint64_t index, std::uint32_t segment, std::uint32_t base) {
   Buffer& b = BufferAt(index);
   {
+    // The ring is full until the buffer is written out: write what is queued (this thread
+    // may be the caller the queued buffers are waiting for), else wait for whoever writes.
     std::unique_lock lock(io_mu_);
-    state_cv_.wait(lock, [&] { return !b.busy || error_.has_value(); });
+    while (b.busy && !error_) {
+      WriteQueued(lock, true);
+      if (b.busy && !error_) state_cv_.wait(lock, [&] { return !b.busy || error_ || CanWriteQueued(); });
+    }
     b.busy = true;  // on failure too: nothing will be written, but the ring moves on
     b.done = false;
   }
@@ -108,6 +116,7 @@ void LogWriter::OpenBuffer(std::uint64_t index, std::uint32_t segment, std::uint
   b.next_segment = 0;
   b.state.store(RoundBits(index), std::memory_order_release);
   current_.store(index, std::memory_order_release);
+  current_.notify_all();
 }
 
 Status LogWriter::AppendSyncPoint() {
@@ -146,7 +155,9 @@ Result<LogWriter::Reservation> LogWriter::ReserveSpace(std::size_t framed_size) 
     Buffer& b = BufferAt(index);
     std::uint64_t s = b.state.load(std::memory_order_acquire);
     if ((s >> kRoundShift) != (index & 0xFFFF) || (s & kSealed)) {
-      std::this_thread::yield();  // the sealer is opening the next buffer
+      // The sealer is opening the next buffer, which may wait for a write-out: sleep
+      // until it publishes (spinning here starved it with many writers on few cores).
+      current_.wait(index, std::memory_order_acquire);
       continue;
     }
     const auto used = static_cast<std::uint32_t>(s & kUsedMask);
@@ -219,7 +230,13 @@ void LogWriter::ReleaseWriter(std::uint64_t index) {
   if ((s & kSealed) && (s & kWritersMask) == 0) {
     std::lock_guard lock(io_mu_);
     io_queue_.push_back(index);
-    io_cv_.notify_one();
+    // A caller waiting for its position writes the buffer itself (leader/follower): waking
+    // the I/O thread would cost a futex call here and a context switch there.
+    if (callers_writing_ > 0) {
+      state_cv_.notify_all();
+    } else {
+      io_cv_.notify_one();
+    }
   }
 }
 
@@ -257,34 +274,50 @@ LssAddress LogWriter::tail() const {
 void LogWriter::IoLoop() {
   std::unique_lock lock(io_mu_);
   for (;;) {
-    io_cv_.wait(lock, [&] { return stop_io_ || !io_queue_.empty(); });
-    if (io_queue_.empty()) break;  // stop_io_ and nothing left
+    io_cv_.wait(lock, [&] { return stop_io_ || CanWriteQueued(); });
+    if (stop_io_ && !CanWriteQueued()) break;  // a caller writing now drains the rest
+    WriteQueued(lock, false);
+  }
+}
+
+void LogWriter::WriteQueued(std::unique_lock<std::mutex>& lock, bool by_caller) {
+  // One thread writes at a time (segment files are created by the first write into them),
+  // taking the whole queue; it loops while more arrives, so nothing is left queued with
+  // nobody writing.
+  while (CanWriteQueued()) {
+    writing_ = true;
     std::vector<std::uint64_t> batch(io_queue_.begin(), io_queue_.end());
     io_queue_.clear();
     const bool skip = error_.has_value();
     lock.unlock();
     std::sort(batch.begin(), batch.end());
     Status status = skip ? Status() : WriteBuffers(batch);
+    if (by_caller) stat_caller_writes_.fetch_add(1, kRelaxed);
     lock.lock();
+    writing_ = false;
     if (!status && !error_) {
       error_ = status.error();
       failed_.store(true, std::memory_order_release);
     }
     for (std::uint64_t index : batch) BufferAt(index).done = true;
-    // Advance the written position over the contiguous prefix of written buffers.
-    while (BufferAt(next_to_retire_).busy && BufferAt(next_to_retire_).done) {
-      Buffer& b = BufferAt(next_to_retire_);
-      if (!error_) {
-        const LssAddress end = b.next_segment != 0
-                                   ? LssAddress::Make(b.next_segment, kSegmentHeaderSize)
-                                   : LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + b.final_size);
-        written_.store(end.raw(), std::memory_order_release);
-      }
-      b.busy = false;
-      b.done = false;
-      ++next_to_retire_;
-    }
+    RetireWrittenPrefix();
     state_cv_.notify_all();
+  }
+}
+
+void LogWriter::RetireWrittenPrefix() {
+  // Advance the written position over the contiguous prefix of written buffers.
+  while (BufferAt(next_to_retire_).busy && BufferAt(next_to_retire_).done) {
+    Buffer& b = BufferAt(next_to_retire_);
+    if (!error_) {
+      const LssAddress end = b.next_segment != 0
+                                 ? LssAddress::Make(b.next_segment, kSegmentHeaderSize)
+                                 : LssAddress::Make(b.segment.load(kRelaxed), b.base.load(kRelaxed) + b.final_size);
+      written_.store(end.raw(), std::memory_order_release);
+    }
+    b.busy = false;
+    b.done = false;
+    ++next_to_retire_;
   }
 }
 
@@ -314,6 +347,7 @@ Status LogWriter::WriteBuffers(const std::vector<std::uint64_t>& indexes) {
     }
     LLAMA_RETURN_IF_ERROR(file);
     LLAMA_RETURN_IF_ERROR((*file)->WriteAt(requests));
+    stat_write_calls_.fetch_add(1, kRelaxed);
     stat_bytes_written_.fetch_add(bytes, kRelaxed);
     stat_buffers_written_.fetch_add(requests.size(), kRelaxed);
     std::lock_guard lock(io_mu_);
@@ -327,6 +361,7 @@ void LogWriter::Fail(const Error& error) {
   if (!error_) error_ = error;
   failed_.store(true, std::memory_order_release);
   state_cv_.notify_all();
+  round_slot_cv_.notify_all();
 }
 
 Status LogWriter::health() const {
@@ -337,49 +372,133 @@ Status LogWriter::health() const {
 }
 
 Status LogWriter::WaitWritten(LssAddress upto) {
+  if (written_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
+  std::unique_lock lock(io_mu_);
+  // While this caller waits, sealed buffers are queued for it rather than for the I/O
+  // thread; what it leaves queued goes back to the I/O thread.
+  ++callers_writing_;
+  struct Leave {
+    LogWriter& w;
+    ~Leave() {
+      if (--w.callers_writing_ == 0 && w.CanWriteQueued()) w.io_cv_.notify_one();
+    }
+  } leave{*this};
   for (;;) {
     if (written_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
-    LLAMA_RETURN_IF_ERROR(health());
+    if (error_) return tl::unexpected(*error_);
     if (upto > tail() && !closed_.load()) {
       return MakeError(ErrorCode::kInvalidArgument, "log position past the tail");
     }
+    lock.unlock();
     SealCurrent(upto, false);
-    std::unique_lock lock(io_mu_);
-    state_cv_.wait_for(lock, std::chrono::milliseconds(10),
-                       [&] { return written_.load(std::memory_order_acquire) >= upto.raw() || error_.has_value(); });
+    lock.lock();
+    WriteQueued(lock, true);
+    if (written_.load(std::memory_order_acquire) >= upto.raw() || error_) continue;
+    // Another writer holds a buffer before `upto` (copying into it, or writing it out).
+    stat_waits_.fetch_add(1, kRelaxed);
+    state_cv_.wait_for(lock, std::chrono::milliseconds(10), [&] {
+      return written_.load(std::memory_order_acquire) >= upto.raw() || error_.has_value() || CanWriteQueued();
+    });
   }
 }
 
 Status LogWriter::Sync(LssAddress upto) {
+  stat_sync_requests_.fetch_add(1, kRelaxed);
   if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
+  // Written first: a caller writes its own records (and whatever else is sealed) while an
+  // earlier group commit is still in the disk, so the next one only syncs.
   LLAMA_RETURN_IF_ERROR(WaitWritten(upto));
-  std::lock_guard sync_lock(sync_mu_);
-  if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();  // group commit
-  LLAMA_RETURN_IF_ERROR(health());
-  const std::uint64_t target = written_.load(std::memory_order_acquire);
-  std::set<std::uint32_t> segments;
-  bool dir_dirty;
-  {
-    std::lock_guard lock(io_mu_);
-    segments.swap(unsynced_segments_);
-    dir_dirty = std::exchange(dir_dirty_, false);
-  }
-  if (dir_dirty) {
-    if (auto s = segments_.env().SyncDir(segments_.dir()); !s) {
-      Fail(s.error());
-      return s;
+  std::unique_lock lock(io_mu_);
+  bool queued = false;
+  for (;;) {
+    if (durable_.load(std::memory_order_acquire) >= upto.raw()) return OkStatus();
+    if (error_) return tl::unexpected(*error_);
+    // Rounds are kept in the order they began, with rising targets: the first whose
+    // target reaches `upto` is the one to follow.
+    std::shared_ptr<SyncRound> covering;
+    for (const auto& round : rounds_) {
+      if (round->target >= upto.raw()) {
+        covering = round;
+        break;
+      }
     }
+    if (!covering && rounds_.size() < options_.max_syncs_in_flight) {
+      LeadSyncRound(lock);
+      continue;  // durable now, or an earlier round is still syncing
+    }
+    if (!queued) {
+      queued = true;
+      stat_waits_.fetch_add(1, kRelaxed);
+      if (options_.test_hook) {
+        lock.unlock();
+        options_.test_hook("sync queued");
+        lock.lock();
+        continue;
+      }
+    }
+    // Sleep until the round that covers `upto` is published (only its own followers
+    // wake), or until a round ends and frees a slot to lead one.
+    if (covering) {
+      covering->published.wait(lock, [&] { return covering->popped; });
+    } else {
+      round_slot_cv_.wait(lock, [&] { return rounds_.size() < options_.max_syncs_in_flight || error_; });
+    }
+  }
+}
+
+void LogWriter::LeadSyncRound(std::unique_lock<std::mutex>& lock) {
+  // Everything written so far, its followers' records with the leader's, in the segments
+  // written since the last round began: what earlier rounds took is theirs to sync, and
+  // this round's position is published only after theirs.
+  auto round = std::make_shared<SyncRound>();
+  round->target = written_.load(std::memory_order_acquire);
+  rounds_.push_back(round);
+  std::set<std::uint32_t> segments;
+  segments.swap(unsynced_segments_);
+  const bool dir_dirty = std::exchange(dir_dirty_, false);
+  lock.unlock();
+  if (options_.test_hook) options_.test_hook("sync leading");
+  const Status status = SyncFiles(segments, dir_dirty);
+  if (options_.test_hook) options_.test_hook("sync done");
+  lock.lock();
+  if (!status && !error_) {
+    error_ = status.error();
+    failed_.store(true, std::memory_order_release);
+    state_cv_.notify_all();
+  }
+  round->done = true;
+  PublishFinishedRounds();
+}
+
+void LogWriter::PublishFinishedRounds() {
+  // A round's fdatasync covers only what was written before it began, so a round that
+  // finished before an earlier one waits for it.
+  bool freed = false;
+  while (!rounds_.empty() && rounds_.front()->done) {
+    std::shared_ptr<SyncRound> first = std::move(rounds_.front());
+    rounds_.pop_front();
+    if (!error_) {
+      durable_.store(std::max(durable_.load(kRelaxed), first->target), std::memory_order_release);
+      stat_syncs_.fetch_add(1, kRelaxed);
+    }
+    first->popped = true;
+    first->published.notify_all();
+    freed = true;
+  }
+  if (freed) round_slot_cv_.notify_all();
+}
+
+Status LogWriter::SyncFiles(const std::set<std::uint32_t>& segments, bool dir_dirty) {
+  if (dir_dirty) {
+    stat_fdatasyncs_.fetch_add(1, kRelaxed);
+    LLAMA_RETURN_IF_ERROR(segments_.env().SyncDir(segments_.dir()));
   }
   for (std::uint32_t segment : segments) {
     auto file = segments_.Get(segment);
-    Status s = file ? (*file)->Sync() : Status(tl::unexpected(file.error()));
-    if (!s) {
-      Fail(s.error());
-      return s;
-    }
+    LLAMA_RETURN_IF_ERROR(file);
+    stat_fdatasyncs_.fetch_add(1, kRelaxed);
+    LLAMA_RETURN_IF_ERROR((*file)->Sync());
   }
-  durable_.store(target, std::memory_order_release);
-  stat_syncs_.fetch_add(1, kRelaxed);
   return OkStatus();
 }
 
@@ -393,6 +512,11 @@ LogWriter::Stats LogWriter::stats() const {
   s.segments_created = stat_segments_created_.load(kRelaxed);
   s.abandoned = stat_abandoned_.load(kRelaxed);
   s.sync_points = stat_sync_points_.load(kRelaxed);
+  s.sync_requests = stat_sync_requests_.load(kRelaxed);
+  s.fdatasyncs = stat_fdatasyncs_.load(kRelaxed);
+  s.write_calls = stat_write_calls_.load(kRelaxed);
+  s.caller_writes = stat_caller_writes_.load(kRelaxed);
+  s.waits = stat_waits_.load(kRelaxed);
   return s;
 }
 

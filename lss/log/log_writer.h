@@ -9,13 +9,16 @@
 // The last writer out of a sealed buffer hands it to the I/O thread. Buffers may reach the
 // I/O thread out of order; the written position advances only over a contiguous prefix.
 //
-// Durability is group commit: Sync(position) seals the buffer holding `position` if
-// needed, waits until it is written, and then one thread at a time fdatasyncs every
-// segment written since the last sync (and the directory, if a segment was created) and
-// publishes the new durable position; threads that queued behind it usually find their
-// position already durable. The next record reserved after that is preceded by a
-// SyncPoint record naming the new durable position, so that recovery can tell damage
-// before a synced position (corruption) from a torn tail (docs/DESIGN.md).
+// Durability is leader/follower group commit: Sync(position) seals the buffer holding
+// `position` if needed and writes the sealed buffers itself (a caller waiting for its
+// position is never handed off to the I/O thread, which writes only buffers that filled up
+// with nobody waiting); then one thread at a time (the leader) fdatasyncs every segment
+// written since the last sync (and the directory, if a segment was created) and publishes
+// the new durable position. Threads that queued behind it find their position durable, or
+// one of them leads the next group commit for all of them. Up to max_syncs_in_flight
+// group commits sync at once; their positions are published in the order they began. The next record reserved after
+// that is preceded by a SyncPoint record naming the new durable position, so that recovery can tell damage before a
+// synced position (corruption) from a torn tail (docs/DESIGN.md).
 //
 // Errors: the first failed write or sync is sticky. From then on every Reserve and Sync
 // returns it, so nothing written after it is ever acknowledged as durable (a failed
@@ -29,11 +32,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <span>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -50,6 +55,17 @@ class LogWriter {
   struct Options {
     std::uint32_t buffer_size = 1u << 20;  // bytes per flush buffer
     std::uint32_t buffer_count = 4;        // buffers in the ring (>= 2)
+    // Group commits whose fdatasyncs may run at once (>= 1). 1 is the classic group
+    // commit: callers arriving during a sync wait for it to end, then one of them syncs
+    // for all. More lets a new group start syncing while earlier ones are still in the
+    // disk (each publishes its position only after every earlier one), which pays where
+    // the device serves concurrent flushes in parallel.
+    std::uint32_t max_syncs_in_flight = 4;
+    // For scripted tests: called with the writer's lock released at "sync queued" (a Sync
+    // caller starts waiting for a group commit it does not lead; once per call), "sync
+    // leading" (a leader is about to fdatasync) and "sync done" (its fdatasyncs returned,
+    // its position not yet published). Null: not called.
+    std::function<void(std::string_view step)> test_hook;
   };
 
   struct Stats {
@@ -61,6 +77,12 @@ class LogWriter {
     std::uint64_t segments_created = 0;
     std::uint64_t abandoned = 0;    // reservations dropped: failed-flush markers written
     std::uint64_t sync_points = 0;  // SyncPoint records written (counted in records too)
+    // Where a synced write's time goes (issue: one fdatasync per group commit).
+    std::uint64_t sync_requests = 0;  // Sync calls
+    std::uint64_t fdatasyncs = 0;     // file and directory syncs issued
+    std::uint64_t write_calls = 0;    // batched WriteAt calls (one per segment per batch)
+    std::uint64_t caller_writes = 0;  // write batches done by a waiting caller, not the I/O thread
+    std::uint64_t waits = 0;          // times a Sync or WaitWritten caller blocked
   };
 
   // Starts a new segment `first_segment` (its file is created on the first write); its
@@ -167,6 +189,16 @@ class LogWriter {
   void SealCurrent(std::optional<LssAddress> upto, bool end_segment);
   void ReleaseWriter(std::uint64_t index);
   void IoLoop();
+  // Writes the queued sealed buffers unless another thread is writing (io_mu_ held; it is
+  // released during the writes).
+  void WriteQueued(std::unique_lock<std::mutex>& lock, bool by_caller);
+  bool CanWriteQueued() const { return !writing_ && !io_queue_.empty(); }  // io_mu_ held
+  void RetireWrittenPrefix();                                              // io_mu_ held
+  // Leads a group commit of everything written so far: syncs it, then publishes every
+  // finished round in order (io_mu_ held on entry and exit, released while syncing).
+  void LeadSyncRound(std::unique_lock<std::mutex>& lock);
+  void PublishFinishedRounds();  // io_mu_ held
+  Status SyncFiles(const std::set<std::uint32_t>& segments, bool dir_dirty);
   Status WriteBuffers(const std::vector<std::uint64_t>& indexes);
   void Fail(const Error& error);
   std::uint32_t usable_end() const;
@@ -192,13 +224,25 @@ class LogWriter {
   std::set<std::uint32_t> unsynced_segments_;
   bool dir_dirty_ = false;
   bool stop_io_ = false;
+  bool writing_ = false;     // a thread is in WriteBuffers
+  int callers_writing_ = 0;  // callers in WaitWritten, who write queued buffers themselves
   std::optional<Error> error_;
   std::thread io_thread_;
 
-  std::mutex sync_mu_;  // one group commit at a time
+  // A group commit. Shared with its followers, who sleep on `published` and may outlive
+  // its place in rounds_. Fields guarded by io_mu_.
+  struct SyncRound {
+    std::uint64_t target = 0;  // the written position when it began
+    bool done = false;         // its fdatasyncs returned
+    bool popped = false;       // published (durable_ covers target) or failed
+    std::condition_variable published;
+  };
+  std::deque<std::shared_ptr<SyncRound>> rounds_;  // begun, not yet published (io_mu_)
+  std::condition_variable round_slot_cv_;          // a round ended: a slot to lead one
 
   std::atomic<std::uint64_t> stat_abandoned_{0}, stat_records_{0}, stat_bytes_appended_{0}, stat_bytes_written_{0},
-      stat_buffers_written_{0}, stat_syncs_{0}, stat_segments_created_{0}, stat_sync_points_{0};
+      stat_buffers_written_{0}, stat_syncs_{0}, stat_segments_created_{0}, stat_sync_points_{0}, stat_sync_requests_{0},
+      stat_fdatasyncs_{0}, stat_write_calls_{0}, stat_caller_writes_{0}, stat_waits_{0};
 };
 
 }  // namespace llama

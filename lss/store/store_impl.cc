@@ -20,6 +20,9 @@ Result<std::unique_ptr<StoreImpl>> StoreImpl::Open(const std::string& dir, Store
   if (options.flush_buffers < kMinFlushBuffers || options.flush_buffer_size < kMinFlushBufferSize) {
     return MakeError(ErrorCode::kInvalidArgument, "store: need >= 2 flush buffers of >= 4 KiB");
   }
+  if (options.max_syncs_in_flight < 1) {
+    return MakeError(ErrorCode::kInvalidArgument, "store: max_syncs_in_flight must be >= 1");
+  }
   if (options.max_disk_chain < 1) {
     return MakeError(ErrorCode::kInvalidArgument, "store: max_disk_chain must be >= 1");
   }
@@ -62,6 +65,14 @@ Status StoreImpl::Close() {
   return result;
 }
 
+LogWriter::Options StoreImpl::WriterOptions() const {
+  LogWriter::Options o;
+  o.buffer_size = options_.flush_buffer_size;
+  o.buffer_count = options_.flush_buffers;
+  o.max_syncs_in_flight = options_.max_syncs_in_flight;
+  return o;
+}
+
 StoreStats StoreImpl::stats() const {
   StoreStats s;
   s.io_backend = std::string(env_->backend_name());
@@ -70,6 +81,11 @@ StoreStats StoreImpl::stats() const {
     const LogWriter::Stats w = writer_->stats();
     s.bytes_written = w.bytes_written;
     s.syncs = w.syncs;
+    s.sync_requests = w.sync_requests;
+    s.log_fdatasyncs = w.fdatasyncs;
+    s.log_write_calls = w.write_calls;
+    s.log_caller_writes = w.caller_writes;
+    s.log_waits = w.waits;
     s.records = w.records;
     s.failed_flushes = w.abandoned;
   }

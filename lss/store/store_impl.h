@@ -143,6 +143,8 @@ class StoreImpl {
   Status AcceptPlan(const RecoveryPlan& plan);
   // Makes the scanned segments durable: the new log builds on them.
   Status SyncScannedSegments(const RecoveryPlan& plan);
+  // The log writer's options, from the store's.
+  LogWriter::Options WriterOptions() const;
   // Renames the plan's orphans to orphan-segment-* (never over an earlier one).
   Status SetAsideOrphans(const RecoveryPlan& plan);
   // Installs every page's durable state in the mapping table and the disk chains.

@@ -168,8 +168,7 @@ Status StoreImpl::StartWriter(const RecoveryPlan& plan) {
     LLAMA_RETURN_IF_ERROR((*file)->Sync());
     LLAMA_RETURN_IF_ERROR(env_->SyncDir(dir_));
   }
-  auto writer = LogWriter::Open(*segments_, segment, plan.resume_from,
-                                LogWriter::Options{options_.flush_buffer_size, options_.flush_buffers});
+  auto writer = LogWriter::Open(*segments_, segment, plan.resume_from, WriterOptions());
   LLAMA_RETURN_IF_ERROR(writer);
   writer_ = std::move(*writer);
   return OkStatus();

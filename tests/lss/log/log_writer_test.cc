@@ -27,7 +27,9 @@ struct Log {
   std::unique_ptr<LogWriter> writer;
 
   explicit Log(std::uint32_t buffer_size = 8192) {
-    auto w = LogWriter::Open(*segments, 1, LssAddress(), {buffer_size, 4});
+    LogWriter::Options options;
+    options.buffer_size = buffer_size;
+    auto w = LogWriter::Open(*segments, 1, LssAddress(), options);
     EXPECT_TRUE(w.has_value());
     writer = std::move(*w);
   }

@@ -245,6 +245,33 @@ TEST_P(StoreTest, SyncDecidesWhatSurvivesAPowerCut) {
   EXPECT_EQ(store->recovery().pages_recovered, 2u);
 }
 
+// What a synced put costs, as StoreStats reports it: one fdatasync of the log each, written
+// by the caller itself (no hand-off to the log's I/O thread), nothing else synced.
+TEST_P(StoreTest, ASyncedPutCostsOneFdatasync) {
+  auto store = MustOpen(dir_ / "db");
+  ASSERT_NE(store, nullptr);
+  const PageId pid = store->Allocate().value();
+  // The first write creates the log's segment file, whose directory entry is synced too.
+  PutDelta(*store, pid, "first");
+  ASSERT_TRUE(store->Sync(MustFlush(*store, pid)).has_value());
+  const StoreStats before = store->stats();
+  const std::uint64_t env_syncs_before = env_->stats().syncs;
+  constexpr std::uint64_t kPuts = 50;
+  for (std::uint64_t i = 0; i < kPuts; ++i) {
+    PutDelta(*store, pid, "d" + std::to_string(i));
+    ASSERT_TRUE(store->Sync(MustFlush(*store, pid)).has_value());
+  }
+  const StoreStats after = store->stats();
+  EXPECT_EQ(after.sync_requests - before.sync_requests, kPuts);
+  EXPECT_EQ(after.log_fdatasyncs - before.log_fdatasyncs, kPuts);
+  EXPECT_EQ(after.syncs - before.syncs, kPuts);
+  EXPECT_EQ(after.log_write_calls - before.log_write_calls, kPuts);
+  EXPECT_EQ(after.log_caller_writes - before.log_caller_writes, kPuts);
+  EXPECT_EQ(after.log_waits - before.log_waits, 0u);
+  // The file layer saw the same: the log's syncs and nothing more (no checkpoint ran).
+  EXPECT_EQ(env_->stats().syncs - env_syncs_before, kPuts);
+}
+
 // Regression: a page's delta record that is still in an unwritten flush buffer when a
 // checkpoint is taken, followed by a whole new state of the page (a base) in the same
 // buffer. The checkpoint names the newer record and starts the scan below both; the scan
