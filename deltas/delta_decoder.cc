@@ -6,8 +6,6 @@
 
 namespace llama {
 
-using namespace delta_format;
-
 std::string_view DeltaDecodeErrorName(DeltaDecodeError error) {
   switch (error) {
     case DeltaDecodeError::kTruncatedHeader:
@@ -45,6 +43,7 @@ bool AddressInRange(std::uint64_t raw) { return raw == 0 || LssAddress::FromRaw(
 }  // namespace
 
 tl::expected<DeltaView, DeltaDecodeError> DecodeDelta(std::span<const std::byte> bytes) {
+  using namespace delta_format;  // the layout's constants; the names above do not depend on it
   using Fail = tl::unexpected<DeltaDecodeError>;
   ByteReader r(bytes);
   std::uint32_t len = 0, lss_offset = 0, pid = 0, plen = 0;

@@ -1,6 +1,7 @@
-// Encoding and decoding of segment headers and of the frame around every log record
-// (layout: lss/log/log_format.h, docs/FORMAT.md). Decoding takes untrusted bytes and either
-// yields a checked frame or says what is wrong; it never reads outside its input.
+// Encoding and decoding of the frame around every log record, and of the header at the
+// start of every segment file (layout: lss/log/log_format.h, docs/FORMAT.md). Decoding
+// takes untrusted bytes and either yields a checked frame or says what is wrong; it never
+// reads outside its input.
 #pragma once
 
 #include <cstddef>
@@ -15,16 +16,6 @@
 #include "lss/log/log_format.h"
 
 namespace llama {
-
-struct SegmentHeader {
-  std::uint32_t segment_id = 0;
-  std::uint32_t segment_size = 0;
-  std::uint64_t store_id = 0;
-  LssAddress resume_from;  // non-null: this segment continues the log from there
-};
-
-void EncodeSegmentHeader(const SegmentHeader& header, std::byte* dst);  // 40 bytes
-Result<SegmentHeader> DecodeSegmentHeader(std::span<const std::byte> bytes);
 
 struct FrameHeader {
   std::uint32_t body_len = 0;  // bytes stored after the frame header
@@ -74,5 +65,19 @@ struct EncodedBody {
   std::uint32_t raw_len = 0;
 };
 EncodedBody MaybeCompress(std::span<const std::byte> body, int level);
+
+// The header at the start of every segment file. A scan (recovery, pagedump) takes a file
+// as part of the log only when its header names the file's own id and the store's id and
+// segment size (LogScanner::Open), so a file copied from another store, or renamed, is
+// never replayed.
+struct SegmentHeader {
+  std::uint32_t segment_id = 0;    // the segment half of every address in the file
+  std::uint32_t segment_size = 0;  // the store's segment size (STORE file)
+  std::uint64_t store_id = 0;      // the store's id (STORE file)
+  LssAddress resume_from;          // non-null: this segment continues the log from there
+};
+
+void EncodeSegmentHeader(const SegmentHeader& header, std::byte* dst);  // 40 bytes
+Result<SegmentHeader> DecodeSegmentHeader(std::span<const std::byte> bytes);
 
 }  // namespace llama

@@ -226,7 +226,7 @@ TEST_F(MarkFlushedTest, ACopiedPartialSwapKeepsItsEdgeOnTheSpine) {
 }
 
 // A reader on its own thread: enters a generation, reads the page's head, and later walks
-// the chain from that head again, when the script says so.
+// the chain from that head again, or one node at a time, when the script says so.
 class ScriptedPageReader {
  public:
   ScriptedPageReader(MappingTable& table, PageId pid) : table_(table), pid_(pid) {}
@@ -238,23 +238,38 @@ class ScriptedPageReader {
     return head_;
   }
   // What the reader sees walking from the head it read (and the base page's bytes).
-  Strings Walk() {
-    Strings seen;
-    thread_.Run([&] {
-      seen = Describe(PageRef::InMemory(head_));
-      seen.emplace_back(AsStringView(PageState(head_).bottom()->bytes()));
-    });
-    return seen;
-  }
+  Strings Walk() { return WalkFrom(head_); }
   void Leave() {
     thread_.Run([this] { guard_.reset(); });
   }
+  // A walk taken one node at a time: Step moves from the head read last (or the node
+  // stepped to last) to the next node and says what it is, as Describe would.
+  std::string Step() {
+    std::string seen;
+    thread_.Run([&] {
+      at_ = at_ == nullptr ? head_ : at_->next();
+      seen = Describe(PageRef::InMemory(at_)).front();
+    });
+    return seen;
+  }
+  // The rest of the walk from the node stepped to last, that node included.
+  Strings Rest() { return WalkFrom(at_); }
 
  private:
+  Strings WalkFrom(const PageNode* from) {
+    Strings seen;
+    thread_.Run([&] {
+      seen = Describe(PageRef::InMemory(from));
+      seen.emplace_back(AsStringView(PageState(from).bottom()->bytes()));
+    });
+    return seen;
+  }
+
   MappingTable& table_;
   const PageId pid_;
   std::optional<GenerationGuard> guard_;
   const PageNode* head_ = nullptr;
+  const PageNode* at_ = nullptr;
   ScriptedThread thread_;  // last: joined before the guard it touches goes away
 };
 
@@ -284,6 +299,47 @@ TEST_F(MarkFlushedTest, AReaderOnTheOldHeadWalksTheSameStateAfterTheMarkAndAnUnl
   reader.Leave();
   EXPECT_EQ(table().generations().TryReclaim(), 2u) << "the old head alone, and the copy's chain";
   EXPECT_EQ(PageNode::live_count(), live - 1) << "only the consolidated base is left";
+}
+
+// The path copy under a reader: a reader that read the head before writers' deltas were
+// flushed below them is halfway down the old chain when the mark lands beneath it (the
+// flusher copies the whole path from the head to the flushed node). It finishes its walk
+// on the old nodes, which stay as they were (no mark appears in them) and stay allocated,
+// retired one by one, until the reader leaves; the copies' chain, unlinked by a
+// consolidation meanwhile, waits for the reader too.
+TEST_F(MarkFlushedTest, AReaderHalfwayDownThePathFinishesOnTheOldNodesWhileTheyAreCopied) {
+  const PageId pid = *table().Allocate();
+  const PageRef flushed = MakePage(pid, {"u1"});  // what the flusher encoded
+  {
+    auto g = table().EnterGeneration();
+    PageRef head = flushed;
+    for (const char* w : {"w1", "w2"}) head = table().UpdateD(g, pid, head, UpdateRecord(pid, w))->head;
+  }
+  const std::int64_t live = PageNode::live_count();
+  ScriptedPageReader reader(table(), pid);
+  const PageNode* old_head = reader.EnterAndRead();
+  EXPECT_EQ(reader.Step(), "w2");
+  EXPECT_EQ(reader.Step(), "w1");  // the reader stands on a node the mark copies
+  {
+    auto g = table().EnterGeneration();
+    auto marked = table().MarkFlushed(g, pid, PageRef::InMemory(old_head), kFirst, flushed.node());
+    ASSERT_TRUE(marked.has_value()) << marked.error().ToString();
+    ASSERT_TRUE(marked->installed);
+    EXPECT_EQ(Describe(marked->head), (Strings{"w2", "w1", "<flushed>", "u1", "[base:base]"}));
+    EXPECT_EQ(PageNode::live_count(), live + 3) << "w2, w1 and u1 copied; the old ones only retired";
+    EXPECT_EQ(table().generations().TryReclaim(), 0u) << "the reader may be on any of the old nodes";
+    EXPECT_EQ(reader.Rest(), (Strings{"w1", "u1", "[base:base]", "base"})) << "the old path, unmarked";
+    OwnedChain consolidated = BaseChain(pid, "consolidated");
+    ASSERT_TRUE(table().UpdateR(g, pid, marked->head, consolidated)->installed);
+  }
+  EXPECT_EQ(table().generations().TryReclaim(), 0u) << "the reader may still be on the old nodes or the base";
+  EXPECT_EQ(PageNode::live_count(), live + 4) << "the old path, its copies, the shared base; the new base";
+  EXPECT_EQ(reader.Step(), "u1");
+  EXPECT_EQ(reader.Rest(), (Strings{"u1", "[base:base]", "base"}));
+  EXPECT_EQ(reader.Walk(), (Strings{"w2", "w1", "u1", "[base:base]", "base"})) << "from the old head, as before";
+  reader.Leave();
+  EXPECT_EQ(table().generations().TryReclaim(), 4u) << "w2, w1 and u1 as they were, alone; the copies' chain";
+  EXPECT_EQ(PageNode::live_count(), live - 3) << "only the consolidated base is left";
 }
 
 }  // namespace
