@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -89,6 +90,23 @@ BENCHMARK(BM_LogAppend_pwrite)->Name("BM_LogAppend/pwrite")->Unit(benchmark::kMi
 
 fs::path g_recovery_dir;
 std::uint64_t g_recovery_bytes = 0;
+std::vector<fs::path> g_recovery_segments;  // the log's files, as built
+
+// Puts the directory back as BuildRecoveryStore left it: an Open resumes the log in a new
+// (preallocated) segment and Close writes a checkpoint. Without this every iteration would
+// scan one more segment than the last (a fresh one, whose zeros the kernel must allocate),
+// and BM_Recovery/read would read files recovery never saw.
+void ResetRecoveryDir() {
+  for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
+    const std::string name = entry.path().filename().string();
+    const bool segment = ParseSegmentFileName(name) != 0;
+    if (LooksLikeCheckpointFileName(name) ||
+        (segment && std::find(g_recovery_segments.begin(), g_recovery_segments.end(), entry.path()) ==
+                        g_recovery_segments.end())) {
+      fs::remove(entry.path());
+    }
+  }
+}
 
 void BuildRecoveryStore() {
   if (!g_recovery_dir.empty()) return;
@@ -118,8 +136,12 @@ void BuildRecoveryStore() {
   for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
     const std::string name = entry.path().filename().string();
     if (LooksLikeCheckpointFileName(name)) fs::remove(entry.path());  // force a whole scan
-    if (ParseSegmentFileName(name) != 0) g_recovery_bytes += fs::file_size(entry.path());
+    if (ParseSegmentFileName(name) != 0) {
+      g_recovery_segments.push_back(entry.path());
+      g_recovery_bytes += fs::file_size(entry.path());
+    }
   }
+  std::sort(g_recovery_segments.begin(), g_recovery_segments.end());
 }
 
 void BM_Recovery_llama(benchmark::State& state) {
@@ -130,12 +152,9 @@ void BM_Recovery_llama(benchmark::State& state) {
     auto store = Store::Open(g_recovery_dir.string(), o);
     if (!store) Fail(store.error().ToString());
     state.PauseTiming();
-    // Drop the store without its closing checkpoint, so the next open scans again.
     if (auto s = (*store)->Close(); !s) Fail(s.error().ToString());
     store->reset();
-    for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
-      if (LooksLikeCheckpointFileName(entry.path().filename().string())) fs::remove(entry.path());
-    }
+    ResetRecoveryDir();  // the next open scans the same log again
     state.ResumeTiming();
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_recovery_bytes));
@@ -147,9 +166,8 @@ void BM_Recovery_read(benchmark::State& state) {
   std::vector<char> chunk(1u << 20);
   for (auto _ : state) {
     std::uint64_t total = 0;
-    for (const auto& entry : fs::directory_iterator(g_recovery_dir)) {
-      if (ParseSegmentFileName(entry.path().filename().string()) == 0) continue;
-      const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    for (const fs::path& path : g_recovery_segments) {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       ssize_t n;
       off_t off = 0;
       while ((n = ::pread(fd, chunk.data(), chunk.size(), off)) > 0) {
