@@ -1,6 +1,11 @@
 // Reading the log: one record at an address (page read-back, the cleaner), and a forward
 // scan across the chain of segments (recovery, pagedump).
 //
+// The scan reads a segment in chunks (ScanOptions) on a reader thread, a few chunks ahead
+// of the checking, so reading the files and checking them overlap; records are checked
+// and handed out as spans into those chunks (a record that straddles two chunks is the
+// only one copied), never copied one by one into records of their own.
+//
 // The scan follows SegmentEnd records from segment to segment and, where the log was torn
 // by a crash, continues in the segment whose header says it resumes from that place. It
 // stops at the first position that holds no valid record: a torn, zeroed, random or stale
@@ -14,8 +19,10 @@
 // "Damage or torn tail").
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,6 +39,16 @@ struct LogRecord {
   LssAddress address;
   FrameHeader header;
   std::vector<std::byte> body;  // decompressed
+};
+
+// A record as the scan hands it out: `body` (decompressed) points into the scanner's
+// buffers and stays valid until its next call.
+struct LogRecordView {
+  LssAddress address;
+  FrameHeader header;
+  std::span<const std::byte> body;
+
+  LogRecord ToRecord() const { return LogRecord{address, header, {body.begin(), body.end()}}; }
 };
 
 // Reads and checks the record at `at` (Corruption if it does not decode there).
@@ -68,43 +85,89 @@ struct ScanStop {
 };
 std::string_view ScanStopReasonName(ScanStop::Reason reason);
 
+struct ScanOptions {
+  std::size_t chunk_size = std::size_t{1} << 20;  // bytes per read (at least 4 KiB)
+  std::size_t chunks_ahead = 4;                   // chunks read ahead of the checking (>= 1)
+};
+
+class SegmentStream;  // the reader thread (log_reader.cc)
+
 class LogScanner {
  public:
   // Scans from `start` (a record boundary). Resume headers of all segment files are read
   // up front, so a torn tail with a resuming segment is followed.
-  static Result<LogScanner> Open(SegmentSet& segments, LssAddress start, std::uint32_t max_body_len);
+  static Result<LogScanner> Open(SegmentSet& segments, LssAddress start, std::uint32_t max_body_len,
+                                 ScanOptions options = {});
+  LogScanner(LogScanner&&) noexcept;
+  LogScanner& operator=(LogScanner&&) noexcept;
+  ~LogScanner();
 
   // The next valid record, or nullopt at the end of the valid log (then stop() says why).
-  // Errors are I/O failures only; damage is a stop, not an error.
+  // Errors are I/O failures only; damage is a stop, not an error. The view's body is
+  // valid until the next call.
+  Result<std::optional<LogRecordView>> NextView();
+  // The same, the body copied into the record.
   Result<std::optional<LogRecord>> Next();
   const ScanStop& stop() const { return stop_; }
   // Segments the scan went through, in order.
   const std::vector<std::uint32_t>& visited_segments() const { return visited_; }
   // Segment files that exist but are not on the chain the scan followed (so far).
   std::vector<std::uint32_t> UnvisitedSegments() const;
+  // The furthest durable position a SyncPoint the scan returned names (null: none): the
+  // writer had synced everything on the chain before it.
+  LssAddress synced_through() const { return synced_through_; }
+  // Visited segments whose part on the chain (header included) reaches past
+  // synced_through(), or is the header alone, in scan order: what a process that crashed
+  // may have left in the page cache only (docs/DESIGN.md, "Checkpoints and recovery").
+  std::vector<std::uint32_t> SegmentsNotKnownSynced() const;
 
  private:
-  LogScanner(SegmentSet& segments, std::uint32_t max_body_len) : segments_(&segments), max_body_len_(max_body_len) {}
-  Status LoadSegment(std::uint32_t id);
-  Status ReadSegment(std::uint32_t id, std::vector<std::byte>& out);
-  bool FollowResume(LssAddress torn_at);
+  LogScanner(SegmentSet& segments, std::uint32_t max_body_len, ScanOptions options);
+  // Streams the bytes of segment `id` from `from` on.
+  Status StartStream(std::uint32_t id, std::uint64_t from);
+  // Makes `id` the current segment, streamed from `from` on.
+  Status LoadSegment(std::uint32_t id, std::uint32_t from);
+  // The streamed segment's bytes [at, at + n) (fewer only at the end of the file), in
+  // place in a chunk or gathered into carry_; valid until the next call. A window never
+  // starts before the previous one, or more than kLookBehind bytes before the chunk
+  // the previous one ended in.
+  Result<std::span<const std::byte>> Window(std::uint64_t at, std::size_t n);
+  Status NextChunk();
+  // Whether the streamed segment holds only zeros from `at` to its end.
+  Result<bool> RestIsZero(std::uint64_t at);
+  // The position of the first nonzero byte at or after `at` (the end of the file if none).
+  Result<std::uint64_t> NextNonZero(std::uint64_t at);
+  Result<bool> FollowResume(LssAddress torn_at);
   void Stop(ScanStop::Reason reason, std::string detail);
   // Fills stop_'s record counts and durable_through (once, when the scan has stopped).
   Status LookPastStop();
-  void FindRecords(std::span<const std::byte> bytes, std::uint32_t segment, std::size_t from);
+  // Counts the valid frames in the streamed segment from `from` on into stop_.
+  Status FindRecords(std::uint32_t segment, std::uint64_t from);
+
+  static constexpr std::size_t kLookBehind = 64;
 
   SegmentSet* segments_;
   std::uint32_t max_body_len_;
   std::map<std::uint32_t, SegmentHeader> headers_;    // every valid segment file
   std::map<std::uint32_t, std::string> bad_headers_;  // files whose header does not decode
   std::vector<std::uint32_t> foreign_;                // headers of another segment or store
-  std::vector<std::byte> data_;                       // the current segment's bytes
+  std::unique_ptr<SegmentStream> stream_;             // the current segment's chunks
+  std::span<const std::byte> chunk_;                  // the current chunk ...
+  std::uint64_t chunk_base_ = 0;                      // ... and its offset in the segment
+  bool stream_end_ = false;                           // chunk_ is the last (empty) one
+  std::vector<std::byte> carry_;                      // a window across chunks ...
+  std::uint64_t carry_base_ = 0;                      // ... and its offset
+  std::vector<std::byte> behind_;                     // the last bytes before chunk_
+  std::vector<std::byte> body_;                       // a decompressed body
   std::uint32_t segment_ = 0;
   std::uint32_t offset_ = 0;
   bool stopped_ = false;
+  bool stop_rest_zero_ = false;  // the stop's segment holds only zeros from the stop on
   bool looked_past_ = false;
   ScanStop stop_;
   std::vector<std::uint32_t> visited_;
+  std::vector<LssAddress> visited_ends_;  // per visited segment: the end of its part on the chain
+  LssAddress synced_through_;
 };
 
 }  // namespace llama

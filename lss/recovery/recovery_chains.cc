@@ -11,7 +11,7 @@ void RecoveredChains::Seed(const CheckpointData& checkpoint) {
   for (const CheckpointPage& page : checkpoint.pages) chains_[page.pid] = page.chain;
 }
 
-Status RecoveredChains::Apply(const LogRecord& record) {
+Status RecoveredChains::Apply(const LogRecordView& record) {
   using log_format::RecordKind;
   const PageDiskRecord where{record.address, static_cast<std::uint32_t>(record.header.framed_size())};
   if (record.header.kind == RecordKind::kPageState) {

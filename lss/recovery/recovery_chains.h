@@ -25,7 +25,7 @@ class RecoveredChains {
   void Seed(const CheckpointData& checkpoint);
   // Applies one record met by the scan (records arrive in address order). A PageState
   // whose header does not decode is Corruption, as it makes Store::Open fail.
-  Status Apply(const LogRecord& record);
+  Status Apply(const LogRecordView& record);
   // Drops pages whose list ended up empty.
   void Finish();
 

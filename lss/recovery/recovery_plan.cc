@@ -30,7 +30,7 @@ Status ScanLog(SegmentSet& segments, RecoveryPlan& plan) {
   auto scanner = LogScanner::Open(segments, plan.scan_start, segments.segment_size());
   LLAMA_RETURN_IF_ERROR(scanner);
   for (;;) {
-    auto next = scanner->Next();
+    auto next = scanner->NextView();
     LLAMA_RETURN_IF_ERROR(next);
     if (!next->has_value()) break;
     ++plan.records_scanned;
@@ -41,6 +41,7 @@ Status ScanLog(SegmentSet& segments, RecoveryPlan& plan) {
   }
   plan.stop = scanner->stop();
   plan.visited_segments = scanner->visited_segments();
+  plan.segments_to_sync = scanner->SegmentsNotKnownSynced();
   for (std::uint32_t id : scanner->UnvisitedSegments()) {
     if (id >= plan.scan_start.segment()) plan.orphans.push_back(id);  // below: older log, still referenced
   }

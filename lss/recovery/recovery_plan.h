@@ -43,6 +43,10 @@ struct RecoveryPlan {
   std::uint64_t records_scanned = 0;
   ScanStop stop;
   std::vector<std::uint32_t> visited_segments;  // in scan order
+  // The visited segments whose part on the chain is not known to be durable: past the
+  // last position a SyncPoint on the chain says was synced. Store::Open fsyncs them
+  // before it builds on them (docs/DESIGN.md, "Checkpoints and recovery").
+  std::vector<std::uint32_t> segments_to_sync;
 
   // Segment files present, ascending, and those of them at or past the scan start that the
   // log does not reach: they hold nothing durable and are set aside (renamed orphan-*,

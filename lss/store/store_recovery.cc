@@ -119,9 +119,11 @@ Status StoreImpl::AcceptPlan(const RecoveryPlan& plan) {
 
 Status StoreImpl::SyncScannedSegments(const RecoveryPlan& plan) {
   // The new log builds on what the scan accepted; a crash of the process that wrote it
-  // may have left it in the page cache only. Make it durable before anything the new
-  // writer syncs can be acknowledged (a later SyncPoint vouches for all of it).
-  for (std::uint32_t id : plan.visited_segments) {
+  // may have left some of it in the page cache only. Make that durable before anything the
+  // new writer syncs can be acknowledged (a later SyncPoint vouches for all of it). What a
+  // SyncPoint on the chain already vouches for was synced by the writer that wrote it, and
+  // needs no fsync now (docs/DESIGN.md, "Checkpoints and recovery").
+  for (std::uint32_t id : plan.segments_to_sync) {
     auto file = segments_->Get(id);
     LLAMA_RETURN_IF_ERROR(file);
     LLAMA_RETURN_IF_ERROR((*file)->Sync());

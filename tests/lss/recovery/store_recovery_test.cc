@@ -1212,6 +1212,94 @@ TEST_P(StoreRecoveryTest, CrashDuringRecoveryThenRecoverAgain) {
   EXPECT_TRUE(completed) << "open, write and close never got through";
 }
 
+// ---- What Open fsyncs ----
+
+// A process that crashed with records written but never synced (they are in the page cache,
+// which outlives the process): recovery accepts them and the next process builds on them
+// (its Close checkpoints pages whose newest records are among them). A power cut after
+// that must not take them away, so recovery must have made them durable: the unsynced
+// records span two segments, past the last SyncPoint.
+TEST_P(StoreRecoveryTest, WhatRecoveryBuiltOnSurvivesALaterPowerCut) {
+  const std::uint64_t seed = store_test::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::string dir = dir_ / "db";
+  Model model;
+  Workload w(seed, model, 30);
+  {
+    auto store = MustOpen(dir);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(w.Run(*store, 200).has_value());
+    ASSERT_TRUE(store->SyncAll().has_value());
+    model.SyncedAll();
+    Workload::Mix writes_only;
+    writes_only.sync = writes_only.sync_all = writes_only.checkpoint = writes_only.evict = writes_only.read_back = 0;
+    w.set_mix(writes_only);
+    const std::size_t segments = SegmentIds(dir).size();
+    for (int i = 0; SegmentIds(dir).size() < segments + 1 || i < 100; ++i) {
+      ASSERT_TRUE(w.Step(*store).has_value());
+      ASSERT_LT(i, 100000);
+    }
+    // The process dies: what it wrote stays (unsynced); its Close writes and syncs nothing.
+    env_->FailNextWrites(ErrorCode::kIOError, 1 << 20);
+    env_->SetFailAllSyncs(true);
+    store.reset();
+    env_->ClearFaults();
+  }
+  ASSERT_GT(env_->unsynced_operations(), 0u);
+  std::map<PageId, std::string> recovered;
+  {
+    auto store = MustOpen(dir);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(model.Verify(*store, false, &recovered));
+    ASSERT_TRUE(store->Close().has_value());  // a checkpoint naming what recovery accepted
+  }
+  EXPECT_EQ(env_->unsynced_operations(), 0u) << "recovery left accepted records unsynced";
+  ASSERT_TRUE(env_->SimulatePowerCut().has_value());
+  auto store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  for (const auto& [pid, want] : recovered) {
+    auto got = PageState(*store, pid);
+    ASSERT_TRUE(got.has_value()) << "page " << pid << ": " << got.error().ToString();
+    EXPECT_EQ(*got, want) << "page " << pid << ": recovered before the power cut";
+  }
+}
+
+// A log a SyncPoint vouches for is not fsynced again at Open: after a clean close (its
+// SyncPoint names the end of the log) a whole scan of several segments fsyncs only the
+// last one, whose closing SyncPoint record itself no later SyncPoint covers.
+TEST_P(StoreRecoveryTest, OpenFsyncsOnlyWhatNoSyncPointVouchesFor) {
+  const std::uint64_t seed = store_test::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::string dir = dir_ / "db";
+  Model model;
+  Workload w(seed, model, 30);
+  {
+    auto store = MustOpen(dir);
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; SegmentIds(dir).size() < 3; ++i) {
+      ASSERT_TRUE(w.Step(*store).has_value());
+      ASSERT_LT(i, 100000);
+    }
+    ASSERT_TRUE(store->Close().has_value());
+  }
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (LooksLikeCheckpointFileName(entry.path().filename().string())) fs::remove(entry.path());  // a whole scan
+  }
+  const FaultStats before = env_->stats();
+  auto store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_GE(store->recovery().records_scanned, 4u);
+  EXPECT_EQ(store->recovery().scan_start, LssAddress::Make(1, kSegmentHeaderSize));
+  EXPECT_LE(env_->stats().syncs - before.syncs, 1u) << "Open fsynced segments a SyncPoint vouches for";
+  for (const auto& [pid, h] : model.pages()) {
+    auto live = w.live().find(pid);
+    const std::string want = live == w.live().end() ? std::string() : store_test::Join(live->second);
+    auto state = PageState(*store, pid);
+    ASSERT_TRUE(state.has_value()) << state.error().ToString();
+    EXPECT_EQ(*state, want) << "page " << pid;
+  }
+}
+
 // Regression: a checkpoint taken before the writer created its first segment names a scan
 // start in a segment that may never exist. After a later segment was set aside as an
 // orphan, recovery used to start the next log at a segment id below that scan start, and
