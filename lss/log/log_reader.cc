@@ -216,13 +216,13 @@ Status LogScanner::LoadSegment(std::uint32_t id, std::uint32_t from) {
 }
 
 Status LogScanner::NextChunk() {
-  auto chunk = stream_->Next();
-  LLAMA_RETURN_IF_ERROR(chunk);
-  // Keep the last bytes before the new chunk: the search past the stop may step back a
-  // few bytes from where it found a nonzero byte.
+  // Keep the last bytes before the next chunk (the search past the stop may step back a
+  // few bytes from where it found a nonzero byte), before the stream may reuse them.
   behind_.insert(behind_.end(), chunk_.end() - static_cast<std::ptrdiff_t>(std::min(chunk_.size(), kLookBehind)),
                  chunk_.end());
   if (behind_.size() > kLookBehind) behind_.erase(behind_.begin(), behind_.end() - kLookBehind);
+  auto chunk = stream_->Next();
+  LLAMA_RETURN_IF_ERROR(chunk);
   chunk_base_ += chunk_.size();
   chunk_ = *chunk;
   stream_end_ = chunk_.empty();
