@@ -115,6 +115,18 @@ class StoreRecoveryTest : public store_test::StoreTestBase {
     return mix;
   }
 
+  // After a clean close: every page the model knows holds exactly what the workload wrote,
+  // unflushed deltas too (Close flushes every page).
+  void ExpectEveryPageAsWritten(Store& store, const Model& model, const Workload& w) {
+    for (const auto& [pid, h] : model.pages()) {
+      auto live = w.live().find(pid);
+      const std::string want = live == w.live().end() ? std::string() : store_test::Join(live->second);
+      auto state = PageState(store, pid);
+      ASSERT_TRUE(state.has_value()) << state.error().ToString();
+      EXPECT_EQ(*state, want) << "page " << pid;
+    }
+  }
+
   // A store at `dir` after a seeded workload of `steps` steps, everything synced, then
   // crashed (the directory is what the disk holds), or handed to `finish` instead, which
   // must leave it crashed. No checkpoints unless `checkpoints`.
@@ -796,13 +808,7 @@ TEST_P(StoreRecoveryTest, PreallocatedSegmentsEndInZeros) {
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(store->recovery().stop_reason.starts_with("end of log")) << store->recovery().stop_reason;
   // A clean close keeps everything, unflushed deltas too.
-  for (const auto& [pid, h] : model.pages()) {
-    auto live = w.live().find(pid);
-    const std::string want = live == w.live().end() ? std::string() : store_test::Join(live->second);
-    auto state = PageState(*store, pid);
-    ASSERT_TRUE(state.has_value()) << state.error().ToString();
-    EXPECT_EQ(*state, want) << "page " << pid;
-  }
+  ExpectEveryPageAsWritten(*store, model, w);
 }
 
 // ---- Power cuts and torn crashes in a random workload ----
@@ -1231,9 +1237,7 @@ TEST_P(StoreRecoveryTest, WhatRecoveryBuiltOnSurvivesALaterPowerCut) {
     ASSERT_TRUE(w.Run(*store, 200).has_value());
     ASSERT_TRUE(store->SyncAll().has_value());
     model.SyncedAll();
-    Workload::Mix writes_only;
-    writes_only.sync = writes_only.sync_all = writes_only.checkpoint = writes_only.evict = writes_only.read_back = 0;
-    w.set_mix(writes_only);
+    w.set_mix(WritesOnly(Workload::Mix()));
     const std::size_t segments = SegmentIds(dir).size();
     for (int i = 0; SegmentIds(dir).size() < segments + 1 || i < 100; ++i) {
       ASSERT_TRUE(w.Step(*store).has_value());
@@ -1291,13 +1295,7 @@ TEST_P(StoreRecoveryTest, OpenFsyncsOnlyWhatNoSyncPointVouchesFor) {
   EXPECT_GE(store->recovery().records_scanned, 4u);
   EXPECT_EQ(store->recovery().scan_start, LssAddress::Make(1, kSegmentHeaderSize));
   EXPECT_LE(env_->stats().syncs - before.syncs, 1u) << "Open fsynced segments a SyncPoint vouches for";
-  for (const auto& [pid, h] : model.pages()) {
-    auto live = w.live().find(pid);
-    const std::string want = live == w.live().end() ? std::string() : store_test::Join(live->second);
-    auto state = PageState(*store, pid);
-    ASSERT_TRUE(state.has_value()) << state.error().ToString();
-    EXPECT_EQ(*state, want) << "page " << pid;
-  }
+  ExpectEveryPageAsWritten(*store, model, w);
 }
 
 // Regression: a checkpoint taken before the writer created its first segment names a scan
