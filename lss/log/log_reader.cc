@@ -14,13 +14,15 @@ namespace llama {
 
 using namespace log_format;
 
-// Reads one file's bytes [from, limit) in chunks on its own thread, up to `chunks_ahead`
-// chunks ahead of the consumer, which takes them in order. One reader thread serves the
-// scanner for its life; Start points it at the next segment.
+// Reads one file's bytes [from, limit) in chunks on `readers` threads, up to
+// `chunks_ahead` chunks ahead of the consumer, which takes them in order. The threads
+// serve the scanner for its life; Start points them at the next segment.
 class SegmentStream {
  public:
-  SegmentStream(std::size_t chunk_size, std::size_t chunks_ahead)
-      : chunk_size_(chunk_size), slots_(chunks_ahead + 1), thread_([this] { Run(); }) {}
+  SegmentStream(std::size_t chunk_size, std::size_t chunks_ahead, std::size_t readers)
+      : chunk_size_(chunk_size), slots_(chunks_ahead + 1) {
+    for (std::size_t i = 0; i < readers; ++i) threads_.emplace_back([this] { Run(); });
+  }
   SegmentStream(const SegmentStream&) = delete;
   SegmentStream& operator=(const SegmentStream&) = delete;
   ~SegmentStream() {
@@ -28,23 +30,25 @@ class SegmentStream {
       std::lock_guard lock(mu_);
       shutdown_ = true;
     }
-    reader_cv_.notify_one();
-    thread_.join();
+    reader_cv_.notify_all();
+    for (std::thread& t : threads_) t.join();
   }
 
   // Streams [from, limit) of `file` from here on; the chunks of the file before are
-  // abandoned (a read of one that is under way finishes first, unseen).
+  // abandoned (reads of them that are under way finish first, unseen).
   void Start(std::shared_ptr<File> file, std::uint64_t from, std::uint64_t limit) {
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
       ++job_;
+      idle_cv_.wait(lock, [&] { return in_flight_ == 0; });  // they write into the slots
       file_ = std::move(file);
       from_ = from;
       limit_ = std::max(from, limit);
-      issued_ = filled_ = taken_ = released_ = 0;
-      done_ = from_ == limit_;
+      issued_ = taken_ = released_ = 0;
+      end_ = (limit_ - from_ + chunk_size_ - 1) / chunk_size_;
+      for (Slot& slot : slots_) slot.ready = false;
     }
-    reader_cv_.notify_one();
+    reader_cv_.notify_all();
   }
 
   // The next chunk, in order; empty at the end of the range. The bytes stay valid until
@@ -52,9 +56,13 @@ class SegmentStream {
   Result<std::span<const std::byte>> Next() {
     std::unique_lock lock(mu_);
     released_ = taken_;
-    reader_cv_.notify_one();
-    consumer_cv_.wait(lock, [&] { return filled_ > taken_ || (done_ && filled_ == issued_); });
-    if (filled_ == taken_) return std::span<const std::byte>();
+    reader_cv_.notify_all();
+    auto ready = [&] {
+      const Slot& slot = slots_[taken_ % slots_.size()];
+      return slot.ready && slot.index == taken_;
+    };
+    consumer_cv_.wait(lock, [&] { return taken_ >= end_ || ready(); });
+    if (taken_ >= end_) return std::span<const std::byte>();
     Slot& slot = slots_[taken_++ % slots_.size()];
     if (slot.error) return tl::unexpected(*slot.error);
     return std::span<const std::byte>(slot.bytes.get(), slot.size);
@@ -63,6 +71,8 @@ class SegmentStream {
  private:
   struct Slot {
     std::unique_ptr<std::byte[]> bytes;  // chunk_size_ bytes, allocated on first use
+    std::uint64_t index = 0;             // the chunk it holds, once ready
+    bool ready = false;
     std::size_t size = 0;
     std::optional<Error> error;
   };
@@ -71,7 +81,7 @@ class SegmentStream {
     std::unique_lock lock(mu_);
     for (;;) {
       // The consumer may hold chunk released_: the ring has room for the chunks after it.
-      reader_cv_.wait(lock, [&] { return shutdown_ || (!done_ && issued_ < released_ + slots_.size()); });
+      reader_cv_.wait(lock, [&] { return shutdown_ || (issued_ < end_ && issued_ < released_ + slots_.size()); });
       if (shutdown_) return;
       const std::uint64_t job = job_;
       const std::uint64_t index = issued_++;
@@ -79,16 +89,20 @@ class SegmentStream {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size_, limit_ - offset));
       std::shared_ptr<File> file = file_;
       Slot& slot = slots_[index % slots_.size()];
+      slot.ready = false;
+      ++in_flight_;
       lock.unlock();
       if (!slot.bytes) slot.bytes.reset(new std::byte[chunk_size_]);
       Result<std::size_t> n = file->ReadAt(offset, std::span<std::byte>(slot.bytes.get(), want));
       lock.lock();
-      if (job != job_) continue;  // abandoned by Start: the slot is free again
+      if (--in_flight_ == 0) idle_cv_.notify_all();
+      if (job != job_) continue;  // abandoned by Start
+      slot.index = index;
       slot.size = n ? *n : 0;
       slot.error = n ? std::nullopt : std::optional<Error>(n.error());
-      filled_ = index + 1;
+      slot.ready = true;
       // A short read is the end of the file (it may be shorter than its size said).
-      if (!n || *n < want || offset + want == limit_) done_ = true;
+      if (!n || *n < want) end_ = std::min(end_, index + 1);
       consumer_cv_.notify_one();
     }
   }
@@ -98,17 +112,18 @@ class SegmentStream {
   std::mutex mu_;
   std::condition_variable reader_cv_;
   std::condition_variable consumer_cv_;
+  std::condition_variable idle_cv_;
   std::shared_ptr<File> file_;
   std::uint64_t job_ = 0;
   std::uint64_t from_ = 0;
   std::uint64_t limit_ = 0;
-  std::uint64_t issued_ = 0;    // chunks whose read began
-  std::uint64_t filled_ = 0;    // chunks read (reads finish in order: one reader)
-  std::uint64_t taken_ = 0;     // chunks handed to the consumer
-  std::uint64_t released_ = 0;  // chunks the consumer is done with
-  bool done_ = true;            // no chunk left to read in this job
+  std::uint64_t end_ = 0;        // chunks in the range (fewer once a read came up short)
+  std::uint64_t issued_ = 0;     // chunks whose read began
+  std::uint64_t taken_ = 0;      // chunks handed to the consumer
+  std::uint64_t released_ = 0;   // chunks the consumer is done with
+  std::uint64_t in_flight_ = 0;  // reads under way
   bool shutdown_ = false;
-  std::thread thread_;  // last: starts once the rest is built
+  std::vector<std::thread> threads_;
 };
 
 Result<LogRecord> ReadRecordAt(SegmentSet& segments, LssAddress at, std::uint32_t max_body_len) {
@@ -150,7 +165,8 @@ LogScanner::LogScanner(SegmentSet& segments, std::uint32_t max_body_len, ScanOpt
     : segments_(&segments),
       max_body_len_(max_body_len),
       stream_(std::make_unique<SegmentStream>(std::max<std::size_t>(options.chunk_size, 4096),
-                                              std::max<std::size_t>(options.chunks_ahead, 1))) {}
+                                              std::max<std::size_t>(options.chunks_ahead, 1),
+                                              std::max<std::size_t>(options.readers, 1))) {}
 LogScanner::LogScanner(LogScanner&&) noexcept = default;
 LogScanner& LogScanner::operator=(LogScanner&&) noexcept = default;
 LogScanner::~LogScanner() = default;

@@ -1,7 +1,7 @@
 // Reading the log: one record at an address (page read-back, the cleaner), and a forward
 // scan across the chain of segments (recovery, pagedump).
 //
-// The scan reads a segment in chunks (ScanOptions) on a reader thread, a few chunks ahead
+// The scan reads a segment in chunks (ScanOptions) on reader threads, a few chunks ahead
 // of the checking, so reading the files and checking them overlap; records are checked
 // and handed out as spans into those chunks (a record that straddles two chunks is the
 // only one copied), never copied one by one into records of their own.
@@ -88,9 +88,10 @@ std::string_view ScanStopReasonName(ScanStop::Reason reason);
 struct ScanOptions {
   std::size_t chunk_size = std::size_t{1} << 20;  // bytes per read (at least 4 KiB)
   std::size_t chunks_ahead = 4;                   // chunks read ahead of the checking (>= 1)
+  std::size_t readers = 2;                        // reader threads (>= 1)
 };
 
-class SegmentStream;  // the reader thread (log_reader.cc)
+class SegmentStream;  // the reader threads (log_reader.cc)
 
 class LogScanner {
  public:
