@@ -40,7 +40,9 @@ class SegmentStream {
     {
       std::unique_lock lock(mu_);
       ++job_;
-      idle_cv_.wait(lock, [&] { return in_flight_ == 0; });  // they write into the slots
+      // No more reads of the old range; those under way write into the slots.
+      end_ = 0;
+      idle_cv_.wait(lock, [&] { return in_flight_ == 0; });
       file_ = std::move(file);
       from_ = from;
       limit_ = std::max(from, limit);
