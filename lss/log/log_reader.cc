@@ -432,9 +432,9 @@ Result<std::optional<LogRecordView>> LogScanner::NextView() {
     }
     auto frame = DecodeFrame(bytes, here, max_body_len_);
     std::span<const std::byte> body;
-    std::string damage;
+    std::optional<std::string> damage;  // why this is not a record
     if (!frame) {
-      damage = FrameErrorName(frame.error());
+      damage = std::string(FrameErrorName(frame.error()));
     } else if (frame->header.compressed) {
       auto raw = Decompress(frame->body, frame->header.raw_len);
       if (raw) {
@@ -446,7 +446,7 @@ Result<std::optional<LogRecordView>> LogScanner::NextView() {
     } else {
       body = frame->body;
     }
-    if (!damage.empty()) {
+    if (damage) {
       // Not a record: the end of the log, unless a later segment resumes from here.
       auto resumed = FollowResume(here);
       LLAMA_RETURN_IF_ERROR(resumed);
@@ -460,7 +460,7 @@ Result<std::optional<LogRecordView>> LogScanner::NextView() {
           break;
         }
       }
-      Stop(ScanStop::Reason::kDamagedRecord, std::move(damage));
+      Stop(ScanStop::Reason::kDamagedRecord, std::move(*damage));
       break;
     }
     LogRecordView record{here, frame->header, body};
