@@ -140,9 +140,11 @@ class VectorImpl {
   // Flow control: waits while the slot's buffer holds more than max_buffer_bytes the
   // rebuilder has not consumed. An error when the vector failed meanwhile.
   Status WaitForBufferRoom(Slot& buffer);
-  // The entry as an Update delta for buffer page `pid`; InvalidArgument when it is larger
-  // than a write may be.
-  Result<DeltaHandle> EncodeForBuffer(const VectorEntry& entry, PageId pid) const;
+  // The entry's payload; InvalidArgument when it is larger than a write may be.
+  Result<std::vector<std::byte>> EncodeForBuffer(const VectorEntry& entry) const;
+  // Writes `timestamp` into the payload and prepends it to buffer page `pid` as an Update
+  // delta. Fails only when the clock is exhausted or the store fails.
+  Result<DeltaHandle> InstallEntry(PageId pid, std::uint64_t timestamp, std::vector<std::byte>& payload);
   Status PrependToBuffer(PageId pid, const DeltaHandle& delta);
   // The error a write gets once the vector stopped accepting them (failed or closed).
   Status RefusalReason() const;
