@@ -146,6 +146,9 @@ class VectorImpl {
   // delta. Fails only when the clock is exhausted or the store fails.
   Result<DeltaHandle> InstallEntry(PageId pid, std::uint64_t timestamp, std::vector<std::byte>& payload);
   Status PrependToBuffer(PageId pid, const DeltaHandle& delta);
+  // Returns once every write with a timestamp up to `timestamp` is on its buffer page (or
+  // failed the vector): once the cut is above it.
+  void WaitForEarlierWrites(std::uint64_t timestamp) const;
   // The error a write gets once the vector stopped accepting them (failed or closed).
   Status RefusalReason() const;
   // The rebuilder's cut: the clock lowered to every writer's in-flight bound.
@@ -240,6 +243,8 @@ class VectorImpl {
   // The first fatal error (OK until then). Return copies of it: LLAMA_RETURN_IF_ERROR on
   // it would move its error out.
   Status failed_ = OkStatus();
+  // Set with failed_: what Sync checks, without taking mu_, once its earlier writes are in.
+  std::atomic<bool> failed_once_{false};
   std::uint64_t watermark_ = 1;
   std::atomic<std::uint64_t> batch_window_;
   bool rebuilder_exited_ = false;

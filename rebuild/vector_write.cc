@@ -3,6 +3,7 @@
 // an entry on its slot's buffer page by CAS. No lock on the way, except to register a
 // thread's first write to a vector and to wait in flow control.
 #include <algorithm>
+#include <thread>
 
 #include "rebuild/vector_impl.h"
 
@@ -124,13 +125,14 @@ Result<VectorTicket> VectorImpl::Write(std::vector<VectorOp> ops, VectorWriteOpt
   {
     // The cut: publish a lower bound of the timestamp before taking it, and keep it until
     // the entry is installed (and the write counted), so no cut passes the entry before it
-    // is on its buffer page. Cleared before the sync below.
+    // is on its buffer page. Cleared before the sync below, which waits for the cut.
     me.inflight.store(clock_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
     ticket.timestamp = clock_.fetch_add(1, std::memory_order_seq_cst);
     struct ClearInflight {
       WriterRecord& r;
       ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
     } clear{me};
+    if (options_.test_hook) options_.test_hook("write timestamped", ticket.timestamp);
     auto installed = InstallEntry(pid, ticket.timestamp, *payload);
     if (!installed) {
       // The timestamp is taken and its entry will never exist: recovery would stop at this
@@ -192,16 +194,42 @@ Status VectorImpl::PrependToBuffer(PageId pid, const DeltaHandle& delta) {
   }
 }
 
+void VectorImpl::WaitForEarlierWrites(std::uint64_t timestamp) const {
+  // The rebuilder's cut, reused: once it is above `timestamp`, every write that took a
+  // smaller timestamp has its entry on its buffer page (or has failed the vector). What
+  // holds it back is only writes between taking their timestamp and their CAS landing,
+  // a window of an encode and a prepend, so this spins, yielding, rather than making every
+  // write wake syncers.
+  if (Cut() > timestamp) return;
+  if (options_.test_hook) options_.test_hook("sync waits", timestamp);
+  while (Cut() <= timestamp) std::this_thread::yield();
+}
+
 Status VectorImpl::Sync(VectorTicket ticket) {
-  if (ticket.slot >= config_.buffers.size())
+  if (ticket.slot >= config_.buffers.size() || ticket.timestamp >= clock_.load(std::memory_order_seq_cst))
     return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
+  // Every write ordered before this one, in every slot, is made durable with it, so that
+  // recovery (which replays only the gap-free run of timestamps) keeps this write.
+  WaitForEarlierWrites(ticket.timestamp);
+  if (failed_once_.load(std::memory_order_seq_cst)) {
+    // An earlier write may have lost its place (a timestamp without an entry), or the
+    // vector stopped: nothing after that gap is promised.
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
   auto guard = store_.EnterGeneration();
-  // The entry is in its buffer page, or it was consumed by a publication that is logged
-  // before the buffer dropped it: syncing past both covers it either way.
-  auto pos = store_.Flush(guard, config_.buffers[ticket.slot]);
-  LLAMA_RETURN_IF_ERROR(pos);
-  const LssAddress published = LssAddress::FromRaw(published_position_raw_.load());
-  return store_.Sync(std::max(*pos, published));
+  // One flush per buffer page and one store Sync past all of them (one fdatasync for the
+  // group). An entry below the ticket is in its buffer page, or it was consumed by a
+  // publication that was logged before the buffer dropped it: the published position is
+  // read after the flushes, so syncing past both covers it either way.
+  LssAddress last;
+  for (PageId pid : config_.buffers) {
+    auto pos = store_.Flush(guard, pid);
+    LLAMA_RETURN_IF_ERROR(pos);
+    last = std::max(last, *pos);
+  }
+  last = std::max(last, LssAddress::FromRaw(published_position_raw_.load()));
+  return store_.Sync(last);
 }
 
 }  // namespace llama

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <vector>
 
 #include "llama/rebuild_phase.h"
@@ -30,6 +32,11 @@ struct VectorOptions {
   // Keep it well below the store's largest log record (min(flush buffer, segment)): a
   // buffer page's whole state must fit one record.
   std::uint64_t max_buffer_bytes = 256 << 10;
+  // Tests only: called on the calling thread at named steps, so a test can script a
+  // schedule. "write timestamped": a write took `timestamp` and its entry is not on its
+  // buffer page yet (every Sync of a later write waits for it); "sync waits": a Sync of
+  // `timestamp` found an earlier write not installed yet and waits for it.
+  std::function<void(std::string_view step, std::uint64_t timestamp)> test_hook;
 };
 
 struct VectorWriteOptions {
