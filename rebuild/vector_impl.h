@@ -117,6 +117,9 @@ class VectorImpl {
   // the vector when the meta page is new.
   Result<VectorPublication> LoadMeta();
   Status Create();
+  // Sorts `entries` (collected at or above the watermark `from`) by timestamp and keeps
+  // the run from `from` without a gap; Corruption when two share a timestamp.
+  static Status KeepGapFreeRun(std::uint64_t from, std::vector<VectorEntry>* entries);
   Status WriteMetaBase(const VectorConfig& config);
 
   // ---- Buffer pages (vector_buffers.cc).

@@ -69,6 +69,9 @@ struct VectorMetrics {
   std::uint64_t entries_written = 0;
   std::uint64_t rejected_entries = 0;
   std::uint64_t replayed_at_open = 0;  // entries recovery replayed
+  // Durable entries recovery left out because an earlier write was lost (none of them was
+  // acknowledged as synced: a sync covers every earlier write).
+  std::uint64_t dropped_at_open = 0;
 };
 
 }  // namespace llama
