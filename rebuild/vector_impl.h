@@ -191,7 +191,10 @@ class VectorImpl {
   void Fail(const Status& s);
 
   // ---- Lifecycle (vector_impl.cc).
-  // Flushes every buffer page and syncs past them and the newest publication.
+  // Flushes every buffer page and syncs past them and the newest publication: one store
+  // Sync (one fdatasync for the group). Sync's and Close's; the published position is read
+  // after the flushes, so an entry a flush no longer finds (consumed, then dropped from
+  // its buffer) is covered by the publication logged before it was dropped.
   Status FlushBuffers();
 
   Store& store_;

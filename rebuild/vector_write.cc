@@ -198,8 +198,8 @@ void VectorImpl::WaitForEarlierWrites(std::uint64_t timestamp) const {
   // The rebuilder's cut, reused: once it is above `timestamp`, every write that took a
   // smaller timestamp has its entry on its buffer page (or has failed the vector). What
   // holds it back is only writes between taking their timestamp and their CAS landing,
-  // a window of an encode and a prepend, so this spins, yielding, rather than making every
-  // write wake syncers.
+  // a window of a copy into a delta and a CAS, so this spins, yielding, rather than
+  // making every write wake syncers.
   if (Cut() > timestamp) return;
   if (options_.test_hook) options_.test_hook("sync waits", timestamp);
   while (Cut() <= timestamp) std::this_thread::yield();
@@ -217,19 +217,9 @@ Status VectorImpl::Sync(VectorTicket ticket) {
     std::lock_guard lock(mu_);
     return failed_;
   }
-  auto guard = store_.EnterGeneration();
-  // One flush per buffer page and one store Sync past all of them (one fdatasync for the
-  // group). An entry below the ticket is in its buffer page, or it was consumed by a
-  // publication that was logged before the buffer dropped it: the published position is
-  // read after the flushes, so syncing past both covers it either way.
-  LssAddress last;
-  for (PageId pid : config_.buffers) {
-    auto pos = store_.Flush(guard, pid);
-    LLAMA_RETURN_IF_ERROR(pos);
-    last = std::max(last, *pos);
-  }
-  last = std::max(last, LssAddress::FromRaw(published_position_raw_.load()));
-  return store_.Sync(last);
+  // An entry below the ticket is in its buffer page, or it was consumed by a publication
+  // that was logged before the buffer dropped it: FlushBuffers syncs past both.
+  return FlushBuffers();
 }
 
 }  // namespace llama
