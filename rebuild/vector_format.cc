@@ -157,6 +157,15 @@ Result<std::uint64_t> EntryTimestamp(std::span<const std::byte> payload) {
   return ts;
 }
 
+Status SetEntryTimestamp(std::span<std::byte> payload, std::uint64_t timestamp) {
+  if (payload.size() < kEntryHeaderSize || VectorPayloadTag(payload) != kEntryTag) {
+    return Invalid("not an entry, or shorter than its header");
+  }
+  LLAMA_RETURN_IF_ERROR(CheckTimestamp(timestamp));
+  EncodeFixed64(payload.data() + 8, timestamp);
+  return OkStatus();
+}
+
 namespace {
 
 // What a publication's fields must satisfy, whichever side checks (the encoder's

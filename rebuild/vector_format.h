@@ -137,6 +137,10 @@ Result<std::vector<std::byte>> EncodeEntry(const VectorEntry& entry);
 Result<VectorEntry> DecodeEntry(std::span<const std::byte> payload);
 // The timestamp of an entry payload, without decoding its operations.
 Result<std::uint64_t> EntryTimestamp(std::span<const std::byte> payload);
+// Rewrites the timestamp of an encoded entry (the write path encodes and checks an entry
+// before it takes its timestamp). InvalidArgument outside kMinTimestamp..kMaxTimestamp or
+// when `payload` is not an entry.
+[[nodiscard]] Status SetEntryTimestamp(std::span<std::byte> payload, std::uint64_t timestamp);
 
 // ---- Publications (meta-page deltas) ----
 

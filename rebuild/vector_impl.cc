@@ -89,6 +89,7 @@ void VectorImpl::Fail(const Status& s) {
   std::lock_guard lock(mu_);
   accepting_.store(false, std::memory_order_release);
   if (failed_) failed_ = s;
+  failed_once_.store(true, std::memory_order_seq_cst);
   visible_cv_.notify_all();
 }
 

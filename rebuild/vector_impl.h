@@ -117,6 +117,9 @@ class VectorImpl {
   // the vector when the meta page is new.
   Result<VectorPublication> LoadMeta();
   Status Create();
+  // Sorts `entries` (collected at or above the watermark `from`) by timestamp and keeps
+  // the run from `from` without a gap; Corruption when two share a timestamp.
+  static Status KeepGapFreeRun(std::uint64_t from, std::vector<VectorEntry>* entries);
   Status WriteMetaBase(const VectorConfig& config);
 
   // ---- Buffer pages (vector_buffers.cc).
@@ -140,10 +143,15 @@ class VectorImpl {
   // Flow control: waits while the slot's buffer holds more than max_buffer_bytes the
   // rebuilder has not consumed. An error when the vector failed meanwhile.
   Status WaitForBufferRoom(Slot& buffer);
-  // The entry as an Update delta for buffer page `pid`; InvalidArgument when it is larger
-  // than a write may be.
-  Result<DeltaHandle> EncodeForBuffer(const VectorEntry& entry, PageId pid) const;
+  // The entry's payload; InvalidArgument when it is larger than a write may be.
+  Result<std::vector<std::byte>> EncodeForBuffer(const VectorEntry& entry) const;
+  // Writes `timestamp` into the payload and prepends it to buffer page `pid` as an Update
+  // delta. Fails only when the clock is exhausted or the store fails.
+  Result<DeltaHandle> InstallEntry(PageId pid, std::uint64_t timestamp, std::vector<std::byte>& payload);
   Status PrependToBuffer(PageId pid, const DeltaHandle& delta);
+  // Returns once every write with a timestamp up to `timestamp` is on its buffer page (or
+  // failed the vector): once the cut is above it.
+  void WaitForEarlierWrites(std::uint64_t timestamp) const;
   // The error a write gets once the vector stopped accepting them (failed or closed).
   Status RefusalReason() const;
   // The rebuilder's cut: the clock lowered to every writer's in-flight bound.
@@ -183,7 +191,10 @@ class VectorImpl {
   void Fail(const Status& s);
 
   // ---- Lifecycle (vector_impl.cc).
-  // Flushes every buffer page and syncs past them and the newest publication.
+  // Flushes every buffer page and syncs past them and the newest publication: one store
+  // Sync (one fdatasync for the group). Sync's and Close's; the published position is read
+  // after the flushes, so an entry a flush no longer finds (consumed, then dropped from
+  // its buffer) is covered by the publication logged before it was dropped.
   Status FlushBuffers();
 
   Store& store_;
@@ -238,6 +249,8 @@ class VectorImpl {
   // The first fatal error (OK until then). Return copies of it: LLAMA_RETURN_IF_ERROR on
   // it would move its error out.
   Status failed_ = OkStatus();
+  // Set with failed_: what Sync checks, without taking mu_, once its earlier writes are in.
+  std::atomic<bool> failed_once_{false};
   std::uint64_t watermark_ = 1;
   std::atomic<std::uint64_t> batch_window_;
   bool rebuilder_exited_ = false;

@@ -32,13 +32,39 @@ Status VectorImpl::Recover(std::string_view name) {
   std::uint64_t max_timestamp = 0;
   auto batch = Collect(consumed_, kScanToTheEnd, &max_timestamp);
   LLAMA_RETURN_IF_ERROR(batch);
-  // Collect checked every timestamp against kMaxTimestamp, so this does not wrap.
+  const std::size_t durable = batch->entries.size();
+  LLAMA_RETURN_IF_ERROR(KeepGapFreeRun(consumed_, &batch->entries));
+  // Collect checked every timestamp against kMaxTimestamp, so this does not wrap. The
+  // clock and the publication's watermark go past the entries left out too: they are
+  // never replayed (the rebuild drops them from the buffers), and no later write reuses
+  // their timestamps.
   clock_.store(std::max(consumed_, max_timestamp + 1));
   batch->cut = clock_.load();
   metrics_.replayed_at_open = batch->entries.size();
+  metrics_.dropped_at_open = durable - batch->entries.size();
   watermark_ = consumed_;
-  if (batch->entries.empty() && pending_free_.empty()) return OkStatus();
+  if (durable == 0 && pending_free_.empty()) return OkStatus();
   return RebuildAndPublish(std::move(*batch));
+}
+
+// Timestamps are dense: every one the clock handed out from a publication's watermark on
+// became an entry, or the write failed the vector (Write). So a missing timestamp is a
+// write that was lost in the crash, and every durable entry after it was written after
+// that write took its place in the order, possibly against it (an index computed on a
+// vector holding it): none of them was acknowledged as synced (a sync covers every
+// earlier write), and replaying them would not be a prefix of what happened. The run
+// starting at the watermark is kept, sorted; the rest is left out.
+Status VectorImpl::KeepGapFreeRun(std::uint64_t from, std::vector<VectorEntry>* entries) {
+  std::sort(entries->begin(), entries->end(),
+            [](const VectorEntry& a, const VectorEntry& b) { return a.timestamp < b.timestamp; });
+  for (std::size_t i = 1; i < entries->size(); ++i) {
+    const std::uint64_t ts = (*entries)[i].timestamp;
+    if (ts == (*entries)[i - 1].timestamp) return Corrupt("two entries with timestamp " + std::to_string(ts));
+  }
+  std::size_t run = 0;
+  while (run < entries->size() && (*entries)[run].timestamp == from + run) ++run;
+  entries->resize(run);
+  return OkStatus();
 }
 
 Result<VectorPublication> VectorImpl::LoadMeta() {

@@ -3,6 +3,7 @@
 // an entry on its slot's buffer page by CAS. No lock on the way, except to register a
 // thread's first write to a vector and to wait in flow control.
 #include <algorithm>
+#include <thread>
 
 #include "rebuild/vector_impl.h"
 
@@ -109,25 +110,41 @@ Result<VectorTicket> VectorImpl::Write(std::vector<VectorOp> ops, VectorWriteOpt
   const PageId pid = config_.buffers[slot];
   LLAMA_RETURN_IF_ERROR(WaitForBufferRoom(slots_[slot]));
 
+  // Encoded and checked before the write takes its timestamp: a timestamp once taken must
+  // become an entry (the timestamps are dense, which recovery's gap check relies on), so
+  // everything that may refuse the write comes first. The timestamp is written in after.
   VectorEntry entry;
   entry.thread = me.id;
-  entry.sequence = me.sequence++;
+  entry.sequence = me.sequence;
+  entry.timestamp = vector_format::kMinTimestamp;
   entry.ops = std::move(ops);
-  // The cut: publish a lower bound of the timestamp before taking it, and keep it until
-  // the entry is installed (and the write counted), so no cut passes the entry before it
-  // is on its buffer page.
-  me.inflight.store(clock_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
-  entry.timestamp = clock_.fetch_add(1, std::memory_order_seq_cst);
-  struct ClearInflight {
-    WriterRecord& r;
-    ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
-  } clear{me};
-  auto delta = EncodeForBuffer(entry, pid);
-  LLAMA_RETURN_IF_ERROR(delta);
-  LLAMA_RETURN_IF_ERROR(PrependToBuffer(pid, *delta));
-  slots_[slot].live_bytes.fetch_add(BufferedBytes(**delta));
-  const VectorTicket ticket{entry.timestamp, slot};
-  if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
+  auto payload = EncodeForBuffer(entry);
+  LLAMA_RETURN_IF_ERROR(payload);
+  ++me.sequence;
+  VectorTicket ticket{0, slot};
+  {
+    // The cut: publish a lower bound of the timestamp before taking it, and keep it until
+    // the entry is installed (and the write counted), so no cut passes the entry before it
+    // is on its buffer page. Cleared before the sync below, which waits for the cut.
+    me.inflight.store(clock_.load(std::memory_order_seq_cst), std::memory_order_seq_cst);
+    ticket.timestamp = clock_.fetch_add(1, std::memory_order_seq_cst);
+    struct ClearInflight {
+      WriterRecord& r;
+      ~ClearInflight() { r.inflight.store(0, std::memory_order_seq_cst); }
+    } clear{me};
+    if (options_.test_hook) options_.test_hook("write timestamped", ticket.timestamp);
+    auto installed = InstallEntry(pid, ticket.timestamp, *payload);
+    if (!installed) {
+      // The timestamp is taken and its entry will never exist: recovery would stop at this
+      // gap, so no later write may be acknowledged as synced. Failed before the in-flight
+      // bound clears, so every Sync waiting for this write sees the failure.
+      Fail(MakeError(installed.error().code(), "vector: the write at timestamp " + std::to_string(ticket.timestamp) +
+                                                   " could not be installed: " + installed.error().message()));
+      return tl::unexpected(installed.error());
+    }
+    slots_[slot].live_bytes.fetch_add(BufferedBytes(**installed));
+    if (pending_.fetch_add(1) + 1 >= batch_window_.load()) rebuild_cv_.notify_one();
+  }
   if (o.sync) {
     LLAMA_RETURN_IF_ERROR(Sync(ticket));
   }
@@ -145,16 +162,25 @@ Status VectorImpl::WaitForBufferRoom(Slot& buffer) {
   return failed_;
 }
 
-Result<DeltaHandle> VectorImpl::EncodeForBuffer(const VectorEntry& entry, PageId pid) const {
+Result<std::vector<std::byte>> VectorImpl::EncodeForBuffer(const VectorEntry& entry) const {
   auto encoded = EncodeEntry(entry);
   LLAMA_RETURN_IF_ERROR(encoded);
   if (encoded->size() > options_.max_buffer_bytes / kMinWritesPerBuffer) {
     return MakeError(ErrorCode::kInvalidArgument, "vector: a write of " + std::to_string(encoded->size()) +
                                                       " bytes is larger than half of max_buffer_bytes");
   }
-  auto record = DeltaRecord::MakeUpdate(pid, *encoded);
+  return encoded;
+}
+
+Result<DeltaHandle> VectorImpl::InstallEntry(PageId pid, std::uint64_t timestamp, std::vector<std::byte>& payload) {
+  // Fails only when the clock is exhausted (kMaxTimestamp) or the store fails: the
+  // payload's size was checked against max_buffer_bytes, far below a delta's u32 limit.
+  LLAMA_RETURN_IF_ERROR(SetEntryTimestamp(payload, timestamp));
+  auto record = DeltaRecord::MakeUpdate(pid, payload);
   LLAMA_RETURN_IF_ERROR(record);
-  return Share(std::move(*record));
+  DeltaHandle delta = Share(std::move(*record));
+  LLAMA_RETURN_IF_ERROR(PrependToBuffer(pid, delta));
+  return delta;
 }
 
 Status VectorImpl::PrependToBuffer(PageId pid, const DeltaHandle& delta) {
@@ -168,16 +194,32 @@ Status VectorImpl::PrependToBuffer(PageId pid, const DeltaHandle& delta) {
   }
 }
 
+void VectorImpl::WaitForEarlierWrites(std::uint64_t timestamp) const {
+  // The rebuilder's cut, reused: once it is above `timestamp`, every write that took a
+  // smaller timestamp has its entry on its buffer page (or has failed the vector). What
+  // holds it back is only writes between taking their timestamp and their CAS landing,
+  // a window of a copy into a delta and a CAS, so this spins, yielding, rather than
+  // making every write wake syncers.
+  if (Cut() > timestamp) return;
+  if (options_.test_hook) options_.test_hook("sync waits", timestamp);
+  while (Cut() <= timestamp) std::this_thread::yield();
+}
+
 Status VectorImpl::Sync(VectorTicket ticket) {
-  if (ticket.slot >= config_.buffers.size())
+  if (ticket.slot >= config_.buffers.size() || ticket.timestamp >= clock_.load(std::memory_order_seq_cst))
     return MakeError(ErrorCode::kInvalidArgument, "vector: not a ticket of this vector");
-  auto guard = store_.EnterGeneration();
-  // The entry is in its buffer page, or it was consumed by a publication that is logged
-  // before the buffer dropped it: syncing past both covers it either way.
-  auto pos = store_.Flush(guard, config_.buffers[ticket.slot]);
-  LLAMA_RETURN_IF_ERROR(pos);
-  const LssAddress published = LssAddress::FromRaw(published_position_raw_.load());
-  return store_.Sync(std::max(*pos, published));
+  // Every write ordered before this one, in every slot, is made durable with it, so that
+  // recovery (which replays only the gap-free run of timestamps) keeps this write.
+  WaitForEarlierWrites(ticket.timestamp);
+  if (failed_once_.load(std::memory_order_seq_cst)) {
+    // An earlier write may have lost its place (a timestamp without an entry), or the
+    // vector stopped: nothing after that gap is promised.
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
+  // An entry below the ticket is in its buffer page, or it was consumed by a publication
+  // that was logged before the buffer dropped it: FlushBuffers syncs past both.
+  return FlushBuffers();
 }
 
 }  // namespace llama

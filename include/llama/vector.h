@@ -23,13 +23,26 @@
 // An operation whose index is past the end at its turn is rejected (with the rest of its
 // batch): counted in metrics, reported by WaitVisible, never applied.
 //
-// Durability. An entry is durable once its buffer page is flushed and synced (Sync(ticket)
-// or VectorWriteOptions::sync). A publication is an Update delta on the meta page naming the
-// root, size and watermark (the cut); it is logged after the tree pages it names. Buffers
-// drop consumed entries only after the publication covering them is logged, and tree pages
-// are freed only after a publication that no longer needs them, so every prefix of the log
-// holds a publication plus every entry after its watermark: recovery replays those in
-// timestamp order, as the rebuilder did.
+// Durability. The promise: after a crash the vector is the replay of the writes with
+// timestamps below some T, in timestamp order, batches whole, and T is above every write
+// whose Sync (or VectorWriteOptions::sync) returned OK. So the recovered vector is a prefix
+// of the real-time order that holds every acknowledged synced write; a write that returned
+// before a synced one began is there too, whichever thread made it.
+//
+// How. Sync(ticket) makes durable every write ordered before it, in every writer slot: it
+// waits until the rebuilder's cut (above) passes the ticket, so every earlier write is on
+// its buffer page, flushes every buffer page, and syncs once past all of them and past
+// the newest publication (one fdatasync for the group). Timestamps are dense: a write takes
+// one only after everything that may refuse it, and one that still cannot install its
+// entry fails the vector (so no later Sync returns OK). Recovery replays only the run of
+// consecutive timestamps from the published watermark: a durable entry after a lost one
+// was never acknowledged as synced, and is left out (metrics: dropped_at_open).
+//
+// A publication is an Update delta on the meta page naming the root, size and watermark
+// (the cut); it is logged after the tree pages it names. Buffers drop consumed entries
+// only after the publication covering them is logged, and tree pages are freed only after
+// a publication that no longer needs them, so every prefix of the log holds a publication
+// plus every durable entry after its watermark.
 //
 // Ownership: the Vector owns its implementation (VectorImpl, internal), which owns the
 // rebuilder thread, writer records and publications; the Store owns every page. The Store
@@ -80,7 +93,10 @@ class Vector {
   Result<VectorTicket> Update(std::uint64_t i, std::string_view v, VectorWriteOptions o = {});
   Result<VectorTicket> Write(const VectorWriteBatch& batch, VectorWriteOptions o = {});
 
-  // Durable: returns once the write (and every write of its slot before it) is synced.
+  // Durable: returns once the write and every write ordered before it (a smaller
+  // timestamp: every write that returned before this one began), in every writer slot,
+  // are synced, by one store Sync (group commit) past every buffer page. An error when
+  // the vector failed (an earlier write may then be lost), or for a ticket it never gave.
   Status Sync(VectorTicket ticket);
   // Returns once a published snapshot contains the write: OK, or InvalidArgument saying
   // why it was rejected (an index past the end at its turn). Rejections are remembered

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <vector>
 
 #include "llama/rebuild_phase.h"
@@ -30,6 +32,11 @@ struct VectorOptions {
   // Keep it well below the store's largest log record (min(flush buffer, segment)): a
   // buffer page's whole state must fit one record.
   std::uint64_t max_buffer_bytes = 256 << 10;
+  // Tests only: called on the calling thread at named steps, so a test can script a
+  // schedule. "write timestamped": a write took `timestamp` and its entry is not on its
+  // buffer page yet (every Sync of a later write waits for it); "sync waits": a Sync of
+  // `timestamp` found an earlier write not installed yet and waits for it.
+  std::function<void(std::string_view step, std::uint64_t timestamp)> test_hook;
 };
 
 struct VectorWriteOptions {
@@ -62,6 +69,9 @@ struct VectorMetrics {
   std::uint64_t entries_written = 0;
   std::uint64_t rejected_entries = 0;
   std::uint64_t replayed_at_open = 0;  // entries recovery replayed
+  // Durable entries recovery left out because an earlier write was lost (none of them was
+  // acknowledged as synced: a sync covers every earlier write).
+  std::uint64_t dropped_at_open = 0;
 };
 
 }  // namespace llama
