@@ -22,25 +22,7 @@ class PosixFile final : public lss_internal::FdFile {
   PosixFile(int fd, std::string path) : FdFile(fd, std::move(path)) {}
 
   Status WriteAt(std::span<const WriteRequest> batch) override {
-    return fd_.With<Status>("pwrite", [&](int fd) -> Status {
-      for (const WriteRequest& request : batch) {
-        std::size_t done = 0;
-        while (done < request.data.size()) {
-          const std::size_t want = std::min(request.data.size() - done, kMaxIoBytes);
-          const std::uint64_t offset = request.offset + done;
-          const ssize_t n = ::pwrite(fd, request.data.data() + done, want, static_cast<off_t>(offset));
-          if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return tl::unexpected<Error>(ErrnoError(errno, DescribeAt("pwrite", path(), offset)));
-          }
-          if (n == 0) {
-            return MakeError(ErrorCode::kIOError, DescribeAt("pwrite", path(), offset) + ": wrote 0 bytes");
-          }
-          done += static_cast<std::size_t>(n);
-        }
-      }
-      return OkStatus();
-    });
+    return fd_.With<Status>("pwrite", [&](int fd) { return lss_internal::FdWriteAll(fd, path(), batch); });
   }
 
   Result<std::size_t> ReadAt(std::uint64_t offset, std::span<std::byte> out) override {

@@ -91,6 +91,25 @@ Status FdTruncate(int fd, const std::string& path, std::uint64_t size) {
   return OkStatus();
 }
 
+Status FdWriteAll(int fd, const std::string& path, std::span<const WriteRequest> batch) {
+  constexpr std::size_t kMaxIoBytes = std::size_t{1} << 30;  // the kernel caps one transfer below 2 GiB
+  for (const WriteRequest& request : batch) {
+    std::size_t done = 0;
+    while (done < request.data.size()) {
+      const std::size_t want = std::min(request.data.size() - done, kMaxIoBytes);
+      const std::uint64_t offset = request.offset + done;
+      const ssize_t n = ::pwrite(fd, request.data.data() + done, want, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return tl::unexpected<Error>(ErrnoError(errno, DescribeAt("pwrite", path, offset)));
+      }
+      if (n == 0) return MakeError(ErrorCode::kIOError, DescribeAt("pwrite", path, offset) + ": wrote 0 bytes");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  return OkStatus();
+}
+
 Status FdSyncData(int fd, const std::string& path) {
   while (::fdatasync(fd) != 0) {
     if (errno == EINTR) continue;

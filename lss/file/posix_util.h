@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,8 @@ std::string DescribeAt(std::string_view op, const std::string& path, std::uint64
 Result<int> OpenFd(const std::string& path, OpenMode mode);
 Result<std::uint64_t> FdSize(int fd, const std::string& path);
 Status FdTruncate(int fd, const std::string& path, std::uint64_t size);
+// pwrite(2) of every request whole (short writes continued, EINTR / EAGAIN retried).
+Status FdWriteAll(int fd, const std::string& path, std::span<const WriteRequest> batch);
 // fdatasync(2), retried on EINTR.
 Status FdSyncData(int fd, const std::string& path);
 // fallocate(fd, 0, 0, size); EOPNOTSUPP / ENOSYS are kUnsupported.

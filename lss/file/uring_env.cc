@@ -9,7 +9,8 @@
 // never has more than kQueueDepth requests in flight, the completion queue (2 x depth)
 // cannot overflow.
 //
-// Directory operations, Size, Truncate and Sync use plain syscalls (lss/file/posix_util.h).
+// Directory operations, Size, Truncate, Sync and single writes use plain syscalls
+// (lss/file/posix_util.h).
 #include <liburing.h>
 
 #include <algorithm>
@@ -181,6 +182,12 @@ class UringFile final : public lss_internal::FdFile {
   UringFile(int fd, std::string path, RingPool* pool) : FdFile(fd, std::move(path)), pool_(pool) {}
 
   Status WriteAt(std::span<const WriteRequest> batch) override {
+    // One request: pwrite(2) itself. A ring saves nothing on a single write and costs a
+    // submission, a completion and, for a buffered write the kernel cannot finish without
+    // blocking, a worker thread's wake-up: the log's synced writes are one request each.
+    if (batch.size() == 1) {
+      return fd_.With<Status>("pwrite", [&](int fd) { return lss_internal::FdWriteAll(fd, path(), batch); });
+    }
     return fd_.With<Status>("write", [&](int fd) -> Status {
       struct Pending {
         const std::byte* data;

@@ -159,6 +159,9 @@ class StoreImpl {
     BasePageHandle base;
   };
   Result<DiskState> ReadDiskState(LssAddress address);
+  // The state a flush point stands for, newest delta first, when all of it is still in
+  // memory below `point` (null: none of it, or part of it is on disk only).
+  static std::optional<DiskState> FlushedStateInMemory(const PageNode* point);
   // The whole state of a page that is on disk, or partly on disk after a PartialSwap, as
   // a new chain to install in place of `ref` (read under the caller's guard).
   Result<OwnedChain> ReadBack(PageId pid, PageRef ref);

@@ -194,13 +194,32 @@ LssAddress StoreImpl::CoveringPosition(PageId pid, LssAddress at) {
   return at.is_null() ? newest : std::max(newest, LssAddress::Make(at.segment(), at.offset() + 1));
 }
 
+std::optional<StoreImpl::DiskState> StoreImpl::FlushedStateInMemory(const PageNode* point) {
+  // The flush point and everything below it are the state the log holds at its mark:
+  // Update deltas down to a base. Anything else (a PartialSwap, an old Flush delta, a
+  // Relocation) means part of it is not here.
+  DiskState state;
+  for (const PageNode* node = point; node != nullptr; node = node->next()) {
+    if (node->is_base()) {
+      state.base = node->base_handle();
+      return state;
+    }
+    if (node->delta()->view().kind() != DeltaKind::kUpdate) return std::nullopt;
+    state.deltas.push_back(node->delta_handle());
+  }
+  return std::nullopt;
+}
+
 Result<StoreImpl::FlushRecord> StoreImpl::EncodeFlushRecord(PageId pid, UnflushedPart part) {
   FlushRecord record;
   LssAddress prior = part.flushed;
   record.whole = part.base != nullptr || prior.is_null();
   if (!record.whole) {
     if (disk_chains_.Length(pid) + 1 > options_.max_disk_chain) {
-      auto older = ReadDiskState(prior);
+      // The older state is usually still in memory below the flush point; only a page
+      // partly swapped out is read back.
+      std::optional<DiskState> in_memory = FlushedStateInMemory(part.at);
+      auto older = in_memory ? Result<DiskState>(std::move(*in_memory)) : ReadDiskState(prior);
       LLAMA_RETURN_IF_ERROR(older);
       part.fresh.insert(part.fresh.end(), older->deltas.begin(), older->deltas.end());
       part.base = older->base;
