@@ -219,6 +219,7 @@ Result<StoreImpl::FlushRecord> StoreImpl::EncodeFlushRecord(PageId pid, Unflushe
       // The older state is usually still in memory below the flush point; only a page
       // partly swapped out is read back.
       std::optional<DiskState> in_memory = FlushedStateInMemory(part.at);
+      if (!in_memory) reads_from_disk_.fetch_add(1, std::memory_order_relaxed);
       auto older = in_memory ? Result<DiskState>(std::move(*in_memory)) : ReadDiskState(prior);
       LLAMA_RETURN_IF_ERROR(older);
       part.fresh.insert(part.fresh.end(), older->deltas.begin(), older->deltas.end());

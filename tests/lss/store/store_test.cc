@@ -272,6 +272,30 @@ TEST_P(StoreTest, ASyncedPutCostsOneFdatasync) {
   EXPECT_EQ(env_->stats().syncs - env_syncs_before, kPuts);
 }
 
+// A page whose on-disk chain reached max_disk_chain is written whole; its older state comes
+// from memory below the flush mark, not from a read of the log, and the whole record
+// holds all of it.
+TEST_P(StoreTest, AWholeFlushTakesTheOlderStateFromMemory) {
+  const std::string dir = dir_ / "db";
+  auto store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  const PageId pid = store->Allocate().value();
+  PutBase(*store, pid, "b");
+  MustFlush(*store, pid);
+  std::string expected = "[base:b]";
+  for (int i = 0; i < 2 * static_cast<int>(Options().max_disk_chain) + 1; ++i) {
+    const std::string d = "d" + std::to_string(i);
+    PutDelta(*store, pid, d);
+    ASSERT_TRUE(store->Sync(MustFlush(*store, pid)).has_value());
+    expected = d + "|" + expected;
+  }
+  EXPECT_EQ(store->stats().reads_from_disk, 0u);
+  ASSERT_TRUE(store->Close().has_value());
+  store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(StateOf(*store, pid), expected);
+}
+
 // Regression: a page's delta record that is still in an unwritten flush buffer when a
 // checkpoint is taken, followed by a whole new state of the page (a base) in the same
 // buffer. The checkpoint names the newer record and starts the scan below both; the scan
