@@ -93,12 +93,17 @@ class FaultInjectionEnv final : public Env {
 
   std::string_view backend_name() const override;
   std::string fallback_reason() const override;
+  // kCreateNew is remembered as an unsynced directory entry; every file's writes are
+  // tracked from its first open on.
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override;
-  Status CreateDir(const std::string& path) override;
+  Status CreateDir(const std::string& path) override;  // durable at once
+  // Makes the directory's remembered creations, renames and deletions durable.
   Status SyncDir(const std::string& path) override;
+  // Keeps the file as hidden trash until the deletion is durable.
   Status DeleteFile(const std::string& path) override;
+  // Remembered until both directories are synced; a replaced file is kept as trash.
   Status RenameFile(const std::string& from, const std::string& to) override;
-  Result<std::vector<std::string>> ListDir(const std::string& path) override;
+  Result<std::vector<std::string>> ListDir(const std::string& path) override;  // trash hidden
   Result<bool> FileExists(const std::string& path) override;
 
   // Crashes (see the top of this file). Return the first error of the wrapped env while

@@ -503,21 +503,21 @@ Status LogWriter::SyncFiles(const std::set<std::uint32_t>& segments, bool dir_di
 }
 
 LogWriter::Stats LogWriter::stats() const {
-  Stats s;
-  s.records = stat_records_.load(kRelaxed);
-  s.bytes_appended = stat_bytes_appended_.load(kRelaxed);
-  s.bytes_written = stat_bytes_written_.load(kRelaxed);
-  s.buffers_written = stat_buffers_written_.load(kRelaxed);
-  s.syncs = stat_syncs_.load(kRelaxed);
-  s.segments_created = stat_segments_created_.load(kRelaxed);
-  s.abandoned = stat_abandoned_.load(kRelaxed);
-  s.sync_points = stat_sync_points_.load(kRelaxed);
-  s.sync_requests = stat_sync_requests_.load(kRelaxed);
-  s.fdatasyncs = stat_fdatasyncs_.load(kRelaxed);
-  s.write_calls = stat_write_calls_.load(kRelaxed);
-  s.caller_writes = stat_caller_writes_.load(kRelaxed);
-  s.waits = stat_waits_.load(kRelaxed);
-  return s;
+  const auto load = [](const std::atomic<std::uint64_t>& counter) { return counter.load(kRelaxed); };
+  // Designated: the compiler checks the fields' order.
+  return Stats{.records = load(stat_records_),
+               .bytes_appended = load(stat_bytes_appended_),
+               .bytes_written = load(stat_bytes_written_),
+               .buffers_written = load(stat_buffers_written_),
+               .syncs = load(stat_syncs_),
+               .segments_created = load(stat_segments_created_),
+               .abandoned = load(stat_abandoned_),
+               .sync_points = load(stat_sync_points_),
+               .sync_requests = load(stat_sync_requests_),
+               .fdatasyncs = load(stat_fdatasyncs_),
+               .write_calls = load(stat_write_calls_),
+               .caller_writes = load(stat_caller_writes_),
+               .waits = load(stat_waits_)};
 }
 
 Status LogWriter::Close() {
