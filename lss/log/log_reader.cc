@@ -415,90 +415,107 @@ Result<bool> LogScanner::FollowResume(LssAddress torn_at) {
   return false;
 }
 
+Result<std::span<const std::byte>> LogScanner::FrameBytesAt(std::uint32_t offset) {
+  // The frame header, then the whole frame its length field names (the checks are
+  // DecodeFrame's, on the same bytes as if the whole segment were in memory).
+  auto head = Window(offset, kFrameHeaderSize);
+  LLAMA_RETURN_IF_ERROR(head);
+  std::uint32_t body_len = 0;
+  if (ByteReader(head->subspan(std::min<std::size_t>(head->size(), 8))).U32(&body_len) && body_len <= max_body_len_ &&
+      head->size() == kFrameHeaderSize) {
+    return Window(offset, FramedSize(body_len));
+  }
+  return head;
+}
+
+std::optional<std::string> LogScanner::BodyOf(const FrameView& frame, std::span<const std::byte>* body) {
+  if (!frame.header.compressed) {
+    *body = frame.body;
+    return std::nullopt;
+  }
+  auto raw = Decompress(frame.body, frame.header.raw_len);
+  if (!raw) return raw.error().message();
+  body_ = std::move(*raw);
+  *body = body_;
+  return std::nullopt;
+}
+
+Result<bool> LogScanner::StopAtDamage(LssAddress here, bool framed, std::string damage) {
+  // Not a record: the end of the log, unless a later segment resumes from here.
+  auto resumed = FollowResume(here);
+  LLAMA_RETURN_IF_ERROR(resumed);
+  if (*resumed) return true;
+  if (!framed) {
+    auto zeros = RestIsZero(offset_);
+    LLAMA_RETURN_IF_ERROR(zeros);
+    if (*zeros) {
+      Stop(ScanStop::Reason::kEndOfLog, "no record past this point");
+      stop_rest_zero_ = true;
+      return false;
+    }
+  }
+  Stop(ScanStop::Reason::kDamagedRecord, std::move(damage));
+  return false;
+}
+
+void LogScanner::NoteSyncPoint(LssAddress here, std::span<const std::byte> body) {
+  std::uint64_t durable_raw = 0;
+  // As in FindRecords: a SyncPoint names a position at or before itself.
+  if (body.size() == kSyncPointBodySize && ByteReader(body).U64(&durable_raw)) {
+    const LssAddress durable = LssAddress::FromRaw(durable_raw);
+    if (durable.is_valid() && durable <= here && durable > synced_through_) synced_through_ = durable;
+  }
+}
+
+Result<LogScanner::SegmentEndStep> LogScanner::FollowSegmentEnd(LogRecordView& record) {
+  std::uint32_t next = 0;  // 0 (no segment) for a body of any other size
+  if (record.body.size() == kSegmentEndBodySize) (void)ByteReader(record.body).U32(&next);
+  if (next > segment_ && headers_.contains(next)) {
+    visited_ends_.back() = LssAddress::Make(segment_, offset_);
+    // The body points into this segment's chunks, which the next segment reuses.
+    body_.assign(record.body.begin(), record.body.end());
+    record.body = body_;
+    LLAMA_RETURN_IF_ERROR(LoadSegment(next, kSegmentHeaderSize));
+    return SegmentEndStep::kFollowed;
+  }
+  // The successor was never made durable: the log ends at this SegmentEnd (or continues
+  // in a segment resuming from here).
+  offset_ = record.address.offset();
+  auto resumed = FollowResume(record.address);
+  LLAMA_RETURN_IF_ERROR(resumed);
+  if (*resumed) return SegmentEndStep::kResumed;
+  if (auto bad = bad_headers_.find(next); bad != bad_headers_.end()) {
+    Stop(ScanStop::Reason::kMissingSegment, "segment " + std::to_string(next) + " is damaged: " + bad->second);
+  } else {
+    Stop(ScanStop::Reason::kEndOfLog,
+         "the log ends with a segment end (segment " + std::to_string(next) + " never written)");
+  }
+  if (next > segment_ && next <= LssAddress::kMaxSegment) stop_.lost_from = LssAddress::Make(next, kSegmentHeaderSize);
+  return SegmentEndStep::kStopped;
+}
+
 Result<std::optional<LogRecordView>> LogScanner::NextView() {
   while (!stopped_) {
     const LssAddress here = LssAddress::Make(segment_, offset_);
-    // The frame header, then the whole frame its length field names (the checks are
-    // DecodeFrame's, on the same bytes as if the whole segment were in memory).
-    auto head = Window(offset_, kFrameHeaderSize);
-    LLAMA_RETURN_IF_ERROR(head);
-    std::span<const std::byte> bytes = *head;
-    std::uint32_t body_len = 0;
-    if (ByteReader(bytes.subspan(std::min<std::size_t>(bytes.size(), 8))).U32(&body_len) && body_len <= max_body_len_ &&
-        bytes.size() == kFrameHeaderSize) {
-      auto whole = Window(offset_, FramedSize(body_len));
-      LLAMA_RETURN_IF_ERROR(whole);
-      bytes = *whole;
-    }
-    auto frame = DecodeFrame(bytes, here, max_body_len_);
+    auto bytes = FrameBytesAt(offset_);
+    LLAMA_RETURN_IF_ERROR(bytes);
+    auto frame = DecodeFrame(*bytes, here, max_body_len_);
     std::span<const std::byte> body;
-    std::optional<std::string> damage;  // why this is not a record
-    if (!frame) {
-      damage = std::string(FrameErrorName(frame.error()));
-    } else if (frame->header.compressed) {
-      auto raw = Decompress(frame->body, frame->header.raw_len);
-      if (raw) {
-        body_ = std::move(*raw);
-        body = body_;
-      } else {
-        damage = raw.error().message();
-      }
-    } else {
-      body = frame->body;
-    }
+    std::optional<std::string> damage = frame ? BodyOf(*frame, &body) : std::string(FrameErrorName(frame.error()));
     if (damage) {
-      // Not a record: the end of the log, unless a later segment resumes from here.
-      auto resumed = FollowResume(here);
+      auto resumed = StopAtDamage(here, frame.has_value(), std::move(*damage));
       LLAMA_RETURN_IF_ERROR(resumed);
       if (*resumed) continue;
-      if (!frame) {
-        auto zeros = RestIsZero(offset_);
-        LLAMA_RETURN_IF_ERROR(zeros);
-        if (*zeros) {
-          Stop(ScanStop::Reason::kEndOfLog, "no record past this point");
-          stop_rest_zero_ = true;
-          break;
-        }
-      }
-      Stop(ScanStop::Reason::kDamagedRecord, std::move(*damage));
       break;
     }
     LogRecordView record{here, frame->header, body};
     offset_ += static_cast<std::uint32_t>(frame->header.framed_size());
-    if (record.header.kind == RecordKind::kSyncPoint) {
-      std::uint64_t durable_raw = 0;
-      // As in FindRecords: a SyncPoint names a position at or before itself.
-      if (body.size() == kSyncPointBodySize && ByteReader(body).U64(&durable_raw)) {
-        const LssAddress durable = LssAddress::FromRaw(durable_raw);
-        if (durable.is_valid() && durable <= here && durable > synced_through_) synced_through_ = durable;
-      }
-    }
+    if (record.header.kind == RecordKind::kSyncPoint) NoteSyncPoint(here, body);
     if (record.header.kind == RecordKind::kSegmentEnd) {
-      std::uint32_t next = 0;  // 0 (no segment) for a body of any other size
-      if (body.size() == kSegmentEndBodySize) (void)ByteReader(body).U32(&next);
-      if (next > segment_ && headers_.contains(next)) {
-        visited_ends_.back() = LssAddress::Make(segment_, offset_);
-        // The body points into this segment's chunks, which the next segment reuses.
-        body_.assign(body.begin(), body.end());
-        record.body = body_;
-        LLAMA_RETURN_IF_ERROR(LoadSegment(next, kSegmentHeaderSize));
-        return std::optional<LogRecordView>(record);
-      }
-      // The successor was never made durable: the log ends at this SegmentEnd (or
-      // continues in a segment resuming from here).
-      offset_ -= static_cast<std::uint32_t>(frame->header.framed_size());
-      auto resumed = FollowResume(here);
-      LLAMA_RETURN_IF_ERROR(resumed);
-      if (*resumed) continue;
-      if (auto bad = bad_headers_.find(next); bad != bad_headers_.end()) {
-        Stop(ScanStop::Reason::kMissingSegment, "segment " + std::to_string(next) + " is damaged: " + bad->second);
-      } else {
-        Stop(ScanStop::Reason::kEndOfLog,
-             "the log ends with a segment end (segment " + std::to_string(next) + " never written)");
-      }
-      if (next > segment_ && next <= LssAddress::kMaxSegment) {
-        stop_.lost_from = LssAddress::Make(next, kSegmentHeaderSize);
-      }
+      auto step = FollowSegmentEnd(record);
+      LLAMA_RETURN_IF_ERROR(step);
+      if (*step == SegmentEndStep::kFollowed) return std::optional<LogRecordView>(record);
+      if (*step == SegmentEndStep::kResumed) continue;
       break;
     }
     visited_ends_.back() = LssAddress::Make(segment_, offset_);

@@ -139,6 +139,19 @@ class LogScanner {
   // The position of the first nonzero byte at or after `at` (the end of the file if none).
   Result<std::uint64_t> NextNonZero(std::uint64_t at);
   Result<bool> FollowResume(LssAddress torn_at);
+  // NextView's steps. The bytes of the frame at `offset` (its header alone if its length
+  // field is out of range).
+  Result<std::span<const std::byte>> FrameBytesAt(std::uint32_t offset);
+  // The frame's body, decompressed into body_ if need be; else why it is damaged.
+  std::optional<std::string> BodyOf(const FrameView& frame, std::span<const std::byte>* body);
+  // At a frame that is not a record: true if a segment resuming from `here` continues the
+  // scan, else the scan stops (end of log or damage).
+  Result<bool> StopAtDamage(LssAddress here, bool framed, std::string damage);
+  void NoteSyncPoint(LssAddress here, std::span<const std::byte> body);
+  enum class SegmentEndStep : std::uint8_t { kFollowed, kResumed, kStopped };
+  // At a SegmentEnd record: into the next segment (the record is returned, its body
+  // copied out of this segment's chunks), into a segment resuming from it, or the stop.
+  Result<SegmentEndStep> FollowSegmentEnd(LogRecordView& record);
   void Stop(ScanStop::Reason reason, std::string detail);
   // Fills stop_'s record counts and durable_through (once, when the scan has stopped).
   Status LookPastStop();
