@@ -167,13 +167,41 @@ class Analyzer {
     return std::nullopt;
   }
 
+  // Whether Store::Open would take the place where the recovery scan stops, and `at`
+  // past it in that segment, for a torn tail and drop it: the scan stopped at bytes that
+  // are not a record, no SyncPoint past them says they were synced, and no rule is broken
+  // (RecoveryPlan's own verdict, so the two cannot disagree). A crash, or a full disk
+  // without preallocated segments, leaves the last record cut short so.
+  bool InTornTail(LssAddress at) const {
+    const ScanStop& stop = recovery_.stop;
+    return recovery_.scanned && !recovery_.failure && !stop.corruption() &&
+           stop.reason == ScanStop::Reason::kDamagedRecord && at.segment() == stop.position.segment() &&
+           at.offset() >= stop.position.offset();
+  }
+
   void ReportBadRecord(LssAddress at, const std::string& problem) {
     if (auto resumed = ResumedBefore(at)) {
       Note(At(at),
            problem + ": part of a torn tail left by a crash; the log resumed in segment " + std::to_string(*resumed));
       return;
     }
+    if (InTornTail(at)) {
+      Note(At(at), problem + ": part of the torn tail the log ends in (a crash or a full disk); recovery drops it");
+      return;
+    }
     Damage(At(at), problem);
+  }
+
+  // A segment below the recovery scan start that ends without a SegmentEnd and whose
+  // successor is gone: the log went on past it, in the segment that resumed from its end,
+  // which the cleaner deleted once nothing there was live. Store::Open never reads it; the
+  // pages that still need its records are checked one by one (CheckPage). When segment
+  // id + 1, the one the writer made next, is there and does not resume from it, the
+  // segment lost its SegmentEnd instead.
+  bool LogWentOnPast(std::uint32_t segment) const {
+    if (!recovery_.scanned || segment >= recovery_.scan_start.segment()) return false;
+    const SegmentFileInfo* next = image_.segment_file(segment + 1);
+    return next == nullptr || !next->header || !next->header_problem.empty();
   }
 
   void CheckSegmentEnd(const SegmentWalk& walk) {
@@ -193,6 +221,10 @@ class Analyzer {
           Note(At(end),
                "the log ends here without a SegmentEnd: the store was not closed cleanly "
                "(a crash or a kill); recovery will continue the log from here");
+        } else if (LogWentOnPast(walk.segment)) {
+          Note(At(end),
+               "the log ends here without a SegmentEnd (a crash); the segment that resumed from here is gone "
+               "(cleaned), and recovery starts past both");
         } else if (std::find(recovery_.orphans.begin(), recovery_.orphans.end(), walk.segment) ==
                    recovery_.orphans.end()) {
           Damage(At(end), "the segment ends here (" + walk.end_detail +
@@ -205,7 +237,16 @@ class Analyzer {
   void CheckRecovery() {
     if (!recovery_.scanned) return;
     const ScanStop& stop = recovery_.stop;
-    if (stop.reason != ScanStop::Reason::kEndOfLog || stop.corruption()) {
+    if (InTornTail(stop.position)) {
+      std::string what = "the log ends at " + AddressText(stop.position) + " in a torn tail (" + stop.detail +
+                         "): a crash or a full disk cut it short, no SyncPoint past it says it was synced, and "
+                         "recovery drops it";
+      if (stop.records_past > 0) {
+        what += " with the " + std::to_string(stop.records_past) + " valid, unsynced records past it (the first at " +
+                AddressText(stop.first_record_past) + ")";
+      }
+      Note("recovery", what);
+    } else if (stop.reason != ScanStop::Reason::kEndOfLog || stop.corruption()) {
       std::string what = "the log scan stops at " + AddressText(stop.position) + ": " +
                          std::string(ScanStopReasonName(stop.reason)) + ": " + stop.detail;
       if (stop.corruption()) {
