@@ -7,6 +7,7 @@
 
 #include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
+#include "lss/log/page_record.h"
 
 namespace llama::pagedump {
 
@@ -210,8 +211,9 @@ class Analyzer {
       case SegmentEnd::kSegmentEnd:
         return;
       case SegmentEnd::kDamaged:
-        ReportBadRecord(end, "unreadable bytes where a record should start (" + walk.end_detail +
-                                 "); nothing after them in this segment can be read");
+        ReportBadRecord(
+            end, "unreadable bytes where a record should start (" + walk.end_detail +
+                     "); the walk of this segment cannot step past them (a read still finds the records after them)");
         return;
       case SegmentEnd::kCleanEnd:
         if (auto resumed = ResumedBefore(end)) {
@@ -285,6 +287,25 @@ class Analyzer {
     return nullptr;
   }
 
+  // The record at `at` read as the Store reads it (ReadRecordAt: the frame and its checks
+  // at that address), and its body decoded as the walk decodes it.
+  Result<IndexedRecord> ReadAt(LssAddress at) {
+    auto record = image_.ReadRecord(at);
+    LLAMA_RETURN_IF_ERROR(record);
+    IndexedRecord entry{
+        record->header.kind, static_cast<std::uint32_t>(record->header.framed_size()), true, 0, LssAddress(), true};
+    if (record->header.kind == RecordKind::kPageState) {
+      auto header = DecodePageRecordHeader(record->body);
+      entry.valid = header.has_value() && DecodePageRecord(record->body).has_value();
+      if (header) {
+        entry.pid = header->pid;
+        entry.prior = header->prior;
+        entry.whole = header->has_base || header->prior.is_null();
+      }
+    }
+    return entry;
+  }
+
   // Follows every recovered page's prior pointers from its newest record, as a read of
   // the page would, and compares them with the list recovery keeps.
   void CheckPages() {
@@ -313,10 +334,17 @@ class Analyzer {
         if (image_.segment_file(at.segment()) == nullptr) {
           Damage(where, "its state needs the record at " + AddressText(at) + ", in segment " +
                             std::to_string(at.segment()) + ", which is missing");
-        } else {
-          Damage(where, "its state needs a record at " + AddressText(at) + ", where no valid record starts");
+          return;
         }
-        return;
+        // The walk of the segment did not reach `at` (it cannot step past bytes that do
+        // not say how long they are), but a read goes straight to the address.
+        auto read = ReadAt(at);
+        if (!read) {
+          Damage(where, "its state needs a record at " + AddressText(at) + ", where no valid record starts (" +
+                            read.error().message() + ")");
+          return;
+        }
+        it = index_.emplace(at.raw(), *read).first;
       }
       const IndexedRecord& r = it->second;
       if (!r.valid) {

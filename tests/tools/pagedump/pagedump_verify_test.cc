@@ -3,8 +3,10 @@
 // once raised a false alarm (issue 15, "pagedump --verify without false alarms").
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "tests/lss/store/store_test_util.h"
 #include "tests/tools/pagedump/pagedump_test_util.h"
@@ -176,6 +178,70 @@ TEST(PagedumpVerifyTest, RecordCutShortAtTheEndOfTheLogIsATornTail) {
   const JsonValue verify = RunJson({dir, "--verify"});
   EXPECT_TRUE(verify.Find("clean")->as_bool()) << Findings(verify, "damage");
   EXPECT_NE(Findings(verify, "notes").find("torn tail"), std::string::npos) << Findings(verify, "notes");
+}
+
+// 4 KiB zeroed in the middle of a live segment: the records after the hole still start at
+// their addresses, and a read (following the page's record chain from its newest record)
+// finds them. --verify names exactly the pages whose read fails.
+TEST(PagedumpVerifyTest, ZeroedBlockDamagesOnlyThePagesThatFailToRead) {
+  ScratchDir scratch("zeroed-block");
+  const std::string dir = scratch / "db";
+  const Written written = MakeStore(dir, /*pages=*/40, /*frees=*/0);
+  const JsonValue summary = RunJson({dir});
+  const std::string scan_start = summary.Find("recovery")->Find("scan_start")->as_string();
+  const std::uint64_t scan_segment = std::stoull(scan_start.substr(0, scan_start.find(':')));
+  // The live records of a segment below the scan start (Open does not scan it): the hole
+  // covers the middle one.
+  std::uint32_t victim = 0;
+  for (const JsonValue& s : summary.Find("segments")->Find("list")->as_array()) {
+    const std::uint64_t id = s.Find("id")->as_uint();
+    if (id < scan_segment && s.Find("live_bytes")->as_uint() > 0 && victim == 0)
+      victim = static_cast<std::uint32_t>(id);
+  }
+  ASSERT_NE(victim, 0u) << summary.Write();
+  std::vector<std::uint64_t> live;
+  for (const auto& [pid, states] : written.states) {
+    const JsonValue page = RunJson({dir, "--pid", std::to_string(pid)});
+    for (const JsonValue& r : page.Find("recovery_lists")->as_array()) {
+      const std::string& at = r.Find("address")->as_string();
+      if (std::stoull(at.substr(0, at.find(':'))) == victim) live.push_back(std::stoull(at.substr(at.find(':') + 1)));
+    }
+  }
+  ASSERT_GE(live.size(), 2u);
+  std::sort(live.begin(), live.end());
+  // From the first live record up to 4 KiB, but not into the next live one: the records
+  // past the hole are intact.
+  const std::size_t from = live[0];
+  const std::size_t to = std::min<std::size_t>(from + 4096, live[1]);
+  std::string bytes = ReadFile(SegmentPathOf(dir, victim));
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(from), bytes.begin() + static_cast<std::ptrdiff_t>(to), '\0');
+  WriteFile(SegmentPathOf(dir, victim), bytes);
+
+  // What a read through the Store says.
+  std::set<std::string> unreadable;
+  {
+    ScratchDir copy("zeroed-open");
+    CopyStore(dir, copy / "db");
+    StoreOptions options = SmallStoreOptions();
+    options.create_if_missing = false;
+    auto store = Store::Open(copy / "db", options);
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    for (const auto& [pid, states] : written.states) {
+      auto state = store_test::PageState(**store, pid);
+      if (!state || state->starts_with("(still on disk")) unreadable.insert("page " + std::to_string(pid));
+    }
+    ASSERT_TRUE((*store)->Close().has_value());
+  }
+  ASSERT_FALSE(unreadable.empty()) << "the hole hit no live record";
+  ASSERT_LT(unreadable.size(), written.states.size());
+
+  const JsonValue verify = RunJson({dir, "--verify"}, kExitDamage);
+  std::set<std::string> damaged;
+  for (const JsonValue& f : verify.Find("damage")->as_array()) {
+    const std::string& where = f.Find("where")->as_string();
+    if (where.starts_with("page ")) damaged.insert(where);
+  }
+  EXPECT_EQ(damaged, unreadable) << Findings(verify, "damage");
 }
 
 }  // namespace
