@@ -7,6 +7,7 @@
 
 #include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
+#include "lss/log/page_record.h"
 
 namespace llama::pagedump {
 
@@ -167,13 +168,41 @@ class Analyzer {
     return std::nullopt;
   }
 
+  // Whether Store::Open would take the place where the recovery scan stops, and `at`
+  // past it in that segment, for a torn tail and drop it: the scan stopped at bytes that
+  // are not a record, no SyncPoint past them says they were synced, and no rule is broken
+  // (RecoveryPlan's own verdict, so the two cannot disagree). A crash, or a full disk
+  // without preallocated segments, leaves the last record cut short so.
+  bool InTornTail(LssAddress at) const {
+    const ScanStop& stop = recovery_.stop;
+    return recovery_.scanned && !recovery_.failure && !stop.corruption() &&
+           stop.reason == ScanStop::Reason::kDamagedRecord && at.segment() == stop.position.segment() &&
+           at.offset() >= stop.position.offset();
+  }
+
   void ReportBadRecord(LssAddress at, const std::string& problem) {
     if (auto resumed = ResumedBefore(at)) {
       Note(At(at),
            problem + ": part of a torn tail left by a crash; the log resumed in segment " + std::to_string(*resumed));
       return;
     }
+    if (InTornTail(at)) {
+      Note(At(at), problem + ": part of the torn tail the log ends in (a crash or a full disk); recovery drops it");
+      return;
+    }
     Damage(At(at), problem);
+  }
+
+  // A segment below the recovery scan start that ends without a SegmentEnd and whose
+  // successor is gone: the log went on past it, in the segment that resumed from its end,
+  // which the cleaner deleted once nothing there was live. Store::Open never reads it; the
+  // pages that still need its records are checked one by one (CheckPage). When segment
+  // id + 1, the one the writer made next, is there and does not resume from it, the
+  // segment lost its SegmentEnd instead.
+  bool LogWentOnPast(std::uint32_t segment) const {
+    if (!recovery_.scanned || segment >= recovery_.scan_start.segment()) return false;
+    const SegmentFileInfo* next = image_.segment_file(segment + 1);
+    return next == nullptr || !next->header || !next->header_problem.empty();
   }
 
   void CheckSegmentEnd(const SegmentWalk& walk) {
@@ -182,8 +211,9 @@ class Analyzer {
       case SegmentEnd::kSegmentEnd:
         return;
       case SegmentEnd::kDamaged:
-        ReportBadRecord(end, "unreadable bytes where a record should start (" + walk.end_detail +
-                                 "); nothing after them in this segment can be read");
+        ReportBadRecord(
+            end, "unreadable bytes where a record should start (" + walk.end_detail +
+                     "); the walk of this segment cannot step past them (a read still finds the records after them)");
         return;
       case SegmentEnd::kCleanEnd:
         if (auto resumed = ResumedBefore(end)) {
@@ -193,6 +223,10 @@ class Analyzer {
           Note(At(end),
                "the log ends here without a SegmentEnd: the store was not closed cleanly "
                "(a crash or a kill); recovery will continue the log from here");
+        } else if (LogWentOnPast(walk.segment)) {
+          Note(At(end),
+               "the log ends here without a SegmentEnd (a crash); the segment that resumed from here is gone "
+               "(cleaned), and recovery starts past both");
         } else if (std::find(recovery_.orphans.begin(), recovery_.orphans.end(), walk.segment) ==
                    recovery_.orphans.end()) {
           Damage(At(end), "the segment ends here (" + walk.end_detail +
@@ -205,7 +239,16 @@ class Analyzer {
   void CheckRecovery() {
     if (!recovery_.scanned) return;
     const ScanStop& stop = recovery_.stop;
-    if (stop.reason != ScanStop::Reason::kEndOfLog || stop.corruption()) {
+    if (InTornTail(stop.position)) {
+      std::string what = "the log ends at " + AddressText(stop.position) + " in a torn tail (" + stop.detail +
+                         "): a crash or a full disk cut it short, no SyncPoint past it says it was synced, and "
+                         "recovery drops it";
+      if (stop.records_past > 0) {
+        what += " with the " + std::to_string(stop.records_past) + " valid, unsynced records past it (the first at " +
+                AddressText(stop.first_record_past) + ")";
+      }
+      Note("recovery", what);
+    } else if (stop.reason != ScanStop::Reason::kEndOfLog || stop.corruption()) {
       std::string what = "the log scan stops at " + AddressText(stop.position) + ": " +
                          std::string(ScanStopReasonName(stop.reason)) + ": " + stop.detail;
       if (stop.corruption()) {
@@ -244,6 +287,25 @@ class Analyzer {
     return nullptr;
   }
 
+  // The record at `at` read as the Store reads it (ReadRecordAt: the frame and its checks
+  // at that address), and its body decoded as the walk decodes it.
+  Result<IndexedRecord> ReadAt(LssAddress at) {
+    auto record = image_.ReadRecord(at);
+    LLAMA_RETURN_IF_ERROR(record);
+    IndexedRecord entry{
+        record->header.kind, static_cast<std::uint32_t>(record->header.framed_size()), true, 0, LssAddress(), true};
+    if (record->header.kind == RecordKind::kPageState) {
+      auto header = DecodePageRecordHeader(record->body);
+      entry.valid = header.has_value() && DecodePageRecord(record->body).has_value();
+      if (header) {
+        entry.pid = header->pid;
+        entry.prior = header->prior;
+        entry.whole = header->has_base || header->prior.is_null();
+      }
+    }
+    return entry;
+  }
+
   // Follows every recovered page's prior pointers from its newest record, as a read of
   // the page would, and compares them with the list recovery keeps.
   void CheckPages() {
@@ -272,10 +334,17 @@ class Analyzer {
         if (image_.segment_file(at.segment()) == nullptr) {
           Damage(where, "its state needs the record at " + AddressText(at) + ", in segment " +
                             std::to_string(at.segment()) + ", which is missing");
-        } else {
-          Damage(where, "its state needs a record at " + AddressText(at) + ", where no valid record starts");
+          return;
         }
-        return;
+        // The walk of the segment did not reach `at` (it cannot step past bytes that do
+        // not say how long they are), but a read goes straight to the address.
+        auto read = ReadAt(at);
+        if (!read) {
+          Damage(where, "its state needs a record at " + AddressText(at) + ", where no valid record starts (" +
+                            read.error().message() + ")");
+          return;
+        }
+        it = index_.emplace(at.raw(), *read).first;
       }
       const IndexedRecord& r = it->second;
       if (!r.valid) {

@@ -224,6 +224,41 @@ TEST_F(PagedumpStoreTest, UsageErrorsExitTwo) {
   EXPECT_EQ(RunTool({"--help"}).code, kExitOk);
 }
 
+// A malformed or out-of-range number is a usage error in pagedump's own words, one line
+// naming the option (docs/PAGEDUMP.md, "Exit codes"), never the parser's raw text; the
+// same for any other parse error.
+TEST_F(PagedumpStoreTest, MalformedNumbersArePagedumpErrors) {
+  const std::vector<std::vector<std::string>> cases = {
+      {Dir(), "--pid", "-1"},
+      {Dir(), "--pid", "abc"},
+      {Dir(), "--pid", "4294967296"},  // above a page id
+      {Dir(), "--pid", "1x"},
+      {Dir(), "--pid", ""},
+      {Dir(), "--segment", "-3"},
+      {Dir(), "--segment", "+1"},
+      {Dir(), "--hex-bytes", "-5", "--pid", "1"},
+      {Dir(), "--hex-bytes", "5.5", "--pid", "1"},
+      {Dir(), "--hex-bytes", "99999999999999999999", "--pid", "1"},
+      {Dir(), "--vector", "v", "--generation", "-1"},
+      {Dir(), "--bogus"},
+  };
+  for (const auto& args : cases) {
+    const ToolRun run = RunTool(args);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_EQ(run.code, kExitUsage) << joined << "\n" << run.out << run.err;
+    EXPECT_TRUE(run.err.starts_with("pagedump: ")) << joined << "\n" << run.err;
+    EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << joined << "\n" << run.err;
+    EXPECT_EQ(run.err.find("Could not convert"), std::string::npos) << joined << "\n" << run.err;
+    EXPECT_TRUE(run.out.empty()) << joined << "\n" << run.out;
+  }
+  EXPECT_NE(RunTool({Dir(), "--pid", "-1"}).err.find("--pid"), std::string::npos);
+  EXPECT_NE(RunTool({Dir(), "--hex-bytes", "-5", "--pid", "1"}).err.find("--hex-bytes"), std::string::npos);
+  // Numbers that are fine still are.
+  EXPECT_EQ(RunTool({Dir(), "--pid", "2", "--hex-bytes", "0"}).code, kExitOk);
+  EXPECT_EQ(RunTool({Dir(), "--segment", "1"}).code, kExitOk);
+}
+
 // A store that went through the cleaner (segments deleted, pages relocated) is healthy.
 TEST(PagedumpHealthyStoreTest, CleanedStoreVerifies) {
   ScratchDir scratch("cleaned");

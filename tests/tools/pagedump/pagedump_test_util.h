@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "llama/store.h"
 #include "lss/env_extras/fault_injection_env.h"
 #include "mapping/mapping_table.h"
+#include "tests/lss/store/store_test_util.h"
 #include "tools/pagedump/json_value.h"
 #include "tools/pagedump/pagedump_cli.h"
 
@@ -208,6 +210,42 @@ inline Written MakeStore(const std::string& dir, int pages, int frees, bool clea
   return w;
 }
 
+// A power cut under the open store: its writes that were not synced are gone, as on a
+// disk after a crash. `env` is the store's Env.
+inline void CrashStore(FaultInjectionEnv& env, std::unique_ptr<Store>& store) {
+  env.SetCrashAfter(FaultOp::kAny, 0);
+  store.reset();
+  EXPECT_TRUE(env.SimulatePowerCut().has_value());
+  env.ClearFaults();
+}
+
+// What --verify must agree with: Store::Open on a copy of `dir` (Open recovers, which
+// changes a directory), then a read of every page in `pids`. Returns the pages whose read
+// fails, as "page N"; fails the test if Open refuses the store.
+inline std::set<std::string> PagesFailingToRead(const std::string& dir, const std::vector<PageId>& pids,
+                                                StoreOptions options = SmallStoreOptions()) {
+  std::set<std::string> failing;
+  const std::string copy = dir + "-opened";
+  std::filesystem::remove_all(copy);
+  CopyStore(dir, copy);
+  options.env = nullptr;
+  options.create_if_missing = false;
+  {
+    auto store = Store::Open(copy, options);
+    EXPECT_TRUE(store.has_value()) << store.error().ToString();
+    if (store) {
+      for (PageId pid : pids) {
+        // A page still on disk after the read was not brought in.
+        auto state = store_test::PageState(**store, pid);
+        if (!state || state->starts_with("(still on disk")) failing.insert("page " + std::to_string(pid));
+      }
+      EXPECT_TRUE((*store)->Close().has_value());
+    }
+  }
+  std::filesystem::remove_all(copy);
+  return failing;
+}
+
 // A store with `pages` pages of one delta each over a base, each flushed and synced, page
 // 1 freed, then closed cleanly or crashed (a power cut: unsynced data is gone), and
 // optionally opened again (recovery) and closed.
@@ -242,10 +280,7 @@ inline void MakeSmallStore(const std::string& dir, int pages, bool crash, bool r
       ASSERT_TRUE((*store)->Free(g, 1).has_value());
     }
     if (crash) {
-      env.SetCrashAfter(FaultOp::kAny, 0);
-      store->reset();
-      ASSERT_TRUE(env.SimulatePowerCut().has_value());
-      env.ClearFaults();
+      CrashStore(env, *store);
     } else {
       ASSERT_TRUE((*store)->Close().has_value());
     }
