@@ -190,6 +190,7 @@ Result<LogScanner> LogScanner::Open(SegmentSet& segments, LssAddress start, std:
     } else {
       scanner.bad_headers_[id] = h ? "header names another segment or store" : h.error().message();
       if (h) scanner.foreign_.push_back(id);
+      if (h && h->store_id == segments.store_id() && h->segment_id != id) scanner.misnamed_[id] = h->segment_id;
     }
   }
   scanner.segment_ = start.segment();

@@ -121,6 +121,10 @@ class LogScanner {
   // synced_through(), or is the header alone, in scan order: what a process that crashed
   // may have left in the page cache only (docs/DESIGN.md, "Checkpoints and recovery").
   std::vector<std::uint32_t> SegmentsNotKnownSynced() const;
+  // Segment files (every one listed at Open, whatever the scan start) whose header is this
+  // store's but names another segment: file id -> the id its header names. A writer never
+  // makes one (it creates segment N with N's header); a file renamed or swapped does.
+  const std::map<std::uint32_t, std::uint32_t>& misnamed_segments() const { return misnamed_; }
 
  private:
   LogScanner(SegmentSet& segments, std::uint32_t max_body_len, ScanOptions options);
@@ -165,6 +169,7 @@ class LogScanner {
   std::map<std::uint32_t, SegmentHeader> headers_;    // every valid segment file
   std::map<std::uint32_t, std::string> bad_headers_;  // files whose header does not decode
   std::vector<std::uint32_t> foreign_;                // headers of another segment or store
+  std::map<std::uint32_t, std::uint32_t> misnamed_;   // file id -> the other segment of this store it holds
   std::unique_ptr<SegmentStream> stream_;             // the current segment's chunks
   std::span<const std::byte> chunk_;                  // the current chunk ...
   std::uint64_t chunk_base_ = 0;                      // ... and its offset in the segment

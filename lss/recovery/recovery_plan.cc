@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "lss/file/file_names.h"
 #include "lss/log/log_format.h"
 #include "lss/recovery/checkpoint.h"
 
@@ -38,6 +39,14 @@ Status ScanLog(SegmentSet& segments, RecoveryPlan& plan) {
       plan.failure = applied.error();
       break;
     }
+  }
+  // A segment file that holds another segment of this store (files renamed or swapped):
+  // recovery must not guess which log it is, and reads through the file would fail later.
+  if (const auto& misnamed = scanner->misnamed_segments(); !misnamed.empty()) {
+    const auto& [file, names] = *misnamed.begin();
+    plan.failure = Error(ErrorCode::kCorruption, "segment file " + PathIn(segments.dir(), SegmentFileName(file)) +
+                                                     " holds segment " + std::to_string(names) +
+                                                     "'s header (segment files renamed or swapped?)");
   }
   plan.stop = scanner->stop();
   plan.visited_segments = scanner->visited_segments();

@@ -68,8 +68,10 @@ struct RecoveryPlan {
   // the log is intact or only torn): Store::Open refuses it unless told to cut the log
   // there (RecoveryMode::kTruncateAtCorruption).
   std::string corruption;
-  // What makes the store unopenable in any mode: a record that breaks the recovery rules
-  // (the scan stops there), or a segment a page's durable state needs that is missing.
+  // What makes the store unopenable in any mode: a segment file whose header names another
+  // segment of this store (renamed or swapped files; checked for every segment file, below
+  // the scan start too), a record that breaks the recovery rules (the scan stops there), or
+  // a segment a page's durable state needs that is missing.
   std::optional<Error> failure;
 };
 

@@ -127,6 +127,25 @@ class StoreRecoveryTest : public store_test::StoreTestBase {
     }
   }
 
+  // Runs `w` on the store at `dir` until the log spans `segments` segment files, then
+  // closes it cleanly (a checkpoint whose scan start is in the newest segment).
+  void WriteSegmentsAndClose(const std::string& dir, Workload& w, std::size_t segments) {
+    auto store = MustOpen(dir);
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; SegmentIds(dir).size() < segments; ++i) {
+      ASSERT_TRUE(w.Step(*store).has_value());
+      ASSERT_LT(i, 100000);
+    }
+    ASSERT_TRUE(store->Close().has_value());
+  }
+
+  // Deletes every checkpoint file: the next Open scans the whole log.
+  static void RemoveCheckpoints(const std::string& dir) {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (LooksLikeCheckpointFileName(entry.path().filename().string())) fs::remove(entry.path());
+    }
+  }
+
   // A store at `dir` after a seeded workload of `steps` steps, everything synced, then
   // crashed (the directory is what the disk holds), or handed to `finish` instead, which
   // must leave it crashed. No checkpoints unless `checkpoints`.
@@ -1277,24 +1296,73 @@ TEST_P(StoreRecoveryTest, OpenFsyncsOnlyWhatNoSyncPointVouchesFor) {
   const std::string dir = dir_ / "db";
   Model model;
   Workload w(seed, model, 30);
-  {
-    auto store = MustOpen(dir);
-    ASSERT_NE(store, nullptr);
-    for (int i = 0; SegmentIds(dir).size() < 3; ++i) {
-      ASSERT_TRUE(w.Step(*store).has_value());
-      ASSERT_LT(i, 100000);
-    }
-    ASSERT_TRUE(store->Close().has_value());
-  }
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (LooksLikeCheckpointFileName(entry.path().filename().string())) fs::remove(entry.path());  // a whole scan
-  }
+  WriteSegmentsAndClose(dir, w, 3);
+  RemoveCheckpoints(dir);  // a whole scan
   const FaultStats before = env_->stats();
   auto store = MustOpen(dir);
   ASSERT_NE(store, nullptr);
   EXPECT_GE(store->recovery().records_scanned, 4u);
   EXPECT_EQ(store->recovery().scan_start, LssAddress::Make(1, kSegmentHeaderSize));
   EXPECT_LE(env_->stats().syncs - before.syncs, 1u) << "Open fsynced segments a SyncPoint vouches for";
+  ExpectEveryPageAsWritten(*store, model, w);
+}
+
+// Two segment files swapped by name: each header names the other's segment. Open refuses
+// with Corruption naming the file and the segment its header holds (before anything on
+// disk changes), whether the scan would reach the two (no checkpoint) or they lie below a
+// checkpoint's scan start (which the scan never reads); swapped back, the store opens as
+// written. A segment file of another store stays what it was: set aside as an orphan.
+TEST_P(StoreRecoveryTest, SwappedSegmentFilesAreRefusedAtOpen) {
+  const std::uint64_t seed = store_test::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const std::string dir = dir_ / "db";
+  Model model;
+  Workload w(seed, model, 30);
+  WriteSegmentsAndClose(dir, w, 4);
+  auto swap = [](const std::string& in, std::uint32_t a, std::uint32_t b) {
+    fs::rename(SegmentPath(in, a), in + "/swap.tmp");
+    fs::rename(SegmentPath(in, b), SegmentPath(in, a));
+    fs::rename(in + "/swap.tmp", SegmentPath(in, b));
+  };
+  auto names = [](const std::string& in) {
+    std::set<std::string> out;
+    for (const auto& entry : fs::directory_iterator(in)) out.insert(entry.path().filename().string());
+    return out;
+  };
+  for (bool checkpoint : {true, false}) {
+    SCOPED_TRACE(checkpoint ? "below the checkpoint's scan start" : "on the scanned log");
+    const std::string copy = dir_ / (checkpoint ? "with-checkpoint" : "whole-scan");
+    CopyStoreDir(dir, copy);
+    if (!checkpoint) RemoveCheckpoints(copy);
+    const std::uint32_t a = checkpoint ? 1 : 2;
+    const std::uint32_t b = a + 1;
+    swap(copy, a, b);
+    const std::set<std::string> before = names(copy);
+    auto refused = Store::Open(copy, Options());
+    ASSERT_FALSE(refused.has_value()) << "a store with swapped segment files opened";
+    EXPECT_EQ(refused.error().code(), ErrorCode::kCorruption) << refused.error().ToString();
+    EXPECT_NE(refused.error().message().find("segment file " + SegmentPath(copy, a) + " holds segment " +
+                                             std::to_string(b) + "'s header"),
+              std::string::npos)
+        << refused.error().ToString();
+    EXPECT_EQ(names(copy), before) << "a refused Open changed the directory";
+    swap(copy, a, b);
+    auto store = MustOpen(copy);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->recovery().orphan_segments.empty());
+    ExpectEveryPageAsWritten(*store, model, w);
+  }
+
+  // Another store's segment 2 under a name past the log: foreign, set aside as before.
+  const std::string other = dir_ / "other";
+  Model other_model;
+  Workload other_w(seed + 1, other_model, 30);
+  WriteSegmentsAndClose(other, other_w, 2);
+  const std::uint32_t past = SegmentIds(dir).back() + 1;
+  fs::copy_file(SegmentPath(other, 2), SegmentPath(dir, past));
+  auto store = MustOpen(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->recovery().orphan_segments, std::vector<std::uint32_t>{past});
   ExpectEveryPageAsWritten(*store, model, w);
 }
 

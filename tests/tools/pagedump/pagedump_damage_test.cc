@@ -1,5 +1,6 @@
 // pagedump on copies of a healthy store damaged each known way: truncation, a flipped
-// bit, a zeroed tail, a deleted segment, a bad checkpoint, a bad STORE, a garbage segment.
+// bit, a zeroed tail, a deleted segment, a bad checkpoint, a bad STORE, a garbage segment,
+// two segment files swapped by name.
 // --verify exits 1 and names the place; no view crashes or hangs.
 #include <gtest/gtest.h>
 
@@ -239,6 +240,19 @@ TEST_F(PagedumpDamageTest, GarbageSegmentIsNamed) {
   WriteFile(File(SegmentName(0x63)), garbage);
   const auto damage = ExpectDamage();
   EXPECT_TRUE(AnyContains(damage, "segment 99: header: ")) << Joined(damage);
+  RunEveryView();
+}
+
+// Two segment files swapped by name: --verify says Store::Open would refuse, as it does.
+TEST_F(PagedumpDamageTest, SwappedSegmentFilesAreNamed) {
+  ASSERT_GE(Names("segment-").size(), 2u);
+  std::filesystem::rename(File(SegmentName(1)), File("swap"));
+  std::filesystem::rename(File(SegmentName(2)), File(SegmentName(1)));
+  std::filesystem::rename(File("swap"), File(SegmentName(2)));
+  const auto damage = ExpectDamage();
+  EXPECT_TRUE(
+      AnyContains(damage, "Store::Open would fail: segment file " + File(SegmentName(1)) + " holds segment 2's header"))
+      << Joined(damage);
   RunEveryView();
 }
 
