@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "lss/env_extras/fault_injection_env.h"
+#include "tests/kill_child.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
@@ -121,37 +122,22 @@ TEST(VectorKillTest, KillNineKeepsEverySyncedAppend) {
   int next = 0;
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      KillChild(dir, next, fds[1]);
-    }
-    ::close(fds[1]);
     // Kill once the child reported a random number of synced appends (its progress picks
     // the kill point, not the clock), then drain the pipe. The child never stops by itself.
     const int kill_after = 1 + static_cast<int>(rng() % 100);
     int synced = -1, reports = 0;
-    bool killed = false;
-    for (;;) {
-      int v = 0;
-      const ssize_t n = ::read(fds[0], &v, sizeof v);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // EOF: the child is gone
-      if (n == sizeof v) {
-        synced = std::max(synced, v);
-        ++reports;
-      }
-      if (!killed && reports >= kill_after) {
-        ::kill(child, SIGKILL);
-        killed = true;
-      }
-    }
-    ::close(fds[0]);
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    std::string partial;  // a report cut between two reads
+    const int status =
+        testing_kill::RunChildUntilKilled([&](int fd) { KillChild(dir, next, fd); },
+                                          [&](std::span<const char> chunk) {
+                                            partial.append(chunk.begin(), chunk.end());
+                                            int v = 0;
+                                            for (; partial.size() >= sizeof v; partial.erase(0, sizeof v), ++reports) {
+                                              std::memcpy(&v, partial.data(), sizeof v);
+                                              synced = std::max(synced, v);
+                                            }
+                                            return reports >= kill_after;
+                                          });
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << status << " before the kill";
     ASSERT_GE(synced, next) << "the child reported a synced append of this round";
     // Check in this process (all its threads are joined before the next fork).

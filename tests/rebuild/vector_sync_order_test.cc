@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "lss/env_extras/fault_injection_env.h"
+#include "tests/kill_child.h"
 #include "tests/rebuild/vector_test_util.h"
 
 namespace llama::vector_test {
@@ -382,34 +383,15 @@ TEST(VectorSyncOrderKillTest, FourWritersRecoverAPrefixOfTheRealTimeOrder) {
   const int rounds = Scaled(4);
   for (int round = 0; round < rounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      KillChild(dir, round, seed, fds[1]);
-    }
-    ::close(fds[1]);
     // Killed once the child reported a random number of synced writes (its progress picks
     // the kill point, not the clock); then the pipe is drained to EOF.
     const int kill_after = 1 + static_cast<int>(rng() % 60);
     ReportParser reports;
-    bool killed = false;
-    char chunk[1 << 16];
-    for (;;) {
-      const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // EOF: the child is gone
-      reports.Feed(chunk, static_cast<std::size_t>(n));
-      if (!killed && reports.synced_reports >= kill_after) {
-        ::kill(child, SIGKILL);
-        killed = true;
-      }
-    }
-    ::close(fds[0]);
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    const int status = testing_kill::RunChildUntilKilled([&](int fd) { KillChild(dir, round, seed, fd); },
+                                                         [&](std::span<const char> chunk) {
+                                                           reports.Feed(chunk.data(), chunk.size());
+                                                           return reports.synced_reports >= kill_after;
+                                                         });
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << status << " before the kill";
     ASSERT_FALSE(reports.malformed);
     ASSERT_TRUE(reports.drained()) << "a record was cut short";

@@ -33,6 +33,7 @@
 #include "lss/log/page_record.h"
 #include "lss/recovery/checkpoint.h"
 #include "lss/recovery/store_identity.h"
+#include "tests/kill_child.h"
 #include "tests/lss/store/store_test_util.h"
 
 namespace llama {
@@ -1544,45 +1545,28 @@ TEST_P(StoreKillTest, KillNineChildProcess) {
   const int rounds = std::max(3, Scaled(6));
   for (int round = 0; round < rounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      ::close(fds[0]);
-      KillChild(dir, GetParam(), round, reported, seed + static_cast<std::uint64_t>(round), fds[1]);
-    }
-    ::close(fds[1]);
     // Read reports until the child verified the previous round and reported a random number
     // of synced updates, then kill -9, then drain the pipe. The kill point is chosen by the
     // child's progress, not by the clock: every child is killed mid-run after it checked.
     const std::size_t kill_after = 1 + rng() % 400;
     std::size_t synced_reports = 0;
-    bool child_verified = false, sent_kill = false;
+    bool child_verified = false;
     std::vector<KillReport> reports;
     std::string partial;
-    for (;;) {
-      char buf[4096];
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // EOF: the child is gone
-      partial.append(buf, static_cast<std::size_t>(n));
-      while (partial.size() >= sizeof(KillReport)) {
-        KillReport r;
-        std::memcpy(&r, partial.data(), sizeof r);
-        partial.erase(0, sizeof r);
-        reports.push_back(r);
-        child_verified |= r.kind == kVerified;
-        if (r.kind == kSynced) ++synced_reports;
-      }
-      if (!sent_kill && child_verified && synced_reports >= kill_after) {
-        ::kill(child, SIGKILL);
-        sent_kill = true;
-      }
-    }
-    ::close(fds[0]);
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    const int status = testing_kill::RunChildUntilKilled(
+        [&](int fd) { KillChild(dir, GetParam(), round, reported, seed + static_cast<std::uint64_t>(round), fd); },
+        [&](std::span<const char> chunk) {
+          partial.append(chunk.begin(), chunk.end());
+          while (partial.size() >= sizeof(KillReport)) {
+            KillReport r;
+            std::memcpy(&r, partial.data(), sizeof r);
+            partial.erase(0, sizeof r);
+            reports.push_back(r);
+            child_verified |= r.kind == kVerified;
+            if (r.kind == kSynced) ++synced_reports;
+          }
+          return child_verified && synced_reports >= kill_after;
+        });
     if (WIFSIGNALED(status)) {
       EXPECT_EQ(WTERMSIG(status), SIGKILL);
       ++killed;
