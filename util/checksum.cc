@@ -14,8 +14,8 @@ namespace llama {
 std::uint64_t Checksum64(std::span<const std::byte> bytes) {
 #if defined(LLAMA_HAVE_XXH3_DISPATCH)
   // The inlined copy is built for baseline x86-64 (SSE2). On long inputs (every page
-  // record recovery checks) the dispatched AVX2 / AVX-512 loop is several times faster:
-  // 45 against 6 GB/s over 8 KiB records on an AVX-512 machine. Short ones stay inline,
+  // record recovery checks) the dispatched AVX2 / AVX-512 loop is several times faster
+  // (README, recovery). Short ones stay inline,
   // where the call through the dispatcher costs more than it saves.
   if (bytes.size() >= 1024) return XXH3_64bits_dispatch(bytes.data(), bytes.size());
 #endif
